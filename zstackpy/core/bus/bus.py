@@ -1,0 +1,419 @@
+"""CloudBus: messages, replies with timeouts, and events, over any Transport.
+
+Routing: a message goes to its ``service``; with a resource UUID the ring picks the owner
+node, otherwise the local node; API messages go to the shared ``api.portal`` queue. Messages
+for this node never touch the transport. A reply always comes: success, a structured error,
+or a timeout error. Calls in flight to a node that leaves the ring fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from zstackpy.core.bus.message import (
+    DecodeError,
+    Event,
+    Message,
+    NeedReplyMessage,
+    Reply,
+    decode,
+    encode,
+)
+from zstackpy.core.bus.transport import API_PORTAL, Envelope, Kind, Transport, Undeliverable
+from zstackpy.core.errors import ErrorInfo, SysErr, ZError, error_info_of
+from zstackpy.core.ids import new_uuid
+from zstackpy.core.ring import Ring
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Message], Awaitable[Reply | None]]
+E = TypeVar("E", bound=Event)
+R = TypeVar("R", bound=Reply)
+EventHandler = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Reply]
+    dest_node: str | None
+    type_name: str
+
+
+@dataclass(slots=True)
+class BusStats:
+    """Counters for metrics; cheap integers updated on the hot path."""
+
+    sent: int = 0
+    received: int = 0
+    replies: int = 0
+    timeouts: int = 0
+    undecodable: int = 0
+    events_published: int = 0
+    events_received: int = 0
+
+
+class CloudBus:
+    def __init__(
+        self,
+        node_uuid: str,
+        transport: Transport,
+        ring: Ring,
+        *,
+        default_timeout: float = 30.0,
+    ) -> None:
+        self.node_uuid = node_uuid
+        self.transport = transport
+        self.ring = ring
+        self.default_timeout = default_timeout
+        self.stats = BusStats()
+        self._services: dict[str, Handler] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._pending_by_node: dict[str, set[str]] = defaultdict(set)
+        self._subscribers: dict[str, list[EventHandler]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    # ----- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.transport.start(self.node_uuid, self)
+        for service in self._services:
+            await self.transport.open_service(service)
+        for type_name in self._subscribers:
+            await self.transport.bind_event(type_name)
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop taking messages, fail what still waits for a reply, stop the transport."""
+        self._started = False
+        await self.transport.stop()
+        for msg_id in list(self._pending):
+            self._resolve(
+                msg_id,
+                Reply.failure(
+                    ErrorInfo(code=SysErr.CANCELED, description="the bus is shutting down")
+                ),
+            )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def register(self, service: str, handler: Handler) -> None:
+        """Serve ``service`` on this node (its queue is opened now or at start)."""
+        if service in self._services:
+            raise ValueError(f"service {service!r} is already registered on this node")
+        self._services[service] = handler
+        if self._started:
+            await self.transport.open_service(service)
+
+    @property
+    def services(self) -> frozenset[str]:
+        return frozenset(self._services)
+
+    # ----- sending ---------------------------------------------------------------------
+
+    def destination(self, msg: Message) -> str | None:
+        """The node that must handle ``msg``; None for the shared API portal."""
+        if msg.service == API_PORTAL:
+            return None
+        resource = msg.resource_uuid()
+        if resource is None:
+            return self.node_uuid
+        try:
+            return self.ring.owner(resource)
+        except LookupError:
+            return self.node_uuid
+
+    async def call(
+        self, msg: NeedReplyMessage, *, timeout: float | None = None, node: str | None = None
+    ) -> Reply:
+        """Send and wait for the reply. Never raises for remote failures: they come back as
+        an error Reply (timeout, node gone, handler error)."""
+        timeout = self.default_timeout if timeout is None else timeout
+        dest = node if node is not None else self.destination(msg)
+        if not msg.service:
+            return Reply.failure(_no_service(msg))
+        msg_id = new_uuid()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
+        self._pending[msg_id] = _Pending(future, dest, msg.wire_type())
+        if dest is not None and dest != self.node_uuid:
+            self._pending_by_node[dest].add(msg_id)
+        try:
+            if dest is not None and dest != self.node_uuid and dest not in self.ring:
+                return Reply.failure(_node_unavailable(msg, dest))
+            try:
+                await self._deliver(dest, msg, msg_id, wants_reply=True)
+            except Undeliverable as exc:
+                return Reply.failure(_undeliverable(msg, dest, exc))
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                self.stats.timeouts += 1
+                return Reply.failure(
+                    ErrorInfo(
+                        code=SysErr.TIMEOUT,
+                        description=f"no reply to {msg.wire_type()} within {timeout}s",
+                        details={"message": msg.wire_type(), "node": dest, "timeout_s": timeout},
+                    )
+                )
+        finally:
+            self._forget(msg_id)
+
+    async def request(
+        self, msg: NeedReplyMessage, reply_type: type[R], *, timeout: float | None = None
+    ) -> R:
+        """Like call, but raises ZError on an error reply and checks the reply's type."""
+        reply = await self.call(msg, timeout=timeout)
+        reply.raise_if_error()
+        if not isinstance(reply, reply_type):
+            raise ZError(
+                SysErr.INTERNAL,
+                f"{msg.wire_type()} was answered with {reply.wire_type()}",
+                expected=reply_type.__name__,
+            )
+        return reply
+
+    async def send(self, msg: Message) -> None:
+        """Fire and forget. Raises ZError when nothing can take the message."""
+        dest = self.destination(msg)
+        try:
+            await self._deliver(dest, msg, new_uuid(), wants_reply=False)
+        except Undeliverable as exc:
+            raise ZError.from_info(_undeliverable(msg, dest, exc)) from exc
+
+    async def call_many(
+        self,
+        msgs: Iterable[NeedReplyMessage],
+        *,
+        parallelism: int = 16,
+        timeout: float | None = None,
+    ) -> list[Reply]:
+        """Call every message with at most ``parallelism`` in flight; replies in input order."""
+        items = list(msgs)
+        replies: list[Reply | None] = [None] * len(items)
+        cursor = iter(range(len(items)))
+
+        async def worker() -> None:
+            for index in cursor:
+                replies[index] = await self.call(items[index], timeout=timeout)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(parallelism, len(items))))))
+        return [r for r in replies if r is not None]
+
+    async def publish(self, event: Event) -> None:
+        self.stats.events_published += 1
+        env = Envelope(
+            kind=Kind.EVENT,
+            type_name=event.wire_type(),
+            message_id=new_uuid(),
+            source_node=self.node_uuid,
+            body=event,
+        )
+        await self.transport.publish(env)
+
+    async def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        """Run ``handler`` for every ``event_type`` published by any node (this one too)."""
+        name = event_type.wire_type()
+        first = name not in self._subscribers
+        self._subscribers[name].append(handler)
+        if first and self._started:
+            await self.transport.bind_event(name)
+
+    def node_left(self, node_uuid: str) -> int:
+        """Fail every call in flight to ``node_uuid`` now; returns how many failed."""
+        ids = self._pending_by_node.pop(node_uuid, set())
+        for msg_id in ids:
+            pending = self._pending.get(msg_id)
+            if pending is None:
+                continue
+            self._resolve(
+                msg_id,
+                Reply.failure(
+                    ErrorInfo(
+                        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
+                        description=f"management node {node_uuid} left the ring "
+                        f"before answering {pending.type_name}",
+                        details={"node": node_uuid, "message": pending.type_name},
+                    )
+                ),
+            )
+        return len(ids)
+
+    def in_flight(self, node_uuid: str | None = None) -> int:
+        if node_uuid is None:
+            return len(self._pending)
+        return len(self._pending_by_node.get(node_uuid, ()))
+
+    async def _deliver(
+        self, dest: str | None, msg: Message, msg_id: str, *, wants_reply: bool
+    ) -> None:
+        self.stats.sent += 1
+        env = Envelope(
+            kind=Kind.MESSAGE,
+            type_name=msg.wire_type(),
+            message_id=msg_id,
+            source_node=self.node_uuid,
+            body=msg,
+            service=msg.service,
+            reply_to=self.node_uuid if wants_reply else None,
+        )
+        if dest == self.node_uuid:
+            # Local short-circuit: same node, no transport, no serialisation.
+            await self.on_message(env)
+        else:
+            await self.transport.send(dest, env)
+
+    def _forget(self, msg_id: str) -> None:
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None and pending.dest_node is not None:
+            ids = self._pending_by_node.get(pending.dest_node)
+            if ids is not None:
+                ids.discard(msg_id)
+                if not ids:
+                    del self._pending_by_node[pending.dest_node]
+
+    def _resolve(self, msg_id: str, reply: Reply) -> None:
+        pending = self._pending.get(msg_id)
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(reply)
+
+    # ----- receiving (the transport's Sink) --------------------------------------------
+
+    async def on_message(self, env: Envelope) -> None:
+        self.stats.received += 1
+        try:
+            msg = _body_of(env)
+        except DecodeError as exc:
+            self.stats.undecodable += 1
+            log.warning(
+                "undecodable message %s from node %s dead-lettered: %s",
+                env.message_id,
+                env.source_node,
+                exc,
+            )
+            if env.reply_to is not None:
+                await self._send_reply(
+                    env,
+                    Reply.failure(
+                        ErrorInfo(
+                            code=SysErr.INVALID_ARGUMENT,
+                            description=str(exc),
+                            details={"message_type": exc.type_name, "reason": exc.reason},
+                        )
+                    ),
+                )
+            raise
+        task = asyncio.create_task(self._handle(env, msg), name=f"bus:{env.type_name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, env: Envelope, msg: Message) -> None:
+        handler = self._services.get(env.service)
+        reply: Reply | None
+        if handler is None:
+            reply = Reply.failure(_no_service(msg, env.service))
+        else:
+            try:
+                reply = await handler(msg)
+            except asyncio.CancelledError:
+                raise
+            except ZError as exc:
+                reply = Reply.failure(exc.info())
+            except Exception as exc:
+                log.exception("handler of %s on %s failed", env.type_name, env.service)
+                reply = Reply.failure(error_info_of(exc))
+        if env.reply_to is None:
+            return
+        await self._send_reply(env, reply if reply is not None else Reply())
+
+    async def _send_reply(self, env: Envelope, reply: Reply) -> None:
+        assert env.reply_to is not None
+        out = Envelope(
+            kind=Kind.REPLY,
+            type_name=reply.wire_type(),
+            message_id=new_uuid(),
+            source_node=self.node_uuid,
+            body=reply,
+            correlation_id=env.message_id,
+        )
+        if env.reply_to == self.node_uuid:
+            self.on_reply(out)
+            return
+        try:
+            await self.transport.reply(env.reply_to, out)
+        except Undeliverable:
+            log.warning("reply to %s for %s was undeliverable", env.reply_to, env.type_name)
+
+    def on_reply(self, env: Envelope) -> None:
+        self.stats.replies += 1
+        if env.correlation_id is None or env.correlation_id not in self._pending:
+            return  # a reply after its timeout: the caller has already moved on
+        try:
+            msg = _body_of(env)
+        except DecodeError as exc:
+            reply = Reply.failure(
+                ErrorInfo(code=SysErr.INTERNAL, description=f"undecodable reply: {exc}")
+            )
+        else:
+            reply = msg if isinstance(msg, Reply) else Reply.failure(
+                ErrorInfo(code=SysErr.INTERNAL, description=f"{env.type_name} is not a Reply")
+            )
+        self._resolve(env.correlation_id, reply)
+
+    async def on_event(self, env: Envelope) -> None:
+        handlers = self._subscribers.get(env.type_name)
+        if not handlers:
+            return
+        self.stats.events_received += 1
+        try:
+            event = _body_of(env)
+        except DecodeError as exc:
+            log.warning("undecodable event from node %s ignored: %s", env.source_node, exc)
+            return
+        for handler in list(handlers):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("subscriber of %s failed", env.type_name)
+
+
+def _body_of(env: Envelope) -> Message:
+    if isinstance(env.body, Message):
+        return env.body
+    return decode(env.type_name, env.body)
+
+
+def _no_service(msg: Message, service: str | None = None) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.NO_ROUTE,
+        description=f"no service {service or msg.service!r} for {msg.wire_type()}",
+        details={"message": msg.wire_type(), "service": service or msg.service},
+    )
+
+
+def _node_unavailable(msg: Message, dest: str) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
+        description=f"management node {dest} is not in the ring",
+        details={"node": dest, "message": msg.wire_type()},
+    )
+
+
+def _undeliverable(msg: Message, dest: str | None, exc: Exception) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.UNDELIVERABLE,
+        description=f"{msg.wire_type()} could not be delivered to {msg.service}: {exc}",
+        details={"node": dest, "service": msg.service, "message": msg.wire_type()},
+    )
+
+
+# Kept for transports that must encode on their side of the contract.
+__all__ = ["BusStats", "CloudBus", "encode"]

@@ -1,0 +1,29 @@
+"""What a service gets from its node: one object, built once by the node at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zstackpy.core.bus import CloudBus
+    from zstackpy.core.config import GlobalConfigs
+    from zstackpy.core.db import Database
+    from zstackpy.core.flow import FlowRegistry
+    from zstackpy.core.plugin import PluginRegistry
+    from zstackpy.core.ring import Ring
+    from zstackpy.core.settings import NodeSettings
+    from zstackpy.core.workqueue import WorkQueues
+
+
+@dataclass
+class NodeContext:
+    node_uuid: str
+    settings: NodeSettings
+    bus: CloudBus
+    ring: Ring
+    db: Database
+    queues: WorkQueues
+    flows: FlowRegistry
+    configs: GlobalConfigs
+    plugins: PluginRegistry
