@@ -123,7 +123,7 @@ class CloudBus:
         """The node that must handle ``msg``; None for the shared API portal."""
         if msg.service == API_PORTAL:
             return None
-        resource = msg.resource_uuid()
+        resource = msg.routing_uuid()
         if resource is None:
             return self.node_uuid
         try:
@@ -132,7 +132,11 @@ class CloudBus:
             return self.node_uuid
 
     async def call(
-        self, msg: NeedReplyMessage, *, timeout: float | None = None, node: str | None = None
+        self,
+        msg: NeedReplyMessage,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 -- per-call timeouts are the contract
+        node: str | None = None,
     ) -> Reply:
         """Send and wait for the reply. Never raises for remote failures: they come back as
         an error Reply (timeout, node gone, handler error)."""
@@ -150,11 +154,14 @@ class CloudBus:
             if dest is not None and dest != self.node_uuid and dest not in self.ring:
                 return Reply.failure(_node_unavailable(msg, dest))
             try:
-                await self._deliver(dest, msg, msg_id, wants_reply=True)
-            except Undeliverable as exc:
-                return Reply.failure(_undeliverable(msg, dest, exc))
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout)
+                # The timeout covers delivery too: a transport waiting out a reconnect
+                # must not stretch a call past its timeout.
+                async with asyncio.timeout(timeout):
+                    try:
+                        await self._deliver(dest, msg, msg_id, wants_reply=True)
+                    except Undeliverable as exc:
+                        return Reply.failure(_undeliverable(msg, dest, exc))
+                    return await future
             except TimeoutError:
                 self.stats.timeouts += 1
                 return Reply.failure(
@@ -168,10 +175,15 @@ class CloudBus:
             self._forget(msg_id)
 
     async def request(
-        self, msg: NeedReplyMessage, reply_type: type[R], *, timeout: float | None = None
+        self,
+        msg: NeedReplyMessage,
+        reply_type: type[R],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 -- per-call timeouts are the contract
+        node: str | None = None,
     ) -> R:
         """Like call, but raises ZError on an error reply and checks the reply's type."""
-        reply = await self.call(msg, timeout=timeout)
+        reply = await self.call(msg, timeout=timeout, node=node)
         reply.raise_if_error()
         if not isinstance(reply, reply_type):
             raise ZError(
@@ -194,7 +206,7 @@ class CloudBus:
         msgs: Iterable[NeedReplyMessage],
         *,
         parallelism: int = 16,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> list[Reply]:
         """Call every message with at most ``parallelism`` in flight; replies in input order."""
         items = list(msgs)
@@ -363,8 +375,12 @@ class CloudBus:
                 ErrorInfo(code=SysErr.INTERNAL, description=f"undecodable reply: {exc}")
             )
         else:
-            reply = msg if isinstance(msg, Reply) else Reply.failure(
-                ErrorInfo(code=SysErr.INTERNAL, description=f"{env.type_name} is not a Reply")
+            reply = (
+                msg
+                if isinstance(msg, Reply)
+                else Reply.failure(
+                    ErrorInfo(code=SysErr.INTERNAL, description=f"{env.type_name} is not a Reply")
+                )
             )
         self._resolve(env.correlation_id, reply)
 

@@ -48,7 +48,8 @@ class Message(BaseModel):
     def wire_type(cls) -> str:
         return cls.__name__
 
-    def resource_uuid(self) -> str | None:
+    def routing_uuid(self) -> str | None:
+        """The UUID the ring routes this message by (the ``route_by`` field), if any."""
         if self.route_by is None:
             return None
         value = getattr(self, self.route_by, None)

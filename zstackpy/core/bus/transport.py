@@ -52,7 +52,7 @@ class Envelope:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class Undeliverable(Exception):
+class Undeliverable(Exception):  # noqa: N818 -- public name, ZStack's term
     """No queue or no consumer for the destination (AMQP's mandatory return)."""
 
 

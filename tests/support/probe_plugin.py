@@ -1,0 +1,82 @@
+"""A plugin that tests load into management-node processes (``ZSTACK_PLUGINS``).
+
+It adds a ``probe`` service: a slow message to keep a call in flight, a relay that makes a
+node send a message itself, and a record of the takeover hook's calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from zstackpy.core.bus.message import NeedReplyMessage, Reply
+from zstackpy.core.membership import NodeTakeover, RingChange
+from zstackpy.core.plugin import PluginRegistry
+from zstackpy.core.service import Service, handles
+from zstackpy.services.managementnode.messages import WhoOwnsResourceMsg, WhoOwnsResourceReply
+
+
+class ProbeSleepMsg(NeedReplyMessage):
+    service: ClassVar[str] = "probe"
+    route_by: ClassVar[str | None] = "resource_uuid"
+    resource_uuid: str
+    sleep_s: float = 0.0
+
+
+class ProbeRelayWhoOwnsMsg(NeedReplyMessage):
+    """Handled on the node it is sent to, which then asks who owns ``resource_uuid``."""
+
+    service: ClassVar[str] = "probe"
+    resource_uuid: str
+
+
+class ProbeTakeoversMsg(NeedReplyMessage):
+    service: ClassVar[str] = "probe"
+
+
+class ProbeNodeReply(Reply):
+    node_uuid: str
+
+
+class ProbeTakeoversReply(Reply):
+    left: list[str]
+    joined: list[str]
+
+
+class ProbeService(Service):
+    name = "probe"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Service's own signature
+        self.left: list[str] = []
+        self.joined: list[str] = []
+
+    @handles(ProbeSleepMsg)
+    async def sleep(self, msg: ProbeSleepMsg) -> ProbeNodeReply:
+        await asyncio.sleep(msg.sleep_s)
+        return ProbeNodeReply(node_uuid=self.ctx.node_uuid)
+
+    @handles(ProbeRelayWhoOwnsMsg)
+    async def relay(self, msg: ProbeRelayWhoOwnsMsg) -> WhoOwnsResourceReply:
+        return await self.ctx.bus.request(
+            WhoOwnsResourceMsg(resource_uuid=msg.resource_uuid), WhoOwnsResourceReply
+        )
+
+    @handles(ProbeTakeoversMsg)
+    async def takeovers(self, msg: ProbeTakeoversMsg) -> ProbeTakeoversReply:
+        return ProbeTakeoversReply(left=self.left, joined=self.joined)
+
+    async def take_over(self, change: RingChange) -> None:
+        self.left.extend(sorted(change.left))
+        self.joined.extend(sorted(change.joined))
+
+
+class ProbePlugin:
+    name = "probe"
+
+    def setup(self, registry: PluginRegistry) -> None:
+        registry.add_service(ProbeService)
+        registry.add_extension(NodeTakeover, ProbeService)
+
+
+plugin = ProbePlugin()

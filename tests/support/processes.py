@@ -1,0 +1,94 @@
+"""Running ``zstackpy`` as a real process from tests, without blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+_READY = re.compile(rb"management node ([0-9a-f]{32}) ready at http://[^:]+:(\d+)/health")
+
+
+def node_env(**settings: str) -> dict[str, str]:
+    """The parent's environment minus its ZSTACK_* settings, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZSTACK_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(settings)
+    return env
+
+
+async def run_cli(*args: str, env: Mapping[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zstackpy",
+        *args,
+        env=dict(env),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@dataclass
+class NodeProcess:
+    proc: asyncio.subprocess.Process
+    uuid: str
+    port: int
+    log: Path
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+    async def terminate(self, timeout: float = 15) -> int:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        assert self.proc.returncode is not None
+        return self.proc.returncode
+
+
+async def start_node_process(
+    env: Mapping[str, str], log: Path, *args: str, timeout: float = 60
+) -> NodeProcess:
+    """Start ``zstackpy run --port 0`` and wait for its ready line (stderr goes to ``log``)."""
+    with log.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "zstackpy",
+            "run",
+            "--port",
+            "0",
+            *args,
+            env=dict(env),
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+        )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"node did not start in {timeout}s; log:\n{log.read_text()}") from None
+    match = _READY.search(line)
+    if match is None:
+        await proc.wait()
+        raise AssertionError(f"node failed to start ({line!r}); log:\n{log.read_text()}")
+    return NodeProcess(proc, match.group(1).decode(), int(match.group(2)), log)

@@ -1,0 +1,5 @@
+import sys
+
+from zstackpy.node.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""Database: one async engine and its session factory, tuned per dialect.
+
+SQLite (``sqlite+aiosqlite:///path``) is the embedded default; MariaDB
+(``mysql+asyncmy://user@host:3306/db``) is the clustered one. The node builds one Database at
+start-up and closes it on the way out; services reach it as ``ctx.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# MariaDB drops idle connections after wait_timeout (8 h by default) and proxies sooner;
+# recycling well before that, plus the pre-ping, means a pooled connection is never dead.
+MARIADB_POOL_RECYCLE_S = 1800
+MARIADB_POOL_SIZE = 10
+MARIADB_MAX_OVERFLOW = 20
+
+
+class Database:
+    """An AsyncEngine plus ``session()``; ``close()`` disposes of the pool."""
+
+    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+        self.url: URL = make_url(url)
+        self.dialect: str = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(echo)
+        elif self.dialect in ("mysql", "mariadb"):
+            self.engine = self._mariadb_engine(echo)
+        else:
+            self.engine = create_async_engine(self.url, echo=echo)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> AsyncSession:
+        """A new session; use as ``async with db.session() as s, s.begin(): ...``."""
+        return self._sessions()
+
+    def safe_url(self) -> str:
+        """The URL with its password masked, for logs and error messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # ----- SQLite ----------------------------------------------------------------------
+
+    def _sqlite_engine(self, echo: bool) -> AsyncEngine:
+        database = self.url.database or ""
+        in_memory = database in ("", ":memory:") or self.url.query.get("mode") == "memory"
+        kwargs: dict[str, Any] = {}
+        if not in_memory:
+            kwargs["async_creator"] = self._sqlite_connector(database)
+        engine = create_async_engine(self.url, echo=echo, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+
+    def _sqlite_connector(self, database: str) -> Any:
+        # The parent directory is made on first connect, in a thread: Database() is often
+        # built on the event loop, where a mkdir would block it. create_connect_args goes
+        # there too (it calls os.path.abspath).
+        path = Path(database)
+        url = self.url
+        dialect = url.get_dialect()()
+        args: list[tuple[list[Any], dict[str, Any]]] = []
+
+        def prepare() -> tuple[list[Any], dict[str, Any]]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cargs, cparams = dialect.create_connect_args(url)
+            return list(cargs), dict(cparams)
+
+        async def connect() -> aiosqlite.Connection:
+            if not args:
+                args.append(await asyncio.to_thread(prepare))
+            cargs, cparams = args[0]
+            conn = aiosqlite.connect(*cargs, **cparams)
+            # As SQLAlchemy does for its own connects: a forgotten connection must not keep
+            # the process alive at exit.
+            conn._thread.daemon = True
+            return await conn
+
+        return connect
+
+    # ----- MariaDB ---------------------------------------------------------------------
+
+    def _mariadb_engine(self, echo: bool) -> AsyncEngine:
+        url = self.url
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_recycle=MARIADB_POOL_RECYCLE_S,
+            pool_size=MARIADB_POOL_SIZE,
+            max_overflow=MARIADB_MAX_OVERFLOW,
+            # Short transactions that read what other nodes just committed; REPEATABLE READ
+            # would add gap locks and stale snapshots for no benefit.
+            isolation_level="READ COMMITTED",
+        )
+        event.listen(engine.sync_engine, "connect", _mariadb_on_connect)
+        return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        # WAL: readers never block the writer; NORMAL is durable across crashes of the
+        # process (not of the OS) in WAL mode and much faster than FULL.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _mariadb_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        # DATETIME defaults (CURRENT_TIMESTAMP) are then UTC whatever the server's zone, the
+        # same as on SQLite; db_epoch() does not depend on it.
+        cursor.execute("SET time_zone = '+00:00'")
+    finally:
+        cursor.close()

@@ -1,0 +1,250 @@
+"""Heartbeats in the database, eviction of silent nodes, and the ring they feed.
+
+Every node writes its heartbeat with the *database* clock every ``node.heartbeatInterval``
+seconds, so the nodes' own clocks never matter. A node whose heartbeat is older than
+``interval * node.heartbeatMissCount`` is evicted: its row is deleted, it leaves every ring,
+calls in flight to it fail at once, and the takeover hooks run. A node that finds its own
+row gone has been evicted by the others and must stop serving (it is fenced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+
+from zstackpy.core.bus import CloudBus
+from zstackpy.core.config import GlobalConfigs
+from zstackpy.core.db import Database, ManagementNodeVO, db_epoch
+from zstackpy.core.membership import (
+    ManagementNodeJoinedEvent,
+    ManagementNodeLeftEvent,
+    NodeTakeover,
+    RingChange,
+)
+from zstackpy.core.ring import Ring
+
+log = logging.getLogger(__name__)
+
+# The shortest pause between two checks, as a share of the interval: keeps a check that
+# races a fresh heartbeat from spinning.
+_MIN_PAUSE_SHARE = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    uuid: str
+    heartbeat: float
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        *,
+        node_uuid: str,
+        host_name: str,
+        port: int,
+        db: Database,
+        bus: CloudBus,
+        ring: Ring,
+        configs: GlobalConfigs,
+        takeovers: Callable[[], Iterable[NodeTakeover]],
+        on_fenced: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.node_uuid = node_uuid
+        self.host_name = host_name
+        self.port = port
+        self.db = db
+        self.bus = bus
+        self.ring = ring
+        self.configs = configs
+        self._takeovers = takeovers
+        self._on_fenced = on_fenced
+        self._task: asyncio.Task[None] | None = None
+        # Set when the interval changes, so the loop re-plans at once instead of sleeping
+        # out the old interval while the others already evict on the new window.
+        self._replan = asyncio.Event()
+        self._unwatch: list[Callable[[], None]] = []
+        self.last_beat: float | None = None  # DB-clock time of our last successful write
+        self.is_fenced = False
+
+    @property
+    def interval(self) -> float:
+        return self.configs.get_float("node", "heartbeatInterval")
+
+    @property
+    def window(self) -> float:
+        return self.interval * self.configs.get_int("node", "heartbeatMissCount")
+
+    async def start(self) -> None:
+        """Write our row, learn the live nodes, tell the others we joined, start beating."""
+        for name in ("heartbeatInterval", "heartbeatMissCount"):
+            self._unwatch.append(self.configs.watch("node", name, self._config_changed))
+        await self.bus.subscribe(ManagementNodeJoinedEvent, self._on_joined)
+        await self.bus.subscribe(ManagementNodeLeftEvent, self._on_left)
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                insert(ManagementNodeVO).values(
+                    uuid=self.node_uuid,
+                    host_name=self.host_name,
+                    port=self.port,
+                    state="running",
+                    heartbeat=db_epoch(),
+                    joined_at=db_epoch(),
+                )
+            )
+        self.ring.add(self.node_uuid)
+        await self._check()
+        await self.bus.publish(
+            ManagementNodeJoinedEvent(
+                node_uuid=self.node_uuid, host_name=self.host_name, port=self.port
+            )
+        )
+        self._task = asyncio.create_task(self._loop(), name="heartbeat")
+
+    async def stop(self, *, leave: bool = True) -> None:
+        """Stop beating; with ``leave``, delete our row and tell the others (graceful)."""
+        for unwatch in self._unwatch:
+            unwatch()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if leave and not self.is_fenced:
+            async with self.db.session() as session, session.begin():
+                await session.execute(
+                    delete(ManagementNodeVO).where(ManagementNodeVO.uuid == self.node_uuid)
+                )
+            try:
+                await self.bus.publish(
+                    ManagementNodeLeftEvent(node_uuid=self.node_uuid, reason="stopped")
+                )
+            except Exception:
+                log.warning("could not announce that this node leaves", exc_info=True)
+
+    def _config_changed(self, old: object, new: object) -> None:
+        self._replan.set()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_beat_at = float("-inf")
+        while True:
+            try:
+                if loop.time() >= last_beat_at + self.interval:
+                    if not await self._beat():
+                        await self._fence()
+                        return
+                    last_beat_at = loop.time()
+                soonest_expiry = await self._check()
+                pause = min(last_beat_at + self.interval - loop.time(), soonest_expiry)
+                self._replan.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._replan.wait(), max(pause, self.interval * _MIN_PAUSE_SHARE)
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database may be briefly unreachable; keep trying at the same pace.
+                log.exception("heartbeat round failed")
+                await asyncio.sleep(self.interval)
+
+    async def _beat(self) -> bool:
+        """Write our heartbeat; False when our row is gone (we were evicted)."""
+        async with self.db.session() as session, session.begin():
+            # No UPDATE ... RETURNING: MariaDB lacks it. FOUND_ROWS makes rowcount honest.
+            result = await session.execute(
+                update(ManagementNodeVO)
+                .where(ManagementNodeVO.uuid == self.node_uuid)
+                .values(heartbeat=db_epoch())
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]  # CursorResult at runtime
+                return False
+            beat = (
+                await session.execute(
+                    select(ManagementNodeVO.heartbeat).where(
+                        ManagementNodeVO.uuid == self.node_uuid
+                    )
+                )
+            ).scalar_one_or_none()
+        if beat is None:
+            return False
+        self.last_beat = beat
+        return True
+
+    async def _fence(self) -> None:
+        self.is_fenced = True
+        log.error(
+            "management node %s: its heartbeat row is gone, the other nodes evicted it; "
+            "it stops serving",
+            self.node_uuid,
+        )
+        await self._on_fenced()
+
+    async def _check(self) -> float:
+        """Evict silent nodes, adopt live ones missing from our ring.
+
+        Returns seconds until the next live node would expire if it stopped beating.
+        """
+        async with self.db.session() as session, session.begin():
+            now = (await session.execute(select(db_epoch()))).scalar_one()
+            rows = [
+                NodeRow(uuid, hb)
+                for uuid, hb in (
+                    await session.execute(
+                        select(ManagementNodeVO.uuid, ManagementNodeVO.heartbeat)
+                    )
+                ).all()
+            ]
+            deadline = now - self.window
+            stale = [r.uuid for r in rows if r.heartbeat < deadline and r.uuid != self.node_uuid]
+            if stale:
+                # The heartbeat condition again: a node that beat since our read survives.
+                await session.execute(
+                    delete(ManagementNodeVO).where(
+                        ManagementNodeVO.uuid.in_(stale), ManagementNodeVO.heartbeat < deadline
+                    )
+                )
+        live = {r.uuid for r in rows if r.uuid not in stale}
+        for node in stale:
+            log.warning("management node %s missed its heartbeats: evicted", node)
+            await self._leave(node)
+            await self.bus.publish(ManagementNodeLeftEvent(node_uuid=node, reason="evicted"))
+        for node in self.ring.nodes - live - {self.node_uuid}:
+            await self._leave(node)
+        joined = {n for n in live - {self.node_uuid} if self.ring.add(n)}
+        if joined:
+            await self._run_takeovers(joined=frozenset(joined), left=frozenset())
+        others = [r.heartbeat for r in rows if r.uuid in live and r.uuid != self.node_uuid]
+        return min((hb + self.window - now for hb in others), default=self.interval)
+
+    async def _leave(self, node: str) -> None:
+        if node == self.node_uuid or not self.ring.remove(node):
+            return
+        failed = self.bus.node_left(node)
+        if failed:
+            log.warning("%d calls in flight to management node %s failed", failed, node)
+        await self._run_takeovers(joined=frozenset(), left=frozenset({node}))
+
+    async def _run_takeovers(self, *, joined: frozenset[str], left: frozenset[str]) -> None:
+        change = RingChange(this_node=self.node_uuid, joined=joined, left=left, ring=self.ring)
+        for hook in self._takeovers():
+            try:
+                await hook.take_over(change)
+            except Exception:
+                log.exception("takeover hook %s failed", type(hook).__qualname__)
+
+    async def _on_joined(self, event: ManagementNodeJoinedEvent) -> None:
+        if event.node_uuid != self.node_uuid and self.ring.add(event.node_uuid):
+            log.info("management node %s joined", event.node_uuid)
+            await self._run_takeovers(joined=frozenset({event.node_uuid}), left=frozenset())
+
+    async def _on_left(self, event: ManagementNodeLeftEvent) -> None:
+        if event.node_uuid == self.node_uuid:
+            return  # an eviction of us is noticed on our own row, not from hearsay
+        log.info("management node %s left (%s)", event.node_uuid, event.reason or "unknown")
+        await self._leave(event.node_uuid)

@@ -1,0 +1,1 @@
+"""The management node process: assembly, HTTP and command line."""

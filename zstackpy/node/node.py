@@ -1,0 +1,186 @@
+"""The management node: one asyncio process hosting every service.
+
+Start-up order: database (must be at the schema head), plugins, global configs, flows, bus
+and services, heartbeat (joins the ring), services' own start, HTTP. Shut-down runs the same
+steps in reverse from one AsyncExitStack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from enum import StrEnum
+from pathlib import Path
+
+from zstackpy.core.bus import CloudBus, Transport
+from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
+from zstackpy.core.config import GlobalConfigs
+from zstackpy.core.context import NodeContext
+from zstackpy.core.db import Database, ensure_at_head
+from zstackpy.core.flow import FlowRegistry
+from zstackpy.core.heartbeat import Heartbeat
+from zstackpy.core.ids import new_uuid
+from zstackpy.core.kernel_configs import KERNEL_CONFIGS
+from zstackpy.core.membership import NodeTakeover
+from zstackpy.core.plugin import PluginRegistry, discover
+from zstackpy.core.ring import Ring
+from zstackpy.core.service import Service
+from zstackpy.core.settings import NodeSettings
+from zstackpy.core.workqueue import WorkQueues
+from zstackpy.node.http import HttpServer
+
+log = logging.getLogger(__name__)
+
+REPO_FLOWS_DIR = Path(__file__).resolve().parent.parent.parent / "flows"
+
+
+class NodeState(StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FENCED = "fenced"
+
+
+class ManagementNode:
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        node_uuid: str | None = None,
+        broker: InProcBroker | None = None,
+        serve_http: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.uuid = node_uuid or new_uuid()
+        self.state = NodeState.STARTING
+        self.started_at = time.time()
+        self._broker = broker
+        self._serve_http = serve_http
+        self._stack = contextlib.AsyncExitStack()
+        self._stopped = asyncio.Event()
+        self.ctx: NodeContext | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.http: HttpServer | None = None
+        self.services: dict[type[Service], Service] = {}
+
+    @property
+    def context(self) -> NodeContext:
+        if self.ctx is None:
+            raise RuntimeError("the node has not started")
+        return self.ctx
+
+    def _transport(self) -> Transport:
+        if self.settings.bus_url:
+            from zstackpy.core.bus.amqp import AmqpTransport  # only cluster mode needs aio-pika
+
+            return AmqpTransport(self.settings.bus_url)
+        return InProcTransport(self._broker)
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            self.state = NodeState.STOPPED
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        db = Database(settings.database_url)
+        self._stack.push_async_callback(db.close)
+        await ensure_at_head(db)
+
+        registry = PluginRegistry()
+        for plugin, source in discover(settings.plugins):
+            registry.install(plugin, source)
+
+        configs = GlobalConfigs()
+        for definition in [*KERNEL_CONFIGS, *registry.global_configs]:
+            configs.define(definition)
+        await configs.load(db)
+
+        flows = FlowRegistry()
+        for flow_id, factory in registry.flow_factories.items():
+            flows.register(flow_id, factory)
+        for directory in [settings.flows_dir or REPO_FLOWS_DIR, *registry.flow_dirs]:
+            if directory.is_dir():
+                await asyncio.to_thread(flows.load_dir, directory)  # file reads off the loop
+        flows.validate()
+
+        ring = Ring()
+        bus = CloudBus(
+            self.uuid, self._transport(), ring, default_timeout=settings.call_timeout
+        )
+        self.ctx = NodeContext(
+            node_uuid=self.uuid,
+            settings=settings,
+            bus=bus,
+            ring=ring,
+            db=db,
+            queues=WorkQueues(),
+            flows=flows,
+            configs=configs,
+            plugins=registry,
+        )
+        self.services = {cls: cls(self.ctx) for cls in registry.services}
+        registry.bind_services(self.services)
+        for service in self.services.values():
+            await bus.register(service.name, service.handle)
+        await bus.start()
+        self._stack.push_async_callback(bus.stop)
+
+        self.heartbeat = Heartbeat(
+            node_uuid=self.uuid,
+            host_name=settings.advertised_host,
+            port=settings.http_port,
+            db=db,
+            bus=bus,
+            ring=ring,
+            configs=configs,
+            takeovers=lambda: registry.extensions(NodeTakeover),
+            on_fenced=self._fenced,
+        )
+        await self.heartbeat.start()
+        self._stack.push_async_callback(self._leave_ring)
+
+        for service in self.services.values():
+            await self._stack.enter_async_context(service)
+
+        if self._serve_http:
+            self.http = HttpServer(self, settings.http_host, settings.http_port)
+            await self.http.start()
+            self._stack.push_async_callback(self.http.stop)
+        self.state = NodeState.READY
+        log.info(
+            "management node %s ready (%s bus, %s, %d services, plugins: %s)",
+            self.uuid,
+            "AMQP" if settings.bus_url else "in-process",
+            db.dialect,
+            len(self.services),
+            ", ".join(registry.plugins) or "none",
+        )
+
+    async def _leave_ring(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop(leave=self.state is not NodeState.FENCED)
+
+    async def _fenced(self) -> None:
+        self.state = NodeState.FENCED
+        self._stopped.set()
+
+    async def stop(self) -> None:
+        if self.state is not NodeState.FENCED:
+            self.state = NodeState.STOPPING
+        await self._stack.aclose()
+        if self.state is not NodeState.FENCED:
+            self.state = NodeState.STOPPED
+        self._stopped.set()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()

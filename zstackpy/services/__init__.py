@@ -1,0 +1,1 @@
+"""Services, one package per domain; each is registered by a plugin."""

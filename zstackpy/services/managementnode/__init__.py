@@ -1,0 +1,1 @@
+"""The managementNode service: what a node knows about itself and the ring."""
