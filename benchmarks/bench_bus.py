@@ -6,7 +6,8 @@
   same run: same body sizes, same in-flight levels, publisher confirms and ``mandatory`` on
   both requests and replies, manual acks on requests, auto-ack on replies (as ours).
 
-Every AMQP phase runs in a fresh vhost, deleted afterwards. Prints one JSON line.
+The AMQP phases run in a fresh vhost, deleted afterwards; figures are medians of the rounds.
+Prints one JSON line.
 Usage: ``python benchmarks/bench_bus.py [--seconds S] [--payload BYTES] [--rounds N]``
 """
 
@@ -169,18 +170,28 @@ async def bare_pair(url: str, payload: str) -> AsyncIterator[Callable[[], Awaita
 
 async def bench_amqp(payload: str, seconds: float, rounds: int) -> dict[str, dict[str, float]]:
     samples: dict[int, dict[str, list[float]]] = {lv: {"bus": [], "bare": []} for lv in LEVELS}
-    async with fresh_vhost("zstack-bench") as url:
-        for _ in range(rounds):
-            # Alternate the two so that drift (broker state, CPU heat) hits both alike.
-            for name, pair in (("bare", bare_pair), ("bus", bus_pair)):
-                async with pair(url, payload) as one:
-                    await rate(one, 16, 0.5)  # warm-up: connections, JIT-free but caches
-                    for level in LEVELS:
-                        samples[level][name].append(await rate(one, level, seconds))
+    async with (
+        fresh_vhost("zstack-bench") as url,
+        bare_pair(url, payload) as bare,
+        bus_pair(url, payload) as bus,
+    ):
+        for one in (bare, bus):
+            await rate(one, 16, 0.5)  # warm-up: connections, caches
+        for round_ in range(rounds):
+            for level in LEVELS:
+                # Interleaved, order flipped each round: the machine's drift (other load,
+                # broker state) then hits both sides alike.
+                pairs = [("bare", bare), ("bus", bus)]
+                for name, one in pairs if round_ % 2 == 0 else pairs[::-1]:
+                    samples[level][name].append(await rate(one, level, seconds))
     result: dict[str, dict[str, float]] = {}
     for level, by_name in samples.items():
-        bus, bare = statistics.median(by_name["bus"]), statistics.median(by_name["bare"])
-        result[str(level)] = {"bus": round(bus), "bare": round(bare), "ratio": round(bus / bare, 3)}
+        ours, theirs = statistics.median(by_name["bus"]), statistics.median(by_name["bare"])
+        result[str(level)] = {
+            "bus": round(ours),
+            "bare": round(theirs),
+            "ratio": round(ours / theirs, 3),
+        }
     return result
 
 
@@ -188,7 +199,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--payload", type=int, default=256, help="bytes of payload text")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating repetitions")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved repetitions")
     args = parser.parse_args()
     payload = "x" * args.payload
 

@@ -70,3 +70,11 @@ class ContractHappenedEvent(Event):
 
 class ContractUnheardEvent(Event):
     value: int = 0
+
+
+class ContractForwardMsg(NeedReplyMessage):
+    """Enters through the portal; the portal handler forwards it to ``contract.owner``."""
+
+    service: ClassVar[str] = API_PORTAL
+    route_by: ClassVar[str | None] = "resource_uuid"
+    resource_uuid: str

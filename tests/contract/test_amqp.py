@@ -64,6 +64,8 @@ async def test_calls_and_events_work_again_after_the_broker_drops_every_connecti
     assert await asyncio.wait_for(events.get(), 10) == 9
     assert await amqp(a).ensure_consumers() == []
     assert await amqp(b).ensure_consumers() == []
+    assert amqp(a).is_connected
+    assert amqp(b).is_connected
 
 
 async def test_a_lost_consumer_is_found_and_replaced(cluster: Cluster) -> None:

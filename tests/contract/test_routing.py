@@ -8,6 +8,7 @@ from collections import Counter
 
 from tests.contract.conftest import Cluster
 from tests.contract.messages import (
+    ContractForwardMsg,
     ContractNodeReply,
     ContractPortalMsg,
     ContractRouteMsg,
@@ -53,6 +54,26 @@ async def test_api_portal_messages_are_spread_over_the_nodes(cluster: Cluster) -
     assert sum(served.values()) == 60
     assert set(served) == {bus.node_uuid for bus in nodes}
     assert min(served.values()) >= 5
+
+
+async def test_the_portal_forwards_to_the_owning_service_on_the_ring_owner(
+    cluster: Cluster,
+) -> None:
+    nodes = await cluster.start(3)
+    for bus in nodes:
+        await serve_node_id(bus, "contract.owner")
+
+        async def portal(msg: Message, bus: CloudBus = bus) -> Reply | None:
+            assert isinstance(msg, ContractForwardMsg)
+            return await bus.call(msg, service="contract.owner")
+
+        await bus.register(ContractForwardMsg.service, portal)
+    resources = [new_uuid() for _ in range(20)]
+
+    replies = [await nodes[0].call(ContractForwardMsg(resource_uuid=r)) for r in resources]
+
+    owners = [nodes[0].ring.owner(r) for r in resources]
+    assert [r.node for r in replies if isinstance(r, ContractNodeReply)] == owners
 
 
 async def test_node_left_fails_its_calls_at_once(cluster: Cluster) -> None:

@@ -45,6 +45,8 @@ async def test_upgrade_then_run_serves_health(tmp_path: Path) -> None:
 
 
 async def test_bad_settings_file_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, err = await run_cli("--config", str(tmp_path / "missing.toml"), "db", "current", env=node_env())
+    code, _, err = await run_cli(
+        "--config", str(tmp_path / "missing.toml"), "db", "current", env=node_env()
+    )
     assert code == 2
     assert "missing.toml" in err

@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 from sqlalchemy import delete, select
 
+from tests.support.probe_plugin import ProbeNodeReply, ProbeSleepMsg
+from zstackpy.core.bus.inproc import InProcTransport
 from zstackpy.core.config.messages import UpdateGlobalConfigMsg
 from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import KernelErr, SysErr, ZError
@@ -21,7 +23,6 @@ from zstackpy.services.managementnode.messages import (
     GetManagementNodeInfoMsg,
     GetManagementNodeInfoReply,
 )
-from tests.support.probe_plugin import ProbeNodeReply, ProbeSleepMsg
 
 Start = Callable[..., Any]
 PROBE = "tests.support.probe_plugin:plugin"
@@ -136,11 +137,15 @@ async def test_silent_node_is_evicted_and_its_calls_fail_at_once(start_node: Sta
     await _set_config(a, "node", "heartbeatInterval", "0.2")
     b = await start_node(plugins=[PROBE])
     window = 0.2 * 3
-    owned_by_b = next(f"{i:032x}" for i in range(1000) if a.context.ring.owner(f"{i:032x}") == b.uuid)
+    owned_by_b = next(
+        f"{i:032x}" for i in range(1000) if a.context.ring.owner(f"{i:032x}") == b.uuid
+    )
     # A crash: B stops beating (its row stays) and stops answering.
     assert b.heartbeat is not None
     await b.heartbeat.stop(leave=False)
-    b.context.bus.transport.broker.cancel(b.context.bus)  # type: ignore[attr-defined]
+    transport = b.context.bus.transport
+    assert isinstance(transport, InProcTransport)
+    transport.broker.cancel(b.context.bus)
     started = time.monotonic()
     reply = await a.context.bus.call(ProbeSleepMsg(resource_uuid=owned_by_b), timeout=30)
     elapsed = time.monotonic() - started
@@ -160,7 +165,9 @@ async def test_in_flight_call_fails_when_owner_is_evicted(start_node: Start) -> 
     a = await start_node(plugins=[PROBE])
     await _set_config(a, "node", "heartbeatInterval", "0.2")
     b = await start_node(plugins=[PROBE])
-    owned_by_b = next(f"{i:032x}" for i in range(1000) if a.context.ring.owner(f"{i:032x}") == b.uuid)
+    owned_by_b = next(
+        f"{i:032x}" for i in range(1000) if a.context.ring.owner(f"{i:032x}") == b.uuid
+    )
     call = asyncio.create_task(
         a.context.bus.call(ProbeSleepMsg(resource_uuid=owned_by_b, sleep_s=60), timeout=60)
     )

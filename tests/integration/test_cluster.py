@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.mariadb import fresh_mariadb
 from tests.support.probe_plugin import (
+    APIProbeWhoOwnsMsg,
     ProbeNodeReply,
     ProbeRelayWhoOwnsMsg,
     ProbeSleepMsg,
@@ -46,7 +47,7 @@ MISS_COUNT = 3
 WINDOW = INTERVAL * MISS_COUNT
 MARGIN = 1.5  # one check round, a DB round trip, process scheduling on a busy 2-core box
 PROBE = "tests.support.probe_plugin:plugin"
-NODE_SERVICES = {"managementNode", "globalConfig", "probe"}
+NODE_SERVICES = {"managementNode", "globalConfig", "probe"}  # api.portal: one shared queue
 
 
 @dataclass
@@ -70,15 +71,16 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         code, _, err = await run_cli("db", "upgrade", env=env)
         assert code == 0, err
         watcher = ManagementNode(
-            NodeSettings(
-                db_url=db_url, bus_url=bus_url, plugins=[PROBE], data_dir=tmp_path
-            ),
+            NodeSettings(db_url=db_url, bus_url=bus_url, plugins=[PROBE], data_dir=tmp_path),
             serve_http=False,
         )
         await watcher.start()
         processes: list[NodeProcess] = []
         try:
-            for name, value in (("heartbeatInterval", INTERVAL), ("heartbeatMissCount", MISS_COUNT)):
+            for name, value in (
+                ("heartbeatInterval", INTERVAL),
+                ("heartbeatMissCount", MISS_COUNT),
+            ):
                 reply = await watcher.context.bus.call(
                     UpdateGlobalConfigMsg(category="node", name=name, value=str(value))
                 )
@@ -115,13 +117,24 @@ def _owned_by(node: ManagementNode, owner: str, count: int = 5) -> list[str]:
 
 
 async def test_each_node_has_its_queues_and_one_shared_portal(cluster: Cluster) -> None:
-    listing = await rabbitmqctl("list_queues", "-p", cluster.vhost, "-q", "name")
-    queues = {line.strip() for line in listing.splitlines() if line.strip()}
+    listing = await rabbitmqctl("list_queues", "-p", cluster.vhost, "-q", "name", "consumers")
+    consumers = dict(line.split() for line in listing.splitlines() if line.strip())
+    queues = set(consumers)
     for node_uuid in (cluster.a.uuid, cluster.b.uuid, cluster.watcher.uuid):
         for service in NODE_SERVICES:
             assert f"zstack.message.{service}.{node_uuid}" in queues
     portals = [q for q in queues if q.startswith("zstack.message.api.portal")]
     assert portals == ["zstack.message.api.portal"]
+    assert consumers["zstack.message.api.portal"] == "3"  # every node takes API messages
+
+
+async def test_api_messages_go_through_the_portal_to_the_owner(cluster: Cluster) -> None:
+    bus = cluster.watcher.context.bus
+    ring = cluster.watcher.context.ring
+    for _ in range(30):
+        resource = new_uuid()
+        reply = await bus.request(APIProbeWhoOwnsMsg(resource_uuid=resource), ProbeNodeReply)
+        assert reply.node_uuid == ring.owner(resource)
 
 
 async def test_a_resource_is_handled_by_its_owner_whoever_sends(cluster: Cluster) -> None:
@@ -181,8 +194,8 @@ async def test_killed_node_is_evicted_and_its_work_moves(cluster: Cluster) -> No
     for resource in resources:
         owner = watcher.context.ring.owner(resource)
         assert owner in (watcher.uuid, survivor.uuid)
-        reply = await bus.request(ProbeSleepMsg(resource_uuid=resource), ProbeNodeReply)
-        assert reply.node_uuid == owner
+        moved = await bus.request(ProbeSleepMsg(resource_uuid=resource), ProbeNodeReply)
+        assert moved.node_uuid == owner
 
     # The survivor's takeover hook ran for the victim's departure.
     takeovers = await bus.call(ProbeTakeoversMsg(), node=survivor.uuid)

@@ -13,6 +13,7 @@ from zstackpy.core.bus.message import NeedReplyMessage, Reply
 from zstackpy.core.membership import NodeTakeover, RingChange
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.core.service import Service, handles
+from zstackpy.services.apiportal.messages import APIMessage
 from zstackpy.services.managementnode.messages import WhoOwnsResourceMsg, WhoOwnsResourceReply
 
 
@@ -27,6 +28,14 @@ class ProbeRelayWhoOwnsMsg(NeedReplyMessage):
     """Handled on the node it is sent to, which then asks who owns ``resource_uuid``."""
 
     service: ClassVar[str] = "probe"
+    resource_uuid: str
+
+
+class APIProbeWhoOwnsMsg(APIMessage):
+    """An API message about a resource: through the shared portal to the owner's probe."""
+
+    api_service: ClassVar[str] = "probe"
+    route_by: ClassVar[str | None] = "resource_uuid"
     resource_uuid: str
 
 
@@ -50,6 +59,10 @@ class ProbeService(Service):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Service's own signature
         self.left: list[str] = []
         self.joined: list[str] = []
+
+    @handles(APIProbeWhoOwnsMsg)
+    async def api_who_owns(self, msg: APIProbeWhoOwnsMsg) -> ProbeNodeReply:
+        return ProbeNodeReply(node_uuid=self.ctx.node_uuid)
 
     @handles(ProbeSleepMsg)
     async def sleep(self, msg: ProbeSleepMsg) -> ProbeNodeReply:

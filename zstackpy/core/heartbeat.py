@@ -195,9 +195,7 @@ class Heartbeat:
             rows = [
                 NodeRow(uuid, hb)
                 for uuid, hb in (
-                    await session.execute(
-                        select(ManagementNodeVO.uuid, ManagementNodeVO.heartbeat)
-                    )
+                    await session.execute(select(ManagementNodeVO.uuid, ManagementNodeVO.heartbeat))
                 ).all()
             ]
             deadline = now - self.window

@@ -16,6 +16,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
@@ -157,7 +158,7 @@ def discover(extra: Iterable[str] = ()) -> list[tuple[Plugin, str]]:
         found.append((_as_plugin(_load(ep.load, source), source), source))
     for spec in extra:
         source = f"setting plugins: {spec}"
-        found.append((_as_plugin(_load(lambda s=spec: _import_spec(s), source), source), source))
+        found.append((_as_plugin(_load(partial(_import_spec, spec), source), source), source))
     return found
 
 

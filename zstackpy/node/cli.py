@@ -1,8 +1,8 @@
 """``zstackpy``: run a management node, manage its database.
 
-    zstackpy run [--host H] [--port N] [--config FILE]
-    zstackpy db upgrade [--config FILE]
-    zstackpy db current [--config FILE]
+zstackpy run [--host H] [--port N] [--config FILE]
+zstackpy db upgrade [--config FILE]
+zstackpy db current [--config FILE]
 """
 
 from __future__ import annotations

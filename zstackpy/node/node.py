@@ -111,9 +111,7 @@ class ManagementNode:
         flows.validate()
 
         ring = Ring()
-        bus = CloudBus(
-            self.uuid, self._transport(), ring, default_timeout=settings.call_timeout
-        )
+        bus = CloudBus(self.uuid, self._transport(), ring, default_timeout=settings.call_timeout)
         self.ctx = NodeContext(
             node_uuid=self.uuid,
             settings=settings,

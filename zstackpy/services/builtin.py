@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zstackpy.core.config.service import GlobalConfigService
 from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.apiportal.service import ApiPortalService
 from zstackpy.services.managementnode.service import ManagementNodeService
 
 
@@ -11,6 +12,7 @@ class BuiltinPlugin:
     name = "builtin"
 
     def setup(self, registry: PluginRegistry) -> None:
+        registry.add_service(ApiPortalService)
         registry.add_service(ManagementNodeService)
         registry.add_service(GlobalConfigService)
 

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from random import getrandbits
 from typing import Any, TypeVar
 
 from zstackpy.core.bus.message import (
@@ -26,7 +27,6 @@ from zstackpy.core.bus.message import (
 )
 from zstackpy.core.bus.transport import API_PORTAL, Envelope, Kind, Transport, Undeliverable
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError, error_info_of
-from zstackpy.core.ids import new_uuid
 from zstackpy.core.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,10 @@ class CloudBus:
 
     # ----- sending ---------------------------------------------------------------------
 
-    def destination(self, msg: Message) -> str | None:
-        """The node that must handle ``msg``; None for the shared API portal."""
-        if msg.service == API_PORTAL:
+    def destination(self, msg: Message, service: str | None = None) -> str | None:
+        """The node that must handle ``msg`` (for ``service``, default ``msg.service``);
+        None for the shared API portal."""
+        if (service or msg.service) == API_PORTAL:
             return None
         resource = msg.routing_uuid()
         if resource is None:
@@ -137,14 +138,19 @@ class CloudBus:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 -- per-call timeouts are the contract
         node: str | None = None,
+        service: str | None = None,
     ) -> Reply:
         """Send and wait for the reply. Never raises for remote failures: they come back as
-        an error Reply (timeout, node gone, handler error)."""
+        an error Reply (timeout, node gone, handler error).
+
+        ``node`` overrides the routing; ``service`` sends to another service than
+        ``msg.service`` (the API portal forwarding a message to the service it is for)."""
         timeout = self.default_timeout if timeout is None else timeout
-        dest = node if node is not None else self.destination(msg)
-        if not msg.service:
+        service = service or msg.service
+        dest = node if node is not None else self.destination(msg, service)
+        if not service:
             return Reply.failure(_no_service(msg))
-        msg_id = new_uuid()
+        msg_id = _message_id()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Reply] = loop.create_future()
         self._pending[msg_id] = _Pending(future, dest, msg.wire_type())
@@ -158,9 +164,9 @@ class CloudBus:
                 # must not stretch a call past its timeout.
                 async with asyncio.timeout(timeout):
                     try:
-                        await self._deliver(dest, msg, msg_id, wants_reply=True)
+                        await self._deliver(dest, msg, msg_id, service, wants_reply=True)
                     except Undeliverable as exc:
-                        return Reply.failure(_undeliverable(msg, dest, exc))
+                        return Reply.failure(_undeliverable(msg, service, dest, exc))
                     return await future
             except TimeoutError:
                 self.stats.timeouts += 1
@@ -181,9 +187,10 @@ class CloudBus:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 -- per-call timeouts are the contract
         node: str | None = None,
+        service: str | None = None,
     ) -> R:
         """Like call, but raises ZError on an error reply and checks the reply's type."""
-        reply = await self.call(msg, timeout=timeout, node=node)
+        reply = await self.call(msg, timeout=timeout, node=node, service=service)
         reply.raise_if_error()
         if not isinstance(reply, reply_type):
             raise ZError(
@@ -193,13 +200,14 @@ class CloudBus:
             )
         return reply
 
-    async def send(self, msg: Message) -> None:
+    async def send(self, msg: Message, *, service: str | None = None) -> None:
         """Fire and forget. Raises ZError when nothing can take the message."""
-        dest = self.destination(msg)
+        service = service or msg.service
+        dest = self.destination(msg, service)
         try:
-            await self._deliver(dest, msg, new_uuid(), wants_reply=False)
+            await self._deliver(dest, msg, _message_id(), service, wants_reply=False)
         except Undeliverable as exc:
-            raise ZError.from_info(_undeliverable(msg, dest, exc)) from exc
+            raise ZError.from_info(_undeliverable(msg, service, dest, exc)) from exc
 
     async def call_many(
         self,
@@ -225,7 +233,7 @@ class CloudBus:
         env = Envelope(
             kind=Kind.EVENT,
             type_name=event.wire_type(),
-            message_id=new_uuid(),
+            message_id=_message_id(),
             source_node=self.node_uuid,
             body=event,
         )
@@ -265,7 +273,7 @@ class CloudBus:
         return len(self._pending_by_node.get(node_uuid, ()))
 
     async def _deliver(
-        self, dest: str | None, msg: Message, msg_id: str, *, wants_reply: bool
+        self, dest: str | None, msg: Message, msg_id: str, service: str, *, wants_reply: bool
     ) -> None:
         self.stats.sent += 1
         env = Envelope(
@@ -274,7 +282,7 @@ class CloudBus:
             message_id=msg_id,
             source_node=self.node_uuid,
             body=msg,
-            service=msg.service,
+            service=service,
             reply_to=self.node_uuid if wants_reply else None,
         )
         if dest == self.node_uuid:
@@ -351,7 +359,7 @@ class CloudBus:
         out = Envelope(
             kind=Kind.REPLY,
             type_name=reply.wire_type(),
-            message_id=new_uuid(),
+            message_id=_message_id(),
             source_node=self.node_uuid,
             body=reply,
             correlation_id=env.message_id,
@@ -401,6 +409,12 @@ class CloudBus:
                 log.exception("subscriber of %s failed", env.type_name)
 
 
+def _message_id() -> str:
+    # Message ids need uniqueness, not unpredictability: two per round trip, and uuid4's
+    # urandom call was a sixth of the local call path. Same 32-hex form as ZStack UUIDs.
+    return f"{getrandbits(128):032x}"
+
+
 def _body_of(env: Envelope) -> Message:
     if isinstance(env.body, Message):
         return env.body
@@ -423,11 +437,11 @@ def _node_unavailable(msg: Message, dest: str) -> ErrorInfo:
     )
 
 
-def _undeliverable(msg: Message, dest: str | None, exc: Exception) -> ErrorInfo:
+def _undeliverable(msg: Message, service: str, dest: str | None, exc: Exception) -> ErrorInfo:
     return ErrorInfo(
         code=SysErr.UNDELIVERABLE,
-        description=f"{msg.wire_type()} could not be delivered to {msg.service}: {exc}",
-        details={"node": dest, "service": msg.service, "message": msg.wire_type()},
+        description=f"{msg.wire_type()} could not be delivered to {service}: {exc}",
+        details={"node": dest, "service": service, "message": msg.wire_type()},
     )
 
 
