@@ -7,13 +7,12 @@ to the real RabbitMQ, in a vhost made for the test and deleted after it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import aio_pika
 import pytest
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from tests.support.rabbit import fresh_vhost
 from tests.support.real_server import require_server
@@ -25,13 +24,6 @@ from zstackpy.core.ids import new_uuid
 from zstackpy.core.ring import Ring
 
 TRANSPORTS = ["inproc", "amqp"]
-
-
-@pytest.fixture(autouse=True)
-def blockbuster() -> Iterator[BlockBuster]:
-    # Same name as the suite-wide fixture, so it overrides rather than activates twice.
-    with blockbuster_ctx() as bb:
-        yield bb
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,7 @@ async def test_loads_several_documents_and_runs_nested_chain(tmp_path: Path) -> 
     )
     write(tmp_path, "ignored.yml", "not: [loaded")
     reg = registry("allocate-host", "allocate-nics", "allocate-ips")
-    assert reg.load_dir(tmp_path) == 2
+    assert await asyncio.to_thread(reg.load_dir, tmp_path) == 2
     reg.validate()
     assert reg.names() == ["allocate-net", "create-vm"]
     assert reg.chain("create-vm").step_ids() == ["allocate-host", "allocate-net"]
@@ -209,7 +210,7 @@ def test_load_dir_needs_a_directory(tmp_path: Path) -> None:
 async def test_unknown_chain_and_revalidation_after_register(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "chain: c\nsteps: [a, late]\n")
     reg = registry("a")
-    reg.load_dir(tmp_path)
+    await asyncio.to_thread(reg.load_dir, tmp_path)
     definition_error(reg)
     reg.register("late", factory("late"))
     ctx = Ctx()

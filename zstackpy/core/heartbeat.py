@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # The shortest pause between two checks, as a share of the interval: keeps a check that
 # races a fresh heartbeat from spinning.
 _MIN_PAUSE_SHARE = 0.1
+# How long stop() lets a heartbeat round in progress finish before cancelling it.
+_STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Heartbeat:
         # Set when the interval changes, so the loop re-plans at once instead of sleeping
         # out the old interval while the others already evict on the new window.
         self._replan = asyncio.Event()
+        self._stopping = False
         self._unwatch: list[Callable[[], None]] = []
         self.last_beat: float | None = None  # DB-clock time of our last successful write
         self.is_fenced = False
@@ -111,8 +114,16 @@ class Heartbeat:
         for unwatch in self._unwatch:
             unwatch()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # Ask the loop to finish its round rather than cancel it: a cancelled database
+            # call can leave its connection inside a write transaction, and SQLite would
+            # then refuse our goodbye (database is locked).
+            self._stopping = True
+            self._replan.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), _STOP_GRACE_S)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if leave and not self.is_fenced:
             async with self.db.session() as session, session.begin():
@@ -132,26 +143,34 @@ class Heartbeat:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         last_beat_at = float("-inf")
-        while True:
+        while not self._stopping:
             try:
                 if loop.time() >= last_beat_at + self.interval:
                     if not await self._beat():
                         await self._fence()
                         return
                     last_beat_at = loop.time()
+                if self._stopping:
+                    return
                 soonest_expiry = await self._check()
+                if self._stopping:
+                    return
                 pause = min(last_beat_at + self.interval - loop.time(), soonest_expiry)
-                self._replan.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._replan.wait(), max(pause, self.interval * _MIN_PAUSE_SHARE)
-                    )
+                await self._pause(max(pause, self.interval * _MIN_PAUSE_SHARE))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The database may be briefly unreachable; keep trying at the same pace.
                 log.exception("heartbeat round failed")
-                await asyncio.sleep(self.interval)
+                await self._pause(self.interval)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake early when the interval changes or stop() is called."""
+        if self._stopping:
+            return
+        self._replan.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._replan.wait(), seconds)
 
     async def _beat(self) -> bool:
         """Write our heartbeat; False when our row is gone (we were evicted)."""

@@ -94,7 +94,8 @@ class ManagementNode:
         await ensure_at_head(db)
 
         registry = PluginRegistry()
-        for plugin, source in discover(settings.plugins):
+        # Entry-point discovery and plugin imports read files: off the loop.
+        for plugin, source in await asyncio.to_thread(discover, settings.plugins):
             registry.install(plugin, source)
 
         configs = GlobalConfigs()
@@ -105,9 +106,8 @@ class ManagementNode:
         flows = FlowRegistry()
         for flow_id, factory in registry.flow_factories.items():
             flows.register(flow_id, factory)
-        for directory in [settings.flows_dir or REPO_FLOWS_DIR, *registry.flow_dirs]:
-            if directory.is_dir():
-                await asyncio.to_thread(flows.load_dir, directory)  # file reads off the loop
+        # File reads off the loop; a plugin's missing directory is its own start error.
+        await asyncio.to_thread(self._load_flows, flows, registry)
         flows.validate()
 
         ring = Ring()
@@ -160,6 +160,13 @@ class ManagementNode:
             len(self.services),
             ", ".join(registry.plugins) or "none",
         )
+
+    def _load_flows(self, flows: FlowRegistry, registry: PluginRegistry) -> None:
+        default = self.settings.flows_dir or REPO_FLOWS_DIR
+        if default.is_dir() or self.settings.flows_dir is not None:
+            flows.load_dir(default)
+        for directory in registry.flow_dirs:
+            flows.load_dir(directory)
 
     async def _leave_ring(self) -> None:
         if self.heartbeat is not None:

@@ -118,11 +118,13 @@ class Database:
 def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_conn.cursor()
     try:
+        # The busy timeout first: switching to WAL takes a lock that another connection
+        # may briefly hold, and it should wait for it like every later statement does.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # WAL: readers never block the writer; NORMAL is durable across crashes of the
         # process (not of the OS) in WAL mode and much faster than FULL.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
