@@ -1,6 +1,7 @@
 """CloudBus round trips per second: in-process, and over RabbitMQ next to bare aio-pika.
 
-* ``local``: one node, in-process transport, a call to a service on the same node.
+* ``local``: one node, in-process transport, a call to a service on the same node, beside
+  ``local_bare``: a task per request and a future per reply, written directly in asyncio.
 * ``amqp``: node A calls node B over the AMQP transport (two connections, one process).
 * ``bare``: the same request/reply exchange written directly with aio-pika, measured in the
   same run: same body sizes, same in-flight levels, publisher confirms and ``mandatory`` on
@@ -87,6 +88,25 @@ async def bench_local(payload: str, seconds: float) -> dict[str, float]:
         return {str(level): round(await rate(one, level, seconds)) for level in LEVELS}
     finally:
         await bus.stop()
+
+
+async def bench_local_bare(payload: str, seconds: float) -> dict[str, float]:
+    """Baseline for ``local``: the least an async request/reply can do in one process, a
+    task per request running the same handler and a future for its reply."""
+    msg = BenchEchoMsg(payload=payload)
+
+    async def serve(future: asyncio.Future[Reply]) -> None:
+        future.set_result(await echo(msg))
+
+    async def one() -> None:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(future))
+        reply = await future
+        assert reply.success
+        del task
+
+    await rate(one, 16, 0.3)  # warm-up
+    return {str(level): round(await rate(one, level, seconds)) for level in LEVELS}
 
 
 @asynccontextmanager
@@ -204,6 +224,7 @@ async def main() -> None:
     payload = "x" * args.payload
 
     local = await bench_local(payload, args.seconds)
+    local_bare = await bench_local_bare(payload, args.seconds)
     amqp = await bench_amqp(payload, args.seconds, args.rounds)
     print(
         json.dumps(
@@ -214,6 +235,8 @@ async def main() -> None:
                 "seconds_per_sample": args.seconds,
                 "rounds": args.rounds,
                 "local_inproc_rt_per_s": local,
+                "local_bare_asyncio_rt_per_s": local_bare,
+                "local_ratio": {k: round(local[k] / local_bare[k], 3) for k in local},
                 "amqp_rt_per_s": amqp,
                 "min_ratio": min(v["ratio"] for v in amqp.values()),
                 "goal_ratio": GOAL,
