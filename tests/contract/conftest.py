@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import aio_pika
 import pytest
 
-from tests.support.rabbit import fresh_vhost
-from tests.support.real_server import require_server
+from tests.support.rabbit import fresh_vhost, require_rabbitmq
 from zstackpy.core.bus import CloudBus, Envelope, Transport
 from zstackpy.core.bus.amqp import AmqpTransport
 from zstackpy.core.bus.amqp_wire import DEAD_LETTER_QUEUE
@@ -104,7 +103,7 @@ class Cluster:
 def transport_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     if kind == "amqp":
-        require_server("RabbitMQ", "127.0.0.1", 5672)
+        require_rabbitmq()
     return kind
 
 

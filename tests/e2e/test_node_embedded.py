@@ -91,7 +91,7 @@ async def test_bad_flow_file_stops_the_start_naming_file_and_line(
     with pytest.raises(ZError) as info:
         await node.start()
     assert info.value.code == KernelErr.FLOW_DEFINITION
-    assert "broken.yaml" in str(info.value)
+    assert f"{flows / 'broken.yaml'}:2:" in str(info.value)
     assert "no-such-flow" in str(info.value)
 
 

@@ -20,14 +20,14 @@ from tests.support.mariadb import fresh_mariadb
 from tests.support.probe_plugin import (
     APIProbeWhoOwnsMsg,
     ProbeNodeReply,
+    ProbeRelaySleepMsg,
     ProbeRelayWhoOwnsMsg,
     ProbeSleepMsg,
     ProbeTakeoversMsg,
     ProbeTakeoversReply,
 )
 from tests.support.processes import NodeProcess, node_env, run_cli, start_node_process
-from tests.support.rabbit import fresh_vhost, rabbitmqctl, vhost_of
-from tests.support.real_server import require_server
+from tests.support.rabbit import fresh_vhost, rabbitmqctl, require_rabbitmq, vhost_of
 from zstackpy.core.config.messages import UpdateGlobalConfigMsg
 from zstackpy.core.errors import SysErr
 from zstackpy.core.ids import new_uuid
@@ -60,7 +60,7 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    require_server("RabbitMQ", "127.0.0.1", 5672)
+    require_rabbitmq()
     async with fresh_mariadb() as db_url, fresh_vhost() as bus_url:
         env = node_env(
             ZSTACK_DB_URL=db_url,
@@ -160,8 +160,19 @@ async def test_killed_node_is_evicted_and_its_work_moves(cluster: Cluster) -> No
     bus = watcher.context.bus
     victim, survivor = cluster.b, cluster.a
     resources = _owned_by(watcher, victim.uuid)
+    # Calls in flight to the victim from this node and from the survivor process.
     in_flight = [
         asyncio.create_task(bus.call(ProbeSleepMsg(resource_uuid=r, sleep_s=120), timeout=60))
+        for r in resources
+    ]
+    relayed = [
+        asyncio.create_task(
+            bus.call(
+                ProbeRelaySleepMsg(resource_uuid=r, sleep_s=120, timeout_s=60),
+                node=survivor.uuid,
+                timeout=90,
+            )
+        )
         for r in resources
     ]
     await _wait_for(lambda: bus.in_flight(victim.uuid) == len(resources), timeout=5)
@@ -169,7 +180,9 @@ async def test_killed_node_is_evicted_and_its_work_moves(cluster: Cluster) -> No
 
     killed_at = time.monotonic()
     await victim.kill()
-    replies = await asyncio.wait_for(asyncio.gather(*in_flight), timeout=WINDOW + MARGIN + 5)
+    replies = await asyncio.wait_for(
+        asyncio.gather(*in_flight, *relayed), timeout=WINDOW + MARGIN + 5
+    )
     failed_after = time.monotonic() - killed_at
     for reply in replies:
         assert not reply.success

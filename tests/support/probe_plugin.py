@@ -39,6 +39,16 @@ class APIProbeWhoOwnsMsg(APIMessage):
     resource_uuid: str
 
 
+class ProbeRelaySleepMsg(NeedReplyMessage):
+    """Handled on the node it is sent to, which then calls ProbeSleepMsg itself: the call
+    in flight is that node's, so its reply shows how that node saw the owner's fate."""
+
+    service: ClassVar[str] = "probe"
+    resource_uuid: str
+    sleep_s: float
+    timeout_s: float
+
+
 class ProbeTakeoversMsg(NeedReplyMessage):
     service: ClassVar[str] = "probe"
 
@@ -73,6 +83,13 @@ class ProbeService(Service):
     async def relay(self, msg: ProbeRelayWhoOwnsMsg) -> WhoOwnsResourceReply:
         return await self.ctx.bus.request(
             WhoOwnsResourceMsg(resource_uuid=msg.resource_uuid), WhoOwnsResourceReply
+        )
+
+    @handles(ProbeRelaySleepMsg)
+    async def relay_sleep(self, msg: ProbeRelaySleepMsg) -> Reply:
+        return await self.ctx.bus.call(
+            ProbeSleepMsg(resource_uuid=msg.resource_uuid, sleep_s=msg.sleep_s),
+            timeout=msg.timeout_s,
         )
 
     @handles(ProbeTakeoversMsg)

@@ -13,8 +13,13 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from tests.support.real_server import RABBITMQ_URL
+from tests.support.real_server import RABBITMQ_URL, require_server
 from zstackpy.core.ids import new_uuid
+
+
+def require_rabbitmq() -> None:
+    url = URL(RABBITMQ_URL)
+    require_server("RabbitMQ", url.host or "127.0.0.1", url.port or 5672)
 
 
 async def rabbitmqctl(*args: str) -> str:

@@ -69,6 +69,7 @@ async def _run(settings: NodeSettings) -> int:
     print(f"zstackpy management node {node.uuid} ready at {url}/health", flush=True)
     await node.wait_stopped()
     await node.stop()
+    logging.getLogger(__name__).info("management node %s %s", node.uuid, node.state)
     return EXIT_FENCED if node.state is NodeState.FENCED else EXIT_OK
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from zstackpy.core.bus import CloudBus, Transport
+from zstackpy.core.bus.amqp import AmqpTransport
 from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
 from zstackpy.core.config import GlobalConfigs
 from zstackpy.core.context import NodeContext
@@ -74,8 +75,6 @@ class ManagementNode:
 
     def _transport(self) -> Transport:
         if self.settings.bus_url:
-            from zstackpy.core.bus.amqp import AmqpTransport  # only cluster mode needs aio-pika
-
             return AmqpTransport(self.settings.bus_url)
         return InProcTransport(self._broker)
 
