@@ -189,6 +189,9 @@ async def test_node_whose_row_is_deleted_is_fenced(start_node: Start) -> None:
         await session.execute(delete(ManagementNodeVO).where(ManagementNodeVO.uuid == a.uuid))
     await asyncio.wait_for(a.wait_stopped(), timeout=3)
     assert a.state is NodeState.FENCED
+    reply = await a.context.bus.call(GetManagementNodeInfoMsg())
+    assert reply.error is not None
+    assert reply.error.code == SysErr.NOT_READY
     status, body = await _health(a)
     assert status == 503
     assert "node is fenced" in body["reasons"]

@@ -172,7 +172,10 @@ class ManagementNode:
             await self.heartbeat.stop(leave=self.state is not NodeState.FENCED)
 
     async def _fenced(self) -> None:
+        # Stop taking and sending messages now: the others have already given this
+        # node's resources to new owners, so any work done here would race theirs.
         self.state = NodeState.FENCED
+        await self.context.bus.stop()
         self._stopped.set()
 
     async def stop(self) -> None:

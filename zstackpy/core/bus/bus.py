@@ -148,6 +148,8 @@ class CloudBus:
         timeout = self.default_timeout if timeout is None else timeout
         service = service or msg.service
         dest = node if node is not None else self.destination(msg, service)
+        if not self._started:
+            return Reply.failure(_not_serving(msg))
         if not service:
             return Reply.failure(_no_service(msg))
         msg_id = _message_id()
@@ -426,6 +428,14 @@ def _no_service(msg: Message, service: str | None = None) -> ErrorInfo:
         code=SysErr.NO_ROUTE,
         description=f"no service {service or msg.service!r} for {msg.wire_type()}",
         details={"message": msg.wire_type(), "service": service or msg.service},
+    )
+
+
+def _not_serving(msg: Message) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.NOT_READY,
+        description=f"the bus is not running: {msg.wire_type()} was not sent",
+        details={"message": msg.wire_type()},
     )
 
 
