@@ -13,7 +13,7 @@ from zstackpy.core.bus.message import NeedReplyMessage, Reply
 from zstackpy.core.membership import NodeTakeover, RingChange
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.core.service import Service, handles
-from zstackpy.services.apiportal.messages import APIMessage
+from zstackpy.api.messages import APIMessage, ApiSpec
 from zstackpy.services.managementnode.messages import WhoOwnsResourceMsg, WhoOwnsResourceReply
 
 
@@ -35,6 +35,14 @@ class APIProbeWhoOwnsMsg(APIMessage):
     """An API message about a resource: through the shared portal to the owner's probe."""
 
     api_service: ClassVar[str] = "probe"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ProbeWhoOwns",
+        java_class="test.zstackpy.APIProbeWhoOwnsMsg",
+        method="GET",
+        path="/probe/who-owns/{resourceUuid}",
+        is_async=False,
+        needs_session=False,
+    )
     route_by: ClassVar[str | None] = "resource_uuid"
     resource_uuid: str
 

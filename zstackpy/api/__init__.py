@@ -1,0 +1,1 @@
+"""The public API: message declarations, the HTTP front-ends, queries, jobs and events."""

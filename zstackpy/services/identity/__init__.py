@@ -1,0 +1,1 @@
+"""Identity: accounts, users, sessions, passwords, ownership of resources."""

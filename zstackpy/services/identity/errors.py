@@ -1,0 +1,11 @@
+"""Identity error codes (ZStack's ID.1001 for a bad session; the others are ours)."""
+
+from enum import StrEnum
+
+
+class IdentityErr(StrEnum):
+    INVALID_SESSION = "ID.1001"  # invalid or expired session: clients log in again
+    PERMISSION_DENIED = "ID.1002"
+    BAD_CREDENTIALS = "ID.1003"
+    TOO_MANY_FAILED_LOGINS = "ID.1004"
+    MISSING_SESSION = "ID.1005"
