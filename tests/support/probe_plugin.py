@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from zstackpy.api.messages import APIMessage, ApiSpec
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
 from zstackpy.core.membership import NodeTakeover, RingChange
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.core.service import Service, handles
-from zstackpy.api.messages import APIMessage, ApiSpec
 from zstackpy.services.managementnode.messages import WhoOwnsResourceMsg, WhoOwnsResourceReply
 
 
