@@ -13,6 +13,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection, make_url
 
+import zstackpy.all_models  # noqa: F401  -- every table joins Base.metadata
 from zstackpy.core.db.engine import Database
 from zstackpy.core.db.models import Base
 

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
+import zstackpy.all_models  # noqa: F401  -- every table joins Base.metadata
 from tests.support.mariadb import fresh_mariadb
 from zstackpy.core.db import (
     Base,

@@ -81,14 +81,23 @@ async def start_node_process(
             stderr=log_file,
         )
     assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"node did not start in {timeout}s; log:\n{log.read_text()}") from None
-    match = _READY.search(line)
-    if match is None:
-        await proc.wait()
-        raise AssertionError(f"node failed to start ({line!r}); log:\n{log.read_text()}")
+    # The first start may print the generated admin password before the ready line.
+    seen: list[bytes] = []
+    match = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while match is None:
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), deadline - loop.time())
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise AssertionError(
+                f"node did not start in {timeout}s; log:\n{log.read_text()}"
+            ) from None
+        if not line:
+            await proc.wait()
+            raise AssertionError(f"node failed to start ({seen!r}); log:\n{log.read_text()}")
+        seen.append(line)
+        match = _READY.search(line)
     return NodeProcess(proc, match.group(1).decode(), int(match.group(2)), log)

@@ -94,6 +94,11 @@ class APIMessage(NeedReplyMessage):
 
     session_uuid: str | None = Field(None, description="set by the front-end from the request")
     auth: AuthContext | None = Field(None, description="set by the portal, never by clients")
+    api_timeout_s: float | None = Field(
+        None,
+        description="set by the front-end: how long the caller waits; the portal's call "
+        "to the owning service gets the same budget",
+    )
     system_tags: list[str] = Field(default_factory=list)
     user_tags: list[str] = Field(default_factory=list)
 
@@ -169,6 +174,7 @@ class QueryCondition(WireModel):
 class APIQueryMessage(APIMessage):
     """A query of one resource type (``Query<Noun>``). Answers APIQueryReply."""
 
+    api_service: ClassVar[str] = "query"  # one generic service answers every query
     query_of: ClassVar[str] = ""  # the queryable resource name, e.g. "Zone"
 
     conditions: list[QueryCondition] = Field(default_factory=list)

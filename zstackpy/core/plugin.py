@@ -47,6 +47,9 @@ class PluginRegistry:
     flow_factories: dict[str, Callable[[], Any]] = field(default_factory=dict)
     flow_dirs: list[Path] = field(default_factory=list)
     global_configs: list[Any] = field(default_factory=list)
+    queryables: list[Any] = field(default_factory=list)
+    query_pseudo_fields: dict[str, Any] = field(default_factory=dict)
+    system_tag_patterns: list[Any] = field(default_factory=list)
     _extensions: dict[type[Any], list[Any]] = field(default_factory=dict)
     _current: str = "<node>"
 
@@ -87,6 +90,23 @@ class PluginRegistry:
 
     def add_global_config(self, definition: Any) -> None:
         self.global_configs.append(definition)
+
+    def add_queryable(self, resource: Any) -> None:
+        """A resource type the query API serves (a ``zstackpy.api.query.QueryableResource``)."""
+        self.queryables.append(resource)
+
+    def add_query_pseudo_field(self, name: str, builder: Any) -> None:
+        """A field every query accepts (``__systemTag__``): a ``PseudoFieldBuilder``."""
+        if name in self.query_pseudo_fields:
+            raise ZError(
+                KernelErr.PLUGIN_CONTRACT,
+                f"plugin {self._current!r}: query pseudo-field {name!r} is already registered",
+            )
+        self.query_pseudo_fields[name] = builder
+
+    def add_system_tag_pattern(self, pattern: Any) -> None:
+        """A system tag form a resource type accepts (a ``services.tag.patterns.TagPattern``)."""
+        self.system_tag_patterns.append(pattern)
 
     # ----- what the node and services call ---------------------------------------------
 

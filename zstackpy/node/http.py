@@ -1,4 +1,5 @@
-"""The node's HTTP server. For now: ``GET /health`` for operators and load balancers.
+"""The node's HTTP server: ``GET /health`` for operators and load balancers, and the API
+front-ends (``zstackpy.api.http``: REST v1, legacy RPC, jobs, OpenAPI).
 
 ``200 {"uuid", "state": "ready", ...}`` while the node serves, ``503`` with the reasons
 when it does not (database unreachable, bus down, not in the ring, fenced, starting).
@@ -14,6 +15,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from zstackpy import __version__
+from zstackpy.api.http import MAX_BODY_BYTES, api_middlewares, mount_api
+from zstackpy.api.jobs import ApiJobService
 from zstackpy.core.db import db_epoch
 
 if TYPE_CHECKING:
@@ -27,8 +30,11 @@ class HttpServer:
         self.node = node
         self.host = host
         self.port = port
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=api_middlewares())
         self.app.router.add_get("/health", self.health)
+        jobs = node.services.get(ApiJobService)
+        if isinstance(jobs, ApiJobService):
+            mount_api(self.app, node.context, jobs)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:

@@ -7,17 +7,17 @@ missing one, and forwards the message to its service on the ring owner of its re
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from zstackpy.api.messages import APICreateMessage, APIMessage, AuthContext
+from zstackpy.api.ownership import may_use
 from zstackpy.core.bus.message import Message, Reply
 from zstackpy.core.bus.transport import API_PORTAL
-from zstackpy.core.db import ResourceVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
 from zstackpy.core.ids import is_uuid, new_uuid
 from zstackpy.core.service import Service
 from zstackpy.services.identity.errors import IdentityErr
 from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
+from zstackpy.services.tag.messages import ApplyTagsMsg
+from zstackpy.services.tag.patterns import check_system_tags, check_user_tags
 
 
 class ApiPortalService(Service):
@@ -37,7 +37,29 @@ class ApiPortalService(Service):
         except ZError as exc:
             return Reply.failure(exc.info())
         # The reply of the owning service is the API's reply, errors included.
-        return await self.ctx.bus.call(msg, service=msg.api_service)
+        reply = await self.ctx.bus.call(msg, service=msg.api_service, timeout=msg.api_timeout_s)
+        if reply.success and isinstance(msg, APICreateMessage):
+            failure = await self._attach_tags(msg)
+            if failure is not None:
+                return failure
+        return reply
+
+    async def _attach_tags(self, msg: APICreateMessage) -> Reply | None:
+        """Tags of a create were checked before it ran; attach them now it succeeded."""
+        spec = msg.api
+        if spec is None or spec.creates is None or not (msg.system_tags or msg.user_tags):
+            return None
+        assert msg.resource_uuid is not None
+        reply = await self.ctx.bus.call(
+            ApplyTagsMsg(
+                resource_uuid=msg.resource_uuid,
+                resource_type=spec.creates,
+                system_tags=msg.system_tags,
+                user_tags=msg.user_tags,
+                auth=msg.auth,
+            )
+        )
+        return None if reply.success else reply
 
     async def _admit(self, msg: APIMessage) -> None:
         spec = msg.api
@@ -50,6 +72,11 @@ class ApiPortalService(Service):
                     api=spec.name,
                 )
         if isinstance(msg, APICreateMessage):
+            if spec is not None and spec.creates is not None:
+                check_system_tags(
+                    self.ctx.plugins.system_tag_patterns, spec.creates, msg.system_tags
+                )
+                check_user_tags(msg.user_tags)
             if msg.resource_uuid is None:
                 msg.resource_uuid = new_uuid()
             elif not is_uuid(msg.resource_uuid):
@@ -79,12 +106,8 @@ class ApiPortalService(Service):
         if resource is None:
             return
         async with self.ctx.db.session() as session:
-            owner = (
-                await session.execute(
-                    select(ResourceVO.account_uuid).where(ResourceVO.uuid == resource)
-                )
-            ).scalar_one_or_none()
-        if owner != auth.account_uuid:
+            allowed = await may_use(session, resource, auth)
+        if not allowed:
             raise ZError(
                 SysErr.RESOURCE_NOT_FOUND,
                 f"no resource with uuid {resource}",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
+from zstackpy.api.messages import APIMessage, APIQueryMessage, APIReply, ApiSpec, Inventory
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
 
 
@@ -32,3 +34,45 @@ class WhoOwnsResourceMsg(NeedReplyMessage):
 class WhoOwnsResourceReply(Reply):
     node_uuid: str
     resource_uuid: str
+
+
+_PKG = "org.zstack.header.managementnode"
+
+
+class ManagementNodeInventory(Inventory):
+    uuid: str
+    host_name: str
+    join_date: datetime
+    heart_beat: datetime
+
+
+class APIQueryManagementNodeMsg(APIQueryMessage):
+    query_of: ClassVar[str] = "ManagementNode"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="QueryManagementNode",
+        java_class=f"{_PKG}.APIQueryManagementNodeMsg",
+        method="GET",
+        path="/management-nodes",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIQueryManagementNodeReply",
+        summary="Query the live management nodes",
+    )
+
+
+class APIGetVersionMsg(APIMessage):
+    api_service: ClassVar[str] = "managementNode"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetVersion",
+        java_class=f"{_PKG}.APIGetVersionMsg",
+        method="PUT",
+        path="/management-nodes/actions",
+        body_key="getVersion",
+        is_async=False,
+        needs_session=False,
+        result_java_class=f"{_PKG}.APIGetVersionReply",
+        summary="The management node's version",
+    )
+
+
+class APIGetVersionReply(APIReply):
+    version: str

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from zstackpy import __version__
 from zstackpy.core.service import Service, handles
 from zstackpy.services.managementnode.messages import (
+    APIGetVersionMsg,
+    APIGetVersionReply,
     GetManagementNodeInfoMsg,
     GetManagementNodeInfoReply,
     WhoOwnsResourceMsg,
@@ -23,6 +26,10 @@ class ManagementNodeService(Service):
             ring=sorted(self.ctx.ring.nodes),
             services=sorted(bus.services),
         )
+
+    @handles(APIGetVersionMsg)
+    async def version(self, msg: APIGetVersionMsg) -> APIGetVersionReply:
+        return APIGetVersionReply(version=__version__)
 
     @handles(WhoOwnsResourceMsg)
     async def who_owns(self, msg: WhoOwnsResourceMsg) -> WhoOwnsResourceReply:

@@ -1,0 +1,83 @@
+"""HTTP statuses for error codes (the one mapping), the error body, and the middleware that
+gives aiohttp's own 404/405/413 answers the same ``{"error": {...}}`` shape."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from zstackpy.core.errors import ErrorInfo, KernelErr, SysErr
+from zstackpy.services.identity.errors import IdentityErr
+
+# ZStack answers every failed API with 503; we keep that default and give the errors a
+# client can act on a status of their own.
+_STATUS_BY_CODE: dict[str, int] = {
+    SysErr.INVALID_ARGUMENT: 400,
+    SysErr.RESOURCE_NOT_FOUND: 404,
+    IdentityErr.INVALID_SESSION: 401,
+    IdentityErr.MISSING_SESSION: 401,
+    IdentityErr.PERMISSION_DENIED: 403,
+    IdentityErr.TOO_MANY_FAILED_LOGINS: 429,
+    SysErr.TIMEOUT: 504,
+    SysErr.CREATE_RESOURCE: 409,
+    KernelErr.CONFIG_INVALID_VALUE: 400,
+    KernelErr.CONFIG_NOT_FOUND: 404,
+    KernelErr.QUEUE_FULL: 429,
+    IdentityErr.BAD_CREDENTIALS: 401,
+    IdentityErr.ACCOUNT_NAME_TAKEN: 409,
+}
+DEFAULT_ERROR_STATUS = 503
+
+
+def status_for(code: str) -> int:
+    """The HTTP status of a failed API whose error has ``code``."""
+    return _STATUS_BY_CODE.get(code, DEFAULT_ERROR_STATUS)
+
+
+def error_body(info: ErrorInfo) -> dict[str, object]:
+    return {"error": info.model_dump(mode="json", exclude_none=True)}
+
+
+def error_response(info: ErrorInfo, status: int | None = None) -> web.Response:
+    return web.json_response(error_body(info), status=status or status_for(info.code))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _http_error(exc: web.HTTPException, request: web.Request) -> ErrorInfo:
+    if exc.status == 404:
+        return ErrorInfo(
+            code=SysErr.NO_ROUTE,
+            description=f"no API mapping to {request.path}",
+            details={"path": request.path},
+        )
+    if exc.status == 405:
+        allowed = sorted(getattr(exc, "allowed_methods", ()))
+        return ErrorInfo(
+            code=SysErr.INVALID_ARGUMENT,
+            description=f"{request.method} is not allowed on {request.path}",
+            details={"method": request.method, "allowed": allowed},
+        )
+    if exc.status == 413:
+        return ErrorInfo(
+            code=SysErr.INVALID_ARGUMENT,
+            description=f"the request body exceeds {request.client_max_size} bytes",
+            details={"maxBytes": request.client_max_size},
+        )
+    return ErrorInfo(code=SysErr.HTTP, description=exc.reason, details={"status": exc.status})
+
+
+@web.middleware
+async def error_shape_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's routing and body-size errors in our error shape (only under /zstack)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/zstack"):
+            raise
+        response = error_response(_http_error(exc, request), status=exc.status)
+        if exc.status == 405:
+            response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response

@@ -1,0 +1,217 @@
+"""The apiJob service: runs async API calls in tasks it owns and records their outcome.
+
+The front-ends call ``submit`` on their own node; the job row names that node, so when the
+node leaves the ring (takeover hook) or is found gone at start, its unfinished jobs end
+Failed with SYS.1012 instead of staying Processing forever. Polls read the row: any node
+can answer them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from zstackpy.api.jobs.models import ApiJobVO, JobState
+from zstackpy.api.messages import APICreateMessage, APIMessage, APIReply
+from zstackpy.core.bus.message import Reply
+from zstackpy.core.db import ManagementNodeVO
+from zstackpy.core.errors import ErrorInfo, SysErr, ZError
+from zstackpy.core.membership import RingChange
+from zstackpy.core.service import Service
+
+log = logging.getLogger(__name__)
+
+API_JOB_SERVICE = "apiJob"
+
+
+def reply_body(reply: Reply) -> dict[str, Any]:
+    """The REST body of a successful reply: every field but success/error."""
+    if isinstance(reply, APIReply):
+        return reply.body()
+    data: dict[str, Any] = reply.model_dump(
+        mode="json", by_alias=True, exclude={"success", "error"}, exclude_none=True
+    )
+    return data
+
+
+def reply_error(reply: Reply) -> ErrorInfo:
+    return reply.error or ErrorInfo(code=SysErr.INTERNAL, description="the API failed")
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as read from its row; ``result`` is the body (Done) or the error (Failed)."""
+
+    uuid: str
+    api_name: str
+    state: JobState
+    node_uuid: str
+    resource_uuid: str | None
+    timeout_ms: int
+    create_date: datetime
+    finished_date: datetime | None
+    body: dict[str, Any] | None
+    error: ErrorInfo | None
+
+    @classmethod
+    def of(cls, row: ApiJobVO) -> JobView:
+        state = JobState(row.state)
+        parsed: Any = json.loads(row.result) if row.result else None
+        return cls(
+            uuid=row.uuid,
+            api_name=row.api_name,
+            state=state,
+            node_uuid=row.node_uuid,
+            resource_uuid=row.resource_uuid,
+            timeout_ms=row.timeout_ms,
+            create_date=row.create_date,
+            finished_date=row.finished_date,
+            body=parsed if state is JobState.DONE else None,
+            error=ErrorInfo.model_validate(parsed) if state is JobState.FAILED else None,
+        )
+
+
+def _node_gone(node_uuid: str, how: str) -> str:
+    return ErrorInfo(
+        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
+        description=f"management node {node_uuid} {how} while running this job",
+        details={"node": node_uuid},
+    ).model_dump_json()
+
+
+class ApiJobService(Service):
+    """Also a NodeTakeover: the builtin plugin registers it as one."""
+
+    name = API_JOB_SERVICE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting = False
+
+    # ----- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Embedded restart: the previous process's row is gone, its jobs can never finish.
+        async with self.ctx.db.session() as session:
+            dead = (
+                await session.execute(
+                    select(ApiJobVO.node_uuid)
+                    .where(
+                        ApiJobVO.state == JobState.PROCESSING,
+                        ApiJobVO.node_uuid.not_in(select(ManagementNodeVO.uuid)),
+                    )
+                    .distinct()
+                )
+            ).scalars()
+            nodes = list(dead)
+        for node in nodes:
+            await self._fail_jobs_of(node, "died")
+        self._accepting = True
+
+    async def stop(self) -> None:
+        self._accepting = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # The calls were cancelled: nobody will ever finish these rows.
+        await self._fail_jobs_of(self.ctx.node_uuid, "stopped")
+
+    async def take_over(self, change: RingChange) -> None:
+        # Every node runs this; the update is idempotent (only Processing rows change).
+        for node in sorted(change.left):
+            await self._fail_jobs_of(node, "died")
+
+    async def _fail_jobs_of(self, node_uuid: str, how: str) -> None:
+        async with self.ctx.db.session() as session, session.begin():
+            result = await session.execute(
+                update(ApiJobVO)
+                .where(ApiJobVO.node_uuid == node_uuid, ApiJobVO.state == JobState.PROCESSING)
+                .values(
+                    state=JobState.FAILED,
+                    result=_node_gone(node_uuid, how),
+                    finished_date=func.current_timestamp(),
+                )
+            )
+        count = result.rowcount  # type: ignore[attr-defined]  # CursorResult at runtime
+        if count:
+            log.warning("%d API jobs of management node %s failed: it %s", count, node_uuid, how)
+
+    # ----- what the front-ends call ------------------------------------------------------
+
+    async def submit(
+        self, job_uuid: str, msg: APIMessage, timeout_s: float
+    ) -> tuple[JobView, bool]:
+        """Record the job and start the call; ``(job, False)`` when ``job_uuid`` exists
+        already (a client's retry): nothing is sent again.
+
+        Raises ZError SYS.1007 when the uuid belongs to a job of another API, SYS.1010 when
+        the node is stopping."""
+        if not self._accepting:
+            raise ZError(SysErr.NOT_READY, "this management node is not taking API jobs")
+        spec = msg.api
+        api_name = spec.name if spec is not None else msg.wire_type()
+        resource = msg.resource_uuid if isinstance(msg, APICreateMessage) else None
+        row = ApiJobVO(
+            uuid=job_uuid,
+            api_name=api_name,
+            state=JobState.PROCESSING,
+            node_uuid=self.ctx.node_uuid,
+            resource_uuid=resource,
+            timeout_ms=round(timeout_s * 1000),
+        )
+        try:
+            async with self.ctx.db.session() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            # The primary key decides between concurrent retries, on any node.
+            existing = await self.get(job_uuid)
+            if existing is None:
+                raise
+            if existing.api_name != api_name:
+                raise ZError(
+                    SysErr.INVALID_ARGUMENT,
+                    f"job uuid {job_uuid} is already used by a {existing.api_name} job",
+                    jobUuid=job_uuid,
+                ) from None
+            return existing, False
+        job = await self.get(job_uuid)
+        assert job is not None
+        task = asyncio.create_task(self._run(job_uuid, msg, timeout_s), name=f"api-job-{job_uuid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job, True
+
+    async def get(self, job_uuid: str) -> JobView | None:
+        async with self.ctx.db.session() as session:
+            row = await session.get(ApiJobVO, job_uuid)
+            return JobView.of(row) if row is not None else None
+
+    # ----- the job itself ------------------------------------------------------------
+
+    async def _run(self, job_uuid: str, msg: APIMessage, timeout_s: float) -> None:
+        msg.api_timeout_s = timeout_s
+        reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        if reply.success:
+            state, result = JobState.DONE, json.dumps(reply_body(reply))
+        else:
+            state, result = JobState.FAILED, reply_error(reply).model_dump_json()
+        try:
+            async with self.ctx.db.session() as session, session.begin():
+                await session.execute(
+                    update(ApiJobVO)
+                    .where(ApiJobVO.uuid == job_uuid, ApiJobVO.state == JobState.PROCESSING)
+                    .values(state=state, result=result, finished_date=func.current_timestamp())
+                )
+        except Exception:
+            # The outcome is lost; the row stays Processing until this node leaves the ring.
+            log.exception("could not record the outcome of API job %s", job_uuid)

@@ -1,0 +1,1 @@
+"""Clusters: groups of hosts of one hypervisor type inside a zone."""

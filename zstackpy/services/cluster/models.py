@@ -1,0 +1,25 @@
+"""The ClusterVO table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zstackpy.core.db.models import NOW, Base
+
+
+class ClusterVO(Base):
+    __tablename__ = "ClusterVO"
+
+    uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zone_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("ZoneVO.uuid"), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32), default="Enabled")
+    hypervisor_type: Mapped[str] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(32), default="zstack")
+    architecture: Mapped[str | None] = mapped_column(String(32))
+    create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)
+    last_op_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW, onupdate=NOW)

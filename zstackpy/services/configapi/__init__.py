@@ -1,0 +1,1 @@
+"""Global configs over the public API: query, update, reset."""

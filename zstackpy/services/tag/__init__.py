@@ -1,0 +1,1 @@
+"""Tags: system tags (validated against patterns per resource type) and free user tags."""

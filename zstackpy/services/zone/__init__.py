@@ -1,0 +1,1 @@
+"""Zones: the top of the resource tree."""
