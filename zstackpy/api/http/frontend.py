@@ -8,6 +8,7 @@ from zstackpy.api.jobs import ApiJobService, JobView
 from zstackpy.api.messages import APICreateMessage, APIMessage
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
 
 # ZStack's default API timeout for async APIs: long enough for a VM to boot or an image to
@@ -42,3 +43,14 @@ class ApiFrontend:
             # resource's UUID: it can find the resource even if it loses the job.
             msg.resource_uuid = new_uuid()
         return await self.jobs.submit(job_uuid or new_uuid(), msg, timeout_s)
+
+    async def job(self, job_uuid: str, noun: str) -> JobView:
+        """The job, or ZError SYS.1003 saying it never existed or has expired."""
+        job = await self.jobs.get(job_uuid.lower())
+        if job is None:
+            raise ZError(
+                SysErr.RESOURCE_NOT_FOUND,
+                f"no {noun} {job_uuid}: it never existed or has expired",
+                uuid=job_uuid,
+            )
+        return job

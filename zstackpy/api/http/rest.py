@@ -179,17 +179,10 @@ class RestFrontend:
     # ----- jobs ------------------------------------------------------------------------
 
     async def get_job(self, request: web.Request) -> web.Response:
-        job_uuid = request.match_info["uuid"]
-        job = await self.frontend.jobs.get(job_uuid.lower())
-        if job is None:
-            return error_response(
-                ErrorInfo(
-                    code=SysErr.RESOURCE_NOT_FOUND,
-                    description=f"no job {job_uuid}: it never existed or has expired",
-                    details={"uuid": job_uuid},
-                ),
-                status=404,
-            )
+        try:
+            job = await self.frontend.job(request.match_info["uuid"], "job")
+        except ZError as exc:
+            return error_response(exc.info())
         return job_response(job)
 
 

@@ -154,17 +154,10 @@ class RpcFrontend:
         return cls, dict(fields)
 
     async def result(self, request: web.Request) -> web.Response:
-        job_uuid = request.match_info["uuid"]
-        job = await self.frontend.jobs.get(job_uuid.lower())
-        if job is None:
-            return error_response(
-                ErrorInfo(
-                    code=SysErr.RESOURCE_NOT_FOUND,
-                    description=f"no API result {job_uuid}: it never existed or has expired",
-                    details={"uuid": job_uuid},
-                ),
-                status=404,
-            )
+        try:
+            job = await self.frontend.job(request.match_info["uuid"], "API result")
+        except ZError as exc:
+            return error_response(exc.info())
         cls = api_by_name(job.api_name)
         return _job_answer(job, result_key(cls) if cls is not None else GENERIC_REPLY)
 
