@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from zstackpy.api.messages import APIMessage, ApiSpec
+from zstackpy.api.messages import APIMessage, APIReply, ApiSpec
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
 from zstackpy.core.membership import NodeTakeover, RingChange
 from zstackpy.core.plugin import PluginRegistry
@@ -47,6 +47,30 @@ class APIProbeWhoOwnsMsg(APIMessage):
     resource_uuid: str
 
 
+class APIProbeSleepMsg(APIMessage):
+    """An async API message that sleeps on the owner of ``resource_uuid``: a job that stays
+    Processing as long as a test needs (to kill its node under it, say)."""
+
+    api_service: ClassVar[str] = "probe"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ProbeSleep",
+        java_class="test.zstackpy.APIProbeSleepMsg",
+        method="PUT",
+        path="/probe/sleep/{resourceUuid}/actions",
+        body_key="probeSleep",
+        is_async=True,
+        result_java_class="test.zstackpy.APIProbeSleepEvent",
+        needs_session=False,
+    )
+    route_by: ClassVar[str | None] = "resource_uuid"
+    resource_uuid: str
+    sleep_s: float = 0.0
+
+
+class APIProbeSleepEvent(APIReply):
+    node_uuid: str
+
+
 class ProbeRelaySleepMsg(NeedReplyMessage):
     """Handled on the node it is sent to, which then calls ProbeSleepMsg itself: the call
     in flight is that node's, so its reply shows how that node saw the owner's fate."""
@@ -81,6 +105,11 @@ class ProbeService(Service):
     @handles(APIProbeWhoOwnsMsg)
     async def api_who_owns(self, msg: APIProbeWhoOwnsMsg) -> ProbeNodeReply:
         return ProbeNodeReply(node_uuid=self.ctx.node_uuid)
+
+    @handles(APIProbeSleepMsg)
+    async def api_sleep(self, msg: APIProbeSleepMsg) -> APIProbeSleepEvent:
+        await asyncio.sleep(msg.sleep_s)
+        return APIProbeSleepEvent(node_uuid=self.ctx.node_uuid)
 
     @handles(ProbeSleepMsg)
     async def sleep(self, msg: ProbeSleepMsg) -> ProbeNodeReply:

@@ -10,11 +10,12 @@ Field names are snake_case in Python and camelCase on the wire, as ZStack's JSON
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 from pydantic.alias_generators import to_camel
 
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
@@ -24,6 +25,9 @@ HttpMethod = Literal["GET", "POST", "PUT", "DELETE"]
 
 # ZStack's Gson default date format ("Jan 6, 2017 3:51:16 AM"); its SDKs parse exactly this.
 ZSTACK_DATE_FORMAT = "%b %-d, %Y %-I:%M:%S %p"
+# The same for strptime, which reads unpadded numbers but knows no "%-".
+_ZSTACK_DATE_PARSE = "%b %d, %Y %I:%M:%S %p"
+_ZSTACK_DATE = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d{2}:\d{2} [AP]M$")
 
 
 def format_zstack_date(value: datetime) -> str:
@@ -66,6 +70,18 @@ class Inventory(WireModel):
     @field_serializer("*", when_used="json")
     def _dates(self, value: Any) -> Any:
         return format_zstack_date(value) if isinstance(value, datetime) else value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _read_dates(cls, value: Any, info: ValidationInfo) -> Any:
+        # A reply crossing nodes is this model's JSON: the dates _dates wrote must read
+        # back, or every inventory answered by another node fails to decode.
+        if isinstance(value, str) and _ZSTACK_DATE.match(value):
+            field = cls.model_fields.get(info.field_name or "")
+            if field is not None and "datetime" in str(field.annotation):
+                # Naive UTC, as every date in the database.
+                return datetime.strptime(value, _ZSTACK_DATE_PARSE)  # noqa: DTZ007
+        return value
 
 
 class AuthContext(BaseModel):

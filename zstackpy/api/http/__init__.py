@@ -1,4 +1,5 @@
-"""The HTTP front-ends of the API: REST v1, legacy RPC, job polling, OpenAPI and docs.
+"""The HTTP front-ends of the API: REST v1, legacy RPC, job polling, OpenAPI and docs, and
+the event stream.
 
 They only parse, build the API message, send it to the portal and render the answer.
 ``mount_api`` adds them all to the node's aiohttp application.
@@ -11,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from zstackpy.api.http.errors import error_shape_middleware, status_for
+from zstackpy.api.http.events import EVENTS_PATH, EventHub
 from zstackpy.api.http.frontend import ApiFrontend
 from zstackpy.api.http.openapi import docs_page, openapi_document
 from zstackpy.api.http.rest import V1, RestFrontend, Route
@@ -22,7 +24,17 @@ from zstackpy.core.context import NodeContext
 # Big enough for any API body; ZStack's own requests are a few KiB.
 MAX_BODY_BYTES = 1024 * 1024
 
-__all__ = ["MAX_BODY_BYTES", "ApiFrontend", "api_middlewares", "mount_api", "status_for"]
+__all__ = [
+    "EVENT_HUB",
+    "MAX_BODY_BYTES",
+    "ApiFrontend",
+    "EventHub",
+    "api_middlewares",
+    "mount_api",
+    "status_for",
+]
+
+EVENT_HUB = web.AppKey("event_hub", EventHub)
 
 
 def api_middlewares() -> list[Any]:
@@ -59,6 +71,12 @@ def mount_api(app: web.Application, ctx: NodeContext, jobs: ApiJobService) -> li
     # Fixed paths first: the generated ones must not shadow them.
     app.router.add_get(f"{V1}/openapi.json", docs_view.openapi)
     app.router.add_get(f"{V1}/docs", docs_view.docs)
+    hub = EventHub(ctx)
+    app[EVENT_HUB] = hub
+    app.on_startup.append(hub.start)
+    # on_shutdown runs before aiohttp waits for handlers: the streams end first.
+    app.on_shutdown.append(hub.close)
+    app.router.add_get(f"{V1}{EVENTS_PATH}", hub.handle)
     routes = RestFrontend(frontend).mount(app, all_apis())
     docs_view.routes = routes
     RpcFrontend(frontend).mount(app)

@@ -151,11 +151,11 @@ def merge_tags(params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         top = body.get(key)
         if top is None:
             continue
-        if not isinstance(top, list):
-            raise invalid(f"{key} must be a list of strings", field=key)
         inner = merged.get(key) or []
-        if not isinstance(inner, list):
-            raise invalid(f"{key} must be a list of strings", field=key)
+        # Checked before the merge: de-duplicating needs hashable items.
+        for tags in (top, inner):
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise invalid(f"{key} must be a list of strings", field=key)
         merged[key] = list(dict.fromkeys([*inner, *top]))
     return merged
 

@@ -30,6 +30,11 @@ _STATUS_BY_CODE: dict[str, int] = {
 DEFAULT_ERROR_STATUS = 503
 
 
+def error_statuses() -> set[int]:
+    """Every status an API error can answer with (for the OpenAPI document)."""
+    return {*_STATUS_BY_CODE.values(), DEFAULT_ERROR_STATUS}
+
+
 def status_for(code: str) -> int:
     """The HTTP status of a failed API whose error has ``code``."""
     return _STATUS_BY_CODE.get(code, DEFAULT_ERROR_STATUS)

@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 document and the docs page, both generated from the routes.
 
 Message fields come from the pydantic JSON schema (wire names); the reserved ones
-(``sessionUuid``, ``auth``) and path variables are left out of the bodies.
+(``sessionUuid``, ``auth``), the front-end's own (``apiTimeoutS``) and path variables are
+left out of the bodies. PUT actions sharing a path are one operation whose body is any of
+their ``{"<actionName>": {...}}`` shapes, so a generic client (or fuzzer) reaches each of
+them. Error statuses come from the one mapping in ``errors.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from zstackpy import __version__
 from zstackpy.api.http.decode import RESERVED_FIELDS
+from zstackpy.api.http.errors import DEFAULT_ERROR_STATUS, error_statuses
 from zstackpy.api.http.rest import JOBS_PATH, V1, Route, body_key, path_vars
 from zstackpy.api.messages import APIMessage, APIQueryMessage
 
@@ -42,8 +46,8 @@ _ACCEPTED_SCHEMA: dict[str, Any] = {
 }
 _QUERY_PARAMS: list[tuple[str, dict[str, Any], str]] = [
     ("q", {"type": "array", "items": {"type": "string"}}, "condition, e.g. name=zone1"),
-    ("limit", {"type": "integer"}, "at most this many (default 1000)"),
-    ("start", {"type": "integer"}, "offset"),
+    ("limit", {"type": "integer", "minimum": 0}, "at most this many (default 1000)"),
+    ("start", {"type": "integer", "minimum": 0}, "offset"),
     ("count", {"type": "boolean"}, "only the total"),
     ("replyWithCount", {"type": "boolean"}, "inventories and total"),
     ("sort", {"type": "string"}, "+field or -field"),
@@ -74,8 +78,49 @@ def _fields_schema(
     return schema
 
 
+# Set by the front-end from X-API-Timeout; a client's value would be overwritten.
+_FRONTEND_FIELDS = frozenset({"api_timeout_s"})
+_ERROR_REASONS = {
+    400: "invalid argument",
+    401: "no or expired session, or bad credentials",
+    403: "not allowed",
+    404: "no such resource",
+    409: "conflicts with an existing resource or its state",
+    429: "throttled: too many failed logins or a full work queue",
+    504: "no answer within the API timeout",
+    DEFAULT_ERROR_STATUS: "the API failed (ZStack's status for every other failure)",
+}
+
+
 def _reserved_wire(cls: type[APIMessage]) -> set[str]:
-    return {(cls.model_fields[n].alias or n) for n in RESERVED_FIELDS if n in cls.model_fields}
+    names = RESERVED_FIELDS | _FRONTEND_FIELDS
+    return {(cls.model_fields[n].alias or n) for n in names if n in cls.model_fields}
+
+
+def _error_responses() -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": _ERROR_REASONS.get(status, "error"),
+            "content": _json(_ref("Error")),
+        }
+        for status in sorted({*error_statuses(), DEFAULT_ERROR_STATUS})
+    }
+
+
+def _body_schema(
+    cls: type[APIMessage], drop: set[str], components: dict[str, Any]
+) -> dict[str, Any]:
+    """``{"<key>": {...fields}, "systemTags": [...], "userTags": [...]}`` of one API."""
+    spec = cls.api
+    assert spec is not None
+    key = body_key(cls)
+    components[spec.name + "Params"] = _fields_schema(cls, drop, components)
+    tags = {"type": "array", "items": {"type": "string"}}
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: _ref(spec.name + "Params"), "systemTags": tags, "userTags": tags},
+    }
 
 
 def _operation(route: Route, cls: type[APIMessage], components: dict[str, Any]) -> dict[str, Any]:
@@ -107,22 +152,9 @@ def _operation(route: Route, cls: type[APIMessage], components: dict[str, Any]) 
             for name, schema in fields.get("properties", {}).items()
         ]
     else:
-        key = body_key(cls)
-        components[spec.name + "Params"] = _fields_schema(cls, drop, components)
-        tags = {"type": "array", "items": {"type": "string"}}
         op["requestBody"] = {
             "required": True,
-            "content": _json(
-                {
-                    "type": "object",
-                    "required": [key],
-                    "properties": {
-                        key: _ref(spec.name + "Params"),
-                        "systemTags": tags,
-                        "userTags": tags,
-                    },
-                }
-            ),
+            "content": _json(_body_schema(cls, drop, components)),
         }
     if params:
         op["parameters"] = params
@@ -131,16 +163,21 @@ def _operation(route: Route, cls: type[APIMessage], components: dict[str, Any]) 
         responses["202"] = {"description": "poll location", "content": _json(_ref("Accepted"))}
     else:
         responses["200"] = {"description": "the reply body", "content": _json({"type": "object"})}
-    for status, why in (
-        ("400", "invalid argument"),
-        ("401", "no or expired session"),
-        ("403", "not allowed"),
-        ("404", "no such resource"),
-        ("503", "the API failed"),
-    ):
-        responses[status] = {"description": why, "content": _json(_ref("Error"))}
-    op["responses"] = responses
+    op["responses"] = responses | _error_responses()
     return op
+
+
+def _add_action(shared: dict[str, Any], action: dict[str, Any]) -> None:
+    """Fold another PUT action of the same path into ``shared``: the body becomes any of
+    the actions' shapes (the server picks the API by the body key it finds)."""
+    shared.setdefault("x-zstack-actions", []).append(action)
+    content = shared["requestBody"]["content"]["application/json"]
+    bodies = content["schema"].get("anyOf") or [content["schema"]]
+    content["schema"] = {
+        "anyOf": [*bodies, action["requestBody"]["content"]["application/json"]["schema"]]
+    }
+    for status, response in action["responses"].items():
+        shared["responses"].setdefault(status, response)
 
 
 def openapi_document(routes: list[Route]) -> dict[str, Any]:
@@ -152,7 +189,7 @@ def openapi_document(routes: list[Route]) -> dict[str, Any]:
             operation = _operation(route, cls, components)
             method = route.method.lower()
             if method in item:  # PUT actions sharing a path: ZStack's body-key dispatch
-                item[method].setdefault("x-zstack-actions", []).append(operation)
+                _add_action(item[method], operation)
             else:
                 item[method] = operation
     paths[f"{V1}{JOBS_PATH}/{{uuid}}"] = {
@@ -163,12 +200,12 @@ def openapi_document(routes: list[Route]) -> dict[str, Any]:
             "parameters": [
                 {"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
+            # A failed job answers with its error's status, as the API itself would.
             "responses": {
                 "200": {"description": "done", "content": _json({"type": "object"})},
                 "202": {"description": "still running", "content": _json({"type": "object"})},
-                "404": {"description": "unknown job", "content": _json(_ref("Error"))},
-                "503": {"description": "the job failed", "content": _json(_ref("Error"))},
-            },
+            }
+            | _error_responses(),
         }
     }
     return {

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from zstackpy.api.events import JobCompletedEvent
 from zstackpy.api.jobs.models import ApiJobVO, JobState
 from zstackpy.api.messages import APICreateMessage, APIMessage, APIReply
 from zstackpy.core.bus.message import Reply
@@ -25,6 +26,7 @@ from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
 from zstackpy.core.membership import RingChange
 from zstackpy.core.service import Service
+from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class JobView:
     api_name: str
     state: JobState
     node_uuid: str
+    account_uuid: str | None
     resource_uuid: str | None
     timeout_ms: int
     create_date: datetime
@@ -69,6 +72,7 @@ class JobView:
             api_name=row.api_name,
             state=state,
             node_uuid=row.node_uuid,
+            account_uuid=row.account_uuid,
             resource_uuid=row.resource_uuid,
             timeout_ms=row.timeout_ms,
             create_date=row.create_date,
@@ -78,12 +82,12 @@ class JobView:
         )
 
 
-def _node_gone(node_uuid: str, how: str) -> str:
+def _node_gone(node_uuid: str, how: str) -> ErrorInfo:
     return ErrorInfo(
         code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
         description=f"management node {node_uuid} {how} while running this job",
         details={"node": node_uuid},
-    ).model_dump_json()
+    )
 
 
 class ApiJobService(Service):
@@ -132,19 +136,61 @@ class ApiJobService(Service):
             await self._fail_jobs_of(node, "died")
 
     async def _fail_jobs_of(self, node_uuid: str, how: str) -> None:
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        ApiJobVO.uuid,
+                        ApiJobVO.api_name,
+                        ApiJobVO.account_uuid,
+                        ApiJobVO.resource_uuid,
+                    )
+                    .where(ApiJobVO.node_uuid == node_uuid, ApiJobVO.state == JobState.PROCESSING)
+                    .order_by(ApiJobVO.uuid)
+                )
+            ).all()
+        if not rows:
+            return
+        error = _node_gone(node_uuid, how)
+        failed: list[tuple[str, str, str | None, str | None]] = []
         async with self.ctx.db.session() as session, session.begin():
-            result = await session.execute(
-                update(ApiJobVO)
-                .where(ApiJobVO.node_uuid == node_uuid, ApiJobVO.state == JobState.PROCESSING)
-                .values(
-                    state=JobState.FAILED,
-                    result=_node_gone(node_uuid, how),
-                    finished_date=func.current_timestamp(),
+            for job_uuid, api_name, account_uuid, resource_uuid in rows:
+                # One row at a time: every survivor runs this for the same departure, and
+                # only the one whose update changed the row may announce the job's end.
+                result = await session.execute(
+                    update(ApiJobVO)
+                    .where(ApiJobVO.uuid == job_uuid, ApiJobVO.state == JobState.PROCESSING)
+                    .values(
+                        state=JobState.FAILED,
+                        result=error.model_dump_json(),
+                        finished_date=func.current_timestamp(),
+                    )
+                )
+                if result.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
+                    failed.append((job_uuid, api_name, account_uuid, resource_uuid))
+        if failed:
+            log.warning(
+                "%d API jobs of management node %s failed: it %s", len(failed), node_uuid, how
+            )
+        for job_uuid, api_name, account_uuid, resource_uuid in failed:
+            await self._announce(
+                JobCompletedEvent(
+                    job_uuid=job_uuid,
+                    api_name=api_name,
+                    state="Failed",
+                    account_uuid=account_uuid,
+                    resource_uuid=resource_uuid,
+                    error=error,
                 )
             )
-        count = result.rowcount  # type: ignore[attr-defined]  # CursorResult at runtime
-        if count:
-            log.warning("%d API jobs of management node %s failed: it %s", count, node_uuid, how)
+
+    async def _announce(self, event: JobCompletedEvent) -> None:
+        """Publish a job's end; the outcome is already in its row, so a bus that cannot
+        take the event costs the streams one line, not the job."""
+        try:
+            await self.ctx.bus.publish(event)
+        except Exception:
+            log.warning("could not publish the end of API job %s", event.job_uuid, exc_info=True)
 
     # ----- what the front-ends call ------------------------------------------------------
 
@@ -166,6 +212,7 @@ class ApiJobService(Service):
             api_name=api_name,
             state=JobState.PROCESSING,
             node_uuid=self.ctx.node_uuid,
+            account_uuid=await self._account_of(msg),
             resource_uuid=resource,
             timeout_ms=round(timeout_s * 1000),
         )
@@ -186,10 +233,25 @@ class ApiJobService(Service):
             return existing, False
         job = await self.get(job_uuid)
         assert job is not None
-        task = asyncio.create_task(self._run(job_uuid, msg, timeout_s), name=f"api-job-{job_uuid}")
+        task = asyncio.create_task(self._run(job, msg, timeout_s), name=f"api-job-{job_uuid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job, True
+
+    async def _account_of(self, msg: APIMessage) -> str | None:
+        """The account the job runs for, recorded on its row and its completion event.
+
+        The portal checks the session again when the job sends the message, and only the
+        portal's verdict admits it: this lookup decides who may see the job, never whether
+        it runs. An invalid or missing session gives None (the job then fails at the
+        portal, an event only the admin sees)."""
+        spec = msg.api
+        if not msg.session_uuid or (spec is not None and not spec.needs_session):
+            return None
+        reply = await self.ctx.bus.call(ValidateSessionMsg(session_uuid=msg.session_uuid))
+        if isinstance(reply, ValidateSessionReply) and reply.success:
+            return reply.auth.account_uuid
+        return None
 
     async def get(self, job_uuid: str) -> JobView | None:
         async with self.ctx.db.session() as session:
@@ -198,20 +260,39 @@ class ApiJobService(Service):
 
     # ----- the job itself ------------------------------------------------------------
 
-    async def _run(self, job_uuid: str, msg: APIMessage, timeout_s: float) -> None:
+    async def _run(self, job: JobView, msg: APIMessage, timeout_s: float) -> None:
         msg.api_timeout_s = timeout_s
         reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        body: dict[str, Any] | None = None
+        error: ErrorInfo | None = None
         if reply.success:
-            state, result = JobState.DONE, json.dumps(reply_body(reply))
+            body = reply_body(reply)
+            state, result = JobState.DONE, json.dumps(body)
         else:
-            state, result = JobState.FAILED, reply_error(reply).model_dump_json()
+            error = reply_error(reply)
+            state, result = JobState.FAILED, error.model_dump_json()
         try:
             async with self.ctx.db.session() as session, session.begin():
-                await session.execute(
+                changed = await session.execute(
                     update(ApiJobVO)
-                    .where(ApiJobVO.uuid == job_uuid, ApiJobVO.state == JobState.PROCESSING)
+                    .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
                     .values(state=state, result=result, finished_date=func.current_timestamp())
                 )
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.
-            log.exception("could not record the outcome of API job %s", job_uuid)
+            log.exception("could not record the outcome of API job %s", job.uuid)
+            return
+        if not changed.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
+            return  # already failed by a node that took this one for dead; it announced it
+        await self._announce(
+            JobCompletedEvent(
+                job_uuid=job.uuid,
+                api_name=job.api_name,
+                state="Done" if state is JobState.DONE else "Failed",
+                account_uuid=job.account_uuid,
+                # Not only a create's: an action's event names the resource it was about.
+                resource_uuid=job.resource_uuid or msg.routing_uuid(),
+                result=body,
+                error=error,
+            )
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zstackpy.core.db.models import NOW, Base
@@ -12,6 +12,8 @@ from zstackpy.core.db.models import NOW, Base
 
 class ClusterVO(Base):
     __tablename__ = "ClusterVO"
+    # The query API's default order: paged queries walk this index instead of sorting.
+    __table_args__ = (Index("ix_ClusterVO_create_date_uuid", "create_date", "uuid"),)
 
     uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
     zone_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("ZoneVO.uuid"), index=True)

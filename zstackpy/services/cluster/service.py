@@ -76,7 +76,8 @@ class ClusterService(ResourceService):
         return await self.ctx.queues.run(QueueKey("cluster", msg.uuid), self._update, msg)
 
     async def _update(self, msg: APIUpdateClusterMsg) -> ClusterEvent:
-        changes = msg.model_dump(include={"name", "description"}, exclude_none=True)
+        # Column names, not wire names: messages serialize by alias by default.
+        changes = msg.model_dump(include={"name", "description"}, exclude_none=True, by_alias=False)
         await self.update_fields(msg.uuid, changes)
         return ClusterEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
 

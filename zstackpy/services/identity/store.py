@@ -156,6 +156,11 @@ class IdentityStore:
                 if change.password_hash is not None:
                     account.password_hash = change.password_hash
                 account.last_op_date = utcnow()
+                # Within the same second the value equals the loaded one, so the flush leaves
+                # it out and the column's server-side onupdate expires it: reload it here, the
+                # caller reads the row after the session is gone.
+                await session.flush()
+                await session.refresh(account, ["last_op_date"])
         except IntegrityError:
             raise _name_taken(change.name or "") from None
         return account

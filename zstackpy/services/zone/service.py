@@ -56,7 +56,10 @@ class ZoneService(ResourceService):
         return await self.ctx.queues.run(QueueKey("zone", msg.uuid), self._update, msg)
 
     async def _update(self, msg: APIUpdateZoneMsg) -> ZoneEvent:
-        changes = msg.model_dump(include={"name", "description", "is_default"}, exclude_none=True)
+        # Column names, not wire names: messages serialize by alias by default.
+        changes = msg.model_dump(
+            include={"name", "description", "is_default"}, exclude_none=True, by_alias=False
+        )
         await self.update_fields(msg.uuid, changes)
         return ZoneEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
 
