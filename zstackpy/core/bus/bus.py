@@ -16,6 +16,14 @@ from dataclasses import dataclass
 from random import getrandbits
 from typing import Any, TypeVar
 
+from zstackpy.core.bus.failures import (
+    no_service,
+    node_left_before_reply,
+    node_unavailable,
+    not_serving,
+    timed_out,
+    undeliverable,
+)
 from zstackpy.core.bus.message import (
     DecodeError,
     Event,
@@ -149,9 +157,9 @@ class CloudBus:
         service = service or msg.service
         dest = node if node is not None else self.destination(msg, service)
         if not self._started:
-            return Reply.failure(_not_serving(msg))
+            return Reply.failure(not_serving(msg))
         if not service:
-            return Reply.failure(_no_service(msg))
+            return Reply.failure(no_service(msg))
         msg_id = _message_id()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Reply] = loop.create_future()
@@ -160,7 +168,7 @@ class CloudBus:
             self._pending_by_node[dest].add(msg_id)
         try:
             if dest is not None and dest != self.node_uuid and dest not in self.ring:
-                return Reply.failure(_node_unavailable(msg, dest))
+                return Reply.failure(node_unavailable(msg, dest))
             try:
                 # The timeout covers delivery too: a transport waiting out a reconnect
                 # must not stretch a call past its timeout.
@@ -168,17 +176,11 @@ class CloudBus:
                     try:
                         await self._deliver(dest, msg, msg_id, service, wants_reply=True)
                     except Undeliverable as exc:
-                        return Reply.failure(_undeliverable(msg, service, dest, exc))
+                        return Reply.failure(undeliverable(msg, service, dest, exc))
                     return await future
             except TimeoutError:
                 self.stats.timeouts += 1
-                return Reply.failure(
-                    ErrorInfo(
-                        code=SysErr.TIMEOUT,
-                        description=f"no reply to {msg.wire_type()} within {timeout}s",
-                        details={"message": msg.wire_type(), "node": dest, "timeout_s": timeout},
-                    )
-                )
+                return Reply.failure(timed_out(msg, dest, timeout))
         finally:
             self._forget(msg_id)
 
@@ -209,7 +211,7 @@ class CloudBus:
         try:
             await self._deliver(dest, msg, _message_id(), service, wants_reply=False)
         except Undeliverable as exc:
-            raise ZError.from_info(_undeliverable(msg, service, dest, exc)) from exc
+            raise ZError.from_info(undeliverable(msg, service, dest, exc)) from exc
 
     async def call_many(
         self,
@@ -258,14 +260,7 @@ class CloudBus:
                 continue
             self._resolve(
                 msg_id,
-                Reply.failure(
-                    ErrorInfo(
-                        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
-                        description=f"management node {node_uuid} left the ring "
-                        f"before answering {pending.type_name}",
-                        details={"node": node_uuid, "message": pending.type_name},
-                    )
-                ),
+                Reply.failure(node_left_before_reply(node_uuid, pending.type_name)),
             )
         return len(ids)
 
@@ -341,7 +336,7 @@ class CloudBus:
         handler = self._services.get(env.service)
         reply: Reply | None
         if handler is None:
-            reply = Reply.failure(_no_service(msg, env.service))
+            reply = Reply.failure(no_service(msg, env.service))
         else:
             try:
                 reply = await handler(msg)
@@ -421,38 +416,6 @@ def _body_of(env: Envelope) -> Message:
     if isinstance(env.body, Message):
         return env.body
     return decode(env.type_name, env.body)
-
-
-def _no_service(msg: Message, service: str | None = None) -> ErrorInfo:
-    return ErrorInfo(
-        code=SysErr.NO_ROUTE,
-        description=f"no service {service or msg.service!r} for {msg.wire_type()}",
-        details={"message": msg.wire_type(), "service": service or msg.service},
-    )
-
-
-def _not_serving(msg: Message) -> ErrorInfo:
-    return ErrorInfo(
-        code=SysErr.NOT_READY,
-        description=f"the bus is not running: {msg.wire_type()} was not sent",
-        details={"message": msg.wire_type()},
-    )
-
-
-def _node_unavailable(msg: Message, dest: str) -> ErrorInfo:
-    return ErrorInfo(
-        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
-        description=f"management node {dest} is not in the ring",
-        details={"node": dest, "message": msg.wire_type()},
-    )
-
-
-def _undeliverable(msg: Message, service: str, dest: str | None, exc: Exception) -> ErrorInfo:
-    return ErrorInfo(
-        code=SysErr.UNDELIVERABLE,
-        description=f"{msg.wire_type()} could not be delivered to {service}: {exc}",
-        details={"node": dest, "service": service, "message": msg.wire_type()},
-    )
 
 
 # Kept for transports that must encode on their side of the contract.
