@@ -77,6 +77,8 @@ class ZError(Exception):
         self.description = description
         self.details: dict[str, Any] = details
         self.cause = cause
+        # The flow trace of the chain run that failed, when a flow chain raised it.
+        self.trace: Any = None
 
     def info(self) -> ErrorInfo:
         return ErrorInfo(

@@ -144,7 +144,7 @@ class FlowChain:
             err.details.setdefault("rollback_errors", []).extend(
                 e.model_dump(mode="json") for e in rollback_errors
             )
-        err.trace = trace  # type: ignore[attr-defined]  # ZError has no slot for it; read via trace_of()
+        err.trace = trace
         return err
 
 

@@ -123,5 +123,4 @@ def trace_of(exc: BaseException) -> FlowTrace | None:
     """The trace a failed chain run attached to its ``ZError``, if any."""
     if not isinstance(exc, ZError):
         return None
-    trace = getattr(exc, "trace", None)
-    return trace if isinstance(trace, FlowTrace) else None
+    return exc.trace if isinstance(exc.trace, FlowTrace) else None
