@@ -338,6 +338,7 @@ async def cluster(db_url: str, tmp_path: Path) -> AsyncIterator[ClusterFactory]:
                 stack.push_async_callback(db.close)
                 bus = CloudBus(node_uuid, InProcTransport(broker), Ring(uuids), default_timeout=5)
                 configs = make_configs()
+                await configs.load(db)  # as the node does before its services start
                 ctx = NodeContext(
                     node_uuid=node_uuid,
                     settings=NodeSettings(data_dir=tmp_path, db_url=db_url),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zstackpy.api.events import ResourceChangedEvent
 from zstackpy.api.messages import AuthContext, Inventory
 from zstackpy.api.ownership import remove_resources, rename_resource
+from zstackpy.core.cascade import CascadeParticipant, DeleteMode, cascade_delete
 from zstackpy.core.db.models import Base
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service
@@ -55,6 +56,25 @@ class ResourceService(Service):
         inventory = self.inventory.model_validate(row, from_attributes=True)
         await self._publish(uuid, change, auth, inventory.model_dump(mode="json", by_alias=True))
         return inventory
+
+    async def change_state(self, uuid: str, state_event: str, auth: AuthContext) -> Inventory:
+        """ZStack's ``stateEvent`` verbs: ``enable`` -> Enabled, ``disable`` -> Disabled."""
+        state = "Enabled" if state_event == "enable" else "Disabled"
+        await self.update_fields(uuid, {"state": state})
+        return await self.answer(uuid, "updated", auth)
+
+    async def delete_with_children(self, uuid: str, mode: str, auth: AuthContext | None) -> None:
+        """Delete the row after its children: each child goes in its own queue, and a child
+        that refuses (Permissive mode) stops the delete before anything is gone."""
+        async with self.ctx.db.session() as session:
+            await self.require(session, uuid)
+        await cascade_delete(
+            self.ctx.plugins.extensions(CascadeParticipant),
+            self.resource_type,
+            [uuid],
+            DeleteMode(mode),
+        )
+        await self.remove([uuid], auth)
 
     async def remove(self, uuids: list[str], auth: AuthContext | None) -> None:
         table: Any = self.model

@@ -35,9 +35,7 @@ class GlobalConfigService(Service):
     name = SERVICE
 
     async def start(self) -> None:
-        # Loading here keeps the node's start order simple: definitions are made when
-        # plugins load, before any service starts. load() is idempotent.
-        await self.ctx.configs.load(self.ctx.db)
+        # The node loads the configs before any service starts (the heartbeat needs them).
         await self.ctx.bus.subscribe(GlobalConfigChangedEvent, self._on_changed)
 
     @handles(GetGlobalConfigMsg)

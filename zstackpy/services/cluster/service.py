@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from zstackpy.api.ownership import add_resource, may_use
 from zstackpy.core.bus.message import Reply
-from zstackpy.core.cascade import CascadeChildren, CascadeParticipant, DeleteMode, cascade_delete
+from zstackpy.core.cascade import CascadeChildren, DeleteMode
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
@@ -82,13 +82,12 @@ class ClusterService(ResourceService):
         return ClusterEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
 
     @handles(APIChangeClusterStateMsg)
-    async def change_state(self, msg: APIChangeClusterStateMsg) -> ClusterEvent:
+    async def change_cluster_state(self, msg: APIChangeClusterStateMsg) -> ClusterEvent:
         return await self.ctx.queues.run(QueueKey("cluster", msg.uuid), self._change_state, msg)
 
     async def _change_state(self, msg: APIChangeClusterStateMsg) -> ClusterEvent:
-        state = "Enabled" if msg.state_event == "enable" else "Disabled"
-        await self.update_fields(msg.uuid, {"state": state})
-        return ClusterEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+        auth = msg.require_auth()
+        return ClusterEvent(inventory=await self.change_state(msg.uuid, msg.state_event, auth))
 
     @handles(APIDeleteClusterMsg)
     async def delete_api(self, msg: APIDeleteClusterMsg) -> ClusterEvent:
@@ -105,12 +104,8 @@ class ClusterService(ResourceService):
         return Reply()
 
     async def _delete(self, uuid: str, mode: str) -> None:
-        async with self.ctx.db.session() as session:
-            await self.require(session, uuid)
-        await cascade_delete(
-            self.ctx.plugins.extensions(CascadeParticipant), CLUSTER_TYPE, [uuid], DeleteMode(mode)
-        )
-        await self.remove([uuid], None)
+        # Cascade-driven and API deletes alike announce no account: only the admin sees it.
+        await self.delete_with_children(uuid, mode, None)
 
     # ----- CascadeParticipant: clusters belong to zones ---------------------------------
 

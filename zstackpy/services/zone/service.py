@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from zstackpy.api.ownership import add_resource
-from zstackpy.core.cascade import CascadeParticipant, DeleteMode, cascade_delete
 from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.resource_service import ResourceService
@@ -64,28 +63,18 @@ class ZoneService(ResourceService):
         return ZoneEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
 
     @handles(APIChangeZoneStateMsg)
-    async def change_state(self, msg: APIChangeZoneStateMsg) -> ZoneEvent:
+    async def change_zone_state(self, msg: APIChangeZoneStateMsg) -> ZoneEvent:
         return await self.ctx.queues.run(QueueKey("zone", msg.uuid), self._change_state, msg)
 
     async def _change_state(self, msg: APIChangeZoneStateMsg) -> ZoneEvent:
-        state = "Enabled" if msg.state_event == "enable" else "Disabled"
-        await self.update_fields(msg.uuid, {"state": state})
-        return ZoneEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+        auth = msg.require_auth()
+        return ZoneEvent(inventory=await self.change_state(msg.uuid, msg.state_event, auth))
 
     @handles(APIDeleteZoneMsg)
     async def delete(self, msg: APIDeleteZoneMsg) -> ZoneEvent:
         return await self.ctx.queues.run(QueueKey("zone", msg.uuid), self._delete, msg)
 
     async def _delete(self, msg: APIDeleteZoneMsg) -> ZoneEvent:
-        async with self.ctx.db.session() as session:
-            await self.require(session, msg.uuid)
-        # Children first (clusters, and what they hold), each in its own queue; a child
-        # that refuses stops the delete before anything is gone.
-        await cascade_delete(
-            self.ctx.plugins.extensions(CascadeParticipant),
-            ZONE_TYPE,
-            [msg.uuid],
-            DeleteMode(msg.delete_mode),
-        )
-        await self.remove([msg.uuid], msg.require_auth())
+        # Children first: clusters, and what they hold.
+        await self.delete_with_children(msg.uuid, msg.delete_mode, msg.require_auth())
         return ZoneEvent()
