@@ -11,7 +11,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 @pytest.fixture(autouse=True)
 def blockbuster() -> Iterator[BlockBuster]:
     # Only the product's own frames count: a test may write its fixture files directly.
-    with blockbuster_ctx(["zstackpy"]) as bb:
+    with blockbuster_ctx(["zstackpy", "agents", "simulator"]) as bb:
         # SQLAlchemy resolves a SQLite file path once, when the engine is created.
         bb.functions["os.path.abspath"].can_block_in(
             "sqlalchemy/dialects/sqlite/pysqlite.py", "create_connect_args"

@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
@@ -193,3 +194,10 @@ async def test_mariadb_db_epoch_ignores_session_time_zone(zone: str) -> None:
         finally:
             await db.close()
     assert before - 1.0 <= value <= after + 1.0
+
+
+def test_revision_ids_fit_alembics_version_column() -> None:
+    # alembic_version.version_num is VARCHAR(32): MariaDB refuses to record a longer id.
+    script = ScriptDirectory.from_config(alembic_config())
+    too_long = [r.revision for r in script.walk_revisions() if len(r.revision) > 32]
+    assert too_long == []

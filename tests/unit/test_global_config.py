@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.support.mariadb import fresh_mariadb
+from zstackpy.core.agent import AgentClient
 from zstackpy.core.bus import CloudBus
 from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
 from zstackpy.core.bus.message import decode, encode
@@ -349,6 +350,7 @@ async def cluster(db_url: str, tmp_path: Path) -> AsyncIterator[ClusterFactory]:
                     flows=FlowRegistry(),
                     configs=configs,
                     plugins=PluginRegistry(),
+                    agents=AgentClient(WorkQueues()),
                 )
                 service = GlobalConfigService(ctx)
                 await bus.register(service.name, service.handle)

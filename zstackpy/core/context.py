@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from zstackpy.core.agent import AgentClient
     from zstackpy.core.bus import CloudBus
     from zstackpy.core.config import GlobalConfigs
     from zstackpy.core.db import Database
@@ -27,3 +28,4 @@ class NodeContext:
     flows: FlowRegistry
     configs: GlobalConfigs
     plugins: PluginRegistry
+    agents: AgentClient

@@ -49,6 +49,9 @@ class PluginRegistry:
     global_configs: list[Any] = field(default_factory=list)
     queryables: list[Any] = field(default_factory=list)
     query_pseudo_fields: dict[str, Any] = field(default_factory=dict)
+    query_expansions: list[tuple[str, str, Any]] = field(default_factory=list)
+    query_aliases: list[tuple[str, str, str]] = field(default_factory=list)
+    error_statuses: dict[str, int] = field(default_factory=dict)
     system_tag_patterns: list[Any] = field(default_factory=list)
     _extensions: dict[type[Any], list[Any]] = field(default_factory=dict)
     _current: str = "<node>"
@@ -94,6 +97,21 @@ class PluginRegistry:
     def add_queryable(self, resource: Any) -> None:
         """A resource type the query API serves (a ``zstackpy.api.query.QueryableResource``)."""
         self.queryables.append(resource)
+
+    def add_query_expansion(self, resource: str, field_name: str, expansion: Any) -> None:
+        """A join edge on a resource another plugin registers (``Zone.host``): an
+        ``api.query.Expansion``; applied once every plugin's resources are in."""
+        self.query_expansions.append((resource, field_name, expansion))
+
+    def add_query_alias(self, resource: str, alias: str, path: str) -> None:
+        """A named path of edges on another plugin's resource (``Cluster.primaryStorage`` =
+        ``primaryStorageRef.primaryStorage``), applied after every expansion."""
+        self.query_aliases.append((resource, alias, path))
+
+    def add_error_status(self, code: str, status: int) -> None:
+        """The HTTP status API errors with ``code`` answer (default 503, as ZStack): 400 for
+        bad input, 404 missing, 409 conflicts."""
+        self.error_statuses[str(code)] = status
 
     def add_query_pseudo_field(self, name: str, builder: Any) -> None:
         """A field every query accepts (``__systemTag__``): a ``PseudoFieldBuilder``."""

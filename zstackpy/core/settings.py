@@ -41,6 +41,11 @@ class NodeSettings(BaseSettings):
     bus_url: str | None = Field(None, description="amqp:// URL; unset: in-process bus")
     admin_password: SecretStr | None = Field(None, description="admin's first password")
     simulator: bool | None = Field(None, description="simulate hosts; default: on when embedded")
+    simulator_url: str | None = Field(
+        None,
+        description="URL of a simulator process (python -m simulator) that plays every host; "
+        "unset in simulated mode: the node runs one in-process",
+    )
     advertise_host: str | None = Field(None, description="host name other nodes reach us by")
     plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="extra plugins as module:attribute, comma-separated"

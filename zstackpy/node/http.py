@@ -18,6 +18,7 @@ from zstackpy import __version__
 from zstackpy.api.http import MAX_BODY_BYTES, api_middlewares, mount_api
 from zstackpy.api.jobs import ApiJobService
 from zstackpy.core.db import db_epoch
+from zstackpy.node.agent_endpoints import mount_agent_endpoints
 
 if TYPE_CHECKING:
     from zstackpy.node.node import ManagementNode
@@ -35,6 +36,7 @@ class HttpServer:
         jobs = node.services.get(ApiJobService)
         if isinstance(jobs, ApiJobService):
             mount_api(self.app, node.context, jobs)
+        mount_agent_endpoints(self.app, node.context.agents)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:

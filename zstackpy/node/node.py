@@ -13,7 +13,10 @@ import logging
 import time
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from zstackpy.api.http.errors import register_error_status
+from zstackpy.core.agent import AgentClient
 from zstackpy.core.bus import CloudBus, Transport
 from zstackpy.core.bus.amqp import AmqpTransport
 from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
@@ -31,6 +34,9 @@ from zstackpy.core.service import Service
 from zstackpy.core.settings import NodeSettings
 from zstackpy.core.workqueue import WorkQueues
 from zstackpy.node.http import HttpServer
+
+if TYPE_CHECKING:
+    from simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,7 @@ class ManagementNode:
         self.heartbeat: Heartbeat | None = None
         self.http: HttpServer | None = None
         self.services: dict[type[Service], Service] = {}
+        self.simulator: Simulator | None = None  # the in-process one, in simulated mode
 
     @property
     def context(self) -> NodeContext:
@@ -96,6 +103,8 @@ class ManagementNode:
         # Entry-point discovery and plugin imports read files: off the loop.
         for plugin, source in await asyncio.to_thread(discover, settings.plugins):
             registry.install(plugin, source)
+        for code, status in registry.error_statuses.items():
+            register_error_status(code, status)
 
         configs = GlobalConfigs()
         for definition in [*KERNEL_CONFIGS, *registry.global_configs]:
@@ -111,16 +120,18 @@ class ManagementNode:
 
         ring = Ring()
         bus = CloudBus(self.uuid, self._transport(), ring, default_timeout=settings.call_timeout)
+        queues = WorkQueues()
         self.ctx = NodeContext(
             node_uuid=self.uuid,
             settings=settings,
             bus=bus,
             ring=ring,
             db=db,
-            queues=WorkQueues(),
+            queues=queues,
             flows=flows,
             configs=configs,
             plugins=registry,
+            agents=AgentClient(queues),
         )
         self.services = {cls: cls(self.ctx) for cls in registry.services}
         registry.bind_services(self.services)
@@ -143,13 +154,16 @@ class ManagementNode:
         await self.heartbeat.start()
         self._stack.push_async_callback(self._leave_ring)
 
-        for service in self.services.values():
-            await self._stack.enter_async_context(service)
-
+        # HTTP before the services' own start: agents call back to it (a host reconnect at
+        # start needs the callback URL's port); /health says "not ready" until the end.
         if self._serve_http:
             self.http = HttpServer(self, settings.http_host, settings.http_port)
             await self.http.start()
             self._stack.push_async_callback(self.http.stop)
+        await self._start_agent_client()
+
+        for service in self.services.values():
+            await self._stack.enter_async_context(service)
         self.state = NodeState.READY
         log.info(
             "management node %s ready (%s bus, %s, %d services, plugins: %s)",
@@ -159,6 +173,24 @@ class ManagementNode:
             len(self.services),
             ", ".join(registry.plugins) or "none",
         )
+
+    async def _start_agent_client(self) -> None:
+        settings = self.settings
+        simulator_url = settings.simulator_url if settings.simulate_hosts else None
+        if settings.simulate_hosts and simulator_url is None:
+            # Embedded default: the simulator plays every host inside this process, on its
+            # own loopback port, over the same HTTP protocol real agents speak.
+            from simulator import Simulator
+
+            self.simulator = Simulator()
+            await self.simulator.start(host="127.0.0.1", port=0)
+            self._stack.push_async_callback(self.simulator.stop)
+            simulator_url = self.simulator.base_url
+        port = self.http.port if self.http is not None else settings.http_port
+        base_url = f"http://{settings.advertised_host}:{port}"
+        agents = self.context.agents
+        await agents.start(base_url, simulator_url)
+        self._stack.push_async_callback(agents.stop)
 
     def _load_flows(self, flows: FlowRegistry, registry: PluginRegistry) -> None:
         default = self.settings.flows_dir or REPO_FLOWS_DIR

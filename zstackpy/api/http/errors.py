@@ -30,6 +30,17 @@ _STATUS_BY_CODE: dict[str, int] = {
 DEFAULT_ERROR_STATUS = 503
 
 
+def register_error_status(code: str, status: int) -> None:
+    """Give a domain's error code its HTTP status (plugins call this through
+    ``PluginRegistry.add_error_status``); codes not registered answer 503 like ZStack."""
+    if not 400 <= status < 600:
+        raise ValueError(f"{status} is not an error status")
+    known = _STATUS_BY_CODE.get(code)
+    if known is not None and known != status:
+        raise ValueError(f"error code {code} already answers {known}")
+    _STATUS_BY_CODE[code] = status
+
+
 def error_statuses() -> set[int]:
     """Every status an API error can answer with (for the OpenAPI document)."""
     return {*_STATUS_BY_CODE.values(), DEFAULT_ERROR_STATUS}

@@ -32,8 +32,16 @@ def _to_bool(value: str) -> bool:
     raise ValueError(value)
 
 
+_INT64 = 2**63
+
+
 def _to_int(value: str) -> int:
-    return int(value.strip())
+    number = int(value.strip())
+    # Both databases store at most 64-bit integers; a larger literal is bad input, not a
+    # driver overflow.
+    if not -_INT64 <= number < _INT64:
+        raise ValueError(value)
+    return number
 
 
 def _to_float(value: str) -> float:

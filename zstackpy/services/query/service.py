@@ -22,6 +22,10 @@ class QueryService(Service):
         self.registry = QueryRegistry()
         for resource in ctx.plugins.queryables:
             self.registry.register(resource)
+        for resource_name, field_name, expansion in ctx.plugins.query_expansions:
+            self.registry.add_expansion(resource_name, field_name, expansion)
+        for resource_name, alias, path in ctx.plugins.query_aliases:
+            self.registry.add_alias(resource_name, alias, path)
         for name, builder in ctx.plugins.query_pseudo_fields.items():
             self.registry.register_pseudo_field(name, builder)
 

@@ -1,0 +1,21 @@
+"""Exceptions a command handler raises, and the one ``AgentRuntime.report`` raises."""
+
+from __future__ import annotations
+
+
+class AgentCommandError(Exception):
+    """An expected command failure: the node gets ``{"success": false, "error": <text>}``.
+
+    Raise it from a handler with a message an operator can act on ("no free memory: ...").
+    Any other exception is a bug in the handler: the node gets ``"<ExcType>: <msg>"`` and
+    the traceback is logged.
+    """
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class ReportError(Exception):
+    """``AgentRuntime.report`` could not deliver: no ``sendCommandUrl`` learned yet, the
+    node could not be reached, or it answered with an HTTP error."""

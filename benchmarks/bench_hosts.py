@@ -1,0 +1,319 @@
+"""10,000 simulated KVM hosts added through the REST API and kept pinged, beside the bare
+aiohttp POST + callback rate measured in the same run.
+
+Three processes: the simulator (``python -m simulator``), the management node
+(``zstackpy run``, embedded: SQLite + in-process bus, ``ZSTACK_SIMULATOR_URL`` pointing at
+the simulator) and this driver. Phases:
+
+1. baseline: a bare aiohttp "agent" child process answers every POST at once and posts a
+   callback to a bare aiohttp "node" in this process, which matches it to a future: the
+   least the agent protocol can cost, at ``--parallel`` calls in flight.
+2. add: ``--hosts`` AddKVMHost calls, ``--parallel`` at a time, each followed to its job's
+   end (deploy, connect, facts, capacity, connect extensions, rows). Pinging is slowed to
+   one round an hour meanwhile so it does not compete.
+3. ping: ``host ping.interval`` set to ``--interval``; for ``--seconds`` s count the
+   ``/host/ping`` commands the simulator served. Rounds/s = pings/s / hosts. The node's CPU
+   share (of one core) and RSS come from /proc/<pid>.
+
+Prints one JSON line. Usage:
+``python benchmarks/bench_hosts.py [--hosts 10000] [--parallel 100] [--interval 1] [--seconds 30]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.api_client import ApiClient  # noqa: E402
+
+ADMIN_PASSWORD = "bench-admin-pw"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ----- /proc readings ------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ----- baseline: bare agent (child process) and bare node (here) -----------------------
+
+
+async def bare_agent(port: int) -> None:
+    """Answer at once, then POST ``{"success": true}`` to the callback URL."""
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def callback(url: str, task_uuid: str) -> None:
+        async with http.post(url, json={"success": True}, headers={"taskuuid": task_uuid}):
+            pass
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        task = asyncio.create_task(
+            callback(request.headers["callbackurl"], request.headers["taskuuid"])
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def baseline(parallel: int, seconds: float) -> float:
+    """Calls/s of a bare POST + callback round trip at ``parallel`` in flight."""
+    agent_port = free_port()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--bare-agent", str(agent_port), stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    await child.stdout.readline()
+    pending: dict[str, asyncio.Future[None]] = {}
+
+    async def on_callback(request: web.Request) -> web.Response:
+        await request.read()
+        future = pending.pop(request.headers["taskuuid"], None)
+        if future is not None:
+            future.set_result(None)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/cb", on_callback)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    node_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", node_port).start()
+    done = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as http:
+
+            async def worker(n: int) -> None:
+                nonlocal done
+                i = 0
+                while loop.time() < deadline:
+                    task_uuid = f"{n:08x}{i:024x}"
+                    i += 1
+                    future: asyncio.Future[None] = loop.create_future()
+                    pending[task_uuid] = future
+                    headers = {
+                        "taskuuid": task_uuid,
+                        "callbackurl": f"http://127.0.0.1:{node_port}/cb",
+                    }
+                    url = f"http://127.0.0.1:{agent_port}/host/ping"
+                    async with http.post(url, json={"hostUuid": "h"}, headers=headers) as resp:
+                        await resp.read()
+                    await future
+                    done += 1
+
+            started = loop.time()
+            await asyncio.gather(*(worker(n) for n in range(parallel)))
+            return done / (loop.time() - started)
+    finally:
+        child.terminate()
+        await child.wait()
+        await runner.cleanup()
+
+
+# ----- the real thing -------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def processes(workdir: Path) -> AsyncIterator[tuple[str, str, int]]:
+    """Start the simulator and the node; yield (node URL, simulator URL, node pid)."""
+    sim_port, node_port = free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env = {
+        **os.environ,
+        "ZSTACK_DATA_DIR": str(workdir),
+        "ZSTACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "ZSTACK_SIMULATOR": "1",
+        "ZSTACK_SIMULATOR_URL": sim_url,
+        "ZSTACK_LOG_LEVEL": "WARNING",
+    }
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simulator",
+        "--port",
+        str(sim_port),
+        "--log-level",
+        "WARNING",
+        cwd=REPO,
+    )
+    upgrade = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "zstackpy", "db", "upgrade", env=env, cwd=REPO
+    )
+    await upgrade.wait()
+    node = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zstackpy",
+        "run",
+        "--port",
+        str(node_port),
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    node_url = f"http://127.0.0.1:{node_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"{node_url}/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the node did not become ready")
+        yield node_url, sim_url, node.pid
+    finally:
+        for proc in (node, sim):
+            proc.terminate()
+            await proc.wait()
+
+
+async def set_config(admin: ApiClient, category: str, name: str, value: str) -> None:
+    answer = await admin.finish(
+        await admin.request(
+            "PUT",
+            f"/global-configurations/{category}/{name}/actions",
+            json={"updateGlobalConfig": {"value": value}},
+        )
+    )
+    assert answer.status == 200, answer.body
+
+
+async def ping_count(http: aiohttp.ClientSession, sim_url: str) -> int:
+    async with http.get(f"{sim_url}/simulator/stats") as resp:
+        stats = await resp.json()
+    return int(stats["commands"].get("/host/ping", 0))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"hosts": args.hosts, "parallel": args.parallel}
+    result["bare_post_callback_per_s"] = round(await baseline(args.parallel, args.baseline_s))
+    with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
+        async with processes(Path(tmp)) as (node_url, sim_url, pid):
+            timeout = aiohttp.ClientTimeout(total=None)
+            connector = aiohttp.TCPConnector(limit=args.parallel + 10)
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                admin = ApiClient(node_url, http, poll_interval=0.05)
+                await admin.login("admin", ADMIN_PASSWORD)
+                await set_config(admin, "host", "ping.interval", "3600")
+                zone = await admin.inventory("/zones", {"name": "bench"})
+                cluster = await admin.inventory(
+                    "/clusters",
+                    {"zoneUuid": zone["uuid"], "name": "bench", "hypervisorType": "KVM"},
+                )
+                ips = iter(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(args.hosts))
+                failures: list[Any] = []
+
+                async def adder() -> None:
+                    for ip in ips:
+                        body = {
+                            "name": f"h-{ip}",
+                            "managementIp": ip,
+                            "clusterUuid": cluster["uuid"],
+                            "username": "root",
+                            "password": "pw",
+                        }
+                        answer = await admin.finish(
+                            await admin.request("POST", "/hosts/kvm", json={"params": body}),
+                            timeout=600,
+                        )
+                        if answer.status != 200:
+                            failures.append(answer.body)
+
+                cpu0, t0 = cpu_seconds(pid), time.monotonic()
+                await asyncio.gather(*(adder() for _ in range(args.parallel)))
+                add_s = time.monotonic() - t0
+                result["add_s"] = round(add_s, 1)
+                result["adds_per_s"] = round(args.hosts / add_s, 1)
+                result["add_failures"] = len(failures)
+                result["add_node_cpu_share"] = round((cpu_seconds(pid) - cpu0) / add_s, 2)
+                result["rss_after_add_mib"] = round(rss_mib(pid))
+
+                await set_config(admin, "host", "ping.interval", str(args.interval))
+                await asyncio.sleep(min(5.0, args.interval * 2))  # let rounds start
+                pings0, cpu0, t0 = (
+                    await ping_count(http, sim_url),
+                    cpu_seconds(pid),
+                    time.monotonic(),
+                )
+                await asyncio.sleep(args.seconds)
+                pings1, cpu1, t1 = (
+                    await ping_count(http, sim_url),
+                    cpu_seconds(pid),
+                    time.monotonic(),
+                )
+                pings_per_s = (pings1 - pings0) / (t1 - t0)
+                result["ping_interval_s"] = args.interval
+                result["pings_per_s"] = round(pings_per_s)
+                result["ping_rounds_per_s"] = round(pings_per_s / args.hosts, 3)
+                result["ping_node_cpu_share"] = round((cpu1 - cpu0) / (t1 - t0), 2)
+                result["rss_pinging_mib"] = round(rss_mib(pid))
+                result["ping_vs_bare"] = round(pings_per_s / result["bare_post_callback_per_s"], 2)
+                if failures:
+                    result["first_failure"] = failures[0]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--parallel", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--baseline-s", type=float, default=10.0)
+    parser.add_argument("--bare-agent", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_agent:
+        asyncio.run(bare_agent(args.bare_agent))
+        return
+    print(json.dumps(asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""The node's side of the agent protocol: commands out, results back by callback URL.
+
+A command is a JSON POST to the agent with headers ``taskuuid`` and ``callbackurl``; the
+agent answers at once and later POSTs the result to ``callbackurl`` (this node's
+``/zstack/asyncrest/callback``) with the same ``taskuuid``. ``call`` parks a future under
+the task id until ``deliver`` resolves it or the timeout ends it. Calls to one agent run
+in that agent's work queue, so at most ``max_in_flight`` are outstanding per agent and
+the rest wait in order. Agents also report events on their own
+(``/zstack/asyncrest/sendcommand``); handlers registered with ``on_report`` get them.
+
+In simulated mode an agent's address is only a label: the URL goes to the simulator,
+which maps (address, port) to its simulated machine. No other address is ever dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from zstackpy.core.agent.endpoint import AgentEndpoint, AgentErr
+from zstackpy.core.errors import SysErr, ZError
+from zstackpy.core.ids import new_uuid
+from zstackpy.core.workqueue import QueueKey, WorkQueues
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/zstack/asyncrest/callback"
+SEND_COMMAND_PATH = "/zstack/asyncrest/sendcommand"
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_IN_FLIGHT = 10  # ZStack's ``kvm host.syncLevel``
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReport:
+    """A report an agent sent on its own: ``commandpath`` picks the handler. ``token`` is
+    what the agent proved itself with; the handler checks it against the host's."""
+
+    commandpath: str
+    body: dict[str, Any]
+    token: str | None
+
+
+ReportHandler = Callable[[AgentReport], Awaitable[None]]
+
+
+class AgentClient:
+    """Created by the node; ``start`` after the HTTP server bound (the callback URL needs
+    its port), ``stop`` fails every call still waiting."""
+
+    def __init__(self, queues: WorkQueues, *, connection_limit: int = 1000) -> None:
+        self._queues = queues
+        self._connection_limit = connection_limit
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._report_handlers: dict[str, ReportHandler] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self.node_base_url = ""  # http://<advertised host>:<port>, set by the node
+        self.simulator_url: str | None = None  # set in simulated mode
+
+    # ----- lifecycle --------------------------------------------------------------------
+
+    async def start(self, node_base_url: str, simulator_url: str | None) -> None:
+        self.node_base_url = node_base_url.rstrip("/")
+        self.simulator_url = simulator_url.rstrip("/") if simulator_url else None
+        connector = aiohttp.TCPConnector(limit=self._connection_limit)
+        self._http = aiohttp.ClientSession(
+            connector=connector, json_serialize=json.dumps, raise_for_status=False
+        )
+
+    async def stop(self) -> None:
+        for task_uuid, future in list(self._pending.items()):
+            if not future.done():
+                future.set_exception(
+                    ZError(SysErr.CANCELED, "the node is stopping", task_uuid=task_uuid)
+                )
+        self._pending.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @property
+    def callback_url(self) -> str:
+        return self.node_base_url + CALLBACK_PATH
+
+    @property
+    def send_command_url(self) -> str:
+        return self.node_base_url + SEND_COMMAND_PATH
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.simulator_url is not None
+
+    def url_for(self, endpoint: AgentEndpoint, path: str) -> str:
+        if self.simulator_url is not None:
+            label = quote(endpoint.address, safe="")
+            return f"{self.simulator_url}/agents/{label}/{endpoint.port}{path}"
+        host = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+        return f"http://{host}:{endpoint.port}{path}"
+
+    def in_flight(self, owner_uuid: str) -> int:
+        """Calls to this agent outstanding now (waiting ones not counted)."""
+        return self._queues.running(QueueKey("agent", owner_uuid))
+
+    # ----- calls ------------------------------------------------------------------------
+
+    async def call(
+        self,
+        endpoint: AgentEndpoint,
+        path: str,
+        cmd: Mapping[str, Any],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,  # noqa: ASYNC109 -- per-call timeouts are the contract
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> dict[str, Any]:
+        """Send an async command; return the agent's result (``success`` true).
+
+        Raises ZError AGENT.1001 unreachable, 1002 timeout (the agent took the command
+        but no result came within ``timeout`` s, queueing included), 1003 the command
+        failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
+        """
+        key = QueueKey("agent", endpoint.owner_uuid)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._queues.run(
+                    key, self._call_now, endpoint, path, cmd, level=max_in_flight
+                )
+        except TimeoutError:
+            raise ZError(
+                AgentErr.TIMEOUT,
+                f"no result from the agent at {endpoint.address}:{endpoint.port} for {path} "
+                f"within {timeout:g} s",
+                path=path,
+                owner_uuid=endpoint.owner_uuid,
+                address=endpoint.address,
+                timeout_s=timeout,
+            ) from None
+
+    async def _call_now(
+        self, endpoint: AgentEndpoint, path: str, cmd: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        task_uuid = new_uuid()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[task_uuid] = future
+        try:
+            headers = {"taskuuid": task_uuid, "callbackurl": self.callback_url}
+            await self._post(endpoint, path, cmd, headers)
+            result = await future
+        finally:
+            self._pending.pop(task_uuid, None)
+        return _checked(result, endpoint, path)
+
+    async def call_sync(
+        self,
+        endpoint: AgentEndpoint,
+        path: str,
+        cmd: Mapping[str, Any],
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
+    ) -> dict[str, Any]:
+        """A plain request/response command (``/host/connect``, ``/host/echo``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                body = await self._post(endpoint, path, cmd, {})
+        except TimeoutError:
+            raise ZError(
+                AgentErr.TIMEOUT,
+                f"the agent at {endpoint.address}:{endpoint.port} did not answer {path} "
+                f"within {timeout:g} s",
+                path=path,
+                owner_uuid=endpoint.owner_uuid,
+                timeout_s=timeout,
+            ) from None
+        return _checked(body, endpoint, path)
+
+    async def _post(
+        self,
+        endpoint: AgentEndpoint,
+        path: str,
+        cmd: Mapping[str, Any],
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        url = self.url_for(endpoint, path)
+        headers = {**headers, "Authorization": f"Bearer {endpoint.token}"}
+        where = f"{endpoint.address}:{endpoint.port}"
+        try:
+            async with self._session().post(url, json=dict(cmd), headers=headers) as resp:
+                text = await resp.text()
+                status = resp.status
+        except aiohttp.ClientError as exc:
+            raise ZError(
+                AgentErr.UNREACHABLE,
+                f"cannot reach the agent at {where}: {type(exc).__name__}",
+                path=path,
+                owner_uuid=endpoint.owner_uuid,
+                address=endpoint.address,
+                port=endpoint.port,
+            ) from exc
+        if 400 <= status < 500:
+            raise ZError(
+                AgentErr.REFUSED,
+                f"the agent at {where} refused {path} (HTTP {status})",
+                path=path,
+                owner_uuid=endpoint.owner_uuid,
+                status=status,
+                answer=text[:500],
+            )
+        try:
+            body = json.loads(text) if text.strip() else {}
+        except ValueError:
+            body = None
+        if status >= 500 or not isinstance(body, dict):
+            raise ZError(
+                AgentErr.BAD_RESPONSE,
+                f"the agent at {where} gave an answer outside the protocol to {path}",
+                path=path,
+                owner_uuid=endpoint.owner_uuid,
+                status=status,
+                answer=text[:500],
+            )
+        return body
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            raise ZError(SysErr.NOT_READY, "the agent client is not started")
+        return self._http
+
+    # ----- deployment -------------------------------------------------------------------
+
+    async def deploy(
+        self,
+        endpoint: AgentEndpoint,
+        *,
+        username: str,
+        password: str,
+        ssh_port: int,
+        timeout: float = 600.0,  # noqa: ASYNC109 -- deployments take minutes
+    ) -> None:
+        """Install and start the agent on the machine, with ``endpoint.token`` as its token.
+
+        Simulated: the simulator's deploy endpoint checks the credentials and installs the
+        token. Real machines are deployed by the Ansible playbooks (not built yet), so for
+        them this raises SYS.1014 naming what is missing.
+        """
+        if self.simulator_url is None:
+            raise ZError(
+                SysErr.UNIMPLEMENTED,
+                "deploying agents to real machines needs the Ansible deployer, which this "
+                "node does not have yet; run with ZSTACK_SIMULATOR=1",
+                address=endpoint.address,
+            )
+        body = {
+            "address": endpoint.address,
+            "port": endpoint.port,
+            "username": username,
+            "password": password,
+            "sshPort": ssh_port,
+            "token": endpoint.token,
+        }
+        try:
+            async with asyncio.timeout(timeout):
+                session = self._session()
+                url = f"{self.simulator_url}/simulator/deploy"
+                async with session.post(url, json=body) as resp:
+                    answer = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ZError(
+                AgentErr.DEPLOY_FAILED,
+                f"deploying the agent to {endpoint.address} failed: {type(exc).__name__}",
+                address=endpoint.address,
+            ) from exc
+        if not isinstance(answer, dict) or not answer.get("success"):
+            error = answer.get("error") if isinstance(answer, dict) else answer
+            raise ZError(
+                AgentErr.DEPLOY_FAILED,
+                f"deploying the agent to {endpoint.address} failed: {error}",
+                address=endpoint.address,
+                ssh_port=ssh_port,
+                error=error,
+            )
+
+    # ----- what the HTTP endpoints call -------------------------------------------------
+
+    def deliver(self, task_uuid: str, result: dict[str, Any]) -> bool:
+        """A callback arrived; False when no call waits for it (unknown or timed out)."""
+        future = self._pending.get(task_uuid)
+        if future is None or future.done():
+            return False
+        future.set_result(result)
+        return True
+
+    def on_report(self, commandpath: str, handler: ReportHandler) -> None:
+        if commandpath in self._report_handlers:
+            raise ZError(SysErr.INTERNAL, f"agent report {commandpath} already has a handler")
+        self._report_handlers[commandpath] = handler
+
+    def handles_report(self, commandpath: str) -> bool:
+        return commandpath in self._report_handlers
+
+    async def dispatch_report(self, report: AgentReport) -> None:
+        handler = self._report_handlers.get(report.commandpath)
+        if handler is None:
+            raise ZError(
+                SysErr.RESOURCE_NOT_FOUND,
+                f"no handler for agent report {report.commandpath}",
+                commandpath=report.commandpath,
+            )
+        await handler(report)
+
+
+def _checked(result: dict[str, Any], endpoint: AgentEndpoint, path: str) -> dict[str, Any]:
+    if result.get("success") is True:
+        return result
+    error = result.get("error") or "the agent reported failure without a reason"
+    raise ZError(
+        AgentErr.COMMAND_FAILED,
+        f"{path} failed on the agent at {endpoint.address}: {error}",
+        path=path,
+        owner_uuid=endpoint.owner_uuid,
+        error=error,
+    )

@@ -1,0 +1,1 @@
+"""Backup storage: the type-independent part, zone attachment, capacity."""

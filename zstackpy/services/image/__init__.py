@@ -1,0 +1,1 @@
+"""Images: added from a URL, stored on backup storage."""

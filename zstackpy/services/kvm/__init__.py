@@ -1,0 +1,1 @@
+"""KVM hosts: AddKVMHost, the connect flow over the KVM agent."""

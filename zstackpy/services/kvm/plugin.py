@@ -1,0 +1,27 @@
+"""The kvm plugin: AddKVMHost and the KVM hypervisor backend, the connect flows, the
+``Host`` queryable and the ``kvm`` global configs."""
+
+from __future__ import annotations
+
+from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.host.extensions import HypervisorBackend
+from zstackpy.services.kvm.configs import KVM_CONFIGS
+from zstackpy.services.kvm.flows import KVM_CONNECT_FLOWS
+from zstackpy.services.kvm.queryable import HOST_QUERYABLE
+from zstackpy.services.kvm.service import KvmService
+
+
+class _Plugin:
+    name = "kvm"
+
+    def setup(self, registry: PluginRegistry) -> None:
+        registry.add_service(KvmService)
+        registry.add_extension(HypervisorBackend, KvmService)
+        for flow_id, flow in KVM_CONNECT_FLOWS.items():
+            registry.add_flow(flow_id, flow)
+        for definition in KVM_CONFIGS:
+            registry.add_global_config(definition)
+        registry.add_queryable(HOST_QUERYABLE)
+
+
+plugin = _Plugin()

@@ -1,0 +1,1 @@
+"""Local primary storage: each host's own disk."""

@@ -1,0 +1,2 @@
+"""IP address management: allocation and release (internal messages) and the read-only
+address APIs."""

@@ -1,0 +1,1 @@
+"""L2 networks: NoVlan and Vlan networks, their attachment to clusters, their bridges."""

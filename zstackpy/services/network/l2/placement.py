@@ -1,0 +1,61 @@
+"""The host allocator's network filter: a VM on some L3 networks can only run where the
+bridges of their L2 networks exist, i.e. on hosts of clusters those L2s are attached to."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import SysErr, ZError
+from zstackpy.services.host.messages import AllocateHostMsg, HostCandidate, HostErr
+from zstackpy.services.network.models import L2NetworkClusterRefVO, L3NetworkVO
+
+
+async def hosts_on_networks(
+    ctx: NodeContext, request: AllocateHostMsg, candidates: list[HostCandidate]
+) -> list[HostCandidate]:
+    """The candidates whose cluster is attached to the L2 of every requested L3 (order
+    kept). Raises SYS.1003 for an unknown L3 and HOST.1101 when no candidate is left."""
+    wanted = list(dict.fromkeys(request.l3_network_uuids))
+    if not wanted or not candidates:
+        return candidates
+    clusters = list({c.cluster_uuid for c in candidates})
+    async with ctx.db.session() as session:
+        l2_of = dict(
+            (
+                await session.execute(
+                    select(L3NetworkVO.uuid, L3NetworkVO.l2_network_uuid).where(
+                        L3NetworkVO.uuid.in_(wanted)
+                    )
+                )
+            ).all()
+        )
+        missing = [u for u in wanted if u not in l2_of]
+        if missing:
+            raise ZError(
+                SysErr.RESOURCE_NOT_FOUND,
+                f"no L3 network with uuid {', '.join(missing)}",
+                l3_network_uuids=missing,
+            )
+        l2s = set(l2_of.values())
+        refs = await session.execute(
+            select(L2NetworkClusterRefVO.cluster_uuid, L2NetworkClusterRefVO.l2_network_uuid).where(
+                L2NetworkClusterRefVO.cluster_uuid.in_(clusters),
+                L2NetworkClusterRefVO.l2_network_uuid.in_(l2s),
+            )
+        )
+        attached: dict[str, set[str]] = {}
+        for cluster_uuid, l2_uuid in refs.all():
+            attached.setdefault(cluster_uuid, set()).add(l2_uuid)
+    kept = [c for c in candidates if attached.get(c.cluster_uuid, set()) >= l2s]
+    if not kept:
+        raise ZError(
+            HostErr.NO_AVAILABLE_HOST,
+            f"no candidate host is in a cluster attached to the L2 networks "
+            f"{', '.join(sorted(l2s))} of L3 networks {', '.join(wanted)}",
+            filter="network",
+            l3_network_uuids=wanted,
+            l2_network_uuids=sorted(l2s),
+            candidate_clusters=sorted(clusters),
+        )
+    return kept

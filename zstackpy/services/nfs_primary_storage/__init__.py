@@ -1,0 +1,1 @@
+"""NFS primary storage: one share mounted on every host of its clusters."""

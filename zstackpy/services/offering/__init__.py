@@ -1,0 +1,1 @@
+"""Instance and disk offerings."""

@@ -1,0 +1,1 @@
+"""Primary storage: the type-independent part, cluster attachment, capacity."""

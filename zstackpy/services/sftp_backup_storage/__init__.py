@@ -1,0 +1,1 @@
+"""SFTP backup storage: a machine with an agent on port 7171."""
