@@ -69,6 +69,11 @@ class Service:
     async def start(self) -> None:
         """Start background work; called once the bus and database are up."""
 
+    async def node_ready(self) -> None:
+        """Called once every service has started, just before the node reports ready:
+        begin work that needs other services (reconnecting hosts runs their plugins'
+        connect hooks)."""
+
     async def stop(self) -> None:
         """Stop what start started."""
 

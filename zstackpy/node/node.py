@@ -164,6 +164,8 @@ class ManagementNode:
 
         for service in self.services.values():
             await self._stack.enter_async_context(service)
+        for service in self.services.values():
+            await service.node_ready()
         self.state = NodeState.READY
         log.info(
             "management node %s ready (%s bus, %s, %d services, plugins: %s)",

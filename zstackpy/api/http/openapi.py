@@ -127,7 +127,8 @@ def _operation(route: Route, cls: type[APIMessage], components: dict[str, Any]) 
     spec = cls.api
     assert spec is not None
     variables = path_vars(route.path)
-    drop = _reserved_wire(cls) | set(variables)
+    # The API's own names for the path's variables (they may differ from the route's).
+    drop = _reserved_wire(cls) | set(variables) | set(path_vars(spec.path))
     params: list[dict[str, Any]] = [
         {"name": v, "in": "path", "required": True, "schema": {"type": "string"}} for v in variables
     ]

@@ -2,8 +2,11 @@
 
 POST = create (``{"params": {...}}``), PUT = action (``{"<actionName>": {...}}``; several
 APIs may share a path), GET/DELETE = parameters in the query string. Path variables fill
-the same-named fields. Sync APIs answer 200 with the reply body; async ones 202 with the
-job's location; ``GET /zstack/v1/api-jobs/{uuid}`` answers 202 {} until the job ends.
+the same-named fields. APIs whose paths differ only in variable names share one route
+(ZStack has ``/images/{uuid}/actions`` and ``/images/{imageUuid}/actions``): each API reads
+the variables by position under its own names. Sync APIs answer 200 with the reply body;
+async ones 202 with the job's location; ``GET /zstack/v1/api-jobs/{uuid}`` answers 202 {}
+until the job ends.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ def path_vars(path: str) -> list[str]:
     return _VAR.findall(path)
 
 
+def path_shape(path: str) -> str:
+    """The path with its variables unnamed: two APIs with one shape share a route."""
+    return _VAR.sub("{}", path)
+
+
+def positional_url(path: str) -> str:
+    """The aiohttp pattern of a route: variables named by position (``{_p0}``)."""
+    counter = iter(range(len(path_vars(path))))
+    return _VAR.sub(lambda _: f"{{_p{next(counter)}}}", path)
+
+
+def _match_values(request: web.Request) -> list[str]:
+    return [request.match_info[f"_p{i}"] for i in range(len(request.match_info))]
+
+
 def body_key(cls: type[APIMessage]) -> str:
     spec = cls.api
     assert spec is not None
@@ -75,7 +93,8 @@ def route_table(apis: Iterable[type[APIMessage]]) -> list[Route]:
         spec = cls.api
         if spec is None:
             continue
-        route = table.setdefault((spec.method, spec.path), Route(spec.method, spec.path))
+        key = (spec.method, path_shape(spec.path))
+        route = table.setdefault(key, Route(spec.method, spec.path))
         for other in route.apis:
             if spec.method != "PUT" or body_key(other) == body_key(cls):
                 raise ValueError(
@@ -86,9 +105,9 @@ def route_table(apis: Iterable[type[APIMessage]]) -> list[Route]:
     for (method, path), route in list(table.items()):
         query = route.apis[0]
         if method == "GET" and issubclass(query, APIQueryMessage) and not path_vars(path):
-            key = ("GET", f"{path}/{{uuid}}")
+            key = ("GET", f"{path}/{{}}")
             if key not in table:
-                table[key] = Route("GET", key[1], [query], by_uuid=True)
+                table[key] = Route("GET", f"{route.path}/{{uuid}}", [query], by_uuid=True)
     return sorted(table.values(), key=_route_order)
 
 
@@ -104,7 +123,7 @@ class RestFrontend:
         routes = route_table(apis)
         resources: dict[str, web.Resource] = {}
         for route in routes:
-            url = V1 + route.path
+            url = V1 + positional_url(route.path)
             resource = resources.get(url) or app.router.add_resource(url)
             resources[url] = resource
             resource.add_route(route.method, self._handler(route))
@@ -152,7 +171,8 @@ class RestFrontend:
             data.update(_query_params(request))
         fields = fields_by_wire_name(cls)
         conditions: list[QueryCondition] = data.get("conditions", [])
-        for name, value in request.match_info.items():
+        names = path_vars(route.path if route.by_uuid else _declared_path(cls))
+        for name, value in zip(names, _match_values(request), strict=True):
             if name in fields:
                 data[name] = value
             elif issubclass(cls, APIQueryMessage):
@@ -184,6 +204,11 @@ class RestFrontend:
         except ZError as exc:
             return error_response(exc.info())
         return job_response(job)
+
+
+def _declared_path(cls: type[APIMessage]) -> str:
+    assert cls.api is not None
+    return cls.api.path
 
 
 def _query_params(request: web.Request) -> dict[str, Any]:

@@ -86,6 +86,10 @@ class HostService(ResourceService):
     async def start(self) -> None:
         await self.tracker.start()
 
+    async def node_ready(self) -> None:
+        # Reconnects run every plugin's connect hooks: only once all services are up.
+        self.tracker.begin()
+
     async def stop(self) -> None:
         await self.tracker.stop()
 

@@ -45,7 +45,6 @@ T = TypeVar("T")
 Reconnect = Callable[[str, str], Awaitable[bool]]
 
 _PINGED = (HostStatus.CONNECTED, HostStatus.DISCONNECTED)
-BOOT_GRACE_S = 0.5
 
 
 class PingTracker:
@@ -72,7 +71,11 @@ class PingTracker:
             *(_PINGED if self._ctx.configs.value(RECONNECT_ALL_ON_BOOT) else ()),
         )
         self._pending.update(await self._owned_uuids(statuses))
-        self._task = asyncio.create_task(self._run(), name="host-ping-tracker")
+
+    def begin(self) -> None:
+        """Start the rounds (the host service calls it when the node is ready)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="host-ping-tracker")
 
     async def stop(self) -> None:
         if self._unwatch is not None:
@@ -109,10 +112,6 @@ class PingTracker:
 
     async def _run(self) -> None:
         configs = self._ctx.configs
-        # Services start one after another and plugins' HostConnectExtensions may belong
-        # to services not started yet: let the node finish starting first. (A "node ready"
-        # hook in core would say it exactly; until then, a short grace.)
-        await asyncio.sleep(BOOT_GRACE_S)
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()

@@ -185,50 +185,36 @@ class APIDeleteImageMsg(APIMessage):
     delete_mode: Literal["Permissive", "Enforcing"] = "Permissive"
 
 
-class _ImageUuidFromPath(APIMessage):
-    """ZStack's REST path for these is ``/images/{imageUuid}/actions``; our router knows
-    one variable name per path, ``{uuid}``, so the path variable lands in ``uuid`` and
-    becomes ``imageUuid`` here (RPC clients send ``imageUuid`` itself)."""
-
-    uuid: str | None = None
-    image_uuid: str = ""
-
-    @model_validator(mode="after")
-    def _image_uuid(self) -> Self:
-        self.image_uuid = self.image_uuid or self.uuid or ""
-        if not self.image_uuid:
-            raise ValueError("imageUuid is required")
-        return self
-
-
-class APIExpungeImageMsg(_ImageUuidFromPath):
+class APIExpungeImageMsg(APIMessage):
     api_service: ClassVar[str] = IMAGE_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="ExpungeImage",
         java_class=f"{_PKG}.APIExpungeImageMsg",
         method="PUT",
-        path="/images/{uuid}/actions",
+        path="/images/{imageUuid}/actions",
         body_key="expungeImage",
         result_java_class=f"{_PKG}.APIExpungeImageEvent",
         summary="Remove an image's Deleted copies from their backup storage for good (all, "
         "or on the named backup storage), giving their capacity back",
     )
     route_by: ClassVar[str | None] = "image_uuid"
+    image_uuid: str
     backup_storage_uuids: list[str] = Field(default_factory=list)
 
 
-class APIRecoverImageMsg(_ImageUuidFromPath):
+class APIRecoverImageMsg(APIMessage):
     api_service: ClassVar[str] = IMAGE_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="RecoverImage",
         java_class=f"{_PKG}.APIRecoverImageMsg",
         method="PUT",
-        path="/images/{uuid}/actions",
+        path="/images/{imageUuid}/actions",
         body_key="recoverImage",
         result_java_class=f"{_PKG}.APIRecoverImageEvent",
         summary="Make an image's Deleted copies Ready again (all, or on the named backup storage)",
     )
     route_by: ClassVar[str | None] = "image_uuid"
+    image_uuid: str
     backup_storage_uuids: list[str] = Field(default_factory=list)
 
 

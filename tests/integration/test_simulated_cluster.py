@@ -1,0 +1,152 @@
+"""Cluster mode with simulated hosts: two ``zstackpy run`` processes on MariaDB + RabbitMQ
+share one ``python -m simulator`` process (``ZSTACK_SIMULATOR_URL``), as a test bed or a
+scale run would. Hosts added through one node are pinged by the node that owns them; when
+a node is killed, the survivor takes its hosts over and keeps them pinged, and a machine
+that dies is marked Disconnected by whichever node owns it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_datacenter, set_global_config
+from tests.support.mariadb import fresh_mariadb
+from tests.support.processes import REPO, NodeProcess, node_env, run_cli, start_node_process
+from tests.support.rabbit import fresh_vhost, require_rabbitmq
+
+pytestmark = pytest.mark.real_server
+
+ADMIN_PASSWORD = "sim-cluster-pw"
+HOST_IPS = [f"10.30.0.{i}" for i in range(1, 7)]
+
+
+@dataclass
+class SimCluster:
+    a: NodeProcess
+    b: NodeProcess
+    sim_url: str
+    http: aiohttp.ClientSession
+
+    def admin(self, node: NodeProcess) -> ApiClient:
+        return ApiClient(f"http://127.0.0.1:{node.port}", self.http)
+
+    async def machine(self, address: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.sim_url}/simulator/hosts/{address}") as resp:
+            assert resp.status == 200
+            body: dict[str, Any] = await resp.json()
+            return body
+
+    async def pings(self, address: str) -> int:
+        return int(((await self.machine(address)).get("commands") or {}).get("/host/ping", 0))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[SimCluster]:
+    require_rabbitmq()
+    port = _free_port()
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulator", "--port", str(port), cwd=REPO
+    )
+    sim_url = f"http://127.0.0.1:{port}"
+    processes: list[NodeProcess] = []
+    try:
+        async with (
+            fresh_mariadb() as db_url,
+            fresh_vhost() as bus_url,
+            aiohttp.ClientSession() as http,
+        ):
+            env = node_env(
+                ZSTACK_DB_URL=db_url,
+                ZSTACK_BUS_URL=bus_url,
+                ZSTACK_ADMIN_PASSWORD=ADMIN_PASSWORD,
+                ZSTACK_DATA_DIR=str(tmp_path),
+                ZSTACK_SIMULATOR="1",
+                ZSTACK_SIMULATOR_URL=sim_url,
+            )
+            code, _, err = await run_cli("db", "upgrade", env=env)
+            assert code == 0, err
+            a = await start_node_process(env, tmp_path / "node-a.log")
+            processes.append(a)
+            admin = ApiClient(f"http://127.0.0.1:{a.port}", http)
+            await admin.login("admin", ADMIN_PASSWORD)
+            # Before B starts, so both read them: fast eviction and fast pings.
+            await set_global_config(admin, "node", "heartbeatInterval", 0.5)
+            await set_global_config(admin, "host", "ping.interval", 0.3)
+            await set_global_config(admin, "host", "ping.maxFailure", 2)
+            b = await start_node_process(env, tmp_path / "node-b.log")
+            processes.append(b)
+            yield SimCluster(a, b, sim_url, http)
+    finally:
+        for proc in processes:
+            await proc.terminate()
+        sim.terminate()
+        await sim.wait()
+
+
+async def _statuses(admin: ApiClient) -> dict[str, str]:
+    answer = await admin.request("GET", "/hosts")
+    assert answer.status == 200, answer.body
+    return {h["managementIp"]: h["status"] for h in answer.body["inventories"]}
+
+
+async def test_hosts_stay_pinged_when_a_node_dies(cluster: SimCluster) -> None:
+    admin_a = cluster.admin(cluster.a)
+    await admin_a.login("admin", ADMIN_PASSWORD)
+    _, _, hosts = await add_datacenter(admin_a, "simc", HOST_IPS)
+    for ip, host in zip(HOST_IPS, hosts, strict=True):
+        machine = await cluster.machine(ip)
+        assert machine["deployed"] is True
+        assert machine["hostUuid"] == host["uuid"]
+
+    # Both nodes ping: each host's ping count grows whichever node owns it.
+    before = {ip: await cluster.pings(ip) for ip in HOST_IPS}
+
+    async def all_pinged_since(mark: dict[str, int]) -> bool:
+        return all([await cluster.pings(ip) > mark[ip] for ip in HOST_IPS])
+
+    await _until(lambda: all_pinged_since(before))
+
+    await cluster.a.kill()
+    admin_b = cluster.admin(cluster.b)
+    await admin_b.login("admin", ADMIN_PASSWORD)
+    await asyncio.sleep(2.0)  # eviction: 0.5 s x 3 missed beats, then the next ping round
+    after_takeover = {ip: await cluster.pings(ip) for ip in HOST_IPS}
+    await _until(lambda: all_pinged_since(after_takeover))
+    assert set((await _statuses(admin_b)).values()) == {"Connected"}
+
+    dead = HOST_IPS[0]
+    async with cluster.http.put(
+        f"{cluster.sim_url}/simulator/hosts/{dead}/alive", json={"alive": False}
+    ) as resp:
+        assert resp.status == 200
+
+    async def dead_is_disconnected() -> bool:
+        return (await _statuses(admin_b))[dead] == "Disconnected"
+
+    await _until(dead_is_disconnected)
+    statuses = await _statuses(admin_b)
+    assert all(statuses[ip] == "Connected" for ip in HOST_IPS[1:])
