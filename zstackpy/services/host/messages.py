@@ -299,6 +299,16 @@ class ReconnectHostMsg(NeedReplyMessage):
     reason: str = ""
 
 
+class DisconnectHostMsg(NeedReplyMessage):
+    """Mark a Connected host Disconnected now, in its queue on its owner node (its agent
+    reported the host is going down); pings reconnect it when it answers again."""
+
+    service: ClassVar[str] = HOST_SERVICE
+    route_by: ClassVar[str | None] = "host_uuid"
+    host_uuid: str
+    reason: str = ""
+
+
 class ReconnectHostReply(Reply):
     inventory: HostInventory | None = None
 

@@ -29,6 +29,7 @@ from zstackpy.services.host.messages import (
     APIReconnectHostMsg,
     APIUpdateHostMsg,
     DeleteHostMsg,
+    DisconnectHostMsg,
     HostAgentCallMsg,
     HostAgentCallReply,
     HostCapacityReply,
@@ -219,6 +220,19 @@ class HostService(ResourceService):
             await set_status(self.ctx, host_uuid, HostStatus.DISCONNECTED, exc.description)
             raise
         self.tracker.connected(host_uuid)
+
+    @handles(DisconnectHostMsg)
+    async def disconnect(self, msg: DisconnectHostMsg) -> Reply:
+        await self.ctx.queues.run(
+            host_queue(msg.host_uuid), self._disconnect, msg.host_uuid, msg.reason
+        )
+        return Reply()
+
+    async def _disconnect(self, host_uuid: str, reason: str) -> None:
+        host = await load_host(self.ctx, host_uuid)
+        if host.status == HostStatus.CONNECTED:
+            log.info("host %s is disconnected: %s", host_uuid, reason)
+            await set_status(self.ctx, host_uuid, HostStatus.DISCONNECTED, reason)
 
     @handles(APIDeleteHostMsg)
     async def delete_api(self, msg: APIDeleteHostMsg) -> HostEvent:

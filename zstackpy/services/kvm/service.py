@@ -14,6 +14,7 @@ from zstackpy.core.agent import KVM_AGENT_PORT, AgentEndpoint, AgentReport
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.host.messages import (
+    DisconnectHostMsg,
     HostErr,
     HostEvent,
     ReconnectHostMsg,
@@ -39,6 +40,7 @@ ADD_CHAIN = "host-connect"
 RECONNECT_CHAIN = "host-reconnect"
 REPORT_RECONNECT_ME = "/kvm/reconnectme"
 REPORT_VM_STATE = "/kvm/reportvmstate"
+REPORT_HOST_STOP = "/kvm/reporthoststop"
 
 # The agent's VM states in ZStack's terms (KVMConstant.KvmVmState); others are Unknown.
 _VM_STATES = {
@@ -59,6 +61,7 @@ class KvmService(Service):
         agents = self.ctx.agents
         agents.on_report(REPORT_RECONNECT_ME, self._reconnect_me)
         agents.on_report(REPORT_VM_STATE, self._report_vm_state)
+        agents.on_report(REPORT_HOST_STOP, self._report_host_stop)
 
     # ----- API --------------------------------------------------------------------------
 
@@ -182,6 +185,13 @@ class KvmService(Service):
         log.info("host %s asks to be reconnected: %s", host_uuid, reason)
         # Fire and forget: the agent only needs to know the node took the request.
         await self.ctx.bus.send(ReconnectHostMsg(host_uuid=host_uuid, reason=reason))
+
+    async def _report_host_stop(self, report: AgentReport) -> None:
+        """The host is shutting down: Disconnected at once, not after missed pings."""
+        host_uuid = await self._verified_host(report)
+        reason = str(report.body.get("reason") or "the host reported it is shutting down")
+        reply = await self.ctx.bus.call(DisconnectHostMsg(host_uuid=host_uuid, reason=reason))
+        reply.raise_if_error()
 
     async def _report_vm_state(self, report: AgentReport) -> None:
         host_uuid = await self._verified_host(report)
