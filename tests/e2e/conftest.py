@@ -1,14 +1,22 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+from pydantic import SecretStr
 
+from simulator import Simulator
+from tests.support.api_client import ApiClient
 from zstackpy.core.bus.inproc import InProcBroker
 from zstackpy.core.db import upgrade
 from zstackpy.core.settings import NodeSettings
 from zstackpy.node.node import ManagementNode
+
+ADMIN_PASSWORD = "admin-pw-for-tests"
+
+Start = Callable[..., Awaitable[ManagementNode]]
 
 
 @pytest.fixture
@@ -28,11 +36,8 @@ async def migrated(node_settings: NodeSettings) -> NodeSettings:
     return node_settings
 
 
-NodeFactory = Callable[..., "AsyncIterator[ManagementNode]"]
-
-
 @pytest.fixture
-async def start_node(migrated: NodeSettings) -> AsyncIterator[Callable[..., object]]:
+async def start_node(migrated: NodeSettings) -> AsyncIterator[Start]:
     """Start nodes on one SQLite file and one in-process broker (a cluster in one process)."""
     broker = InProcBroker()
     nodes: list[ManagementNode] = []
@@ -48,3 +53,42 @@ async def start_node(migrated: NodeSettings) -> AsyncIterator[Callable[..., obje
     for node in reversed(nodes):
         if node.state.value in ("ready", "fenced"):
             await node.stop()
+
+
+@pytest.fixture
+def node_overrides() -> dict[str, object]:
+    """Settings the ``node`` fixture starts with on top of ``node_settings``; a test module
+    overrides this fixture to add its plugins (``{"plugins": [...]}``)."""
+    return {}
+
+
+@pytest.fixture
+async def node(start_node: Start, node_overrides: dict[str, object]) -> ManagementNode:
+    """One embedded node on a fresh SQLite file, with ADMIN_PASSWORD as admin's password;
+    stopped at teardown (unless the test stopped it)."""
+    return await start_node(admin_password=SecretStr(ADMIN_PASSWORD), **node_overrides)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def login_admin(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
+    """A client of ``node``'s REST API, logged in as admin with ADMIN_PASSWORD."""
+    assert node.http is not None
+    client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
+    await client.login("admin", ADMIN_PASSWORD)
+    return client
+
+
+@pytest.fixture
+async def admin(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
+    return await login_admin(node, http)
+
+
+@pytest.fixture
+def sim(node: ManagementNode) -> Simulator:
+    assert node.simulator is not None
+    return node.simulator

@@ -5,58 +5,21 @@ reconnect, images from URLs with capacity accounting, deletion policies."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_cluster, add_kvm_host, add_zone
-from zstackpy.core.bus.inproc import InProcBroker
-from zstackpy.core.db import upgrade
-from zstackpy.core.settings import NodeSettings
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import AllocateHostMsg, AllocateHostReply
 
-ADMIN_PASSWORD = "admin-pw-for-tests"
 SFTP_PORT = 7171
 GIB = 1024**3
 TIB = 1024**4
 SIMULATED_CAPACITY = 2 * TIB  # the simulator's default backup storage disk
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[ManagementNode]:
-    settings = NodeSettings(
-        data_dir=tmp_path,
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'zstack.db'}",
-        http_port=0,
-        admin_password=SecretStr(ADMIN_PASSWORD),
-    )
-    await upgrade(settings.database_url)
-    started = ManagementNode(settings, broker=InProcBroker())
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
-def sim(node: ManagementNode) -> Simulator:
-    assert node.simulator is not None
-    return node.simulator
-
-
-@pytest.fixture
-async def admin(node: ManagementNode) -> AsyncIterator[ApiClient]:
-    assert node.http is not None
-    async with aiohttp.ClientSession() as http:
-        client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-        await client.login("admin", ADMIN_PASSWORD)
-        yield client
 
 
 def _bs_params(hostname: str, **params: Any) -> dict[str, Any]:

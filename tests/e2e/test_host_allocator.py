@@ -4,23 +4,17 @@ runs, atomic reservations under concurrency, and capacity given back on rollback
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_cluster, add_kvm_host, add_zone
-from zstackpy.core.bus.inproc import InProcBroker
-from zstackpy.core.db import upgrade
 from zstackpy.core.errors import ZError
 from zstackpy.core.flow import Flow
 from zstackpy.core.plugin import PluginRegistry
-from zstackpy.core.settings import NodeSettings
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.allocator.flows import AllocateHostCtx
 from zstackpy.services.host.extensions import HostAllocatorFilter
@@ -31,7 +25,6 @@ from zstackpy.services.host.messages import (
     ReturnHostCapacityMsg,
 )
 
-ADMIN_PASSWORD = "admin-pw-for-tests"
 GIB = 1 << 30
 MIB = 1 << 20
 FAIL_AFTER_RESERVE = "fail-after-reserve"  # the vm uuid that makes the test step fail
@@ -69,40 +62,14 @@ allocator_test_plugin = _TestPlugin()
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[ManagementNode]:
+def node_overrides(tmp_path: Path) -> dict[str, object]:
     flow_dir = tmp_path / "flows"
     flow_dir.mkdir()
     (flow_dir / "extend.yaml").write_text(
         "extend: host-allocate\nafter: reserve-capacity\nsteps: [fail-after-reserve]\n"
     )
     allocator_test_plugin.flow_dir = flow_dir
-    settings = NodeSettings(
-        data_dir=tmp_path,
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'zstack.db'}",
-        http_port=0,
-        admin_password=SecretStr(ADMIN_PASSWORD),
-        plugins=[f"{__name__}:allocator_test_plugin"],
-    )
-    await upgrade(settings.database_url)
-    started = ManagementNode(settings, broker=InProcBroker())
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
-async def admin(node: ManagementNode) -> AsyncIterator[ApiClient]:
-    assert node.http is not None
-    async with aiohttp.ClientSession() as http:
-        client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-        await client.login("admin", ADMIN_PASSWORD)
-        yield client
-
-
-@pytest.fixture
-def sim(node: ManagementNode) -> Simulator:
-    assert node.simulator is not None
-    return node.simulator
+    return {"plugins": [f"{__name__}:allocator_test_plugin"]}
 
 
 @pytest.fixture

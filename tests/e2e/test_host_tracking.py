@@ -5,8 +5,7 @@ nodes sharing the pings (takeover, start-up reconnects)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -14,6 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from simulator import Simulator
+from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import (
     add_datacenter,
@@ -23,50 +23,12 @@ from tests.support.datacenter import (
     wait_host_status,
 )
 from zstackpy.core.agent import SEND_COMMAND_PATH
-from zstackpy.core.bus.inproc import InProcBroker
-from zstackpy.core.db import Database, upgrade
-from zstackpy.core.settings import NodeSettings
+from zstackpy.core.db import Database
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import HostStatusChangedEvent, VmStateChangedOnHostEvent
 from zstackpy.services.host.models import HostVO
 
-ADMIN_PASSWORD = "admin-pw-for-tests"
 GIB = 1 << 30
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[ManagementNode]:
-    settings = NodeSettings(
-        data_dir=tmp_path,
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'zstack.db'}",
-        http_port=0,
-        admin_password=SecretStr(ADMIN_PASSWORD),
-    )
-    await upgrade(settings.database_url)
-    started = ManagementNode(settings, broker=InProcBroker())
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def admin(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
-    assert node.http is not None
-    client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-    await client.login("admin", ADMIN_PASSWORD)
-    return client
-
-
-@pytest.fixture
-def sim(node: ManagementNode) -> Simulator:
-    assert node.simulator is not None
-    return node.simulator
 
 
 async def _fast_pings(admin: ApiClient) -> None:
@@ -181,9 +143,23 @@ async def test_agent_reports_need_the_hosts_token(
     await wait_host_status(admin, host["uuid"], "Connected")
 
 
-# ----- several nodes: ownership, takeover, start-up -------------------------------------
+async def test_a_host_reporting_its_shutdown_is_disconnected_at_once(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    # Pings are an hour apart: only the report can disconnect the host within the test.
+    await set_global_config(admin, "host", "ping.interval", 3600)
+    _, _, [host] = await add_datacenter(admin, "stop", ["10.14.1.1"])
+    await sim.report(
+        "10.14.1.1", "/kvm/reporthoststop", {"hostUuid": host["uuid"], "reason": "poweroff"}
+    )
+    await wait_host_status(admin, host["uuid"], "Disconnected")
+    # ReconnectHost brings it back (the machine still answers: it only said it would stop).
+    answer = await admin.action(f"/hosts/{host['uuid']}/actions", "reconnectHost", {})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["status"] == "Connected"
 
-Start = Callable[..., Awaitable[ManagementNode]]
+
+# ----- several nodes: ownership, takeover, start-up -------------------------------------
 
 
 @pytest.fixture
@@ -193,20 +169,13 @@ async def shared_sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-async def _client(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
-    assert node.http is not None
-    client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-    await client.login("admin", ADMIN_PASSWORD)
-    return client
-
-
 async def test_a_surviving_node_takes_over_the_pings(
     start_node: Start, shared_sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
     options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
     first = await start_node(**options)
     second = await start_node(**options)
-    admin = await _client(first, http)
+    admin = await login_admin(first, http)
     ips = [f"10.16.0.{i}" for i in range(1, 9)]
     _, _, hosts = await add_datacenter(admin, "ha", ips)
     ring = first.context.ring
@@ -230,7 +199,7 @@ async def test_hosts_left_connecting_are_reconnected_at_start(
 ) -> None:
     options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
     first = await start_node(**options)
-    admin = await _client(first, http)
+    admin = await login_admin(first, http)
     _, _, [host] = await add_datacenter(admin, "boot", ["10.17.0.1"])
     await first.stop()
     # A node died half-way through connecting the host.
@@ -244,4 +213,4 @@ async def test_hosts_left_connecting_are_reconnected_at_start(
         await db.close()
 
     second = await start_node(**options)
-    await wait_host_status(await _client(second, http), host["uuid"], "Connected")
+    await wait_host_status(await login_admin(second, http), host["uuid"], "Connected")

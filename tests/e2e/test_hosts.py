@@ -4,13 +4,7 @@ and the host service's bus messages. Ping tracking and reconnects: test_host_tra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import aiohttp
-import pytest
-from pydantic import SecretStr
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
@@ -21,9 +15,6 @@ from tests.support.datacenter import (
     add_zone,
     get_host,
 )
-from zstackpy.core.bus.inproc import InProcBroker
-from zstackpy.core.db import upgrade
-from zstackpy.core.settings import NodeSettings
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import (
     HostAgentCallMsg,
@@ -32,43 +23,7 @@ from zstackpy.services.host.messages import (
     ListHostsReply,
 )
 
-ADMIN_PASSWORD = "admin-pw-for-tests"
 GIB = 1 << 30
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[ManagementNode]:
-    settings = NodeSettings(
-        data_dir=tmp_path,
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'zstack.db'}",
-        http_port=0,
-        admin_password=SecretStr(ADMIN_PASSWORD),
-    )
-    await upgrade(settings.database_url)
-    started = ManagementNode(settings, broker=InProcBroker())
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def admin(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
-    assert node.http is not None
-    client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-    await client.login("admin", ADMIN_PASSWORD)
-    return client
-
-
-@pytest.fixture
-def sim(node: ManagementNode) -> Simulator:
-    assert node.simulator is not None
-    return node.simulator
 
 
 async def _host_count(admin: ApiClient) -> int:

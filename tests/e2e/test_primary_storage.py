@@ -6,23 +6,16 @@ leaving, detach, delete, zone cascade, and the capacity messages later issues us
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_cluster, add_datacenter, add_kvm_host, add_zone
-from zstackpy.core.bus.inproc import InProcBroker
-from zstackpy.core.db import upgrade
 from zstackpy.core.errors import ZError
 from zstackpy.core.plugin import PluginRegistry
-from zstackpy.core.settings import NodeSettings
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import AllocateHostMsg, AllocateHostReply
 from zstackpy.services.primary_storage.extensions import (
@@ -41,7 +34,6 @@ from zstackpy.services.primary_storage.models import (
     PrimaryStorageVO,
 )
 
-ADMIN_PASSWORD = "admin-pw-for-tests"
 GIB = 1 << 30
 TIB = 1 << 40
 NFS_URL = "10.99.0.1:/exports/ps"
@@ -72,34 +64,8 @@ VOLUMES = _VolumeStandIn()
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[ManagementNode]:
-    settings = NodeSettings(
-        data_dir=tmp_path,
-        db_url=f"sqlite+aiosqlite:///{tmp_path / 'zstack.db'}",
-        http_port=0,
-        admin_password=SecretStr(ADMIN_PASSWORD),
-        plugins=[f"{__name__}:VOLUMES"],
-    )
-    await upgrade(settings.database_url)
-    started = ManagementNode(settings, broker=InProcBroker())
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
-async def admin(node: ManagementNode) -> AsyncIterator[ApiClient]:
-    assert node.http is not None
-    async with aiohttp.ClientSession() as http:
-        client = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
-        await client.login("admin", ADMIN_PASSWORD)
-        yield client
-
-
-@pytest.fixture
-def sim(node: ManagementNode) -> Simulator:
-    assert node.simulator is not None
-    return node.simulator
+def node_overrides() -> dict[str, object]:
+    return {"plugins": [f"{__name__}:VOLUMES"]}
 
 
 async def _add_local(admin: ApiClient, zone_uuid: str, name: str = "local") -> dict[str, Any]:
