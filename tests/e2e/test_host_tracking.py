@@ -16,7 +16,10 @@ from simulator import Simulator
 from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import (
+    add_cluster,
     add_datacenter,
+    add_kvm_host,
+    add_zone,
     get_host,
     set_global_config,
     wait_for,
@@ -24,6 +27,7 @@ from tests.support.datacenter import (
 )
 from zstackpy.core.agent import SEND_COMMAND_PATH
 from zstackpy.core.db import Database
+from zstackpy.core.ids import new_uuid
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import HostStatusChangedEvent, VmStateChangedOnHostEvent
 from zstackpy.services.host.models import HostVO
@@ -176,11 +180,26 @@ async def test_a_surviving_node_takes_over_the_pings(
     first = await start_node(**options)
     second = await start_node(**options)
     admin = await login_admin(first, http)
-    ips = [f"10.16.0.{i}" for i in range(1, 9)]
-    _, _, hosts = await add_datacenter(admin, "ha", ips)
+
+    async def both_joined() -> bool:
+        return all(n.context.ring.nodes == {first.uuid, second.uuid} for n in (first, second))
+
+    await wait_for(both_joined)
+    # Host uuids chosen so that each node owns four: the takeover must move real work.
     ring = first.context.ring
-    owners = {ring.owner(h["uuid"]) for h in hosts}
-    assert owners == {first.uuid, second.uuid}  # 8 hosts spread over both nodes
+    by_owner: dict[str, list[str]] = {first.uuid: [], second.uuid: []}
+    while min(len(v) for v in by_owner.values()) < 4:
+        candidate = new_uuid()
+        owned = by_owner[ring.owner(candidate)]
+        if len(owned) < 4:
+            owned.append(candidate)
+    ips = [f"10.16.0.{i}" for i in range(1, 9)]
+    zone = await add_zone(admin, "ha-zone")
+    cluster = await add_cluster(admin, zone["uuid"], "ha-cluster")
+    hosts = [
+        await add_kvm_host(admin, cluster["uuid"], ip, resourceUuid=uuid)
+        for ip, uuid in zip(ips, by_owner[first.uuid] + by_owner[second.uuid], strict=True)
+    ]
 
     await second.stop()
     await _fast_pings(admin)
