@@ -43,7 +43,14 @@ def start(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     memory = field_int(cmd, "memory")
     _check_room(machine, cpu_num, memory)
     name = cmd.get("vmName")
-    machine.add_vm(vm_uuid, Vm(VM_RUNNING, cpu_num, memory, name if isinstance(name, str) else ""))
+    vm = Vm(VM_RUNNING, cpu_num, memory, name if isinstance(name, str) else "")
+    # Data volumes given at start are attached from the first boot, as libvirt defines them.
+    data_volumes = cmd.get("dataVolumes") or []
+    if not isinstance(data_volumes, list) or not all(isinstance(v, dict) for v in data_volumes):
+        raise AgentCommandError("dataVolumes must be a list of volume objects")
+    if data_volumes:
+        vm.volumes = [field_str(v, "volumeUuid") for v in data_volumes]
+    machine.add_vm(vm_uuid, vm)
     return {}
 
 

@@ -19,6 +19,8 @@ from zstackpy.services.offering import models as _offering  # noqa: F401
 from zstackpy.services.primary_storage import models as _primary_storage  # noqa: F401
 from zstackpy.services.sftp_backup_storage import models as _sftp_backup_storage  # noqa: F401
 from zstackpy.services.tag import models as _tag  # noqa: F401
+from zstackpy.services.vm import models as _vm  # noqa: F401
+from zstackpy.services.volume import models as _volume  # noqa: F401
 from zstackpy.services.zone import models as _zone  # noqa: F401
 
 metadata = Base.metadata

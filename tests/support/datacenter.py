@@ -101,3 +101,95 @@ async def set_global_config(admin: ApiClient, category: str, name: str, value: o
     path = f"/global-configurations/{category}/{name}/actions"
     answer = await admin.action(path, "updateGlobalConfig", {"value": str(value)})
     assert answer.status == 200, answer.body
+
+
+async def _attach(admin: ApiClient, path: str) -> dict[str, Any]:
+    answer = await admin.finish(await admin.request("POST", path, json={"params": {}}))
+    assert answer.status == 200, answer.body
+    inventory: dict[str, Any] = answer.body["inventory"]
+    return inventory
+
+
+GIB = 1024**3
+
+
+async def add_full_datacenter(
+    admin: ApiClient,
+    prefix: str,
+    host_ips: list[str],
+    *,
+    storage: tuple[str, ...] = ("local", "nfs"),
+    cidr: str = "192.168.10.0/24",
+    image_size: int = GIB,
+    cpu_num: int = 2,
+    memory_size: int = 2 * GIB,
+    disk_size: int = 10 * GIB,
+) -> dict[str, Any]:
+    """Everything a VM needs, built over REST as an operator would (the steps of
+    tests/e2e/test_datacenter.py): a zone, a KVM cluster with one simulated host per IP,
+    primary storage (``storage``: "local" and/or "nfs", attached to the cluster), an SFTP
+    backup storage (at the first host's IP with last byte 254) holding a Ready qcow2
+    image of ``image_size`` bytes, a NoVlan L2 on eth0 with an L3 on ``cidr``, an instance
+    offering and a disk offering. Answers the inventories by role: ``zone``, ``cluster``,
+    ``hosts`` (a list), ``local`` / ``nfs`` (when made), ``bs``, ``image``, ``l2``,
+    ``l3``, ``ip_range``, ``offering``, ``disk_offering``."""
+    zone, cluster, hosts = await add_datacenter(admin, prefix, host_ips)
+    z, c = zone["uuid"], cluster["uuid"]
+    made: dict[str, Any] = {"zone": zone, "cluster": cluster, "hosts": hosts}
+    if "local" in storage:
+        made["local"] = await admin.inventory(
+            "/primary-storage/local-storage",
+            {"name": f"{prefix}-local", "url": "/zstack_ps", "zoneUuid": z},
+        )
+    if "nfs" in storage:
+        made["nfs"] = await admin.inventory(
+            "/primary-storage/nfs",
+            {"name": f"{prefix}-nfs", "url": f"nfs.{prefix}.example:/share", "zoneUuid": z},
+        )
+    for role in ("local", "nfs"):
+        if role in made:
+            await _attach(admin, f"/clusters/{c}/primary-storage/{made[role]['uuid']}")
+    bs_ip = host_ips[0].rsplit(".", 1)[0] + ".254"
+    bs = await admin.inventory(
+        "/backup-storage/sftp",
+        {
+            "name": f"{prefix}-bs",
+            "url": "/bs",
+            "hostname": bs_ip,
+            "username": "root",
+            "password": "pw",
+        },
+    )
+    await _attach(admin, f"/zones/{z}/backup-storage/{bs['uuid']}")
+    made["bs"] = bs
+    made["image"] = await admin.inventory(
+        "/images",
+        {
+            "name": f"{prefix}-image",
+            "url": f"http://images.example/{prefix}.qcow2?size={image_size}",
+            "format": "qcow2",
+            "mediaType": "RootVolumeTemplate",
+            "platform": "Linux",
+            "backupStorageUuids": [bs["uuid"]],
+        },
+    )
+    l2 = await admin.inventory(
+        "/l2-networks/no-vlan", {"name": f"{prefix}-l2", "zoneUuid": z, "physicalInterface": "eth0"}
+    )
+    await _attach(admin, f"/l2-networks/{l2['uuid']}/clusters/{c}")
+    l3 = await admin.inventory(
+        "/l3-networks", {"name": f"{prefix}-l3", "l2NetworkUuid": l2["uuid"], "category": "Private"}
+    )
+    made["ip_range"] = await admin.inventory(
+        f"/l3-networks/{l3['uuid']}/ip-ranges/by-cidr",
+        {"name": f"{prefix}-range", "networkCidr": cidr},
+    )
+    made["l2"], made["l3"] = l2, l3
+    made["offering"] = await admin.inventory(
+        "/instance-offerings",
+        {"name": f"{prefix}-offering", "cpuNum": cpu_num, "memorySize": memory_size},
+    )
+    made["disk_offering"] = await admin.inventory(
+        "/disk-offerings", {"name": f"{prefix}-disk", "diskSize": disk_size}
+    )
+    return made

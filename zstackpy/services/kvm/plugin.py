@@ -1,5 +1,5 @@
 """The kvm plugin: AddKVMHost and the KVM hypervisor backend, the connect flows, the
-``Host`` queryable and the ``kvm`` global configs."""
+``Host`` queryable, the ``kvm`` global configs, and the KVM backend of VMs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from zstackpy.services.kvm.configs import KVM_CONFIGS
 from zstackpy.services.kvm.flows import KVM_CONNECT_FLOWS
 from zstackpy.services.kvm.queryable import HOST_QUERYABLE
 from zstackpy.services.kvm.service import KvmService
+from zstackpy.services.kvm.vm_backend import KvmVmBackend
+from zstackpy.services.vm.extensions import VmHypervisorBackend
 
 
 class _Plugin:
@@ -22,6 +24,9 @@ class _Plugin:
         for definition in KVM_CONFIGS:
             registry.add_global_config(definition)
         registry.add_queryable(HOST_QUERYABLE)
+        # The VM service's hypervisor backend for KVM hosts (vm_backend.py).
+        registry.add_service(KvmVmBackend)
+        registry.add_extension(VmHypervisorBackend, KvmVmBackend)
 
 
 plugin = _Plugin()

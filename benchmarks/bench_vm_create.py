@@ -1,0 +1,532 @@
+"""ZStack's published VM-creation table (1, 10, 100, 1,000, 10,000 VMs created at once and
+the wall time of each) reproduced on simulated hosts through the REST API, beside the limit
+implied by what one VM costs in bus messages, database writes and agent calls.
+
+Phases, in this order, each in the same run:
+
+1. bare rates on this machine: an in-process asyncio request/reply (bench_bus's local
+   baseline), a request/reply written straight on aio-pika (bench_bus's bare pair, cluster
+   mode only), a single-row INSERT + COMMIT loop (SQLAlchemy async, a throwaway table, the
+   node's own engine settings) on SQLite and on MariaDB (cluster mode only), and a bare
+   aiohttp POST + callback (bench_hosts's baseline).
+2. per-VM counts: an in-process embedded node (in-process simulator) creates ``--sample``
+   VMs over REST; bus messages (``bus.stats``), INSERT/UPDATE/DELETE statements (a
+   ``before_cursor_execute`` listener on the node's engine) and agent commands (the
+   simulator's per-machine counters) are read before and after.
+3. per mode, on real processes: ``python -m simulator`` plus ``zstackpy run`` (embedded:
+   one node, SQLite, in-process bus; cluster: two nodes on a fresh MariaDB database and a
+   fresh RabbitMQ vhost, requests alternating between them), a data center built over REST
+   (NFS primary storage, SFTP backup storage with a 64 MiB image, NoVlan L2, an L3 on
+   10.100.0.0/16, a 1 vCPU / 128 MiB offering, as many hosts as the largest run needs),
+   ``host ping.interval`` 3600 and ``vm deletionPolicy`` Direct. One VM is created and
+   destroyed first (it fills the NFS image cache). Then for each N: N CreateVmInstance
+   calls started at once, each job followed to its end; wall time, VMs/s, failures, node
+   CPU (utime+stime from /proc, 1.0 = one core). Between sizes the VMs are destroyed.
+
+Polling: open jobs are polled round robin, each at most every ``--poll-interval`` s and
+all together at most ``--poll-rate`` times a second (with 10,000 jobs open, a 0.1 s interval
+would be 100,000 GETs/s: the polls, not the creates, would be measured). The nodes run with
+``ZSTACK_CALL_TIMEOUT`` = ``--call-timeout`` (default 1800 s, ZStack's API timeout): the VM
+service asks the host allocator with the default bus timeout (30 s), which a 1,000-VM burst
+exceeds.
+
+Limit per mode = 1 / (msgs/bus_rate + writes/db_rate + agent_calls/http_rate), with the
+in-process bus rate and SQLite for embedded, aio-pika and MariaDB for cluster;
+``ratio`` = VMs/s of the largest N / limit (goal >= 0.5). Prints one JSON line; progress
+goes to stderr.
+
+Usage: ``python benchmarks/bench_vm_create.py [--mode embedded|cluster|both]
+[--counts 1,10,100,1000,10000] [--parallel-http 200]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from sqlalchemy import event, text
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench_bus import bare_pair, bench_local_bare, rate  # noqa: E402
+from bench_hosts import baseline, cpu_seconds, free_port  # noqa: E402
+
+from tests.support.api_client import Answer, ApiClient  # noqa: E402
+from tests.support.datacenter import (  # noqa: E402
+    add_full_datacenter,
+    add_kvm_host,
+    set_global_config,
+)
+from tests.support.mariadb import fresh_mariadb  # noqa: E402
+from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
+from tests.support.rabbit import fresh_vhost  # noqa: E402
+from zstackpy.core.bus.inproc import InProcBroker  # noqa: E402
+from zstackpy.core.db import upgrade  # noqa: E402
+from zstackpy.core.db.engine import Database  # noqa: E402
+from zstackpy.core.settings import NodeSettings  # noqa: E402
+from zstackpy.node.node import ManagementNode  # noqa: E402
+
+ADMIN_PASSWORD = "bench-vm-admin-pw"
+MIB = 1024**2
+VM_MEMORY = 128 * MIB
+IMAGE_SIZE = 64 * MIB
+VM_CIDR = "10.100.0.0/16"
+GOAL = 0.5
+# Seed 001 (The New Stack, 1 May 2015): ZStack creating VMs concurrently, wall seconds.
+ZSTACK_PUBLISHED_S = {1: 0.51, 10: 1.55, 100: 11.33, 1000: 103.0, 10000: 23 * 60.0}
+
+
+def host_ip(i: int) -> str:
+    # Labels only; .254 of the first /24 is the backup storage's (add_full_datacenter).
+    return f"10.50.{i // 200}.{i % 200 + 1}"
+
+
+# ----- phase 1: bare rates ------------------------------------------------------------
+
+
+async def bare_db_rate(url: str, seconds: float, in_flight: int = 16) -> float:
+    """INSERT one row + COMMIT per call, ``in_flight`` at a time, on the node's engine."""
+    db = Database(url)
+    table = f"bench_vm_{free_port()}"
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (uuid VARCHAR(32) PRIMARY KEY)"))
+        counter = iter(range(10**9))
+
+        async def one() -> None:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    text(f"INSERT INTO {table} (uuid) VALUES (:u)"), {"u": f"{next(counter):032x}"}
+                )
+
+        await rate(one, in_flight, 0.3)  # warm-up: the pool's connections
+        return await rate(one, in_flight, seconds)
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE {table}"))
+        await db.close()
+
+
+async def bare_rates(cluster: bool, seconds: float, tmp: Path) -> dict[str, float]:
+    payload = "x" * 256
+    rates: dict[str, float] = {
+        "local_bus_rt_per_s": max((await bench_local_bare(payload, seconds)).values()),
+        "sqlite_insert_commit_per_s": await bare_db_rate(
+            f"sqlite+aiosqlite:///{tmp / 'bare.db'}", seconds
+        ),
+        "http_post_callback_per_s": await baseline(100, seconds),
+    }
+    if cluster:
+        async with fresh_vhost("zstack-bench") as url, bare_pair(url, payload) as one:
+            await rate(one, 16, 0.5)
+            rates["amqp_rt_per_s"] = max([await rate(one, lv, seconds) for lv in (16, 256)])
+        async with fresh_mariadb("zstack_bench_") as url:
+            rates["mariadb_insert_commit_per_s"] = await bare_db_rate(url, seconds)
+    return {name: round(value) for name, value in rates.items()}
+
+
+# ----- driving the REST API -----------------------------------------------------------
+
+
+@dataclass
+class OpenJob:
+    client: ApiClient
+    path: str  # /api-jobs/<uuid>
+    answer: asyncio.Future[Answer]
+    due: float  # loop time of its next poll
+
+
+class Driver:
+    """Async jobs over REST, ``clients`` used in turn, at most ``in_flight`` HTTP requests
+    at a time. Open jobs are polled round robin: each at most every ``poll_interval`` s,
+    all of them together at most ``poll_rate`` times a second, so a big burst's polls do
+    not load the node more than a small one's."""
+
+    def __init__(
+        self, clients: list[ApiClient], in_flight: int, poll_interval: float, poll_rate: float
+    ) -> None:
+        self.clients = clients
+        self.gate = asyncio.Semaphore(in_flight)
+        self.poll_interval, self.poll_rate = poll_interval, poll_rate
+        self.polls = 0
+        self._open: deque[OpenJob] = deque()
+        self._poller: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def request(self, client: ApiClient, method: str, path: str, body: Any = None) -> Answer:
+        """One REST request; a body that is not JSON is answered as its text."""
+        headers = {"Authorization": f"OAuth {client.session_uuid}"}
+        url = f"{client.base}/zstack/v1{path}"
+        async with self.gate, client.http.request(method, url, json=body, headers=headers) as resp:
+            raw = await resp.text()
+        try:
+            return Answer(resp.status, json.loads(raw) if raw else None)
+        except ValueError:
+            return Answer(resp.status, raw)
+
+    async def job(self, client: ApiClient, method: str, path: str, body: Any = None) -> Answer:
+        """The job's final answer (200 with the result, or the error)."""
+        answer = await self.request(client, method, path, body)
+        if answer.status != 202:
+            return answer
+        loop = asyncio.get_running_loop()
+        job_path = answer.body["location"].split("/zstack/v1", 1)[1]
+        job = OpenJob(client, job_path, loop.create_future(), loop.time() + self.poll_interval)
+        self._reopen(job)
+        return await job.answer
+
+    def _reopen(self, job: OpenJob) -> None:
+        self._open.append(job)
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll_loop())
+
+    async def _poll_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._open:
+            job = self._open.popleft()  # the earliest due: jobs are queued in due order
+            if (wait := job.due - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            task = asyncio.create_task(self._poll(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            await asyncio.sleep(1 / self.poll_rate)
+
+    async def _poll(self, job: OpenJob) -> None:
+        self.polls += 1
+        try:
+            answer = await self.request(job.client, "GET", job.path)
+        except Exception as exc:
+            job.answer.set_exception(exc)
+            return
+        if answer.status == 202:
+            job.due = asyncio.get_running_loop().time() + self.poll_interval
+            self._reopen(job)
+        else:
+            job.answer.set_result(answer)
+
+    async def many(
+        self, label: str, n: int, one: Callable[[ApiClient, int], Awaitable[Answer]]
+    ) -> tuple[float, list[Answer]]:
+        """Run ``one`` n times at once; wall seconds and the answers, progress on stderr."""
+        done = 0
+
+        async def counted(i: int) -> Answer:
+            nonlocal done
+            answer = await one(self.clients[i % len(self.clients)], i)
+            done += 1
+            return answer
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(5)
+                print(f"  {label}: {done}/{n} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+
+        t0 = time.monotonic()
+        reporter = asyncio.create_task(progress())
+        try:
+            answers = await asyncio.gather(*(counted(i) for i in range(n)))
+        finally:
+            reporter.cancel()
+        return time.monotonic() - t0, answers
+
+
+def vm_body(dc: dict[str, Any], name: str) -> dict[str, Any]:
+    return {
+        "params": {
+            "name": name,
+            "imageUuid": dc["image"]["uuid"],
+            "instanceOfferingUuid": dc["offering"]["uuid"],
+            "l3NetworkUuids": [dc["l3"]["uuid"]],
+        }
+    }
+
+
+async def build_datacenter(admin: ApiClient, max_vms: int) -> dict[str, Any]:
+    """Add the full data center, with enough hosts for ``max_vms`` + the warm-up VM."""
+    await set_global_config(admin, "host", "ping.interval", 3600)
+    await set_global_config(admin, "vm", "deletionPolicy", "Direct")
+    dc = await add_full_datacenter(
+        admin,
+        "bench",
+        [host_ip(0)],
+        storage=("nfs",),
+        cidr=VM_CIDR,
+        image_size=IMAGE_SIZE,
+        cpu_num=1,
+        memory_size=VM_MEMORY,
+    )
+    first = dc["hosts"][0]
+    per_host = min(first["availableCpuCapacity"], first["availableMemoryCapacity"] // VM_MEMORY)
+    hosts = math.ceil((max_vms + 1) / per_host)
+    gate = asyncio.Semaphore(20)
+
+    async def add(i: int) -> dict[str, Any]:
+        async with gate:
+            return await add_kvm_host(admin, dc["cluster"]["uuid"], host_ip(i))
+
+    dc["hosts"] += await asyncio.gather(*(add(i) for i in range(1, hosts)))
+    dc["vms_per_host"] = per_host
+    return dc
+
+
+async def create_vms(driver: Driver, dc: dict[str, Any], n: int) -> tuple[float, list[Answer]]:
+    async def one(client: ApiClient, i: int) -> Answer:
+        return await driver.job(client, "POST", "/vm-instances", vm_body(dc, f"vm-{n}-{i}"))
+
+    return await driver.many(f"create {n}", n, one)
+
+
+async def destroy_vms(driver: Driver, uuids: list[str]) -> float:
+    async def one(client: ApiClient, i: int) -> Answer:
+        return await driver.job(client, "DELETE", f"/vm-instances/{uuids[i]}")
+
+    wall, answers = await driver.many(f"destroy {len(uuids)}", len(uuids), one)
+    failed = [a.body for a in answers if a.status != 200]
+    if failed:
+        raise RuntimeError(f"{len(failed)} destroys failed; first: {failed[0]}")
+    return wall
+
+
+# ----- phase 2: per-VM counts on an in-process node ------------------------------------
+
+
+def agent_commands(node: ManagementNode) -> int:
+    assert node.simulator is not None
+    return sum(sum((m.commands or {}).values()) for m in node.simulator.machines.values())
+
+
+async def per_vm_counts(sample: int, tmp: Path) -> dict[str, float]:
+    url = f"sqlite+aiosqlite:///{tmp / 'counts.db'}"
+    await upgrade(url)
+    settings = NodeSettings(
+        data_dir=tmp,
+        db_url=url,
+        http_port=0,
+        bus_url=None,
+        admin_password=SecretStr(ADMIN_PASSWORD),
+        log_level="WARNING",
+    )
+    node = ManagementNode(settings, broker=InProcBroker())
+    await node.start()
+    statements = writes = commits = 0
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal statements, writes
+        statements += 1
+        writes += statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+
+    def on_commit(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    try:
+        assert node.http is not None
+        async with aiohttp.ClientSession() as http:
+            admin = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
+            await admin.login("admin", ADMIN_PASSWORD)
+            dc = await build_datacenter(admin, sample)
+            driver = Driver([admin], 100, 0.1, 100.0)
+            _, answers = await create_vms(driver, dc, 1)  # warm-up: the image cache
+            await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
+            engine = node.context.db.engine.sync_engine
+            event.listen(engine, "before_cursor_execute", on_statement)
+            event.listen(engine, "commit", on_commit)
+            stats = node.context.bus.stats
+            sent0, events0, agent0 = stats.sent, stats.events_published, agent_commands(node)
+            _, answers = await create_vms(driver, dc, sample)
+            sent, events = stats.sent - sent0, stats.events_published - events0
+            agent = agent_commands(node) - agent0
+            event.remove(engine, "before_cursor_execute", on_statement)
+            event.remove(engine, "commit", on_commit)
+            failed = [a.body for a in answers if a.status != 200]
+            if failed:
+                raise RuntimeError(f"sample creates failed; first: {failed[0]}")
+    finally:
+        await node.stop()
+    return {
+        "sample_vms": sample,
+        "bus_messages": round(sent / sample, 2),
+        "bus_events": round(events / sample, 2),
+        "db_writes": round(writes / sample, 2),
+        "db_commits": round(commits / sample, 2),
+        "db_statements": round(statements / sample, 2),  # reads too
+        "agent_calls": round(agent / sample, 2),
+    }
+
+
+def limit(counts: dict[str, float], bus_rate: float, db_rate: float, http_rate: float) -> float:
+    """VMs/s if each VM's messages (events counted as messages), writes and agent calls
+    cost what they cost bare, one after the other."""
+    msgs = counts["bus_messages"] + counts["bus_events"]
+    seconds = msgs / bus_rate + counts["db_writes"] / db_rate + counts["agent_calls"] / http_rate
+    return 1 / seconds
+
+
+# ----- phase 3: the real processes ---------------------------------------------------
+
+
+@dataclass
+class Setup:
+    clients: list[ApiClient]
+    pids: list[int]
+    http: aiohttp.ClientSession
+
+
+@asynccontextmanager
+async def processes(
+    mode: str, tmp: Path, parallel_http: int, call_timeout: float
+) -> AsyncIterator[Setup]:
+    """The simulator and the node(s) of ``mode``; yield logged-in clients, one per node."""
+    async with AsyncExitStack() as stack:
+        sim_port = free_port()
+        sim = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
+            cwd=REPO,
+        )  # fmt: skip
+
+        async def stop_sim() -> None:
+            sim.terminate()
+            await sim.wait()
+
+        stack.push_async_callback(stop_sim)
+        settings = {
+            "ZSTACK_DATA_DIR": str(tmp),
+            "ZSTACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ZSTACK_SIMULATOR": "1",
+            "ZSTACK_SIMULATOR_URL": f"http://127.0.0.1:{sim_port}",
+            "ZSTACK_LOG_LEVEL": "WARNING",
+            # A burst of N creates queues N AllocateHostMsg, which the VM service sends with
+            # the default timeout (30 s): a 1,000-VM burst then fails most of them.
+            "ZSTACK_CALL_TIMEOUT": str(call_timeout),
+        }
+        if mode == "cluster":
+            settings["ZSTACK_DB_URL"] = await stack.enter_async_context(
+                fresh_mariadb("zstack_bench_")
+            )
+            settings["ZSTACK_BUS_URL"] = await stack.enter_async_context(
+                fresh_vhost("zstack-bench")
+            )
+        env = node_env(**settings)
+        code, _, err = await run_cli("db", "upgrade", env=env)
+        if code != 0:
+            raise RuntimeError(f"db upgrade failed: {err}")
+        nodes = []
+        for name in ("a", "b") if mode == "cluster" else ("a",):
+            node = await start_node_process(env, tmp / f"node-{name}.log")
+            stack.push_async_callback(node.terminate)
+            nodes.append(node)
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None),
+                connector=aiohttp.TCPConnector(limit=parallel_http + 10),
+            )
+        )
+        clients = [ApiClient(f"http://127.0.0.1:{n.port}", http) for n in nodes]
+        for client in clients:
+            await client.login("admin", ADMIN_PASSWORD)
+        yield Setup(clients, [n.proc.pid for n in nodes], http)
+
+
+async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    async with processes(mode, tmp, args.parallel_http, args.call_timeout) as setup:
+        dc = await build_datacenter(setup.clients[0], max(args.counts))
+        print(f"{mode}: {len(dc['hosts'])} hosts ready", file=sys.stderr)
+        driver = Driver(setup.clients, args.parallel_http, args.poll_interval, args.poll_rate)
+        _, answers = await create_vms(driver, dc, 1)  # warm-up: the image cache
+        await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
+        for i, n in enumerate(args.counts):
+            cpu0, polls0 = sum(cpu_seconds(p) for p in setup.pids), driver.polls
+            wall, answers = await create_vms(driver, dc, n)
+            cpu = sum(cpu_seconds(p) for p in setup.pids) - cpu0
+            failed = [a.body for a in answers if a.status != 200]
+            row: dict[str, Any] = {
+                "wall_s": round(wall, 2),
+                "vms_per_s": round(n / wall, 1),
+                "failures": len(failed),
+                "node_cpu_share": round(cpu / wall / len(setup.pids), 2),
+                "polls": driver.polls - polls0,
+            }
+            if failed:
+                row["first_error"] = failed[0]
+            print(f"{mode}: {n} VMs {json.dumps(row)}", file=sys.stderr)
+            if i + 1 < len(args.counts):
+                created = [a.body["inventory"]["uuid"] for a in answers if a.status == 200]
+                row["destroy_s"] = round(await destroy_vms(driver, created), 2)
+            table[str(n)] = row
+    return {"nodes": len(setup.pids), "hosts": len(dc["hosts"]), "table": table}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    modes = ["embedded", "cluster"] if args.mode == "both" else [args.mode]
+    result: dict[str, Any] = {
+        "bench": "vm_create",
+        "counts": args.counts,
+        "parallel_http": args.parallel_http,
+        "poll": {"interval_s": args.poll_interval, "max_per_s": args.poll_rate},
+        "zstack_published_s": {str(n): s for n, s in ZSTACK_PUBLISHED_S.items()},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-vm-") as name:
+        tmp = args.workdir or Path(name)
+        print("bare rates...", file=sys.stderr)
+        bare = await bare_rates("cluster" in modes, args.baseline_s, tmp)
+        print(f"bare: {bare}", file=sys.stderr)
+        (tmp / "counts").mkdir()
+        counts = await per_vm_counts(args.sample, tmp / "counts")
+        print(f"per VM: {counts}", file=sys.stderr)
+        result.update(bare=bare, per_vm=counts, modes={})
+        for mode in modes:
+            (tmp / mode).mkdir()
+            outcome = await run_mode(mode, args, tmp / mode)
+            bus, db = (
+                ("local_bus_rt_per_s", "sqlite_insert_commit_per_s")
+                if mode == "embedded"
+                else ("amqp_rt_per_s", "mariadb_insert_commit_per_s")
+            )
+            lim = limit(counts, bare[bus], bare[db], bare["http_post_callback_per_s"])
+            largest = outcome["table"][str(max(args.counts))]
+            outcome["limit_vms_per_s"] = round(lim, 1)
+            outcome["ratio"] = round(largest["vms_per_s"] / lim, 3)
+            outcome["goal_ratio"] = GOAL
+            result["modes"][mode] = outcome
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--mode", choices=("embedded", "cluster", "both"), default="embedded")
+    parser.add_argument(
+        "--counts",
+        type=lambda s: sorted({int(n) for n in s.split(",")}),
+        default=[1, 10, 100, 1000, 10000],
+        help="comma-separated VM counts",
+    )
+    parser.add_argument("--parallel-http", type=int, default=200, help="HTTP requests in flight")
+    parser.add_argument("--poll-interval", type=float, default=0.1, help="per job, seconds")
+    parser.add_argument("--poll-rate", type=float, default=100.0, help="max polls/s in total")
+    parser.add_argument(
+        "--call-timeout", type=float, default=1800.0, help="the nodes' default bus call timeout"
+    )
+    parser.add_argument("--sample", type=int, default=20, help="VMs the per-VM counts average")
+    parser.add_argument("--workdir", type=Path, help="keep databases and node logs here")
+    parser.add_argument("--baseline-s", type=float, default=3.0, help="per bare rate")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""What deleting other resources does to VMs, as ZStack does it: a deleted host's VMs are
+stopped (and can start elsewhere), an L3 network's NICs are detached, a zone's VMs are
+expunged with it, an image or an instance offering leaves its VMs alone."""
+
+from __future__ import annotations
+
+from simulator import Simulator
+from tests.e2e.test_vm_lifecycle import (
+    get_vm,
+    inventories,
+    machine_vms,
+    new_vm,
+    uuids,
+    vm_ok,
+)
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_full_datacenter
+
+HOST_IPS = ["10.65.0.1", "10.65.0.2"]
+
+
+async def test_deleting_a_host_stops_its_vms(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "hdel", HOST_IPS, storage=("nfs",))
+    gone, stays = dc["hosts"]
+    vm = await new_vm(admin, dc, "v", hostUuid=gone["uuid"])
+    deleted = await admin.delete(f"/hosts/{gone['uuid']}")
+    assert deleted.status == 200, deleted.body
+    row = await get_vm(admin, vm["uuid"])
+    assert row is not None
+    assert row["state"] == "Stopped"
+    assert row.get("hostUuid") is None
+    assert row.get("lastHostUuid") is None  # the host is forgotten
+    assert machine_vms(sim, gone["managementIp"]) == {}
+    row = await vm_ok(admin, vm["uuid"], "startVmInstance")
+    assert row["hostUuid"] == stays["uuid"]
+
+
+async def test_deleting_an_l3_network_detaches_its_nics(admin: ApiClient) -> None:
+    dc = await add_full_datacenter(admin, "l3del", HOST_IPS[:1], storage=("nfs",))
+    other = await admin.inventory(
+        "/l3-networks", {"name": "other", "l2NetworkUuid": dc["l2"]["uuid"], "category": "Private"}
+    )
+    await admin.inventory(
+        f"/l3-networks/{other['uuid']}/ip-ranges/by-cidr",
+        {"name": "r2", "networkCidr": "192.168.20.0/24"},
+    )
+    vm = await new_vm(admin, dc, "two-nics", l3NetworkUuids=[dc["l3"]["uuid"], other["uuid"]])
+    assert len(vm["vmNics"]) == 2
+    refused = await admin.delete(f"/l3-networks/{other['uuid']}")
+    assert refused.status != 200  # Permissive: its addresses are in use
+    deleted = await admin.delete(f"/l3-networks/{other['uuid']}", deleteMode="Enforcing")
+    assert deleted.status == 200, deleted.body
+    row = await get_vm(admin, vm["uuid"])
+    assert row is not None
+    assert row["state"] == "Running"
+    assert [n["l3NetworkUuid"] for n in row["vmNics"]] == [dc["l3"]["uuid"]]
+
+
+async def test_images_and_offerings_leave_their_vms_alone(admin: ApiClient) -> None:
+    dc = await add_full_datacenter(admin, "keep", HOST_IPS[:1], storage=("nfs",))
+    vm = await new_vm(admin, dc, "kept")
+    await admin.delete(f"/instance-offerings/{dc['offering']['uuid']}")
+    await admin.delete(f"/images/{dc['image']['uuid']}")
+    row = await get_vm(admin, vm["uuid"])
+    assert row is not None
+    assert row["state"] == "Running"
+    assert row.get("instanceOfferingUuid") is None
+    row = await vm_ok(admin, vm["uuid"], "rebootVmInstance")
+    assert row["state"] == "Running"
+
+
+async def test_deleting_a_zone_expunges_its_vms(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "zdel", HOST_IPS, storage=("nfs",))
+    await new_vm(admin, dc, "a")
+    stopped = await new_vm(admin, dc, "b", strategy="CreateStopped")
+    await vm_ok(admin, stopped["uuid"], "updateVmInstance", description="stopped")
+    # Permissive: the L3 network refuses while its addresses are in use (network domain).
+    deleted = await admin.delete(f"/zones/{dc['zone']['uuid']}", deleteMode="Enforcing")
+    assert deleted.status == 200, deleted.body
+    assert await uuids(admin, "/vm-instances") == set()
+    assert await uuids(admin, "/vm-instances/nics") == set()
+    assert await inventories(admin, "/volumes", "type=Root") == []
+    for ip in HOST_IPS:
+        assert machine_vms(sim, ip) == {}

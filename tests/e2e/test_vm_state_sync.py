@@ -1,0 +1,216 @@
+"""VM state sync with the simulated hosts: what a host reports wins. A VM an agent reports
+stopped (or running) changes state; the VMs of a host that goes down become Unknown and
+come back to what the host runs when it returns (a VM it lost is Stopped, one nobody
+knows is reported); after random host deaths and returns the database agrees with the
+simulated machines."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import update
+
+from simulator import Simulator
+from simulator.machine import Vm
+from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
+from tests.e2e.test_vm_lifecycle import get_vm, inventories, machine_vms, new_vm
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import (
+    GIB,
+    add_full_datacenter,
+    set_global_config,
+    wait_for,
+    wait_host_status,
+)
+from zstackpy.core.db import Database
+from zstackpy.services.vm.models import VmInstanceVO
+
+HOST_IPS = ["10.64.0.1", "10.64.0.2", "10.64.0.3"]
+
+
+async def _fast_pings(admin: ApiClient) -> None:
+    """Ping every 0.1 s; Disconnected after 2 failed pings."""
+    await set_global_config(admin, "host", "ping.timeout", 0.5)
+    await set_global_config(admin, "host", "ping.maxFailure", 2)
+    await set_global_config(admin, "host", "ping.interval", 0.1)
+
+
+async def _wait_state(admin: ApiClient, uuid: str, state: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        found.update(await get_vm(admin, uuid) or {})
+        return found.get("state") == state
+
+    await wait_for(reached, timeout=5.0)
+    return found
+
+
+async def _free_cpu(admin: ApiClient, host_uuid: str) -> int:
+    hosts = await inventories(admin, "/hosts", f"uuid={host_uuid}")
+    return int(hosts[0]["availableCpuCapacity"])
+
+
+async def test_agent_reports_move_the_vm(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "rep", HOST_IPS[:1], storage=("nfs",))
+    host = dc["hosts"][0]
+    ip, total = host["managementIp"], host["totalCpuCapacity"]
+    vm = await new_vm(admin, dc, "guest")
+    uuid = vm["uuid"]
+
+    # The guest powered itself off: the agent says so.
+    sim.machine(ip).remove_vm(uuid)
+    body = {"hostUuid": host["uuid"], "vmUuid": uuid, "vmState": "Shutdown"}
+    await sim.report(ip, "/kvm/reportvmstate", body)
+    stopped = await _wait_state(admin, uuid, "Stopped")
+    assert stopped.get("hostUuid") is None
+    assert stopped["lastHostUuid"] == host["uuid"]
+    assert await _free_cpu(admin, host["uuid"]) == total
+
+    # Someone started it behind the node's back: it is Running there, with its capacity.
+    sim.machine(ip).add_vm(uuid, Vm("Running", 2, 2 * GIB))
+    await sim.report(ip, "/kvm/reportvmstate", {**body, "vmState": "Running"})
+    running = await _wait_state(admin, uuid, "Running")
+    assert running["hostUuid"] == host["uuid"]
+    assert await _free_cpu(admin, host["uuid"]) == total - 2
+
+
+async def test_host_down_and_back(
+    admin: ApiClient, sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    dc = await add_full_datacenter(admin, "down", HOST_IPS[:2], storage=("nfs",))
+    down, up = dc["hosts"]
+    vms = [await new_vm(admin, dc, f"d{i}", hostUuid=down["uuid"]) for i in range(3)]
+    safe = await new_vm(admin, dc, "safe", hostUuid=up["uuid"])
+    await _fast_pings(admin)
+
+    await sim.set_alive(down["managementIp"], False)
+    await wait_host_status(admin, down["uuid"], "Disconnected", timeout=4)
+    for vm in vms:
+        unknown = await _wait_state(admin, vm["uuid"], "Unknown")
+        assert unknown["hostUuid"] == down["uuid"]
+    assert (await get_vm(admin, safe["uuid"]) or {})["state"] == "Running"
+
+    # While it was away one VM died with it, and a VM nobody created appeared.
+    machine = sim.machine(down["managementIp"])
+    machine.remove_vm(vms[0]["uuid"])
+    stranger = "5" * 32
+    machine.add_vm(stranger, Vm("Running", 1, GIB))
+    with caplog.at_level(logging.WARNING, logger="zstackpy.services.vm.sync"):
+        await sim.set_alive(down["managementIp"], True)
+        await wait_host_status(admin, down["uuid"], "Connected", timeout=4)
+        await _wait_state(admin, vms[0]["uuid"], "Stopped")
+        for vm in vms[1:]:
+            await _wait_state(admin, vm["uuid"], "Running")
+
+        async def reported() -> bool:
+            return stranger in caplog.text
+
+        await wait_for(reported)
+    assert await _free_cpu(admin, down["uuid"]) == down["totalCpuCapacity"] - 2 * 2
+
+
+async def test_db_agrees_with_the_hosts_after_random_deaths(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "chaos", HOST_IPS, storage=("nfs",))
+    hosts = dc["hosts"]
+    vms = [
+        await new_vm(admin, dc, f"c{i}", hostUuid=hosts[i % len(hosts)]["uuid"]) for i in range(6)
+    ]
+    await _fast_pings(admin)
+    chooser = random.Random(64)
+    for _ in range(3):
+        victim = chooser.choice(hosts)
+        ip = victim["managementIp"]
+        await sim.set_alive(ip, False)
+        await wait_host_status(admin, victim["uuid"], "Disconnected", timeout=4)
+        on_it = list(machine_vms(sim, ip))
+        if on_it and chooser.random() < 0.7:
+            sim.machine(ip).remove_vm(chooser.choice(on_it))  # it died with the host
+        await sim.set_alive(ip, True)
+        await wait_host_status(admin, victim["uuid"], "Connected", timeout=4)
+
+    async def agrees() -> bool:
+        for vm in vms:
+            row = await get_vm(admin, vm["uuid"])
+            assert row is not None
+            where = [h for h in hosts if vm["uuid"] in machine_vms(sim, h["managementIp"])]
+            if where:
+                if (row["state"], row.get("hostUuid")) != ("Running", where[0]["uuid"]):
+                    return False
+            elif row["state"] != "Stopped":
+                return False
+        return True
+
+    await wait_for(agrees, timeout=5.0)
+    for host in hosts:
+        running = len(machine_vms(sim, host["managementIp"]))
+        assert await _free_cpu(admin, host["uuid"]) == host["totalCpuCapacity"] - 2 * running
+
+
+@pytest.fixture
+async def shared_sim() -> AsyncIterator[Simulator]:
+    """One simulator that outlives node restarts (as real hosts do)."""
+    async with Simulator() as simulator:
+        yield simulator
+
+
+async def test_vms_left_mid_operation_are_settled_at_start(
+    start_node: Start, shared_sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
+    first = await start_node(**options)
+    admin = await login_admin(first, http)
+    dc = await add_full_datacenter(admin, "boot", ["10.66.0.1"], storage=("nfs",))
+    host = dc["hosts"][0]
+    total_cpu = int(host["totalCpuCapacity"])
+    rebooting = await new_vm(admin, dc, "rebooting")
+    stopping = await new_vm(admin, dc, "stopping")
+    starting = await new_vm(admin, dc, "starting", strategy="CreateStopped")
+    creating = await new_vm(admin, dc, "creating", strategy="CreateStopped")
+    await first.stop()
+
+    # The node died in the middle of four operations; the stop had reached the host.
+    shared_sim.machine("10.66.0.1").remove_vm(stopping["uuid"])
+    db = Database(first.settings.database_url)
+    try:
+        async with db.session() as session, session.begin():
+            for vm, values in (
+                (rebooting, {"state": "Rebooting"}),
+                (stopping, {"state": "Stopping"}),
+                (starting, {"state": "Starting"}),
+                (creating, {"state": "Starting", "root_volume_uuid": None}),
+            ):
+                await session.execute(
+                    update(VmInstanceVO).where(VmInstanceVO.uuid == vm["uuid"]).values(**values)
+                )
+    finally:
+        await db.close()
+
+    admin = await login_admin(await start_node(**options), http)
+    await _wait_state(admin, rebooting["uuid"], "Running")
+    await _wait_state(admin, stopping["uuid"], "Stopped")
+    await _wait_state(admin, starting["uuid"], "Stopped")
+    await _wait_state(admin, creating["uuid"], "Error")
+    await wait_host_status(admin, host["uuid"], "Connected")
+
+    async def books_agree() -> bool:
+        return await _free_cpu(admin, host["uuid"]) == total_cpu - 2
+
+    await wait_for(books_agree)
+
+    # The half-made VM is cleaned up as any other: destroyed, then expunged with its disk.
+    root = creating["rootVolumeUuid"]
+    assert (await admin.delete(f"/vm-instances/{creating['uuid']}")).status == 200
+    answer = await admin.action(
+        f"/vm-instances/{creating['uuid']}/actions", "expungeVmInstance", {}
+    )
+    assert answer.status == 200, answer.body
+    assert await inventories(admin, "/volumes", f"uuid={root}") == []

@@ -1,0 +1,169 @@
+"""Extension points of the VM domain.
+
+- ``VmHypervisorBackend``: how one hypervisor type runs VMs (the KVM plugin registers the
+  KVM one, over its agent). The VM service picks the backend whose ``hypervisor_type()``
+  is the VM's host's, and calls it inside the VM's work queue.
+- ``VmBeforeStartExtension``: called in the VM's queue just before a VM starts on a
+  host (create, start); raise ZError to refuse the start.
+
+Every hook takes one input model, so fields can be added without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from zstackpy.services.volume.messages import VolumeView
+
+
+@dataclass(frozen=True, slots=True)
+class VmHost:
+    """The host a VM command goes to."""
+
+    uuid: str
+    management_ip: str
+    hypervisor_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class VmNicSpec:
+    """A NIC as the hypervisor plugs it: into ``bridge_name`` on the host."""
+
+    uuid: str
+    l3_network_uuid: str
+    mac: str
+    ip: str | None
+    netmask: str | None
+    gateway: str | None
+    device_id: int
+    internal_name: str
+    bridge_name: str
+    is_default: bool
+    driver_type: str = "virtio"
+
+
+@dataclass(frozen=True, slots=True)
+class VmStartSpec:
+    """Everything a hypervisor needs to define and boot a VM on ``host``: sizes, the root
+    volume and data volumes (device order), the NICs (device order)."""
+
+    vm_uuid: str
+    name: str
+    internal_id: int
+    host: VmHost
+    cpu_num: int
+    cpu_speed: int
+    memory_size: int  # bytes
+    platform: str | None
+    architecture: str | None
+    root_volume: VolumeView
+    data_volumes: tuple[VolumeView, ...]
+    nics: tuple[VmNicSpec, ...]
+    hostname: str | None = None
+    boot_devices: tuple[str, ...] = ("hd",)
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class VmOnHost:
+    """A command about one VM on its host: reboot, pause, resume, destroy."""
+
+    vm_uuid: str
+    host: VmHost
+    nics: tuple[VmNicSpec, ...] = ()
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class VmStopRequest:
+    """Stop a VM: ``grace`` asks the guest to shut down (the agent falls back to a cold
+    stop after ``timeout``), ``cold`` and ``force`` destroy the domain at once."""
+
+    vm_uuid: str
+    host: VmHost
+    type: Literal["grace", "cold", "force"] = "grace"
+    nics: tuple[VmNicSpec, ...] = ()
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class VmMigrateRequest:
+    """Live-migrate a Running VM from ``source`` to ``target`` (storage stays where it is:
+    shared storage only)."""
+
+    vm_uuid: str
+    source: VmHost
+    target: VmHost
+    volumes: tuple[VolumeView, ...] = ()
+    nics: tuple[VmNicSpec, ...] = ()
+    auto_converge: bool = False
+    down_time: int | None = None
+    timeout: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class VmVolumeRequest:
+    """Attach or detach a data volume of a Running or Paused VM, live."""
+
+    vm_uuid: str
+    host: VmHost
+    volume: VolumeView
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class VmStatesOnHost:
+    """What a host runs, by VM uuid, in ZStack's states (Running, Stopped, Paused, Unknown,
+    ...): the answer to ``list_vm_states``, for state sync."""
+
+    states: dict[str, str] = field(default_factory=dict)
+
+
+class VmHypervisorBackend(Protocol):
+    """One hypervisor's VM operations. Each call runs on the host named in its input (a
+    Connected one) and raises ZError with the cause when the hypervisor refuses or does
+    not answer (AGENT.*, HOST.1002); the VM service then leaves the VM as it was.
+    Stopping or destroying a VM the host does not have succeeds (callers retry)."""
+
+    def hypervisor_type(self) -> str:
+        """The ``hypervisor_type`` of the hosts this backend drives, e.g. "KVM"."""
+        ...
+
+    async def start_vm(self, spec: VmStartSpec) -> None: ...
+
+    async def stop_vm(self, request: VmStopRequest) -> None: ...
+
+    async def reboot_vm(self, request: VmOnHost) -> None: ...
+
+    async def pause_vm(self, request: VmOnHost) -> None: ...
+
+    async def resume_vm(self, request: VmOnHost) -> None: ...
+
+    async def destroy_vm(self, request: VmOnHost) -> None: ...
+
+    async def migrate_vm(self, request: VmMigrateRequest) -> None: ...
+
+    async def attach_volume(self, request: VmVolumeRequest) -> None: ...
+
+    async def detach_volume(self, request: VmVolumeRequest) -> None: ...
+
+    async def list_vm_states(self, host: VmHost) -> VmStatesOnHost:
+        """Every VM the host runs (``/vm/vmsync`` on KVM). A VM the host does not list is
+        not defined there (Stopped)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VmStartEvent:
+    """A VM about to start on a host (after the host is chosen, volumes and NICs exist)."""
+
+    spec: VmStartSpec
+    is_new: bool  # True while CreateVmInstance runs; False for StartVmInstance
+
+
+class VmBeforeStartExtension(Protocol):
+    """Called in the VM's queue before the agent call, in registration order. Raise ZError
+    to refuse: a create then rolls back, a start leaves the VM Stopped."""
+
+    async def before_vm_start(self, event: VmStartEvent) -> None: ...

@@ -1,0 +1,227 @@
+"""VM state sync with hosts (ZStack's VmTracer): what a host reports wins over the
+database, and every correction runs in the VM's queue, so it never races an operation.
+
+- An agent reports a VM changed state on its own (VmStateChangedOnHostEvent).
+- A host becomes Disconnected: its Running and Paused VMs become Unknown.
+- A host becomes Connected again: its VM list (``list_vm_states``) is compared with the
+  database: a VM it lacks is Stopped, a VM it runs is Running/Paused there, a VM it runs
+  that the database does not know is reported (logged, and in the sync's answer).
+
+Host events reach every node; only the node owning the host reads its VM list, and each
+VM's correction goes to the VM's owner (ReconcileVmStateMsg, routed by the VM's uuid).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+
+from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import ZError
+from zstackpy.services.host.messages import ReserveHostCapacityMsg
+from zstackpy.services.host.models import HostVO
+from zstackpy.services.vm.extensions import VmOnHost
+from zstackpy.services.vm.lifecycle import return_capacity
+from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmState
+from zstackpy.services.vm.models import VmInstanceVO
+from zstackpy.services.vm.records import backend_for, load_vm, set_fields, vm_host
+from zstackpy.services.vm.states import ON_HOST
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = VmState.UNKNOWN.value
+# States the host can report that the database takes as they are.
+_REPORTABLE = {VmState.RUNNING.value, VmState.STOPPED.value, VmState.PAUSED.value}
+
+
+@dataclass
+class HostSyncResult:
+    """What a reconnect sync found: corrections sent, VMs nobody knows."""
+
+    reconciled: dict[str, str] = field(default_factory=dict)
+    unknown_vms: list[str] = field(default_factory=list)
+
+
+async def reconcile(ctx: NodeContext, vm_uuid: str, host_uuid: str, reported: str) -> bool:
+    """Make the VM's row agree with what ``host_uuid`` reports; in the VM's queue.
+    Answers whether anything changed."""
+    try:
+        vm = await load_vm(ctx, vm_uuid)
+    except ZError:
+        return False  # expunged meanwhile
+    state = VmState(vm.state)
+    if state in (VmState.DESTROYED, VmState.EXPUNGING, VmState.CREATED):
+        if reported in (VmState.RUNNING.value, VmState.PAUSED.value):
+            log.warning("VM %s is %s but host %s runs it", vm_uuid, state.value, host_uuid)
+        return False
+    if reported == UNKNOWN:
+        # Only a VM the database places on that host becomes Unknown.
+        if vm.host_uuid == host_uuid and state in (VmState.RUNNING, VmState.PAUSED):
+            await set_fields(ctx, vm_uuid, state=UNKNOWN)
+            return True
+        return False
+    if reported not in _REPORTABLE:
+        reported = UNKNOWN
+    if reported == VmState.STOPPED.value:
+        if vm.host_uuid != host_uuid or state not in ON_HOST:
+            return False  # the VM runs elsewhere, or was already stopped
+        await set_fields(
+            ctx, vm_uuid, state=VmState.STOPPED.value, host_uuid=None, last_host_uuid=host_uuid
+        )
+        await return_capacity(ctx, host_uuid, vm)
+        return True
+    if vm.host_uuid == host_uuid:
+        if vm.state == reported:
+            return False
+        await set_fields(ctx, vm_uuid, state=reported)
+        return True
+    # It runs on a host the database does not place it on: it moves there, with its
+    # capacity (taken even beyond the host's free capacity would refuse: it does run).
+    reply = await ctx.bus.call(
+        ReserveHostCapacityMsg(host_uuid=host_uuid, cpu_num=vm.cpu_num, memory_size=vm.memory_size)
+    )
+    if not reply.success:
+        log.warning(
+            "VM %s runs on host %s, which has no room left in its books: %s",
+            vm_uuid,
+            host_uuid,
+            reply.error.description if reply.error else "",
+        )
+    await set_fields(
+        ctx,
+        vm_uuid,
+        state=reported,
+        host_uuid=host_uuid,
+        last_host_uuid=host_uuid,
+        cluster_uuid=await _cluster_of(ctx, host_uuid),
+    )
+    if vm.host_uuid is not None and state in ON_HOST:
+        await return_capacity(ctx, vm.host_uuid, vm)
+    return True
+
+
+async def _cluster_of(ctx: NodeContext, host_uuid: str) -> str | None:
+    async with ctx.db.session() as session:
+        return await session.scalar(select(HostVO.cluster_uuid).where(HostVO.uuid == host_uuid))
+
+
+async def vms_on_host(ctx: NodeContext, host_uuid: str) -> list[str]:
+    """VMs the database places on the host."""
+    async with ctx.db.session() as session:
+        rows = await session.execute(
+            select(VmInstanceVO.uuid).where(VmInstanceVO.host_uuid == host_uuid)
+        )
+        return list(rows.scalars())
+
+
+async def host_disconnected(ctx: NodeContext, host_uuid: str) -> None:
+    """Every VM on the host becomes Unknown (each in its queue, on its owner)."""
+    for vm_uuid in await vms_on_host(ctx, host_uuid):
+        await _send(ctx, vm_uuid, host_uuid, UNKNOWN)
+
+
+async def host_connected(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
+    """Compare the host's VM list with the database and send each VM its correction."""
+    host = await vm_host(ctx, host_uuid)
+    listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
+    result = HostSyncResult()
+    async with ctx.db.session() as session:
+        rows = await session.execute(
+            select(VmInstanceVO.uuid).where(
+                or_(VmInstanceVO.host_uuid == host_uuid, VmInstanceVO.uuid.in_(list(listed)))
+            )
+        )
+        known = set(rows.scalars())
+    placed = set(await vms_on_host(ctx, host_uuid))
+    for vm_uuid in sorted(placed | set(listed)):
+        if vm_uuid not in known:
+            result.unknown_vms.append(vm_uuid)
+            continue
+        reported = listed.get(vm_uuid, VmState.STOPPED.value)
+        result.reconciled[vm_uuid] = reported
+        await _send(ctx, vm_uuid, host_uuid, reported)
+    if result.unknown_vms:
+        log.warning(
+            "host %s runs VMs the database does not know: %s",
+            host_uuid,
+            ", ".join(result.unknown_vms),
+        )
+    return result
+
+
+async def _send(ctx: NodeContext, vm_uuid: str, host_uuid: str, state: str) -> None:
+    reply = await ctx.bus.call(
+        ReconcileVmStateMsg(vm_instance_uuid=vm_uuid, host_uuid=host_uuid, state=state)
+    )
+    if not reply.success and reply.error is not None:
+        log.warning("syncing VM %s with host %s failed: %s", vm_uuid, host_uuid, reply.error)
+
+
+# ----- VMs a dead node left in a transitional state ---------------------------------------
+
+TRANSITIONAL_STATES = frozenset(
+    {
+        VmState.CREATED,
+        VmState.STARTING,
+        VmState.STOPPING,
+        VmState.REBOOTING,
+        VmState.PAUSING,
+        VmState.RESUMING,
+        VmState.MIGRATING,
+        VmState.DESTROYING,
+        VmState.EXPUNGING,
+    }
+)
+
+
+async def transitional_vms(ctx: NodeContext) -> list[str]:
+    async with ctx.db.session() as session:
+        rows = await session.execute(
+            select(VmInstanceVO.uuid).where(
+                VmInstanceVO.state.in_([s.value for s in TRANSITIONAL_STATES])
+            )
+        )
+        return list(rows.scalars())
+
+
+async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
+    """A VM whose operation died with its node (in the VM's queue): a placed VM takes the
+    state its host reports; a create that died before placing it is Error (destroy and
+    expunge it to clean up); a destroy or expunge that died is Destroyed (expunge again).
+    Answers whether anything changed."""
+    try:
+        vm = await load_vm(ctx, vm_uuid)
+    except ZError:
+        return False
+    state = VmState(vm.state)
+    if state not in TRANSITIONAL_STATES:
+        return False
+    if state in (VmState.DESTROYING, VmState.EXPUNGING):
+        if vm.host_uuid is not None:  # a destroy that died before leaving the host
+            try:
+                host = await vm_host(ctx, vm.host_uuid)
+                await backend_for(ctx, host.hypervisor_type).destroy_vm(
+                    VmOnHost(vm_uuid=vm_uuid, host=host)
+                )
+            except ZError as exc:
+                log.warning("VM %s: destroy on its host failed: %s", vm_uuid, exc.description)
+            await return_capacity(ctx, vm.host_uuid, vm)
+        await set_fields(ctx, vm_uuid, state=VmState.DESTROYED.value, host_uuid=None)
+        return True
+    if vm.host_uuid is None:
+        # A start that died is Stopped again; a create that died (no root volume recorded
+        # yet) is Error: destroying and expunging it releases what it had.
+        settled = VmState.STOPPED if vm.root_volume_uuid is not None else VmState.ERROR
+        await set_fields(ctx, vm_uuid, state=settled.value)
+        return True
+    try:
+        host = await vm_host(ctx, vm.host_uuid)
+        listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
+    except ZError as exc:
+        log.info("VM %s: its host did not answer (%s): Unknown", vm_uuid, exc.description)
+        await set_fields(ctx, vm_uuid, state=UNKNOWN)
+        return True
+    await reconcile(ctx, vm_uuid, vm.host_uuid, listed.get(vm_uuid, VmState.STOPPED.value))
+    return True

@@ -1,0 +1,1 @@
+"""Volumes (root and data) and volume snapshots on primary storage."""
