@@ -429,7 +429,9 @@ async def test_networks_with_addresses_in_use_refuse_to_go(
     l2 = await novlan(admin, zone["uuid"])
     l3 = await l3_on(admin, l2["uuid"])
     r = (await range_by_cidr(admin, l3["uuid"], "10.7.0.0/24"))["inventory"]
-    used = await allocate(node, l3["uuid"], vm_nic_uuid="c" * 32)
+    # An address not held by a VM NIC (a VIP, say): nothing would release it, so even a
+    # parent's cascade refuses. (VM NICs' addresses are the VM cascade's: it detaches them.)
+    used = await allocate(node, l3["uuid"], used_for="Vip")
 
     refused = await admin.delete(f"/l3-networks/{l3['uuid']}")
     assert (refused.status, refused.error["code"]) == (409, "L3.1002")

@@ -227,7 +227,14 @@ class L3NetworkService(ResourceService):
         async with self.ctx.db.session() as session:
             l3: L3NetworkVO = await self.require(session, uuid)
             if delete_mode is DeleteMode.PERMISSIVE:
-                await refuse_if_in_use(session, f"L3 network {l3.name} ({uuid})", l3_uuids=[uuid])
+                # Asked for directly (auth set), VM NICs on it refuse too; inside a parent's
+                # cascade they were checked there and the VM cascade detaches them.
+                await refuse_if_in_use(
+                    session,
+                    f"L3 network {l3.name} ({uuid})",
+                    l3_uuids=[uuid],
+                    ignore_vm_nics=auth is None,
+                )
             ranges = await session.execute(
                 select(IpRangeVO.uuid).where(IpRangeVO.l3_network_uuid == uuid)
             )
@@ -307,7 +314,10 @@ class L3NetworkService(ResourceService):
     async def cascade_check(self, children: CascadeChildren) -> None:
         async with self.ctx.db.session() as session:
             await refuse_if_in_use(
-                session, f"L3 networks {', '.join(children.uuids)}", l3_uuids=children.uuids
+                session,
+                f"L3 networks {', '.join(children.uuids)}",
+                l3_uuids=children.uuids,
+                ignore_vm_nics=True,
             )
 
     async def cascade_delete(self, children: CascadeChildren, mode: DeleteMode) -> None:

@@ -20,9 +20,12 @@ async def refuse_if_in_use(
     *,
     l3_uuids: Sequence[str] = (),
     range_uuids: Sequence[str] = (),
+    ignore_vm_nics: bool = False,
 ) -> None:
     """Raise L3.1002 when any address of these L3 networks or ranges is allocated;
-    ``what`` names the thing being deleted in the message."""
+    ``what`` names the thing being deleted in the message. ``ignore_vm_nics``: addresses
+    held by VM NICs do not count (a parent's cascade detaches those NICs first, as ZStack
+    does when a zone or L2 network goes)."""
     where: ColumnElement[bool]
     if l3_uuids:
         where = UsedIpVO.l3_network_uuid.in_(l3_uuids)
@@ -30,6 +33,8 @@ async def refuse_if_in_use(
         where = UsedIpVO.ip_range_uuid.in_(range_uuids)
     else:
         return
+    if ignore_vm_nics:
+        where = where & UsedIpVO.vm_nic_uuid.is_(None)
     count = (
         await session.execute(select(func.count()).select_from(UsedIpVO).where(where))
     ).scalar_one()
