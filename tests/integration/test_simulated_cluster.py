@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import aiohttp
 import pytest
 
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_datacenter, set_global_config
+from tests.support.datacenter import add_datacenter, set_global_config, wait_for
 from tests.support.mariadb import fresh_mariadb
 from tests.support.processes import REPO, NodeProcess, node_env, run_cli, start_node_process
 from tests.support.rabbit import fresh_vhost, require_rabbitmq
@@ -54,14 +53,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -132,7 +123,7 @@ async def test_hosts_stay_pinged_when_a_node_dies(cluster: SimCluster) -> None:
     async def all_pinged_since(mark: dict[str, int]) -> bool:
         return all([await cluster.pings(ip) > mark[ip] for ip in HOST_IPS])
 
-    await _until(lambda: all_pinged_since(before))
+    await wait_for(lambda: all_pinged_since(before), timeout=20)
 
     # Log in on B while A lives: a login is routed by account name, maybe to A.
     admin_b = cluster.admin(cluster.b)
@@ -140,13 +131,13 @@ async def test_hosts_stay_pinged_when_a_node_dies(cluster: SimCluster) -> None:
     await cluster.a.kill()
     await asyncio.sleep(2.0)  # eviction: 0.5 s x 3 missed beats, then the next ping round
     after_takeover = {ip: await cluster.pings(ip) for ip in HOST_IPS}
-    await _until(lambda: all_pinged_since(after_takeover))
+    await wait_for(lambda: all_pinged_since(after_takeover), timeout=20)
 
     async def all_connected() -> bool:
         statuses = await _statuses(admin_b)
         return len(statuses) == len(HOST_IPS) and set(statuses.values()) == {"Connected"}
 
-    await _until(all_connected)
+    await wait_for(all_connected, timeout=20)
 
     dead = HOST_IPS[0]
     async with cluster.http.put(
@@ -157,6 +148,6 @@ async def test_hosts_stay_pinged_when_a_node_dies(cluster: SimCluster) -> None:
     async def dead_is_disconnected() -> bool:
         return (await _statuses(admin_b)).get(dead) == "Disconnected"
 
-    await _until(dead_is_disconnected)
+    await wait_for(dead_is_disconnected, timeout=20)
     statuses = await _statuses(admin_b)
     assert all(statuses[ip] == "Connected" for ip in HOST_IPS[1:])

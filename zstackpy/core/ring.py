@@ -39,6 +39,11 @@ class Ring:
         self._ring.remove_node(node_uuid)
         return True
 
+    def is_owner(self, node_uuid: str, resource_uuid: str) -> bool:
+        """True when ``resource_uuid`` hashes to ``node_uuid``; an empty ring (the node is
+        leaving or fenced) gives nobody anything."""
+        return bool(self._nodes) and self.owner(resource_uuid) == node_uuid
+
     def owner(self, resource_uuid: str) -> str:
         if not self._nodes:
             raise LookupError("the ring is empty")

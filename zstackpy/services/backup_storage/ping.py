@@ -96,7 +96,7 @@ class BackupStoragePinger:
                     )
                 )
             ).all()
-        mine = [r for r in rows if self._owns(r.uuid)]
+        mine = [r for r in rows if self.ctx.ring.is_owner(self.ctx.node_uuid, r.uuid)]
         known = {r.uuid for r in mine}
         self._failures = {u: n for u, n in self._failures.items() if u in known}
         limit = asyncio.Semaphore(self.ctx.configs.value(PING_PARALLELISM))
@@ -109,12 +109,6 @@ class BackupStoragePinger:
             for r in mine:
                 spec = BackupStorageSpec(uuid=r.uuid, name=r.name, type=r.type, url=r.url)
                 group.create_task(one(spec, r.status))
-
-    def _owns(self, uuid: str) -> bool:
-        try:
-            return self.ctx.ring.owner(uuid) == self.ctx.node_uuid
-        except LookupError:
-            return False
 
     async def _ping_one(self, spec: BackupStorageSpec, status: str) -> None:
         if status == BackupStorageStatus.CONNECTED:

@@ -205,8 +205,4 @@ class PingTracker:
         return [u for u in uuids if self._owns(u)]
 
     def _owns(self, host_uuid: str) -> bool:
-        ring = self._ctx.ring
-        try:
-            return ring.owner(host_uuid) == self._ctx.node_uuid
-        except LookupError:  # an empty ring: this node is leaving or fenced
-            return False
+        return self._ctx.ring.is_owner(self._ctx.node_uuid, host_uuid)

@@ -209,7 +209,7 @@ class ExpungeTask:
         ring, me = self._ctx.ring, self._ctx.node_uuid
         expunged = 0
         for uuid in uuids:
-            if ring.owner(uuid) != me:
+            if not ring.is_owner(me, uuid):
                 continue
             try:
                 await self._expunge(uuid)

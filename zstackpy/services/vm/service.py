@@ -343,10 +343,7 @@ class VmService(Service):
         await sync.host_connected(self.ctx, host_uuid)
 
     def _owns(self, uuid: str) -> bool:
-        try:
-            return self.ctx.ring.owner(uuid) == self.ctx.node_uuid
-        except LookupError:
-            return True
+        return self.ctx.ring.is_owner(self.ctx.node_uuid, uuid)
 
     def _spawn(self, work: Awaitable[object], name: str) -> None:
         async def run() -> None:
