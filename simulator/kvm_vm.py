@@ -50,6 +50,10 @@ def start(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
         raise AgentCommandError("dataVolumes must be a list of volume objects")
     if data_volumes:
         vm.volumes = [field_str(v, "volumeUuid") for v in data_volumes]
+    nics = cmd.get("nics") or []
+    if not isinstance(nics, list) or not all(isinstance(n, dict) for n in nics):
+        raise AgentCommandError("nics must be a list of NIC objects")
+    vm.nics = [field_str(n, "uuid") for n in nics]
     machine.add_vm(vm_uuid, vm)
     return {}
 
@@ -140,6 +144,17 @@ def detach_data_volume(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def detach_nic(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    vm = _vm(machine, field_str(cmd, "vmUuid"))
+    nic = cmd.get("nic")
+    if not isinstance(nic, dict):
+        raise AgentCommandError("the command needs a nic object")
+    nic_uuid = field_str(nic, "uuid")
+    if vm.nics and nic_uuid in vm.nics:
+        vm.nics.remove(nic_uuid)  # already gone: a retried detach succeeds
+    return {}
+
+
 def take_snapshot(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     # Like a qcow2 external snapshot: the current file becomes the snapshot and a new,
     # empty top file takes writes from now on.
@@ -165,6 +180,7 @@ COMMANDS: dict[str, SimCommand] = {
     "/vm/checkstate": SimCommand(check_state),
     "/vm/migrate": SimCommand(migrate),
     "/vm/attachdatavolume": SimCommand(attach_data_volume),
+    "/vm/detachnic": SimCommand(detach_nic),
     "/vm/detachdatavolume": SimCommand(detach_data_volume),
     "/vm/volume/takesnapshot": SimCommand(take_snapshot),
 }

@@ -47,6 +47,7 @@ class Vm:
     memory: int
     name: str = ""
     volumes: list[str] | None = None  # attached data volume uuids
+    nics: list[str] | None = None  # plugged NIC uuids, device order
 
     def view(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class Vm:
             "memorySize": self.memory,
             "name": self.name,
             "dataVolumes": list(self.volumes or ()),
+            "nics": list(self.nics or ()),
         }
 
 

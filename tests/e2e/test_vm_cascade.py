@@ -4,6 +4,8 @@ expunged with it, an image or an instance offering leaves its VMs alone."""
 
 from __future__ import annotations
 
+import asyncio
+
 from simulator import Simulator
 from tests.e2e.test_vm_lifecycle import (
     get_vm,
@@ -11,6 +13,7 @@ from tests.e2e.test_vm_lifecycle import (
     machine_vms,
     new_vm,
     uuids,
+    vm_action,
     vm_ok,
 )
 from tests.support.api_client import ApiClient
@@ -35,7 +38,7 @@ async def test_deleting_a_host_stops_its_vms(admin: ApiClient, sim: Simulator) -
     assert row["hostUuid"] == stays["uuid"]
 
 
-async def test_deleting_an_l3_network_detaches_its_nics(admin: ApiClient) -> None:
+async def test_deleting_an_l3_network_detaches_its_nics(admin: ApiClient, sim: Simulator) -> None:
     dc = await add_full_datacenter(admin, "l3del", HOST_IPS[:1], storage=("nfs",))
     other = await admin.inventory(
         "/l3-networks", {"name": "other", "l2NetworkUuid": dc["l2"]["uuid"], "category": "Private"}
@@ -46,6 +49,9 @@ async def test_deleting_an_l3_network_detaches_its_nics(admin: ApiClient) -> Non
     )
     vm = await new_vm(admin, dc, "two-nics", l3NetworkUuids=[dc["l3"]["uuid"], other["uuid"]])
     assert len(vm["vmNics"]) == 2
+    plugged = sim.machine(HOST_IPS[0]).vm(vm["uuid"])
+    assert plugged is not None
+    assert plugged.nics == [n["uuid"] for n in sorted(vm["vmNics"], key=lambda n: n["deviceId"])]
     refused = await admin.delete(f"/l3-networks/{other['uuid']}")
     assert refused.status != 200  # Permissive: its addresses are in use
     deleted = await admin.delete(f"/l3-networks/{other['uuid']}", deleteMode="Enforcing")
@@ -54,6 +60,8 @@ async def test_deleting_an_l3_network_detaches_its_nics(admin: ApiClient) -> Non
     assert row is not None
     assert row["state"] == "Running"
     assert [n["l3NetworkUuid"] for n in row["vmNics"]] == [dc["l3"]["uuid"]]
+    # The running guest lost the device too, not only the database its row.
+    assert plugged.nics == [row["vmNics"][0]["uuid"]]
 
 
 async def test_images_and_offerings_leave_their_vms_alone(admin: ApiClient) -> None:
@@ -82,3 +90,24 @@ async def test_deleting_a_zone_expunges_its_vms(admin: ApiClient, sim: Simulator
     assert await inventories(admin, "/volumes", "type=Root") == []
     for ip in HOST_IPS:
         assert machine_vms(sim, ip) == {}
+
+
+async def test_deleting_a_host_while_its_vm_stops_does_not_wait_for_ever(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    # The stop holds the VM's queue and gives the host's capacity back at its end; the
+    # delete holds the host's queue and waits in the VM's queue to stop the VM there.
+    dc = await add_full_datacenter(admin, "hstop", HOST_IPS[:1], storage=("nfs",))
+    (host,) = dc["hosts"]
+    vm = await new_vm(admin, dc, "v")
+    sim.set_fault(host["managementIp"], "/vm/stop", delay=1.0, times=1)
+    stopping = asyncio.create_task(vm_action(admin, vm["uuid"], "stopVmInstance"))
+    await asyncio.sleep(0.3)  # the stop is with the agent now
+    deleted = await asyncio.wait_for(admin.delete(f"/hosts/{host['uuid']}"), timeout=30)
+    assert deleted.status == 200, deleted.body
+    stopped = await asyncio.wait_for(stopping, timeout=30)
+    assert stopped.status == 200, stopped.body
+    row = await get_vm(admin, vm["uuid"])
+    assert row is not None
+    assert (row["state"], row.get("hostUuid")) == ("Stopped", None)
+    assert (await admin.query("/hosts", f"uuid={host['uuid']}")).body["inventories"] == []

@@ -29,6 +29,7 @@ from tests.support.datacenter import (
     wait_host_status,
 )
 from zstackpy.core.db import Database
+from zstackpy.services.host.models import HostVO
 from zstackpy.services.vm.models import VmInstanceVO
 
 HOST_IPS = ["10.64.0.1", "10.64.0.2", "10.64.0.3"]
@@ -178,6 +179,7 @@ async def test_vms_left_mid_operation_are_settled_at_start(
     await first.stop()
 
     # The node died in the middle of four operations; the stop had reached the host.
+    host_uuid = host["uuid"]
     shared_sim.machine("10.66.0.1").remove_vm(stopping["uuid"])
     db = Database(first.settings.database_url)
     try:
@@ -186,11 +188,17 @@ async def test_vms_left_mid_operation_are_settled_at_start(
                 (rebooting, {"state": "Rebooting"}),
                 (stopping, {"state": "Stopping"}),
                 (starting, {"state": "Starting"}),
-                (creating, {"state": "Starting", "root_volume_uuid": None}),
+                # A create caught after its host reserved the capacity, before it ended.
+                (creating, {"state": "Starting", "root_volume_uuid": None, "host_uuid": host_uuid}),
             ):
                 await session.execute(
                     update(VmInstanceVO).where(VmInstanceVO.uuid == vm["uuid"]).values(**values)
                 )
+            await session.execute(
+                update(HostVO)
+                .where(HostVO.uuid == host_uuid)
+                .values(available_cpu_capacity=HostVO.available_cpu_capacity - creating["cpuNum"])
+            )
     finally:
         await db.close()
 

@@ -25,6 +25,8 @@ class ApiJobVO(Base):
     """
 
     __tablename__ = "ApiJobVO"
+    # The INSERT brings create_date back (RETURNING): the job's view needs no second read.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012  # SQLAlchemy's declaration
 
     uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
     api_name: Mapped[str] = mapped_column(String(255))

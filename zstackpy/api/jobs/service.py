@@ -3,7 +3,8 @@
 The front-ends call ``submit`` on their own node; the job row names that node, so when the
 node leaves the ring (takeover hook) or is found gone at start, its unfinished jobs end
 Failed with SYS.1012 instead of staying Processing forever. Polls read the row: any node
-can answer them.
+can answer them; the node running a job answers polls of it from memory until it ends (a
+burst of creates is polled many times a second, and each read would cost the database).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class ApiJobService(Service):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Jobs this node runs, as recorded at submission: Processing until the task has
+        # written the outcome to the row, after which polls read the row again.
+        self._running: dict[str, JobView] = {}
         self._accepting = False
 
     # ----- lifecycle ---------------------------------------------------------------------
@@ -231,11 +235,12 @@ class ApiJobService(Service):
                     jobUuid=job_uuid,
                 ) from None
             return existing, False
-        job = await self.get(job_uuid)
-        assert job is not None
+        job = JobView.of(row)  # create_date came back with the insert (eager defaults)
+        self._running[job_uuid] = job
         task = asyncio.create_task(self._run(job, msg, timeout_s), name=f"api-job-{job_uuid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._running.pop(job_uuid, None))
         return job, True
 
     async def _account_of(self, msg: APIMessage) -> str | None:
@@ -254,6 +259,9 @@ class ApiJobService(Service):
         return None
 
     async def get(self, job_uuid: str) -> JobView | None:
+        running = self._running.get(job_uuid)
+        if running is not None:
+            return running
         async with self.ctx.db.session() as session:
             row = await session.get(ApiJobVO, job_uuid)
             return JobView.of(row) if row is not None else None
@@ -282,6 +290,8 @@ class ApiJobService(Service):
             # The outcome is lost; the row stays Processing until this node leaves the ring.
             log.exception("could not record the outcome of API job %s", job.uuid)
             return
+        finally:
+            self._running.pop(job.uuid, None)
         if not changed.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
             return  # already failed by a node that took this one for dead; it announced it
         await self._announce(

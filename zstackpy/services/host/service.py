@@ -9,18 +9,21 @@ also owns the ping tracker (``tracker.py``) and adopts hosts on ring changes.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from zstackpy.api.ownership import rename_resource
+from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
 from zstackpy.core.service import handles
-from zstackpy.services.host.capacity import give_back, reserve
+from zstackpy.services.host.capacity import CapacityAsk, give_back, reserve_many
 from zstackpy.services.host.messages import (
     HOST_RESOURCE_TYPE,
     HOST_SERVICE,
@@ -83,6 +86,10 @@ class HostService(ResourceService):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.tracker = PingTracker(self.ctx, self.reconnect_in_queue)
+        self._deleting: Counter[str] = Counter()  # hosts whose delete is queued or running
+        self._reservations: QueueBatcher[CapacityAsk, HostCapacityReply] = QueueBatcher(
+            ctx.queues, partial(reserve_many, ctx)
+        )
 
     async def start(self) -> None:
         await self.tracker.start()
@@ -236,13 +243,25 @@ class HostService(ResourceService):
 
     @handles(APIDeleteHostMsg)
     async def delete_api(self, msg: APIDeleteHostMsg) -> HostEvent:
-        await self.ctx.queues.run(host_queue(msg.uuid), self._delete, msg.uuid, msg.delete_mode)
+        await self._delete_in_queue(msg.uuid, msg.delete_mode)
         return HostEvent()
 
     @handles(DeleteHostMsg)
     async def delete_internal(self, msg: DeleteHostMsg) -> Reply:
-        await self.ctx.queues.run(host_queue(msg.uuid), self._delete, msg.uuid, msg.delete_mode)
+        await self._delete_in_queue(msg.uuid, msg.delete_mode)
         return Reply()
+
+    async def _delete_in_queue(self, uuid: str, mode: str) -> None:
+        # The delete holds the host's queue while its cascade waits in its VMs' queues; a
+        # VM job there that asked the host's queue for capacity would wait behind the
+        # delete for ever. Marked first, the host answers such asks at once instead.
+        self._deleting[uuid] += 1
+        try:
+            await self.ctx.queues.run(host_queue(uuid), self._delete, uuid, mode)
+        finally:
+            self._deleting[uuid] -= 1
+            if not self._deleting[uuid]:
+                del self._deleting[uuid]
 
     async def _delete(self, uuid: str, mode: str) -> None:
         await self.delete_with_children(uuid, mode, None)
@@ -252,17 +271,19 @@ class HostService(ResourceService):
 
     @handles(ReserveHostCapacityMsg)
     async def reserve_capacity(self, msg: ReserveHostCapacityMsg) -> HostCapacityReply:
-        return await self.ctx.queues.run(
-            host_queue(msg.host_uuid),
-            reserve,
-            self.ctx,
-            msg.host_uuid,
-            msg.cpu_num,
-            msg.memory_size,
-        )
+        if msg.host_uuid in self._deleting:
+            raise ZError(
+                HostErr.WRONG_STATE,
+                f"host {msg.host_uuid} is being deleted",
+                uuid=msg.host_uuid,
+            )
+        ask = CapacityAsk(msg.host_uuid, msg.cpu_num, msg.memory_size)
+        return await self._reservations.submit(host_queue(msg.host_uuid), ask)
 
     @handles(ReturnHostCapacityMsg)
     async def return_capacity(self, msg: ReturnHostCapacityMsg) -> HostCapacityReply:
+        if msg.host_uuid in self._deleting:
+            return HostCapacityReply()  # the host and its books go: nothing to return to
         return await self.ctx.queues.run(
             host_queue(msg.host_uuid),
             give_back,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zstackpy.api.messages import APIMessage, AuthContext
+from zstackpy.core.bus.message import Reply
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
 from zstackpy.core.service import Service, handles
@@ -48,6 +49,7 @@ from zstackpy.services.identity.messages import (
     ValidateSessionReply,
 )
 from zstackpy.services.identity.passwords import Passwords
+from zstackpy.services.identity.session_cache import ForgetSessionsMsg, SessionCache
 from zstackpy.services.identity.store import (
     AccountChange,
     IdentityStore,
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 # Attempts on one account name run one at a time (see _log_in); past this many waiting, a
 # burst on one name is refused at once.
 LOGIN_MAX_PENDING = 64
+# How long a logout waits for each other node to drop the session from its cache.
+FORGET_TIMEOUT_S = 5.0
 
 
 class IdentityService(Service):
@@ -74,6 +78,7 @@ class IdentityService(Service):
         self.store = IdentityStore(ctx.db)
         self.passwords = Passwords(ctx.queues)
         self.throttle = LoginThrottle()
+        self.sessions = SessionCache()
         self._cleanup: asyncio.Task[None] | None = None
         self._wake_cleanup = asyncio.Event()
         self._unwatch: Callable[[], None] | None = None
@@ -101,7 +106,12 @@ class IdentityService(Service):
 
     @handles(ValidateSessionMsg)
     async def validate_session(self, msg: ValidateSessionMsg) -> ValidateSessionReply:
-        auth = await self.store.session_auth(msg.session_uuid)
+        auth = self.sessions.get(msg.session_uuid)
+        if auth is None:
+            live = await self.store.live_session(msg.session_uuid)
+            if live is not None:
+                auth = live[0]
+                self.sessions.put(*live)
         if auth is None:
             raise ZError(
                 IdentityErr.INVALID_SESSION,
@@ -165,6 +175,7 @@ class IdentityService(Service):
         target = msg.target_session_uuid or msg.session_uuid
         if target:
             await self.store.delete_session(target)
+            await self._end_sessions(ForgetSessionsMsg(session_uuids=[target]))
         return APILogOutReply()
 
     @handles(APIValidateSessionMsg)
@@ -172,6 +183,26 @@ class IdentityService(Service):
         target = msg.target_session_uuid
         valid = bool(target) and await self.store.session_auth(target or "") is not None
         return APIValidateSessionReply(valid=valid)
+
+    async def _end_sessions(self, msg: ForgetSessionsMsg) -> None:
+        """Every node forgets the sessions before the caller hears back (session_cache)."""
+        self.sessions.evict(msg)
+        others = sorted(self.ctx.ring.nodes - {self.ctx.node_uuid})
+        replies = await asyncio.gather(
+            *(
+                self.ctx.bus.call(msg.model_copy(), node=node, timeout=FORGET_TIMEOUT_S)
+                for node in others
+            )
+        )
+        for node, reply in zip(others, replies, strict=True):
+            if not reply.success:
+                # The rows are gone: that node refuses them once its entry is ttl_s old.
+                log.warning("node %s did not forget ended sessions: %s", node, reply.error)
+
+    @handles(ForgetSessionsMsg)
+    async def forget_sessions(self, msg: ForgetSessionsMsg) -> Reply:
+        self.sessions.evict(msg)
+        return Reply()
 
     # ----- accounts --------------------------------------------------------------------
 
@@ -233,6 +264,7 @@ class IdentityService(Service):
                 uuid=account.uuid,
             )
         await self.store.delete_account(account.uuid)
+        await self._end_sessions(ForgetSessionsMsg(account_uuid=account.uuid))
         log.info("account %s (%s) deleted", account.uuid, account.name)
         return APIDeleteAccountEvent()
 

@@ -218,6 +218,11 @@ class IdentityStore:
 
     async def session_auth(self, session_uuid: str) -> AuthContext | None:
         """The AuthContext of a live session; None for an unknown or expired one."""
+        live = await self.live_session(session_uuid)
+        return live[0] if live is not None else None
+
+    async def live_session(self, session_uuid: str) -> tuple[AuthContext, datetime] | None:
+        """A live session's AuthContext and expiry (UTC); None for an unknown or expired one."""
         async with self.db.session() as session:
             row = (
                 await session.execute(
@@ -233,12 +238,13 @@ class IdentityStore:
             ).one_or_none()
         if row is None or row.expired_date <= utcnow():
             return None
-        return AuthContext(
+        auth = AuthContext(
             session_uuid=session_uuid,
             account_uuid=row.account_uuid,
             user_uuid=row.user_uuid,
             is_admin=row.type == AccountType.SYSTEM_ADMIN,
         )
+        return auth, row.expired_date
 
     async def delete_session(self, session_uuid: str) -> None:
         async with self.db.session() as session, session.begin():

@@ -13,6 +13,7 @@ from zstackpy.services.kvm.models import KVM_HYPERVISOR
 from zstackpy.services.vm.extensions import (
     VmHost,
     VmMigrateRequest,
+    VmNicRequest,
     VmNicSpec,
     VmOnHost,
     VmStartSpec,
@@ -184,6 +185,14 @@ class KvmVmBackend(Service):
             request.host,
             "/vm/detachdatavolume",
             {"vmInstanceUuid": request.vm_uuid, "volume": volume_to(request.volume)},
+            request.timeout,
+        )
+
+    async def detach_nic(self, request: VmNicRequest) -> None:
+        await self._call(
+            request.host,
+            "/vm/detachnic",
+            {"vmUuid": request.vm_uuid, "nic": nic_to(request.nic)},
             request.timeout,
         )
 

@@ -11,9 +11,12 @@ nothing else, which keeps the queue order lifecycle -> host -> capacity free of 
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
@@ -164,47 +167,53 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
     async def reserve(
         self, msg: ReservePrimaryStorageCapacityMsg
     ) -> AllocatePrimaryStorageCapacityReply:
-        key = capacity_queue(msg.primary_storage_uuid)
-        return await self.ctx.queues.run(key, self._reserve, msg)
+        return await self._reservations.submit(capacity_queue(msg.primary_storage_uuid), msg)
 
-    async def _reserve(
-        self, msg: ReservePrimaryStorageCapacityMsg
-    ) -> AllocatePrimaryStorageCapacityReply:
+    @cached_property
+    def _reservations(
+        self,
+    ) -> QueueBatcher[ReservePrimaryStorageCapacityMsg, AllocatePrimaryStorageCapacityReply]:
+        # A burst of volume creations books one storage: one transaction serves them all.
+        return QueueBatcher(self.ctx.queues, self._reserve_many)
+
+    async def _reserve_many(
+        self, asks: list[ReservePrimaryStorageCapacityMsg]
+    ) -> list[AllocatePrimaryStorageCapacityReply | ZError]:
+        """Reservations of one storage in arrival order, in one transaction: PS.1002 for
+        all when the storage is not Enabled and Connected; PS.1003 for each that does not
+        fit in what the earlier ones left."""
         async with self.ctx.db.session() as session, session.begin():
-            ps = await _require(session, msg.primary_storage_uuid)
+            ps = await _require(session, asks[0].primary_storage_uuid)
             if ps.state != PrimaryStorageState.ENABLED or ps.status != (
                 PrimaryStorageStatus.CONNECTED
             ):
-                raise ZError(
-                    PrimaryStorageErr.WRONG_STATE,
-                    f"primary storage {ps.uuid} is {ps.state} and {ps.status}: it takes new "
-                    "volumes only when Enabled and Connected",
-                    uuid=ps.uuid,
-                    state=ps.state,
-                    status=ps.status,
+                return [_not_usable(ps) for _ in asks]
+            outcomes: list[AllocatePrimaryStorageCapacityReply | ZError] = []
+            for msg in asks:
+                try:
+                    ref = await self._host_books(session, ps, msg.host_uuid)
+                except ZError as exc:
+                    outcomes.append(exc)
+                    continue
+                short = next(
+                    (b for b in (ref, ps) if b is not None and b.available_capacity < msg.size),
+                    None,
                 )
-            ref = await self._host_books(session, ps, msg.host_uuid)
-            for books in (ref, ps):
-                if books is not None and books.available_capacity < msg.size:
-                    raise ZError(
-                        PrimaryStorageErr.INSUFFICIENT_CAPACITY,
-                        f"primary storage {ps.uuid} has {books.available_capacity} bytes "
-                        f"available{_on_host(msg.host_uuid if books is ref else None)}, "
-                        f"{msg.size} requested",
-                        uuid=ps.uuid,
-                        host_uuid=msg.host_uuid,
-                        available=books.available_capacity,
-                        requested=msg.size,
+                if short is not None:
+                    outcomes.append(_insufficient(ps, msg, short, short is ref))
+                    continue
+                for books in (ref, ps):
+                    if books is not None:
+                        books.available_capacity -= msg.size
+                outcomes.append(
+                    AllocatePrimaryStorageCapacityReply(
+                        primary_storage_uuid=ps.uuid,
+                        storage_type=ps.type,
+                        host_uuid=msg.host_uuid if ref is not None else None,
+                        size=msg.size,
                     )
-            for books in (ref, ps):
-                if books is not None:
-                    books.available_capacity -= msg.size
-            return AllocatePrimaryStorageCapacityReply(
-                primary_storage_uuid=ps.uuid,
-                storage_type=ps.type,
-                host_uuid=msg.host_uuid if ref is not None else None,
-                size=msg.size,
-            )
+                )
+            return outcomes
 
     @handles(ReturnPrimaryStorageCapacityMsg)
     async def give_back(self, msg: ReturnPrimaryStorageCapacityMsg) -> Reply:
@@ -334,6 +343,34 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
             total_physical_capacity=int(total_physical),
             available_physical_capacity=int(available_physical),
         )
+
+
+def _not_usable(ps: PrimaryStorageVO) -> ZError:
+    return ZError(
+        PrimaryStorageErr.WRONG_STATE,
+        f"primary storage {ps.uuid} is {ps.state} and {ps.status}: it takes new volumes "
+        "only when Enabled and Connected",
+        uuid=ps.uuid,
+        state=ps.state,
+        status=ps.status,
+    )
+
+
+def _insufficient(
+    ps: PrimaryStorageVO,
+    msg: ReservePrimaryStorageCapacityMsg,
+    books: PrimaryStorageVO | LocalStorageHostRefVO,
+    on_host: bool,
+) -> ZError:
+    return ZError(
+        PrimaryStorageErr.INSUFFICIENT_CAPACITY,
+        f"primary storage {ps.uuid} has {books.available_capacity} bytes "
+        f"available{_on_host(msg.host_uuid if on_host else None)}, {msg.size} requested",
+        uuid=ps.uuid,
+        host_uuid=msg.host_uuid,
+        available=books.available_capacity,
+        requested=msg.size,
+    )
 
 
 async def _require(session: AsyncSession, uuid: str) -> PrimaryStorageVO:

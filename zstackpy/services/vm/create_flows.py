@@ -5,9 +5,11 @@ The chain runs in the new VM's work queue. Each step records what it made in the
 undo message is idempotent (DeleteVolumeMsg, ReleaseIpMsg, ``/vm/destroy``). A failed
 create leaves nothing: no VM row, no NIC, no address, no volume, no capacity taken.
 
-The VM row is inserted Starting (InstantStart) or Created (CreateStopped/JustCreate) and
-becomes Running or Stopped in the last step; a rollback deletes it, so no VM is ever left
-in a transitional state by a failed create.
+The host is allocated first and the VM row, inserted next, names it: a node that dies
+mid-create leaves a row from which the next owner returns the capacity (sync.settle). The
+row is inserted Starting (InstantStart) or Created (CreateStopped/JustCreate) and becomes
+Running or Stopped in the last step; a rollback deletes it, so no VM is ever left in a
+transitional state by a failed create.
 """
 
 from __future__ import annotations
@@ -117,20 +119,19 @@ class ResolveVmCreate(Flow[CreateVmCtx]):
 
 
 class CreateVmRow(Flow[CreateVmCtx]):
-    """The VM's row, its internal id and its ResourceVO row, in one transaction."""
+    """The VM's row (on its allocated host), its internal id and its ResourceVO row, in
+    one transaction."""
 
     async def run(self, ctx: CreateVmCtx) -> None:
         spec, msg, uuid = ctx.resolved(), ctx.msg, ctx.vm_uuid
         state = VmState.STARTING if ctx.starts else VmState.CREATED
         try:
             async with ctx.node.db.session() as session, session.begin():
-                if await session.get(VmInstanceVO, uuid) is not None:
-                    raise ZError(SysErr.CREATE_RESOURCE, f"a VM with uuid {uuid} exists", uuid=uuid)
                 sequence = VmInstanceSequenceNumberVO(vm_instance_uuid=uuid)
                 session.add(sequence)
                 await session.flush()
                 ctx.internal_id = sequence.id
-                session.add(new_vm_row(ctx.vm_uuid, msg, spec, ctx.internal_id, state))
+                session.add(new_vm_row(uuid, msg, spec, ctx.chosen_host(), ctx.internal_id, state))
                 add_resource(
                     session,
                     uuid=uuid,

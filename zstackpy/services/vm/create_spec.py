@@ -19,6 +19,7 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.db import ResourceVO
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.cluster.models import ClusterVO
+from zstackpy.services.host.messages import HostCandidate
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.image.messages import GetImageMsg, GetImageReply, ImageInventory
 from zstackpy.services.network.messages import (
@@ -325,23 +326,29 @@ def _tags(msg: APICreateVmInstanceMsg) -> tuple[str | None, dict[str, str]]:
 
 
 def new_vm_row(
-    uuid: str, msg: APICreateVmInstanceMsg, spec: CreateSpec, internal_id: int, state: str
+    uuid: str,
+    msg: APICreateVmInstanceMsg,
+    spec: CreateSpec,
+    host: HostCandidate,
+    internal_id: int,
+    state: str,
 ) -> VmInstanceVO:
-    """The VM's row as the create inserts it: no host, cluster or root volume yet."""
+    """The VM's row as the create inserts it, on the host whose capacity it reserved (so
+    a node that dies mid-create leaves a record of it); no root volume yet."""
     return VmInstanceVO(
         uuid=uuid,
         name=msg.name,
         description=msg.description,
         zone_uuid=spec.zone_uuid,
-        cluster_uuid=None,
-        host_uuid=None,
+        cluster_uuid=host.cluster_uuid,
+        host_uuid=host.uuid,
         last_host_uuid=None,
         instance_offering_uuid=spec.instance_offering_uuid,
         image_uuid=spec.image.uuid,
         root_volume_uuid=None,
         default_l3_network_uuid=spec.default_l3_uuid,
         type=msg.type,
-        hypervisor_type=None,
+        hypervisor_type=host.hypervisor_type,
         cpu_num=spec.cpu_num,
         cpu_speed=spec.cpu_speed,
         memory_size=spec.memory_size,

@@ -113,6 +113,16 @@ class VmVolumeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class VmNicRequest:
+    """Unplug a NIC from a Running or Paused VM, live."""
+
+    vm_uuid: str
+    host: VmHost
+    nic: VmNicSpec
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class VmStatesOnHost:
     """What a host runs, by VM uuid, in ZStack's states (Running, Stopped, Paused, Unknown,
     ...): the answer to ``list_vm_states``, for state sync."""
@@ -147,6 +157,8 @@ class VmHypervisorBackend(Protocol):
     async def attach_volume(self, request: VmVolumeRequest) -> None: ...
 
     async def detach_volume(self, request: VmVolumeRequest) -> None: ...
+
+    async def detach_nic(self, request: VmNicRequest) -> None: ...
 
     async def list_vm_states(self, host: VmHost) -> VmStatesOnHost:
         """Every VM the host runs (``/vm/vmsync`` on KVM). A VM the host does not list is

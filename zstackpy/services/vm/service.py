@@ -46,6 +46,7 @@ from zstackpy.services.vm.api import (
     VmInstanceEvent,
 )
 from zstackpy.services.vm.create_flows import CreateVmCtx
+from zstackpy.services.vm.extensions import VmNicRequest
 from zstackpy.services.vm.messages import (
     VM_SERVICE,
     AttachVolumeToVmMsg,
@@ -61,12 +62,14 @@ from zstackpy.services.vm.messages import (
 )
 from zstackpy.services.vm.models import VmInstanceVO, VmNicVO
 from zstackpy.services.vm.nics import delete_nic_rows, release_ip
-from zstackpy.services.vm.records import load_vm, publish
+from zstackpy.services.vm.records import backend_for, load_vm, nic_specs, publish, vm_host
 from zstackpy.services.vm.states import ON_HOST, vm_queue
 
 log = logging.getLogger(__name__)
 
 CREATE_CHAIN = "vm-create"
+# States in which the VM's devices are defined on its host (a detach must unplug them).
+PLUGGED = frozenset({VmState.RUNNING, VmState.PAUSED})
 T = TypeVar("T")
 
 
@@ -295,6 +298,7 @@ class VmService(Service):
                 )
             if nic is None:
                 return
+            await self._unplug(uuid, nic)
             await delete_nic_rows(self.ctx, [nic.uuid])
             if msg.release_ip and nic.used_ip_uuid is not None:
                 await release_ip(self.ctx, nic.l3_network_uuid, nic.used_ip_uuid)
@@ -302,6 +306,17 @@ class VmService(Service):
 
         await self._queued(uuid, run)
         return Reply()
+
+    async def _unplug(self, vm_uuid: str, nic: VmNicVO) -> None:
+        """Take the NIC off the guest when the VM runs (or is paused) on a host; a VM in
+        another state has no device to take off (its next start defines none)."""
+        vm = await self._find(vm_uuid)
+        if vm is None or vm.host_uuid is None or VmState(vm.state) not in PLUGGED:
+            return
+        host = await vm_host(self.ctx, vm.host_uuid)
+        (spec,) = await nic_specs(self.ctx, [nic], vm.default_l3_network_uuid)
+        backend = backend_for(self.ctx, host.hypervisor_type)
+        await backend.detach_nic(VmNicRequest(vm_uuid=vm_uuid, host=host, nic=spec))
 
     # ----- state sync ------------------------------------------------------------------
 

@@ -186,10 +186,25 @@ async def transitional_vms(ctx: NodeContext) -> list[str]:
         return list(rows.scalars())
 
 
+async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> None:
+    """Destroy the VM on its host (best effort: it may never have got there) and give the
+    host its capacity back."""
+    assert vm.host_uuid is not None
+    try:
+        host = await vm_host(ctx, vm.host_uuid)
+        await backend_for(ctx, host.hypervisor_type).destroy_vm(
+            VmOnHost(vm_uuid=vm.uuid, host=host)
+        )
+    except ZError as exc:
+        log.warning("VM %s: destroy on its host failed: %s", vm.uuid, exc.description)
+    await return_capacity(ctx, vm.host_uuid, vm)
+
+
 async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
-    """A VM whose operation died with its node (in the VM's queue): a placed VM takes the
-    state its host reports; a create that died before placing it is Error (destroy and
-    expunge it to clean up); a destroy or expunge that died is Destroyed (expunge again).
+    """A VM whose operation died with its node (in the VM's queue): a create that died is
+    Error with its host's capacity returned (destroy and expunge it to clean up); a placed
+    VM takes the state its host reports; a start that died before placing it is Stopped; a
+    destroy or expunge that died is Destroyed (expunge again).
     Answers whether anything changed."""
     try:
         vm = await load_vm(ctx, vm_uuid)
@@ -200,21 +215,19 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
         return False
     if state in (VmState.DESTROYING, VmState.EXPUNGING):
         if vm.host_uuid is not None:  # a destroy that died before leaving the host
-            try:
-                host = await vm_host(ctx, vm.host_uuid)
-                await backend_for(ctx, host.hypervisor_type).destroy_vm(
-                    VmOnHost(vm_uuid=vm_uuid, host=host)
-                )
-            except ZError as exc:
-                log.warning("VM %s: destroy on its host failed: %s", vm_uuid, exc.description)
-            await return_capacity(ctx, vm.host_uuid, vm)
+            await _leave_host(ctx, vm)
         await set_fields(ctx, vm_uuid, state=VmState.DESTROYED.value, host_uuid=None)
         return True
+    if vm.root_volume_uuid is None:
+        # A create that died (its last step records the root volume) is Error: the
+        # capacity its host reserved comes back here, and destroying and expunging it
+        # releases the rest (volumes, addresses), as for any VM.
+        if vm.host_uuid is not None:
+            await _leave_host(ctx, vm)
+        await set_fields(ctx, vm_uuid, state=VmState.ERROR.value, host_uuid=None)
+        return True
     if vm.host_uuid is None:
-        # A start that died is Stopped again; a create that died (no root volume recorded
-        # yet) is Error: destroying and expunging it releases what it had.
-        settled = VmState.STOPPED if vm.root_volume_uuid is not None else VmState.ERROR
-        await set_fields(ctx, vm_uuid, state=settled.value)
+        await set_fields(ctx, vm_uuid, state=VmState.STOPPED.value)  # a start that died
         return True
     try:
         host = await vm_host(ctx, vm.host_uuid)

@@ -54,8 +54,23 @@ async def ensure_cache(
 ) -> tuple[str, bool]:
     """The cached copy's path, and whether this call made it. A new copy reserves the
     image's size on the storage (and host); a failed copy leaves nothing."""
+    # Most calls find the copy there: they need not wait in the entry's queue behind each
+    # other. Safe outside the queue: this volume's row exists already, and an entry is
+    # dropped only while no such row exists, so a copy seen here stays.
+    cached = await _cached_path(ctx, row.storage.primary_storage_uuid, host_uuid, image.uuid)
+    if cached is not None:
+        return cached, False
     key = cache_queue(row.storage.primary_storage_uuid, host_uuid, image.uuid)
     return await ctx.queues.run(key, _ensure, ctx, row, backend, host_uuid, image, call)
+
+
+async def _cached_path(
+    ctx: NodeContext, ps_uuid: str, host_uuid: str | None, image_uuid: str
+) -> str | None:
+    async with ctx.db.session() as session:
+        return await session.scalar(
+            select(ImageCacheVO.install_url).where(*_where(ps_uuid, host_uuid, image_uuid))
+        )
 
 
 async def _ensure(
@@ -67,10 +82,7 @@ async def _ensure(
     call: AgentCall,
 ) -> tuple[str, bool]:
     ps_uuid = row.storage.primary_storage_uuid
-    async with ctx.db.session() as session:
-        cached = await session.scalar(
-            select(ImageCacheVO.install_url).where(*_where(ps_uuid, host_uuid, image.uuid))
-        )
+    cached = await _cached_path(ctx, ps_uuid, host_uuid, image.uuid)
     if cached is not None:
         return cached, False
     source = await image_source(ctx, image, row.zone_uuid)
