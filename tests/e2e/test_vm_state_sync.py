@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,7 @@ from sqlalchemy import update
 from simulator import Simulator
 from simulator.machine import Vm
 from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
-from tests.e2e.test_vm_lifecycle import get_vm, inventories, machine_vms, new_vm
+from tests.e2e.test_vm_lifecycle import get_vm, inventories, machine_vms, new_vm, vm_action
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import (
     GIB,
@@ -29,7 +30,9 @@ from tests.support.datacenter import (
     wait_host_status,
 )
 from zstackpy.core.db import Database
+from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.models import HostVO
+from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmRowStamp
 from zstackpy.services.vm.models import VmInstanceVO
 
 HOST_IPS = ["10.64.0.1", "10.64.0.2", "10.64.0.3"]
@@ -222,3 +225,104 @@ async def test_vms_left_mid_operation_are_settled_at_start(
     )
     assert answer.status == 200, answer.body
     assert await inventories(admin, "/volumes", f"uuid={root}") == []
+
+
+# ----- sync on ping (kvm vmSyncOnHostPing) -------------------------------------------------
+
+
+def _commands(sim: Simulator, ip: str, path: str) -> int:
+    return (sim.machine(ip).commands or {}).get(path, 0)
+
+
+async def _pings_pass(sim: Simulator, ip: str, rounds: int) -> None:
+    """Wait until the host answered ``rounds`` more pings."""
+    target = _commands(sim, ip, "/host/ping") + rounds
+
+    async def pinged() -> bool:
+        return _commands(sim, ip, "/host/ping") >= target
+
+    await wait_for(pinged, timeout=5.0)
+
+
+async def test_pings_sync_vm_states_without_reports(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "ping", HOST_IPS[:1], storage=("nfs",))
+    host = dc["hosts"][0]
+    ip, total = host["managementIp"], host["totalCpuCapacity"]
+    vm = await new_vm(admin, dc, "guest")
+    uuid = vm["uuid"]
+    await _fast_pings(admin)
+
+    # The guest crashed; no agent report: the next ping's sync sees it.
+    guest = sim.machine(ip).vm(uuid)
+    assert guest is not None
+    guest.state = "Crashed"
+    crashed = await _wait_state(admin, uuid, "Crashed")
+    assert crashed["hostUuid"] == host["uuid"]
+    assert await _free_cpu(admin, host["uuid"]) == total - 2  # still defined there
+
+    # A crashed VM can be stopped: it leaves the host, capacity comes back.
+    stop = await vm_action(admin, uuid, "stopVmInstance")
+    assert stop.status == 200, stop.body
+    assert stop.body["inventory"]["state"] == "Stopped"
+    assert uuid not in machine_vms(sim, ip)
+    assert await _free_cpu(admin, host["uuid"]) == total
+
+    # Started again, then gone from the host without a word: Stopped by the ping sync.
+    start = await vm_action(admin, uuid, "startVmInstance")
+    assert start.status == 200, start.body
+    sim.machine(ip).remove_vm(uuid)
+    stopped = await _wait_state(admin, uuid, "Stopped")
+    assert stopped.get("hostUuid") is None
+    assert await _free_cpu(admin, host["uuid"]) == total
+
+    # Switched off, pings no longer sync: the database keeps what it believes.
+    await set_global_config(admin, "kvm", "vmSyncOnHostPing", False)
+    start = await vm_action(admin, uuid, "startVmInstance")
+    assert start.status == 200, start.body
+    syncs = _commands(sim, ip, "/vm/vmsync")
+    sim.machine(ip).remove_vm(uuid)
+    await _pings_pass(sim, ip, 5)
+    assert (await get_vm(admin, uuid) or {})["state"] == "Running"
+    assert _commands(sim, ip, "/vm/vmsync") == syncs
+
+
+async def test_ping_sync_reports_an_unknown_vm_once(
+    admin: ApiClient, sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    dc = await add_full_datacenter(admin, "stranger", HOST_IPS[:1], storage=("nfs",))
+    ip = dc["hosts"][0]["managementIp"]
+    await _fast_pings(admin)
+    stranger = "6" * 32
+    with caplog.at_level(logging.WARNING, logger="zstackpy.services.vm.sync"):
+        sim.machine(ip).add_vm(stranger, Vm("Running", 1, GIB))
+        await _pings_pass(sim, ip, 5)
+    warnings = [r for r in caplog.records if stranger in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_a_correction_older_than_the_vms_last_change_is_dropped(
+    node: ManagementNode, admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "stale", HOST_IPS[:1], storage=("nfs",))
+    host = dc["hosts"][0]
+    uuid = (await new_vm(admin, dc, "guest"))["uuid"]
+    async with node.context.db.session() as session:
+        row = await session.get(VmInstanceVO, uuid)
+        assert row is not None
+        current = VmRowStamp(
+            state=row.state, host_uuid=row.host_uuid, last_op_date=row.last_op_date
+        )
+    bus = node.context.bus
+
+    # Judged against a row the VM has since left (an older change): dropped.
+    older = current.model_copy(update={"last_op_date": current.last_op_date - timedelta(minutes=1)})
+    report = ReconcileVmStateMsg(
+        vm_instance_uuid=uuid, host_uuid=host["uuid"], state="Stopped", expected=older
+    )
+    (await bus.call(report)).raise_if_error()
+    assert (await get_vm(admin, uuid) or {})["state"] == "Running"
+
+    # Judged against the row as it is: applied.
+    report = report.model_copy(update={"expected": current})
+    (await bus.call(report)).raise_if_error()
+    assert (await get_vm(admin, uuid) or {})["state"] == "Stopped"

@@ -34,6 +34,15 @@ class HostConnectExtension(Protocol):
     async def host_connected(self, host: ConnectingHost) -> None: ...
 
 
+class HostPingExtension(Protocol):
+    """Called on the host's owner node after each ping a Connected host answered, in the
+    ping round (``host ping.parallelismDegree`` bounds how many run at once), e.g. to
+    compare the host's VMs with the database. Errors are logged, never fatal to the
+    round; the host stays Connected whatever this does."""
+
+    async def host_pinged(self, host_uuid: str, hypervisor_type: str) -> None: ...
+
+
 class HostAllocatorFilter(Protocol):
     """One filter of the host allocator chain (``flows/host-allocate.yaml``'s
     ``run-allocator-filters`` step calls every registered filter in turn).

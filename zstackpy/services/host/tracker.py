@@ -33,6 +33,7 @@ from zstackpy.services.host.configs import (
     PING_TIMEOUT,
     RECONNECT_ALL_ON_BOOT,
 )
+from zstackpy.services.host.extensions import HostPingExtension
 from zstackpy.services.host.messages import HostErr, HostStatus
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.host.records import backend_for, host_queue, set_status
@@ -156,6 +157,16 @@ class PingTracker:
         self._failures.pop(host.uuid, None)
         if host.status == HostStatus.DISCONNECTED and configs.value(AUTO_RECONNECT):
             await self._reconnect(host.uuid, "the agent answers pings again")
+        elif host.status == HostStatus.CONNECTED:
+            await self._after_ping(host)
+
+    async def _after_ping(self, host: HostVO) -> None:
+        for extension in self._ctx.plugins.extensions(HostPingExtension):
+            try:
+                await extension.host_pinged(host.uuid, host.hypervisor_type)
+            except Exception:
+                # A hook's failure (a sync that timed out) must not end the ping round.
+                log.exception("after-ping hook of host %s failed", host.uuid)
 
     async def _disconnect(self, host_uuid: str, reason: str) -> None:
         # In the host's queue: a reconnect that finished meanwhile has reset the count.

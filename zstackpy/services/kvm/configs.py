@@ -27,4 +27,13 @@ SYNC_LEVEL = GlobalConfigDef(
     description="agent commands in flight at once per KVM host; more wait in order",
 )
 
-KVM_CONFIGS = (RESERVED_MEMORY, SYNC_LEVEL)
+VM_SYNC_ON_HOST_PING = GlobalConfigDef(
+    category=CATEGORY,
+    name="vmSyncOnHostPing",
+    value_type=bool,
+    default=True,
+    description="after each successful ping of a Connected KVM host, compare its VM list "
+    "with the database and correct the database (as at a reconnect)",
+)
+
+KVM_CONFIGS = (RESERVED_MEMORY, SYNC_LEVEL, VM_SYNC_ON_HOST_PING)

@@ -33,6 +33,7 @@ from zstackpy.services.kvm.configs import SYNC_LEVEL
 from zstackpy.services.kvm.flows import AGENT_VERSION, KvmConnectCtx
 from zstackpy.services.kvm.messages import KVM_SERVICE, APIAddKVMHostMsg, APIUpdateKVMHostMsg
 from zstackpy.services.kvm.models import KVM_HOST_TABLE, KVM_HYPERVISOR, KVMHostVO
+from zstackpy.services.kvm.vm_backend import AGENT_VM_STATES
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,6 @@ RECONNECT_CHAIN = "host-reconnect"
 REPORT_RECONNECT_ME = "/kvm/reconnectme"
 REPORT_VM_STATE = "/kvm/reportvmstate"
 REPORT_HOST_STOP = "/kvm/reporthoststop"
-
-# The agent's VM states in ZStack's terms (KVMConstant.KvmVmState); others are Unknown.
-_VM_STATES = {
-    "Running": "Running",
-    "Shutdown": "Stopped",
-    "Paused": "Paused",
-    "Crashed": "Crashed",
-    "NoState": "NoState",
-}
 
 
 class KvmService(Service):
@@ -200,7 +192,7 @@ class KvmService(Service):
             raise ZError(
                 SysErr.INVALID_ARGUMENT, "a VM state report needs vmUuid", hostUuid=host_uuid
             )
-        state = _VM_STATES.get(str(report.body.get("vmState")), "Unknown")
+        state = AGENT_VM_STATES.get(str(report.body.get("vmState")), "Unknown")
         await self.ctx.bus.publish(
             VmStateChangedOnHostEvent(host_uuid=host_uuid, vm_uuid=vm_uuid, state=state)
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from zstackpy.core.service import Service
 from zstackpy.services.host.messages import HostAgentCallMsg, HostAgentCallReply
+from zstackpy.services.kvm.configs import VM_SYNC_ON_HOST_PING
 from zstackpy.services.kvm.models import KVM_HYPERVISOR
 from zstackpy.services.vm.extensions import (
     VmHost,
@@ -78,6 +79,9 @@ class KvmVmBackend(Service):
 
     def hypervisor_type(self) -> str:
         return KVM_HYPERVISOR
+
+    def syncs_on_ping(self) -> bool:
+        return self.ctx.configs.value(VM_SYNC_ON_HOST_PING)
 
     async def start_vm(self, spec: VmStartSpec) -> None:
         await self._call(

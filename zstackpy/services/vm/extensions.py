@@ -165,6 +165,10 @@ class VmHypervisorBackend(Protocol):
         not defined there (Stopped)."""
         ...
 
+    def syncs_on_ping(self) -> bool:
+        """Whether each answered ping of a Connected host also syncs its VMs' states."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class VmStartEvent:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from zstackpy.api.messages import Inventory
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
@@ -43,6 +43,10 @@ class VmState(StrEnum):
     EXPUNGING = "Expunging"
     UNKNOWN = "Unknown"
     ERROR = "Error"
+    # What a host can report of a guest that is defined there but not well: it died
+    # (Crashed), or the hypervisor cannot tell (NoState). The VM keeps its host.
+    CRASHED = "Crashed"
+    NO_STATE = "NoState"
 
 
 class AttachVolumeToVmMsg(NeedReplyMessage):
@@ -171,12 +175,26 @@ class DetachNicFromVmMsg(NeedReplyMessage):
     release_ip: bool = True
 
 
+class VmRowStamp(BaseModel):
+    """What identifies one version of a VM's row: its state, host and last change."""
+
+    state: str
+    host_uuid: str | None
+    last_op_date: datetime
+
+
 class ReconcileVmStateMsg(NeedReplyMessage):
-    """Internal: what ``host_uuid`` says of the VM: Running, Paused or Stopped (it does
-    not run it), or Unknown (the host is unreachable). Handled in the VM's queue."""
+    """Internal: what ``host_uuid`` says of the VM: Running, Paused, Crashed, NoState or
+    Stopped (it does not run it), or Unknown (the host is unreachable). Handled in the
+    VM's queue.
+
+    ``expected`` is the VM's row as read *before* the host was asked (a sync's snapshot):
+    when the row differs by the time the correction's turn comes, an operation changed the
+    VM after the host answered, and the report, older than that, is dropped."""
 
     service: ClassVar[str] = VM_SERVICE
     route_by: ClassVar[str | None] = "vm_instance_uuid"
     vm_instance_uuid: str
     host_uuid: str
     state: str
+    expected: VmRowStamp | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zstackpy.core.cascade import CascadeParticipant
 from zstackpy.core.membership import NodeTakeover
 from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.host.extensions import HostPingExtension
 from zstackpy.services.vm.cascade import VmCascadeService
 from zstackpy.services.vm.configs import VM_CONFIGS
 from zstackpy.services.vm.create_flows import CREATE_FLOWS
@@ -28,6 +29,7 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(VmService)
         registry.add_extension(NodeTakeover, VmService)
+        registry.add_extension(HostPingExtension, VmService)
         registry.add_service(VmCascadeService)
         registry.add_extension(CascadeParticipant, VmCascadeService)
         for flow_id, flow in CREATE_FLOWS.items():

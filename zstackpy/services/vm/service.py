@@ -79,6 +79,7 @@ class VmService(Service):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.devices = volumes.DeviceIds()
+        self.strangers = sync.StrangerLog()
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -325,7 +326,7 @@ class VmService(Service):
         uuid = msg.vm_instance_uuid
 
         async def run() -> None:
-            if await sync.reconcile(self.ctx, uuid, msg.host_uuid, msg.state):
+            if await sync.reconcile(self.ctx, uuid, msg.host_uuid, msg.state, msg.expected):
                 await publish(self.ctx, uuid)
 
         await self._queued(uuid, run)
@@ -355,7 +356,15 @@ class VmService(Service):
             self._spawn(self._sync_host(event.host_uuid), "vm-host-sync")
 
     async def _sync_host(self, host_uuid: str) -> None:
-        await sync.host_connected(self.ctx, host_uuid)
+        result = await sync.sync_host(self.ctx, host_uuid)
+        self.strangers.report(host_uuid, result.unknown_vms)
+
+    async def host_pinged(self, host_uuid: str, hypervisor_type: str) -> None:
+        """HostPingExtension: the VM sync of a reconnect, after every ping, for the
+        hypervisors that ask for it (KVM: ``kvm vmSyncOnHostPing``)."""
+        backend = backend_for(self.ctx, hypervisor_type)
+        if backend.syncs_on_ping():
+            await self._sync_host(host_uuid)
 
     def _owns(self, uuid: str) -> bool:
         return self.ctx.ring.is_owner(self.ctx.node_uuid, uuid)

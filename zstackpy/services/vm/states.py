@@ -39,12 +39,14 @@ class VmOp(StrEnum):
 
 
 S = VmState
-_STABLE_ALIVE = frozenset({S.RUNNING, S.STOPPED, S.PAUSED, S.UNKNOWN, S.ERROR})
+# Crashed and NoState: the host still defines the guest; a stop or destroy clears it.
+_FAULTY_ON_HOST = frozenset({S.CRASHED, S.NO_STATE})
+_STABLE_ALIVE = frozenset({S.RUNNING, S.STOPPED, S.PAUSED, S.UNKNOWN, S.ERROR}) | _FAULTY_ON_HOST
 
 ALLOWED: dict[VmOp, frozenset[VmState]] = {
     VmOp.START: frozenset({S.STOPPED}),
     # Unknown: the host did not say; a stop that reaches it settles the question.
-    VmOp.STOP: frozenset({S.RUNNING, S.PAUSED, S.UNKNOWN}),
+    VmOp.STOP: frozenset({S.RUNNING, S.PAUSED, S.UNKNOWN}) | _FAULTY_ON_HOST,
     VmOp.REBOOT: frozenset({S.RUNNING}),
     VmOp.PAUSE: frozenset({S.RUNNING}),
     VmOp.RESUME: frozenset({S.PAUSED}),
@@ -73,7 +75,7 @@ TRANSITIONAL: dict[VmOp, VmState] = {
 
 # States in which a VM holds CPU and memory on its host (host_uuid set).
 ON_HOST = frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.REBOOTING, S.PAUSING, S.PAUSED})
-ON_HOST |= {S.RESUMING, S.MIGRATING, S.UNKNOWN}
+ON_HOST |= {S.RESUMING, S.MIGRATING, S.UNKNOWN} | _FAULTY_ON_HOST
 
 
 def require_state(vm_uuid: str, state: str, op: VmOp) -> VmState:

@@ -3,9 +3,10 @@ database, and every correction runs in the VM's queue, so it never races an oper
 
 - An agent reports a VM changed state on its own (VmStateChangedOnHostEvent).
 - A host becomes Disconnected: its Running and Paused VMs become Unknown.
-- A host becomes Connected again: its VM list (``list_vm_states``) is compared with the
-  database: a VM it lacks is Stopped, a VM it runs is Running/Paused there, a VM it runs
-  that the database does not know is reported (logged, and in the sync's answer).
+- A host becomes Connected again, and (``kvm vmSyncOnHostPing``) after every ping it
+  answers: its VM list (``list_vm_states``) is compared with the database: a VM it lacks
+  is Stopped, a VM it runs is Running/Paused/Crashed/NoState there, a VM it runs that the
+  database does not know is reported (logged once, and in the sync's answer).
 
 Host events reach every node; only the node owning the host reads its VM list, and each
 VM's correction goes to the VM's owner (ReconcileVmStateMsg, routed by the VM's uuid).
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, select
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
@@ -24,7 +25,7 @@ from zstackpy.services.host.messages import ReserveHostCapacityMsg
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.vm.extensions import VmOnHost
 from zstackpy.services.vm.lifecycle import return_capacity
-from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmState
+from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmRowStamp, VmState
 from zstackpy.services.vm.models import VmInstanceVO
 from zstackpy.services.vm.records import backend_for, load_vm, set_fields, vm_host
 from zstackpy.services.vm.states import ON_HOST
@@ -32,8 +33,16 @@ from zstackpy.services.vm.states import ON_HOST
 log = logging.getLogger(__name__)
 
 UNKNOWN = VmState.UNKNOWN.value
+# Stable states a host's report put the VM in; its host going away makes them Unknown.
+_SEEN_ON_HOST = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.CRASHED, VmState.NO_STATE})
 # States the host can report that the database takes as they are.
-_REPORTABLE = {VmState.RUNNING.value, VmState.STOPPED.value, VmState.PAUSED.value}
+_REPORTABLE = {
+    VmState.RUNNING.value,
+    VmState.STOPPED.value,
+    VmState.PAUSED.value,
+    VmState.CRASHED.value,
+    VmState.NO_STATE.value,
+}
 
 
 @dataclass
@@ -44,13 +53,24 @@ class HostSyncResult:
     unknown_vms: list[str] = field(default_factory=list)
 
 
-async def reconcile(ctx: NodeContext, vm_uuid: str, host_uuid: str, reported: str) -> bool:
+async def reconcile(
+    ctx: NodeContext,
+    vm_uuid: str,
+    host_uuid: str,
+    reported: str,
+    expected: VmRowStamp | None = None,
+) -> bool:
     """Make the VM's row agree with what ``host_uuid`` reports; in the VM's queue.
-    Answers whether anything changed."""
+    With ``expected`` (the row the report was judged against), a row that changed since
+    is left alone. Answers whether anything changed."""
     try:
         vm = await load_vm(ctx, vm_uuid)
     except ZError:
         return False  # expunged meanwhile
+    if expected is not None and expected != VmRowStamp(
+        state=vm.state, host_uuid=vm.host_uuid, last_op_date=vm.last_op_date
+    ):
+        return False
     state = VmState(vm.state)
     if state in (VmState.DESTROYED, VmState.EXPUNGING, VmState.CREATED):
         if reported in (VmState.RUNNING.value, VmState.PAUSED.value):
@@ -58,7 +78,7 @@ async def reconcile(ctx: NodeContext, vm_uuid: str, host_uuid: str, reported: st
         return False
     if reported == UNKNOWN:
         # Only a VM the database places on that host becomes Unknown.
-        if vm.host_uuid == host_uuid and state in (VmState.RUNNING, VmState.PAUSED):
+        if vm.host_uuid == host_uuid and state in _SEEN_ON_HOST:
             await set_fields(ctx, vm_uuid, state=UNKNOWN)
             return True
         return False
@@ -119,44 +139,101 @@ async def vms_on_host(ctx: NodeContext, host_uuid: str) -> list[str]:
 async def host_disconnected(ctx: NodeContext, host_uuid: str) -> None:
     """Every VM on the host becomes Unknown (each in its queue, on its owner)."""
     for vm_uuid in await vms_on_host(ctx, host_uuid):
-        await _send(ctx, vm_uuid, host_uuid, UNKNOWN)
+        await _send(
+            ctx, ReconcileVmStateMsg(vm_instance_uuid=vm_uuid, host_uuid=host_uuid, state=UNKNOWN)
+        )
 
 
-async def host_connected(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
-    """Compare the host's VM list with the database and send each VM its correction."""
-    host = await vm_host(ctx, host_uuid)
-    listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
-    result = HostSyncResult()
+async def _stamps(ctx: NodeContext, where: ColumnElement[bool]) -> dict[str, VmRowStamp]:
     async with ctx.db.session() as session:
         rows = await session.execute(
-            select(VmInstanceVO.uuid).where(
-                or_(VmInstanceVO.host_uuid == host_uuid, VmInstanceVO.uuid.in_(list(listed)))
-            )
+            select(
+                VmInstanceVO.uuid,
+                VmInstanceVO.state,
+                VmInstanceVO.host_uuid,
+                VmInstanceVO.last_op_date,
+            ).where(where)
         )
-        known = set(rows.scalars())
-    placed = set(await vms_on_host(ctx, host_uuid))
-    for vm_uuid in sorted(placed | set(listed)):
-        if vm_uuid not in known:
+        return {
+            row.uuid: VmRowStamp(
+                state=row.state, host_uuid=row.host_uuid, last_op_date=row.last_op_date
+            )
+            for row in rows
+        }
+
+
+def _agrees(row: VmRowStamp, host_uuid: str, reported: str) -> bool:
+    """Whether the row already says what the host reports."""
+    if reported == VmState.STOPPED.value:
+        return row.host_uuid != host_uuid or VmState(row.state) not in ON_HOST
+    return row.host_uuid == host_uuid and row.state == reported
+
+
+async def sync_host(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
+    """Compare the host's VM list with the database; each VM the host contradicts gets
+    its correction (in its queue, on its owner). Run at every reconnect, and after every
+    ping when the hypervisor asks for it (``kvm vmSyncOnHostPing``).
+
+    The rows placed on the host are read *before* the host is asked, and each correction
+    carries the row it was judged against: a VM an operation changed meanwhile (its row
+    differs when the correction's turn comes) keeps what that operation made of it, since
+    the host's answer may predate the operation. VMs in a transitional state are left to
+    the operation at work."""
+    host = await vm_host(ctx, host_uuid)
+    placed = await _stamps(ctx, VmInstanceVO.host_uuid == host_uuid)
+    listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
+    elsewhere = [uuid for uuid in listed if uuid not in placed]
+    rows = placed | (await _stamps(ctx, VmInstanceVO.uuid.in_(elsewhere)) if elsewhere else {})
+    result = HostSyncResult()
+    for vm_uuid in sorted(placed.keys() | listed.keys()):
+        row = rows.get(vm_uuid)
+        if row is None:
             result.unknown_vms.append(vm_uuid)
             continue
         reported = listed.get(vm_uuid, VmState.STOPPED.value)
+        if _agrees(row, host_uuid, reported) or VmState(row.state) in TRANSITIONAL_STATES:
+            continue
         result.reconciled[vm_uuid] = reported
-        await _send(ctx, vm_uuid, host_uuid, reported)
-    if result.unknown_vms:
-        log.warning(
-            "host %s runs VMs the database does not know: %s",
-            host_uuid,
-            ", ".join(result.unknown_vms),
+        await _send(
+            ctx,
+            ReconcileVmStateMsg(
+                vm_instance_uuid=vm_uuid, host_uuid=host_uuid, state=reported, expected=row
+            ),
         )
     return result
 
 
-async def _send(ctx: NodeContext, vm_uuid: str, host_uuid: str, state: str) -> None:
-    reply = await ctx.bus.call(
-        ReconcileVmStateMsg(vm_instance_uuid=vm_uuid, host_uuid=host_uuid, state=state)
-    )
+class StrangerLog:
+    """Warns of VMs a host runs that the database does not know, once per VM and host
+    (a sync on every ping would repeat it every round)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, frozenset[str]] = {}
+
+    def report(self, host_uuid: str, unknown_vms: list[str]) -> None:
+        current = frozenset(unknown_vms)
+        new = current - self._seen.get(host_uuid, frozenset())
+        if current:
+            self._seen[host_uuid] = current
+        else:
+            self._seen.pop(host_uuid, None)
+        if new:
+            log.warning(
+                "host %s runs VMs the database does not know: %s",
+                host_uuid,
+                ", ".join(sorted(new)),
+            )
+
+
+async def _send(ctx: NodeContext, msg: ReconcileVmStateMsg) -> None:
+    reply = await ctx.bus.call(msg)
     if not reply.success and reply.error is not None:
-        log.warning("syncing VM %s with host %s failed: %s", vm_uuid, host_uuid, reply.error)
+        log.warning(
+            "syncing VM %s with host %s failed: %s",
+            msg.vm_instance_uuid,
+            msg.host_uuid,
+            reply.error,
+        )
 
 
 # ----- VMs a dead node left in a transitional state ---------------------------------------
