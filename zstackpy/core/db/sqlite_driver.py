@@ -6,7 +6,8 @@ stock cursor makes four of those trips per statement (open a cursor, execute, fe
 close), each a handoff to the thread and a wake-up of the event loop through its self-pipe.
 Profiles of VM creation showed those handoffs as the biggest single cost of the node's
 loop. Here one trip runs the whole statement in the thread and brings back the rows and
-the cursor's attributes; the event loop never blocks on SQLite either way.
+the cursor's attributes, and commits and rollbacks with no transaction open make no trip
+at all; the event loop never blocks on SQLite either way.
 
 The engine uses it through ``create_async_engine(..., module=ONE_HOP_DBAPI)``: the dialect,
 URLs, pooling and error translation stay SQLAlchemy's own.
@@ -126,8 +127,28 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """Commits and rollbacks go to the thread only when a transaction is open.
+
+    SQLAlchemy ends every checkout with a rollback (the pool's reset), and a session ends
+    with one more: a read-only session made three trips for its one statement, a write
+    two for its commit. sqlite3 opens a transaction only before a write, and reports it
+    in ``in_transaction``, which the event loop may read between trips: nothing runs on
+    the connection then (one statement at a time, each a whole trip)."""
+
     __slots__ = ()
     _cursor_cls = OneHopCursor  # type: ignore[assignment]  # a subclass; mypy reads the slot as invariant
+
+    def _in_transaction(self) -> bool:
+        driver = self._connection._connection  # aiosqlite's sqlite3 connection; None once closed
+        return driver is not None and bool(driver.in_transaction)
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
