@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.events import ResourceChangedEvent
@@ -34,7 +34,8 @@ class ResourceService(Service):
         return row
 
     async def refuse_duplicate(self, session: AsyncSession, uuid: str) -> None:
-        if await session.get(self.model, uuid) is not None:
+        table: Any = self.model
+        if await session.scalar(select(table.uuid).where(table.uuid == uuid)) is not None:
             raise ZError(
                 SysErr.CREATE_RESOURCE, f"a {self.noun} with uuid {uuid} exists", uuid=uuid
             )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from zstackpy.core.db.mariadb_driver import install_idle_ping, transaction_aware_dbapi
 from zstackpy.core.db.sqlite_driver import one_hop_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -35,7 +36,7 @@ SQLITE_POOL_SIZE = 1
 SQLITE_POOL_TIMEOUT_S = 120
 
 # MariaDB drops idle connections after wait_timeout (8 h by default) and proxies sooner;
-# recycling well before that, plus the pre-ping, means a pooled connection is never dead.
+# recycling well before that, plus the idle ping, means a pooled connection is never dead.
 MARIADB_POOL_RECYCLE_S = 1800
 MARIADB_POOL_SIZE = 10
 MARIADB_MAX_OVERFLOW = 20
@@ -117,7 +118,10 @@ class Database:
         engine = create_async_engine(
             url,
             echo=echo,
-            pool_pre_ping=True,
+            # No commit or rollback round trip with nothing to end, and a ping only for
+            # connections that sat idle (mariadb_driver), instead of pool_pre_ping's ping
+            # at every checkout.
+            module=transaction_aware_dbapi(),
             pool_recycle=MARIADB_POOL_RECYCLE_S,
             pool_size=MARIADB_POOL_SIZE,
             max_overflow=MARIADB_MAX_OVERFLOW,
@@ -126,6 +130,7 @@ class Database:
             isolation_level="READ COMMITTED",
         )
         event.listen(engine.sync_engine, "connect", _mariadb_on_connect)
+        install_idle_ping(engine)
         return engine
 
 

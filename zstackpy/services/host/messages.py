@@ -124,7 +124,14 @@ class AllocateHostMsg(NeedReplyMessage):
     excluded_host_uuids: list[str] = Field(default_factory=list)
     hypervisor_type: str | None = None
     l3_network_uuids: list[str] = Field(default_factory=list)
+    # The clusters attached to the L2 of every L3 above, as the caller just read them (a
+    # VM's create did): spares the network filter its reads. None: the filter reads them.
+    l3_cluster_uuids: list[str] | None = None
     image_uuid: str | None = None
+    # The backup storage holding the image Ready, as the caller just read the image (a
+    # VM's create did, checking it is Ready): spares the image filter its reads. None: the
+    # filter reads the image.
+    image_ready_on: list[str] | None = None
     primary_storage_uuids: list[str] = Field(default_factory=list)  # required (any of)
     disk_size: int = 0  # bytes the VM's volumes need on primary storage
     host_tags: list[str] = Field(default_factory=list)  # system tags the host must carry

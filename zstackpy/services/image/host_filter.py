@@ -25,18 +25,11 @@ class ImageHostFilterService(Service):
         if request.image_uuid is None:
             return candidates
         image_uuid = request.image_uuid
-        async with self.ctx.db.session() as session:
-            status = await session.scalar(select(ImageVO.status).where(ImageVO.uuid == image_uuid))
-            held_by = list(
-                (
-                    await session.execute(
-                        select(ImageBackupStorageRefVO.backup_storage_uuid).where(
-                            ImageBackupStorageRefVO.image_uuid == image_uuid,
-                            ImageBackupStorageRefVO.status == ImageStatus.READY.value,
-                        )
-                    )
-                ).scalars()
-            )
+        if request.image_ready_on is not None:
+            status: str | None = ImageStatus.READY
+            held_by = list(request.image_ready_on)
+        else:
+            status, held_by = await self._ready_on(image_uuid)
         if status != ImageStatus.READY or not held_by:
             raise ZError(
                 HostErr.NO_AVAILABLE_HOST,
@@ -61,3 +54,17 @@ class ImageHostFilterService(Service):
                 zoneUuids=sorted(zones),
             )
         return kept
+
+    async def _ready_on(self, image_uuid: str) -> tuple[str | None, list[str]]:
+        """The image's status and the backup storage holding it Ready."""
+        async with self.ctx.db.session() as session:
+            status = await session.scalar(select(ImageVO.status).where(ImageVO.uuid == image_uuid))
+            held_by = (
+                await session.execute(
+                    select(ImageBackupStorageRefVO.backup_storage_uuid).where(
+                        ImageBackupStorageRefVO.image_uuid == image_uuid,
+                        ImageBackupStorageRefVO.status == ImageStatus.READY.value,
+                    )
+                )
+            ).scalars()
+            return status, list(held_by)

@@ -30,6 +30,8 @@ from zstackpy.services.host.messages import (
     HostCandidate,
     ReturnHostCapacityMsg,
 )
+from zstackpy.services.image.messages import ImageStatus
+from zstackpy.services.network.messages import L3NetworkSummary
 from zstackpy.services.vm.api import APICreateVmInstanceMsg
 from zstackpy.services.vm.create_spec import CreateSpec, new_vm_row, resolve
 from zstackpy.services.vm.extensions import (
@@ -170,7 +172,13 @@ class AllocateVmHost(Flow[CreateVmCtx]):
                 cluster_uuids=[msg.cluster_uuid] if msg.cluster_uuid else [],
                 host_uuid=msg.host_uuid,
                 l3_network_uuids=[n.uuid for n in spec.networks],
+                l3_cluster_uuids=_clusters_reaching(spec.networks),
                 image_uuid=spec.image.uuid,
+                image_ready_on=[
+                    ref.backup_storage_uuid
+                    for ref in spec.image.backup_storage_refs
+                    if ref.status == ImageStatus.READY
+                ],
                 primary_storage_uuids=(
                     [msg.primary_storage_uuid_for_root_volume]
                     if msg.primary_storage_uuid_for_root_volume
@@ -202,6 +210,7 @@ class CreateVmRootVolume(Flow[CreateVmCtx]):
                 host_uuid=host.uuid,
                 cluster_uuid=host.cluster_uuid,
                 image_uuid=spec.image.uuid,
+                image=spec.image,
                 size=spec.root_size,
                 primary_storage_uuid=msg.primary_storage_uuid_for_root_volume,
                 disk_offering_uuid=spec.root_disk_offering_uuid,
@@ -321,6 +330,13 @@ class FinishVmCreate(Flow[CreateVmCtx]):
         )
         if not ctx.starts:
             await return_capacity(ctx)
+
+
+def _clusters_reaching(networks: list[L3NetworkSummary]) -> list[str] | None:
+    """The clusters attached to the L2 of every network (None: no network)."""
+    if not networks:
+        return None
+    return sorted(set.intersection(*(set(n.attached_cluster_uuids) for n in networks)))
 
 
 def start_spec(ctx: CreateVmCtx) -> VmStartSpec:

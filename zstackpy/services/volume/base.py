@@ -69,10 +69,16 @@ class VolumeBase(ResourceService):
 
     async def event(self, uuid: str, change: Change, auth: AuthContext | None) -> VolumeEvent:
         """The API answer after a change: the inventory, announced to subscribers."""
-        async with self.ctx.db.session() as session:
-            row = await self.require(session, uuid)
+        return await self.announce(await self.load(uuid), change, auth)
+
+    async def announce(
+        self, row: VolumeVO, change: Change, auth: AuthContext | None
+    ) -> VolumeEvent:
+        """``event`` for a row the caller has just read."""
         inventory = VolumeInventory.model_validate(row, from_attributes=True)
-        await self._publish(uuid, change, auth, inventory.model_dump(mode="json", by_alias=True))
+        await self._publish(
+            row.uuid, change, auth, inventory.model_dump(mode="json", by_alias=True)
+        )
         return VolumeEvent(inventory=inventory)
 
     async def set_fields(self, uuid: str, **changes: Any) -> None:

@@ -19,6 +19,7 @@ from zstackpy.api.messages import (
     Inventory,
 )
 from zstackpy.core.bus.message import NeedReplyMessage, Reply
+from zstackpy.services.image.messages import ImageInventory
 
 VOLUME_SERVICE = "volume"
 VOLUME_RESOURCE_TYPE = "VolumeVO"
@@ -90,6 +91,9 @@ class CreateRootVolumeMsg(NeedReplyMessage):
     primary_storage_uuid: str | None = None  # required storage, if the caller chose one
     disk_offering_uuid: str | None = None
     account_uuid: str | None = None
+    # The image as the caller just read it (a VM's create checked it is Ready): saves the
+    # volume service a read. None: the service reads it.
+    image: ImageInventory | None = None
 
 
 class CreateDataVolumeForVmMsg(NeedReplyMessage):

@@ -54,7 +54,7 @@ class VolumeService(DataVolumeApi):
 
     async def _create_root(self, msg: CreateRootVolumeMsg) -> VolumeReply:
         await self._refuse_existing(msg.volume_uuid)
-        image = await self._image(msg.image_uuid)
+        image = msg.image if msg.image is not None else await self._image(msg.image_uuid)
         iso = image.media_type == "ISO"
         if iso and msg.size <= 0:
             raise ZError(
@@ -117,8 +117,9 @@ class VolumeService(DataVolumeApi):
         return reply.inventory
 
     async def _created(self, uuid: str) -> VolumeReply:
-        await self.event(uuid, "created", None)
-        return VolumeReply(volume=view_of(await self.load(uuid)))
+        row = await self.load(uuid)
+        await self.announce(row, "created", None)
+        return VolumeReply(volume=view_of(row))
 
     @handles(DeleteVolumeMsg)
     async def delete_internal(self, msg: DeleteVolumeMsg) -> Reply:

@@ -52,9 +52,17 @@ class CandidateHosts(Flow[AllocateHostCtx]):
 
     async def run(self, ctx: AllocateHostCtx) -> None:
         request = ctx.request
-        stmt = select(HostVO).where(
-            HostVO.state == HostState.ENABLED, HostVO.status == HostStatus.CONNECTED
-        )
+        # Columns, not entities: a zone's hosts are read for every VM created.
+        stmt = select(
+            HostVO.uuid,
+            HostVO.name,
+            HostVO.zone_uuid,
+            HostVO.cluster_uuid,
+            HostVO.management_ip,
+            HostVO.hypervisor_type,
+            HostVO.available_cpu_capacity,
+            HostVO.available_memory_capacity,
+        ).where(HostVO.state == HostState.ENABLED, HostVO.status == HostStatus.CONNECTED)
         if request.zone_uuid is not None:
             stmt = stmt.where(HostVO.zone_uuid == request.zone_uuid)
         if request.cluster_uuids:
@@ -66,7 +74,7 @@ class CandidateHosts(Flow[AllocateHostCtx]):
         if request.excluded_host_uuids:
             stmt = stmt.where(HostVO.uuid.not_in(request.excluded_host_uuids))
         async with ctx.node.db.session() as session:
-            rows = (await session.execute(stmt.order_by(HostVO.uuid))).scalars().all()
+            rows = (await session.execute(stmt.order_by(HostVO.uuid))).all()
         ctx.candidates = [
             HostCandidate(
                 uuid=r.uuid,

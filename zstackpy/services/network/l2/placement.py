@@ -20,6 +20,19 @@ async def hosts_on_networks(
     if not wanted or not candidates:
         return candidates
     clusters = list({c.cluster_uuid for c in candidates})
+    if request.l3_cluster_uuids is not None:
+        reachable = set(request.l3_cluster_uuids)
+        kept = [c for c in candidates if c.cluster_uuid in reachable]
+        if not kept:
+            raise ZError(
+                HostErr.NO_AVAILABLE_HOST,
+                f"no candidate host is in a cluster attached to the L2 networks of L3 "
+                f"networks {', '.join(wanted)}",
+                filter="network",
+                l3_network_uuids=wanted,
+                candidate_clusters=sorted(clusters),
+            )
+        return kept
     async with ctx.db.session() as session:
         l2_of = dict(
             (
