@@ -14,7 +14,7 @@ one shape only.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +35,7 @@ from zstackpy.api.messages import (
     api_by_name,
     format_zstack_date,
 )
+from zstackpy.core.clock import utcnow
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
 from zstackpy.core.ids import new_uuid
 
@@ -64,11 +65,6 @@ def result_text(key: str, body: dict[str, Any] | None, error: ErrorInfo | None) 
     return json.dumps({key: inner})
 
 
-def _now() -> datetime:
-    # The database stores naive UTC; these dates must read the same as the jobs'.
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _done(
     uuid: str,
     created: datetime,
@@ -82,7 +78,7 @@ def _done(
             "uuid": uuid,
             "state": "Done",
             "createdDate": format_zstack_date(created),
-            "finishedDate": format_zstack_date(finished or _now()),
+            "finishedDate": format_zstack_date(finished or utcnow()),
             "result": result_text(key, body, error),
         }
     )
@@ -111,7 +107,7 @@ class RpcFrontend:
         app.router.add_get(RESULT_PATH, self.result)
 
     async def call(self, request: web.Request) -> web.Response:
-        created = _now()
+        created = utcnow()
         key = GENERIC_REPLY
         try:
             cls, fields = self._decode(await read_json_object(request))

@@ -4,7 +4,8 @@ The front-ends call ``submit`` on their own node; the job row names that node, s
 node leaves the ring (takeover hook) or is found gone at start, its unfinished jobs end
 Failed with SYS.1012 instead of staying Processing forever. Polls read the row: any node
 can answer them; the node running a job answers polls of it from memory until it ends (a
-burst of creates is polled many times a second, and each read would cost the database).
+burst of creates is polled many times a second, and each read would cost the database),
+and for a while after (the last poll, the one that sees it end, comes right after).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,7 @@ from zstackpy.api.events import JobCompletedEvent
 from zstackpy.api.jobs.models import ApiJobVO, JobState
 from zstackpy.api.messages import APICreateMessage, APIMessage, APIReply
 from zstackpy.core.bus.message import Reply
+from zstackpy.core.clock import utcnow_seconds
 from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
 from zstackpy.core.membership import RingChange
@@ -32,6 +35,8 @@ from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSess
 log = logging.getLogger(__name__)
 
 API_JOB_SERVICE = "apiJob"
+# Ended jobs this node answers from memory (the newest; older ones are read from the row).
+RECENTLY_FINISHED_JOBS = 4096
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -102,6 +107,9 @@ class ApiJobService(Service):
         # Jobs this node runs, as recorded at submission: Processing until the task has
         # written the outcome to the row, after which polls read the row again.
         self._running: dict[str, JobView] = {}
+        # Jobs this node ended, as written to their rows (finishedDate from this node's
+        # clock, to the second, so the copy and the row agree).
+        self._finished: OrderedDict[str, JobView] = OrderedDict()
         self._accepting = False
 
     # ----- lifecycle ---------------------------------------------------------------------
@@ -188,6 +196,13 @@ class ApiJobService(Service):
                 )
             )
 
+    def _remember(self, job: JobView) -> None:
+        """Move a job this node ended from the running ones to the recently finished."""
+        self._finished[job.uuid] = job
+        self._running.pop(job.uuid, None)
+        while len(self._finished) > RECENTLY_FINISHED_JOBS:
+            self._finished.popitem(last=False)
+
     async def _announce(self, event: JobCompletedEvent) -> None:
         """Publish a job's end; the outcome is already in its row, so a bus that cannot
         take the event costs the streams one line, not the job."""
@@ -259,9 +274,9 @@ class ApiJobService(Service):
         return None
 
     async def get(self, job_uuid: str) -> JobView | None:
-        running = self._running.get(job_uuid)
-        if running is not None:
-            return running
+        known = self._running.get(job_uuid) or self._finished.get(job_uuid)
+        if known is not None:
+            return known
         async with self.ctx.db.session() as session:
             row = await session.get(ApiJobVO, job_uuid)
             return JobView.of(row) if row is not None else None
@@ -279,21 +294,23 @@ class ApiJobService(Service):
         else:
             error = reply_error(reply)
             state, result = JobState.FAILED, error.model_dump_json()
+        finished = utcnow_seconds()
         try:
             async with self.ctx.db.session() as session, session.begin():
                 changed = await session.execute(
                     update(ApiJobVO)
                     .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
-                    .values(state=state, result=result, finished_date=func.current_timestamp())
+                    .values(state=state, result=result, finished_date=finished)
                 )
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.
             log.exception("could not record the outcome of API job %s", job.uuid)
-            return
-        finally:
             self._running.pop(job.uuid, None)
+            return
         if not changed.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
+            self._running.pop(job.uuid, None)
             return  # already failed by a node that took this one for dead; it announced it
+        self._remember(replace(job, state=state, finished_date=finished, body=body, error=error))
         await self._announce(
             JobCompletedEvent(
                 job_uuid=job.uuid,

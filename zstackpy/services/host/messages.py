@@ -72,6 +72,7 @@ class ListHostsMsg(NeedReplyMessage):
     service: ClassVar[str] = HOST_SERVICE
     cluster_uuids: list[str] = Field(default_factory=list)
     zone_uuid: str | None = None
+    host_uuids: list[str] = Field(default_factory=list)  # only these, when given
     connected_only: bool = True
 
 

@@ -110,6 +110,8 @@ class HostService(ResourceService):
             stmt = stmt.where(HostVO.cluster_uuid.in_(msg.cluster_uuids))
         if msg.zone_uuid is not None:
             stmt = stmt.where(HostVO.zone_uuid == msg.zone_uuid)
+        if msg.host_uuids:
+            stmt = stmt.where(HostVO.uuid.in_(msg.host_uuids))
         if msg.connected_only:
             stmt = stmt.where(HostVO.status == HostStatus.CONNECTED)
         async with self.ctx.db.session() as session:

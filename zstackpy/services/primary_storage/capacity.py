@@ -316,7 +316,8 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
         async with self.ctx.db.session() as session:
             rows = (await session.execute(stmt)).all()
             fitting_hosts: set[str] = set()
-            if msg.host_uuid is not None:
+            # Only host-local storage keeps books per host: none among the rows, no read.
+            if msg.host_uuid is not None and any(kind in local for _, kind in rows):
                 refs = await session.execute(
                     select(LocalStorageHostRefVO.primary_storage_uuid).where(
                         LocalStorageHostRefVO.host_uuid == msg.host_uuid,

@@ -107,12 +107,9 @@ async def command_host(
             "no host can reach it",
             primaryStorageUuid=row.storage.primary_storage_uuid,
         )
-    reply = await ctx.bus.request(
-        ListHostsMsg(cluster_uuids=list(row.cluster_uuids), connected_only=True), ListHostsReply
-    )
-    hosts = [h.uuid for h in reply.hosts if h.status == HostStatus.CONNECTED]
-    if preferred in hosts:
-        return preferred
+    if preferred is not None and await _connected_hosts(ctx, row, [preferred]):
+        return preferred  # one row read, not every host of the clusters
+    hosts = await _connected_hosts(ctx, row)
     if not hosts:
         raise ZError(
             VolumeErr.NO_HOST,
@@ -121,6 +118,19 @@ async def command_host(
             clusterUuids=list(row.cluster_uuids),
         )
     return hosts[0]
+
+
+async def _connected_hosts(
+    ctx: NodeContext, row: StorageRow, among: list[str] | None = None
+) -> list[str]:
+    """Connected hosts of the storage's clusters (only ``among``, when given)."""
+    reply = await ctx.bus.request(
+        ListHostsMsg(
+            cluster_uuids=list(row.cluster_uuids), host_uuids=among or [], connected_only=True
+        ),
+        ListHostsReply,
+    )
+    return [h.uuid for h in reply.hosts if h.status == HostStatus.CONNECTED]
 
 
 async def image_source(ctx: NodeContext, image: ImageInventory, zone_uuid: str) -> ImageSource:

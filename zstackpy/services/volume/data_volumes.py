@@ -5,12 +5,11 @@ is the VM service's (AttachVolumeToVmMsg / DetachVolumeFromVmMsg, in the VM's qu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource, may_use
+from zstackpy.core.clock import utcnow
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.offering.models import DiskOfferingVO
@@ -48,10 +47,6 @@ from zstackpy.services.volume.models import VolumeVO
 
 # A VM takes a volume only in these states (ZStack: Running live, Stopped at next start).
 _ATTACHABLE = (VmState.RUNNING.value, VmState.STOPPED.value)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class DataVolumeApi(VolumeBase):
@@ -188,7 +183,7 @@ class DataVolumeApi(VolumeBase):
             vm_instance_uuid=vm_uuid,
             last_vm_instance_uuid=vm_uuid,
             device_id=reply.device_id,
-            last_attach_date=_now(),
+            last_attach_date=utcnow(),
         )
         return await self.event(row.uuid, "updated", auth)
 
@@ -302,7 +297,7 @@ class DataVolumeApi(VolumeBase):
             vm_instance_uuid=None,
             device_id=None,
             last_vm_instance_uuid=vm_uuid,
-            last_detach_date=_now(),
+            last_detach_date=utcnow(),
         )
         await self.event(uuid, "updated", None)
 

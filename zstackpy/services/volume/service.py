@@ -8,12 +8,11 @@ host: deleting either expunges them (CascadeParticipant).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import case, select
 
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
+from zstackpy.core.clock import utcnow
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.image.messages import GetImageMsg, GetImageReply, ImageInventory
@@ -38,11 +37,6 @@ from zstackpy.services.volume.messages import (
 from zstackpy.services.volume.models import VolumeVO
 
 _PARENTS = ("PrimaryStorageVO", "HostVO")
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as every date in the database."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class VolumeService(DataVolumeApi):
