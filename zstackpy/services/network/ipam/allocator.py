@@ -1,12 +1,11 @@
 """The IP allocator: never hands out one address twice.
 
 Allocations of one L3 network run in its work queue on the node owning it, so they never
-interleave. Concurrent requests are batched: each request joins the L3's pending list and
-queues a job; the first job to run serves every request pending at that moment in one
-transaction (one scan, one insert of all rows, one commit), the later jobs find their
-request served and return. UNIQUE (l3_network_uuid, ip_in_long) stays the last guard: if
-it fires (a node that owned the L3 before a ring change still wrote), the batch is planned
-again from what the database now holds.
+interleave. Concurrent requests are batched (core.batching.QueueBatcher): the first job
+the queue grants serves every request pending at that moment in one transaction (one
+scan, one insert of all rows, one commit). UNIQUE (l3_network_uuid, ip_in_long) stays the
+last guard: if it fires (a node that owned the L3 before a ring change still wrote), the
+batch is planned again from what the database now holds.
 
 Sequential choice: each range keeps a cursor (a hint, per node) after the last address
 handed out; the scan starts there and wraps around, so released addresses come back once
@@ -15,7 +14,6 @@ the range has been walked.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -24,6 +22,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
@@ -41,18 +40,13 @@ MAX_ATTEMPTS = 5
 BATCH_MAX = 1000  # requests per transaction; the rest wait for the next job
 
 
-@dataclass(eq=False, slots=True)
-class _Request:
-    msg: AllocateIpMsg
-    future: asyncio.Future[UsedIpInventory]
-
-
 @dataclass(slots=True)
 class _Plan:
-    """What one batch decided: an address per request, or why there is none."""
+    """What one batch decided, by the request's place in the batch: an address, or why
+    there is none."""
 
-    chosen: dict[_Request, tuple[IpRangeVO, int]] = field(default_factory=dict)
-    failed: dict[_Request, ZError] = field(default_factory=dict)
+    chosen: dict[int, tuple[IpRangeVO, int]] = field(default_factory=dict)
+    failed: dict[int, ZError] = field(default_factory=dict)
 
 
 def _range_bounds(ip_range: IpRangeVO) -> tuple[int, int]:
@@ -75,31 +69,16 @@ class IpAllocator:
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
-        self._pending: dict[str, list[_Request]] = {}
+        self._batcher: QueueBatcher[AllocateIpMsg, UsedIpInventory] = QueueBatcher(
+            ctx.queues, self._allocate, max_batch=BATCH_MAX
+        )
         self._cursors: dict[str, int] = {}  # range uuid -> next address to try
 
     async def allocate(self, msg: AllocateIpMsg) -> UsedIpInventory:
         """Raises L3.1003, L3.1005, L3.1006, SYS.1003 (no such L3) or SYS.1007 (a bad
         required IP). A caller cancelled after its batch committed leaves its address
         allocated: callers release what they roll back (ReleaseIpMsg)."""
-        future: asyncio.Future[UsedIpInventory] = asyncio.get_running_loop().create_future()
-        request = _Request(msg, future)
-        self._pending.setdefault(msg.l3_network_uuid, []).append(request)
-        try:
-            await self.ctx.queues.run(
-                l3_queue(msg.l3_network_uuid), self._serve, msg.l3_network_uuid
-            )
-        except BaseException:
-            # Gone before any batch took it (cancelled, queue refused): nobody may serve it.
-            pending = self._pending.get(msg.l3_network_uuid)
-            if pending is not None and request in pending:
-                pending.remove(request)
-            if not future.done():
-                future.cancel()
-            raise
-        if not future.done():
-            raise ZError(SysErr.INTERNAL, "the IP allocation batch ended without an answer")
-        return future.result()
+        return await self._batcher.submit(l3_queue(msg.l3_network_uuid), msg)
 
     async def release(self, msg: ReleaseIpMsg) -> None:
         await self.ctx.queues.run(l3_queue(msg.l3_network_uuid), self._release, msg)
@@ -117,44 +96,13 @@ class IpAllocator:
 
     # ----- one batch ----------------------------------------------------------------------
 
-    async def _serve(self, l3_uuid: str) -> None:
-        pending = self._pending.pop(l3_uuid, [])
-        batch, rest = pending[:BATCH_MAX], pending[BATCH_MAX:]
-        if rest:
-            self._pending[l3_uuid] = rest  # their own jobs are still queued behind us
-        if not batch:
-            return
-        try:
-            await self._answer(l3_uuid, batch)
-        finally:
-            # Stopped half-way (cancelled): each unanswered request's own job is still
-            # queued behind this one, so handing it back gets it served.
-            unanswered = [r for r in batch if not r.future.done()]
-            if unanswered:
-                self._pending[l3_uuid] = unanswered + self._pending.get(l3_uuid, [])
-
-    async def _answer(self, l3_uuid: str, batch: list[_Request]) -> None:
-        results: dict[_Request, UsedIpInventory | BaseException]
-        try:
-            results = dict(await self._allocate(l3_uuid, batch))
-        except ZError as exc:
-            results = {r: ZError.from_info(exc.info()) for r in batch}
-        except Exception as exc:
-            results = dict.fromkeys(batch, exc)
-        for request, result in results.items():
-            if request.future.done():
-                continue  # its caller gave up (cancelled) while the batch ran
-            if isinstance(result, BaseException):
-                request.future.set_exception(result)
-            else:
-                request.future.set_result(result)
-
-    async def _allocate(
-        self, l3_uuid: str, batch: list[_Request]
-    ) -> dict[_Request, UsedIpInventory | ZError]:
+    async def _allocate(self, batch: list[AllocateIpMsg]) -> list[UsedIpInventory | ZError]:
+        """One batch of one L3 network (the queue's): an outcome per request, in order."""
+        l3_uuid = batch[0].l3_network_uuid
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await self._attempt(l3_uuid, batch)
+                results = await self._attempt(l3_uuid, batch)
+                return [results[i] for i in range(len(batch))]
             except IntegrityError as exc:
                 # Someone else stored one of our addresses: plan again from the database.
                 log.warning(
@@ -168,14 +116,14 @@ class IpAllocator:
         )
 
     async def _attempt(
-        self, l3_uuid: str, batch: list[_Request]
-    ) -> dict[_Request, UsedIpInventory | ZError]:
+        self, l3_uuid: str, batch: list[AllocateIpMsg]
+    ) -> dict[int, UsedIpInventory | ZError]:
         """One transaction: read the L3 with its ranges and their use, plan, insert."""
         async with self.ctx.db.session() as session, session.begin():
             l3, ranges, counts = await _l3_with_ranges(session, l3_uuid)
             plan = await self._plan(session, l3, ranges, counts, batch)
             uuids = {request: new_uuid() for request in plan.chosen}
-            values: dict[_Request, dict[str, object]] = {
+            values: dict[int, dict[str, object]] = {
                 request: {
                     "uuid": uuids[request],
                     "ip_range_uuid": ip_range.uuid,
@@ -185,8 +133,8 @@ class IpAllocator:
                     "gateway": ip_range.gateway,
                     "netmask": ip_range.netmask,
                     "ip_version": 4,
-                    "used_for": request.msg.used_for,
-                    "vm_nic_uuid": request.msg.vm_nic_uuid,
+                    "used_for": batch[request].used_for,
+                    "vm_nic_uuid": batch[request].vm_nic_uuid,
                 }
                 for request, (ip_range, address) in plan.chosen.items()
             }
@@ -201,7 +149,7 @@ class IpAllocator:
         for ip_range, address in plan.chosen.values():
             low, high = _range_bounds(ip_range)
             self._cursors[ip_range.uuid] = address + 1 if address < high else low
-        results: dict[_Request, UsedIpInventory | ZError] = dict(plan.failed)
+        results: dict[int, UsedIpInventory | ZError] = dict(plan.failed)
         for request, uuid in uuids.items():
             results[request] = stored[uuid]
         return results
@@ -212,17 +160,17 @@ class IpAllocator:
         l3: L3NetworkVO,
         ranges: list[IpRangeVO],
         counts: dict[str, int],
-        batch: list[_Request],
+        batch: list[AllocateIpMsg],
     ) -> _Plan:
         plan = _Plan()
         taken: set[int] = set()
         by_uuid = {r.uuid: r for r in ranges}
         # Required addresses first, so a sequential pick never takes one a request named.
-        for request in batch:
-            if request.msg.required_ip is None:
+        for request, msg in enumerate(batch):
+            if msg.required_ip is None:
                 continue
             try:
-                chosen = await self._required(session, l3, ranges, request.msg, taken)
+                chosen = await self._required(session, l3, ranges, msg, taken)
             except ZError as exc:
                 plan.failed[request] = exc
                 continue
@@ -232,10 +180,10 @@ class IpAllocator:
         for ip_range, _ in plan.chosen.values():
             free[ip_range.uuid] -= 1
         # Then the rest, range by range in creation order (or the range each one asked for).
-        wanting: dict[str | None, list[_Request]] = {}
-        for request in batch:
-            if request.msg.required_ip is None:
-                wanting.setdefault(request.msg.ip_range_uuid, []).append(request)
+        wanting: dict[str | None, list[int]] = {}
+        for request, msg in enumerate(batch):
+            if msg.required_ip is None:
+                wanting.setdefault(msg.ip_range_uuid, []).append(request)
         for range_uuid, requests in wanting.items():
             if range_uuid is not None and range_uuid not in by_uuid:
                 for request in requests:
