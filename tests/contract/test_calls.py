@@ -200,3 +200,30 @@ async def test_a_service_nobody_serves_is_an_error_not_a_hang(cluster: Cluster) 
     assert local.error.code == SysErr.NO_ROUTE
     assert send_error.value.code == SysErr.UNDELIVERABLE
     assert a.in_flight() == 0
+
+
+async def test_a_calls_deadline_carries_to_the_calls_its_handler_makes(cluster: Cluster) -> None:
+    """A handler's own calls without a timeout wait what is left of the deadline of the
+    message it serves (when that is longer than the bus default), across nodes; a call
+    with no deadline behind it keeps the default."""
+    a, b = await cluster.start(2, default_timeout=0.3)
+
+    async def slow(msg: Message) -> Reply:
+        await asyncio.sleep(0.8)  # longer than the default, shorter than the deadline
+        return ContractEchoReply(value=1, node=b.node_uuid)
+
+    async def relay(msg: Message) -> Reply:
+        assert isinstance(msg, ContractRouteMsg)
+        return await b.call(ContractSlowMsg(), node=a.node_uuid)
+
+    await a.register(ContractSlowMsg.service, slow)
+    await b.register(ContractRouteMsg.service, relay)
+    owned_by_b = uuid_owned_by(a.ring, b.node_uuid)
+
+    relayed = await a.call(ContractRouteMsg(resource_uuid=owned_by_b), timeout=5.0)
+    assert relayed.success, relayed.error
+
+    direct = await b.call(ContractSlowMsg(), node=a.node_uuid)
+    assert not direct.success
+    assert direct.error is not None
+    assert direct.error.code == SysErr.TIMEOUT

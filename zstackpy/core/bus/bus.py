@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from random import getrandbits
 from typing import Any, TypeVar
 
+from zstackpy.core.bus import deadline
 from zstackpy.core.bus.failures import (
     no_service,
     node_left_before_reply,
@@ -153,7 +154,7 @@ class CloudBus:
 
         ``node`` overrides the routing; ``service`` sends to another service than
         ``msg.service`` (the API portal forwarding a message to the service it is for)."""
-        timeout = self.default_timeout if timeout is None else timeout
+        timeout = deadline.call_timeout(timeout, self.default_timeout)
         service = service or msg.service
         dest = node if node is not None else self.destination(msg, service)
         if not self._started:
@@ -174,7 +175,9 @@ class CloudBus:
                 # must not stretch a call past its timeout.
                 async with asyncio.timeout(timeout):
                     try:
-                        await self._deliver(dest, msg, msg_id, service, wants_reply=True)
+                        await self._deliver(
+                            dest, msg, msg_id, service, wants_reply=True, timeout=timeout
+                        )
                     except Undeliverable as exc:
                         return Reply.failure(undeliverable(msg, service, dest, exc))
                     return await future
@@ -270,7 +273,14 @@ class CloudBus:
         return len(self._pending_by_node.get(node_uuid, ()))
 
     async def _deliver(
-        self, dest: str | None, msg: Message, msg_id: str, service: str, *, wants_reply: bool
+        self,
+        dest: str | None,
+        msg: Message,
+        msg_id: str,
+        service: str,
+        *,
+        wants_reply: bool,
+        timeout: float | None = None,  # noqa: ASYNC109 -- the call's, carried as a deadline
     ) -> None:
         self.stats.sent += 1
         env = Envelope(
@@ -281,6 +291,7 @@ class CloudBus:
             body=msg,
             service=service,
             reply_to=self.node_uuid if wants_reply else None,
+            headers={deadline.DEADLINE_HEADER: deadline.header_for(timeout)} if timeout else {},
         )
         if dest == self.node_uuid:
             # Local short-circuit: same node, no transport, no serialisation.
@@ -333,6 +344,8 @@ class CloudBus:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, env: Envelope, msg: Message) -> None:
+        # This task's own context: the deadline is the message's, whoever created the task.
+        deadline.enter(env.headers.get(deadline.DEADLINE_HEADER))
         handler = self._services.get(env.service)
         reply: Reply | None
         if handler is None:

@@ -63,9 +63,6 @@ from zstackpy.services.volume.messages import (
 # Making a volume may copy an image into the storage's cache first: give it time.
 VOLUME_TIMEOUT_S = 3600.0
 START_TIMEOUT_S = 300.0
-# An allocation waits in the candidate hosts' queues behind every concurrent creation (a
-# burst of 1,000 took minutes): the job's own timeout bounds it, not the bus default.
-ALLOCATE_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -187,8 +184,10 @@ class AllocateVmHost(Flow[CreateVmCtx]):
                 disk_size=spec.disk_size,
                 strategy=spec.allocator_strategy,
             ),
+            # No timeout of its own: an allocation waits in the hosts' queues behind every
+            # concurrent creation (a burst of 1,000 takes minutes), which the job's deadline
+            # bounds (core.bus.deadline), not the bus default.
             AllocateHostReply,
-            timeout=msg.api_timeout_s or ALLOCATE_TIMEOUT_S,
         )
         if reply.host is None:
             raise ZError(SysErr.INTERNAL, "the host allocator answered no host")
