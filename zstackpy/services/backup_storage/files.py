@@ -9,11 +9,13 @@ file that does not fit is deleted again, so capacity never goes negative.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from zstackpy.core.bus.message import Reply
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.errors import ZError
 from zstackpy.core.service import handles
 from zstackpy.services.backup_storage.base import BackupStorageBase
@@ -42,9 +44,16 @@ log = logging.getLogger(__name__)
 class ImageFiles(BackupStorageBase):
     """Handlers of the backup storage service about image files (a part of that service)."""
 
+    @cached_property
+    def _summary_reads(
+        self,
+    ) -> CoalescedReads[tuple[tuple[str, ...], tuple[str, ...]], list[BackupStorageSummary]]:
+        return CoalescedReads(lambda key: self.summaries(list(key[0]), list(key[1])))
+
     @handles(ListBackupStorageMsg)
     async def list_backup_storage(self, msg: ListBackupStorageMsg) -> ListBackupStorageReply:
-        found = await self.summaries(msg.uuids, msg.zone_uuids)
+        # A burst of VM creations asks for the same storage: one read serves them.
+        found = await self._summary_reads.read((tuple(msg.uuids), tuple(msg.zone_uuids)))
         if msg.connected_only:
             found = [s for s in found if s.status == BackupStorageStatus.CONNECTED]
         if msg.enabled_only:

@@ -19,6 +19,7 @@ from zstackpy.api.ownership import rename_resource
 from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
@@ -86,6 +87,8 @@ class HostService(ResourceService):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.tracker = PingTracker(self.ctx, self.reconnect_in_queue)
+        # Agent calls read their host's row; a burst of them to one host shares the reads.
+        self._host_reads: CoalescedReads[str, HostVO] = CoalescedReads(partial(load_host, ctx))
         self._deleting: Counter[str] = Counter()  # hosts whose delete is queued or running
         self._reservations: QueueBatcher[CapacityAsk, HostCapacityReply] = QueueBatcher(
             ctx.queues, partial(reserve_many, ctx)
@@ -120,7 +123,7 @@ class HostService(ResourceService):
 
     @handles(HostAgentCallMsg)
     async def agent_call(self, msg: HostAgentCallMsg) -> HostAgentCallReply:
-        host = await load_host(self.ctx, msg.host_uuid)
+        host = await self._host_reads.read(msg.host_uuid)
         if host.status != HostStatus.CONNECTED:
             raise ZError(
                 HostErr.WRONG_STATE,

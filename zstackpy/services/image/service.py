@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.backup_storage.messages import (
@@ -37,6 +39,10 @@ DEFAULT_DOWNLOAD_TIMEOUT_S = 1800.0
 
 
 class ImageService(ImageDeletion):
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self._image_reads: CoalescedReads[str, ImageInventory] = CoalescedReads(self.load)
+
     @handles(APIAddImageMsg)
     async def add(self, msg: APIAddImageMsg) -> ImageEvent:
         assert msg.resource_uuid is not None  # the portal gives every create its UUID
@@ -127,7 +133,8 @@ class ImageService(ImageDeletion):
 
     @handles(GetImageMsg)
     async def get(self, msg: GetImageMsg) -> GetImageReply:
-        return GetImageReply(inventory=await self.load(msg.image_uuid))
+        # A burst of VM creations asks for the same image: one read serves them.
+        return GetImageReply(inventory=await self._image_reads.read(msg.image_uuid))
 
 
 def check_url(url: str) -> None:

@@ -52,6 +52,7 @@ from zstackpy.services.vm.nics import (
     release_ip,
 )
 from zstackpy.services.vm.records import backend_for, set_fields
+from zstackpy.services.vm.reference_reads import ReferenceReads
 from zstackpy.services.volume.messages import (
     CreateDataVolumeForVmMsg,
     CreateRootVolumeMsg,
@@ -69,6 +70,7 @@ START_TIMEOUT_S = 300.0
 class CreateVmCtx:
     node: NodeContext
     msg: APICreateVmInstanceMsg
+    reads: ReferenceReads  # the VM service's, shared by concurrent creates
     # resolve-vm-create
     spec: CreateSpec | None = None
     # create-vm-row
@@ -114,7 +116,7 @@ class ResolveVmCreate(Flow[CreateVmCtx]):
     """Check the request (create_spec.resolve): reads only."""
 
     async def run(self, ctx: CreateVmCtx) -> None:
-        ctx.spec = await resolve(ctx.node, ctx.msg)
+        ctx.spec = await resolve(ctx.node, ctx.msg, ctx.reads)
 
 
 class CreateVmRow(Flow[CreateVmCtx]):

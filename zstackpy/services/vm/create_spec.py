@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.core.context import NodeContext
-from zstackpy.core.db import ResourceVO
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.cluster.models import ClusterVO
 from zstackpy.services.host.messages import HostCandidate
@@ -33,6 +32,7 @@ from zstackpy.services.tag.patterns import TagPattern
 from zstackpy.services.vm.api import APICreateVmInstanceMsg
 from zstackpy.services.vm.messages import VM_RESOURCE_TYPE, VmErr
 from zstackpy.services.vm.models import VmInstanceVO
+from zstackpy.services.vm.reference_reads import Owners, ReferenceReads
 
 ENABLED = "Enabled"
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
@@ -111,10 +111,12 @@ def not_found(what: str, uuid: str) -> ZError:
     return ZError(SysErr.RESOURCE_NOT_FOUND, f"no {what} with uuid {uuid}", uuid=uuid)
 
 
-async def resolve(ctx: NodeContext, msg: APICreateVmInstanceMsg) -> CreateSpec:
+async def resolve(
+    ctx: NodeContext, msg: APICreateVmInstanceMsg, reads: ReferenceReads
+) -> CreateSpec:
     """The request checked and resolved; SYS.1003 for what does not exist (or belongs to
     another account), VM.1002 for contradictions, VM.1003 for what is disabled or not
-    Ready."""
+    Ready. ``reads`` shares the reads concurrent creates make alike."""
     auth = msg.require_auth()
     named = [
         uuid
@@ -127,9 +129,12 @@ async def resolve(ctx: NodeContext, msg: APICreateVmInstanceMsg) -> CreateSpec:
         )
         if uuid is not None
     ]
+    _refuse_unusable(await reads.owners.read(tuple(sorted(set(named)))), named, auth)
+    offering = None
+    if msg.instance_offering_uuid is not None:
+        offering = await reads.offerings.read(msg.instance_offering_uuid)
+    sizes = _sizes(offering, msg)
     async with ctx.db.session() as session:
-        await _refuse_unusable(session, named, auth)
-        sizes = await _sizes(session, msg)
         root_size, data_disks = await _disks(session, msg)
         await _check_placement(session, msg)
     image = await _image(ctx, msg)
@@ -168,13 +173,12 @@ async def resolve(ctx: NodeContext, msg: APICreateVmInstanceMsg) -> CreateSpec:
     )
 
 
-async def _refuse_unusable(session: AsyncSession, uuids: list[str], auth: AuthContext) -> None:
+def _refuse_unusable(owners: Owners, uuids: list[str], auth: AuthContext) -> None:
     """SYS.1003 for the first resource that does not exist or that the caller may not use
-    (another account's looks missing), in one read (ownership.may_use's rule)."""
-    rows = await session.execute(
-        select(ResourceVO.uuid, ResourceVO.account_uuid).where(ResourceVO.uuid.in_(set(uuids)))
-    )
-    usable = {uuid for uuid, account in rows.all() if auth.is_admin or account == auth.account_uuid}
+    (another account's looks missing: ownership.may_use's rule)."""
+    usable = {
+        uuid for uuid, account in owners.items() if auth.is_admin or account == auth.account_uuid
+    }
     for uuid in uuids:
         if uuid not in usable:
             raise ZError(SysErr.RESOURCE_NOT_FOUND, f"no resource with uuid {uuid}", uuid=uuid)
@@ -183,15 +187,15 @@ async def _refuse_unusable(session: AsyncSession, uuids: list[str], auth: AuthCo
 Sizes = tuple[int, int, int, int, str | None, str]
 
 
-async def _sizes(session: AsyncSession, msg: APICreateVmInstanceMsg) -> Sizes:
-    """cpuNum, cpuSpeed, memorySize, reservedMemorySize, offering uuid, allocator strategy."""
+def _sizes(offering: InstanceOfferingVO | None, msg: APICreateVmInstanceMsg) -> Sizes:
+    """cpuNum, cpuSpeed, memorySize, reservedMemorySize, offering uuid, allocator strategy
+    (``offering``: the row of ``msg.instance_offering_uuid``, None when it has none)."""
     if msg.instance_offering_uuid is None:
         if msg.cpu_num is None or msg.memory_size is None:
             raise invalid("give instanceOfferingUuid, or cpuNum and memorySize")
         return msg.cpu_num, 0, msg.memory_size, 0, None, DEFAULT_HOST_ALLOCATOR_STRATEGY
     if msg.cpu_num is not None or msg.memory_size is not None:
         raise invalid("give instanceOfferingUuid, or cpuNum and memorySize, not both")
-    offering = await session.get(InstanceOfferingVO, msg.instance_offering_uuid)
     if offering is None:
         raise not_found("instance offering", msg.instance_offering_uuid)
     if offering.state != ENABLED:

@@ -63,6 +63,7 @@ from zstackpy.services.vm.messages import (
 from zstackpy.services.vm.models import VmInstanceVO, VmNicVO
 from zstackpy.services.vm.nics import delete_nic_rows, release_ip
 from zstackpy.services.vm.records import backend_for, load_vm, nic_specs, publish, vm_host
+from zstackpy.services.vm.reference_reads import ReferenceReads
 from zstackpy.services.vm.states import ON_HOST, vm_queue
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class VmService(Service):
         super().__init__(ctx)
         self.devices = volumes.DeviceIds()
         self.strangers = sync.StrangerLog()
+        self.reference_reads = ReferenceReads(ctx)
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -140,7 +142,9 @@ class VmService(Service):
         uuid = msg.resource_uuid
 
         async def run() -> VmInstanceEvent:
-            await self.ctx.flows.run(CREATE_CHAIN, CreateVmCtx(node=self.ctx, msg=msg))
+            await self.ctx.flows.run(
+                CREATE_CHAIN, CreateVmCtx(node=self.ctx, msg=msg, reads=self.reference_reads)
+            )
             return VmInstanceEvent(inventory=await publish(self.ctx, uuid, "created"))
 
         return await self._queued(uuid, run)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.flow import Flow
@@ -40,54 +41,81 @@ class AllocateHostCtx:
     strategy: HostAllocatorStrategy
     candidates: list[HostCandidate] = field(default_factory=list)
     chosen: HostCandidate | None = None  # set once reserved; rollback returns its capacity
+    # The allocator service's shared candidate reads (None: read alone).
+    candidate_reads: CoalescedReads[CandidateKey, list[HostCandidate]] | None = None
 
 
 def no_host(step: str, reason: str, **details: Any) -> ZError:
     return ZError(HostErr.NO_AVAILABLE_HOST, f"no host available: {reason}", filter=step, **details)
 
 
+# What the candidate read depends on: zone, clusters, host, hypervisor, excluded hosts.
+CandidateKey = tuple[str | None, tuple[str, ...], str | None, str | None, tuple[str, ...]]
+
+
+def candidate_key(request: AllocateHostMsg) -> CandidateKey:
+    return (
+        request.zone_uuid,
+        tuple(request.cluster_uuids),
+        request.host_uuid,
+        request.hypervisor_type,
+        tuple(request.excluded_host_uuids),
+    )
+
+
+async def read_candidates(node: NodeContext, key: CandidateKey) -> list[HostCandidate]:
+    """Enabled and Connected hosts matching ``key``, by uuid."""
+    zone_uuid, cluster_uuids, host_uuid, hypervisor_type, excluded = key
+    # Columns, not entities: a zone's hosts are read for every VM created.
+    stmt = select(
+        HostVO.uuid,
+        HostVO.name,
+        HostVO.zone_uuid,
+        HostVO.cluster_uuid,
+        HostVO.management_ip,
+        HostVO.hypervisor_type,
+        HostVO.available_cpu_capacity,
+        HostVO.available_memory_capacity,
+    ).where(HostVO.state == HostState.ENABLED, HostVO.status == HostStatus.CONNECTED)
+    if zone_uuid is not None:
+        stmt = stmt.where(HostVO.zone_uuid == zone_uuid)
+    if cluster_uuids:
+        stmt = stmt.where(HostVO.cluster_uuid.in_(cluster_uuids))
+    if host_uuid is not None:
+        stmt = stmt.where(HostVO.uuid == host_uuid)
+    if hypervisor_type is not None:
+        stmt = stmt.where(HostVO.hypervisor_type == hypervisor_type)
+    if excluded:
+        stmt = stmt.where(HostVO.uuid.not_in(excluded))
+    async with node.db.session() as session:
+        rows = (await session.execute(stmt.order_by(HostVO.uuid))).all()
+    return [
+        HostCandidate(
+            uuid=r.uuid,
+            name=r.name,
+            zone_uuid=r.zone_uuid,
+            cluster_uuid=r.cluster_uuid,
+            management_ip=r.management_ip,
+            hypervisor_type=r.hypervisor_type,
+            available_cpu=r.available_cpu_capacity,
+            available_memory=r.available_memory_capacity,
+        )
+        for r in rows
+    ]
+
+
 class CandidateHosts(Flow[AllocateHostCtx]):
     """Enabled and Connected hosts in the zone, clusters or host asked for, of the
-    hypervisor type asked for, minus the excluded ones."""
+    hypervisor type asked for, minus the excluded ones. Concurrent allocations asking the
+    same share one read (``candidate_reads``), which started after each of them asked."""
 
     async def run(self, ctx: AllocateHostCtx) -> None:
         request = ctx.request
-        # Columns, not entities: a zone's hosts are read for every VM created.
-        stmt = select(
-            HostVO.uuid,
-            HostVO.name,
-            HostVO.zone_uuid,
-            HostVO.cluster_uuid,
-            HostVO.management_ip,
-            HostVO.hypervisor_type,
-            HostVO.available_cpu_capacity,
-            HostVO.available_memory_capacity,
-        ).where(HostVO.state == HostState.ENABLED, HostVO.status == HostStatus.CONNECTED)
-        if request.zone_uuid is not None:
-            stmt = stmt.where(HostVO.zone_uuid == request.zone_uuid)
-        if request.cluster_uuids:
-            stmt = stmt.where(HostVO.cluster_uuid.in_(request.cluster_uuids))
-        if request.host_uuid is not None:
-            stmt = stmt.where(HostVO.uuid == request.host_uuid)
-        if request.hypervisor_type is not None:
-            stmt = stmt.where(HostVO.hypervisor_type == request.hypervisor_type)
-        if request.excluded_host_uuids:
-            stmt = stmt.where(HostVO.uuid.not_in(request.excluded_host_uuids))
-        async with ctx.node.db.session() as session:
-            rows = (await session.execute(stmt.order_by(HostVO.uuid))).all()
-        ctx.candidates = [
-            HostCandidate(
-                uuid=r.uuid,
-                name=r.name,
-                zone_uuid=r.zone_uuid,
-                cluster_uuid=r.cluster_uuid,
-                management_ip=r.management_ip,
-                hypervisor_type=r.hypervisor_type,
-                available_cpu=r.available_cpu_capacity,
-                available_memory=r.available_memory_capacity,
-            )
-            for r in rows
-        ]
+        key = candidate_key(request)
+        if ctx.candidate_reads is not None:
+            ctx.candidates = list(await ctx.candidate_reads.read(key))
+        else:
+            ctx.candidates = await read_candidates(ctx.node, key)
         if not ctx.candidates:
             raise no_host(
                 "candidate-hosts",

@@ -4,9 +4,15 @@ queue on its owner node, so any number of allocators may run at once."""
 
 from __future__ import annotations
 
+from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service, handles
-from zstackpy.services.host.allocator.flows import AllocateHostCtx
+from zstackpy.services.host.allocator.flows import (
+    AllocateHostCtx,
+    CandidateKey,
+    read_candidates,
+)
 from zstackpy.services.host.extensions import HostAllocatorStrategy
 from zstackpy.services.host.messages import (
     HOST_ALLOCATOR_SERVICE,
@@ -14,6 +20,7 @@ from zstackpy.services.host.messages import (
     AllocateHostReply,
     APIGetHostAllocatorStrategiesMsg,
     APIGetHostAllocatorStrategiesReply,
+    HostCandidate,
     HostErr,
 )
 
@@ -23,9 +30,20 @@ ALLOCATE_CHAIN = "host-allocate"
 class HostAllocatorService(Service):
     name = HOST_ALLOCATOR_SERVICE
 
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self._candidate_reads: CoalescedReads[CandidateKey, list[HostCandidate]] = CoalescedReads(
+            lambda key: read_candidates(ctx, key)
+        )
+
     @handles(AllocateHostMsg)
     async def allocate(self, msg: AllocateHostMsg) -> AllocateHostReply:
-        ctx = AllocateHostCtx(node=self.ctx, request=msg, strategy=self._strategy(msg.strategy))
+        ctx = AllocateHostCtx(
+            node=self.ctx,
+            request=msg,
+            strategy=self._strategy(msg.strategy),
+            candidate_reads=self._candidate_reads,
+        )
         await self.ctx.flows.run(ALLOCATE_CHAIN, ctx)
         return AllocateHostReply(host=ctx.chosen, candidates=ctx.candidates)
 

@@ -19,6 +19,8 @@ from zstackpy.api.messages import AuthContext, Inventory
 from zstackpy.api.ownership import add_resource, may_use, remove_resources
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, CascadeParticipant, DeleteMode, cascade_delete
+from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.network.errors import L3Err
@@ -78,6 +80,12 @@ class L3NetworkService(ResourceService):
     noun = "L3 network"
 
     # ----- create, update, state ------------------------------------------------------
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self._network_reads: CoalescedReads[tuple[str, ...], list[L3NetworkSummary]] = (
+            CoalescedReads(self._read_networks)
+        )
 
     @handles(APICreateL3NetworkMsg)
     async def create(self, msg: APICreateL3NetworkMsg) -> L3NetworkEvent:
@@ -268,7 +276,11 @@ class L3NetworkService(ResourceService):
 
     @handles(GetL3NetworksMsg)
     async def get_networks(self, msg: GetL3NetworksMsg) -> GetL3NetworksReply:
-        wanted = list(dict.fromkeys(msg.l3_network_uuids))
+        # A burst of VM creations asks for the same networks: one read serves them.
+        networks = await self._network_reads.read(tuple(dict.fromkeys(msg.l3_network_uuids)))
+        return GetL3NetworksReply(networks=list(networks))
+
+    async def _read_networks(self, wanted: tuple[str, ...]) -> list[L3NetworkSummary]:
         async with self.ctx.db.session() as session:
             rows = await session.execute(
                 select(L3NetworkVO, L2NetworkVO)
@@ -294,9 +306,7 @@ class L3NetworkService(ResourceService):
                 f"no L3 network with uuid {', '.join(missing)}",
                 l3_network_uuids=missing,
             )
-        return GetL3NetworksReply(
-            networks=[_summary(*pairs[u], clusters.get(pairs[u][1].uuid, [])) for u in wanted]
-        )
+        return [_summary(*pairs[u], clusters.get(pairs[u][1].uuid, [])) for u in wanted]
 
     # ----- CascadeParticipant: L3 networks belong to L2 networks ------------------------
 
