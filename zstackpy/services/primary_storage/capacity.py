@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.core.workqueue import QueueKey
@@ -65,12 +66,21 @@ def refreshed_available(old_total: int, old_available: int, total: int, availabl
     return max(0, total - max(0, old_total - old_available))
 
 
+# What a candidate read depends on: clusters, host, size, storage types, excluded storage.
+CandidateAsk = tuple[tuple[str, ...], str | None, int, tuple[str, ...], tuple[str, ...]]
+
+
 class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
     """The books (messages routed by storage uuid, run in its capacity queue), the
     allocation that picks a storage, GetPrimaryStorageCapacity; also the host allocator's
     storage filter (PlacementFilter) and the HostVO cascade (HostBooksCascade)."""
 
     name = PRIMARY_STORAGE_CAPACITY_SERVICE
+
+    @cached_property
+    def _candidate_reads(self) -> CoalescedReads[CandidateAsk, list[str]]:
+        # A burst of volume creations asks alike: one read serves them (core.coalesce).
+        return CoalescedReads(self._read_candidates)
 
     # ----- recording what agents report -------------------------------------------------
 
@@ -269,7 +279,14 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
                     size=msg.size,
                 )
             )
-        for uuid in await self._candidates(msg):
+        ask: CandidateAsk = (
+            tuple(msg.cluster_uuids),
+            msg.host_uuid,
+            msg.size,
+            tuple(msg.storage_types),
+            tuple(msg.excluded_primary_storage_uuids),
+        )
+        for uuid in await self._candidate_reads.read(ask):
             reply = await self.ctx.bus.call(
                 ReservePrimaryStorageCapacityMsg(
                     primary_storage_uuid=uuid, host_uuid=msg.host_uuid, size=msg.size
@@ -289,9 +306,10 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
             size=msg.size,
         )
 
-    async def _candidates(self, msg: AllocatePrimaryStorageCapacityMsg) -> list[str]:
+    async def _read_candidates(self, ask: CandidateAsk) -> list[str]:
         """Storage that fits now, most available first (a reservation may still lose)."""
-        if not msg.cluster_uuids:
+        cluster_uuids, host_uuid, size, storage_types, excluded = ask
+        if not cluster_uuids:
             return []
         local = host_local_types(self.ctx)
         stmt = (
@@ -301,27 +319,27 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
                 PrimaryStorageClusterRefVO.primary_storage_uuid == PrimaryStorageVO.uuid,
             )
             .where(
-                PrimaryStorageClusterRefVO.cluster_uuid.in_(msg.cluster_uuids),
+                PrimaryStorageClusterRefVO.cluster_uuid.in_(cluster_uuids),
                 PrimaryStorageVO.state == PrimaryStorageState.ENABLED,
                 PrimaryStorageVO.status == PrimaryStorageStatus.CONNECTED,
-                PrimaryStorageVO.available_capacity >= msg.size,
+                PrimaryStorageVO.available_capacity >= size,
             )
             .distinct()
             .order_by(PrimaryStorageVO.available_capacity.desc(), PrimaryStorageVO.uuid)
         )
-        if msg.storage_types:
-            stmt = stmt.where(PrimaryStorageVO.type.in_(msg.storage_types))
-        if msg.excluded_primary_storage_uuids:
-            stmt = stmt.where(PrimaryStorageVO.uuid.not_in(msg.excluded_primary_storage_uuids))
+        if storage_types:
+            stmt = stmt.where(PrimaryStorageVO.type.in_(storage_types))
+        if excluded:
+            stmt = stmt.where(PrimaryStorageVO.uuid.not_in(excluded))
         async with self.ctx.db.session() as session:
             rows = (await session.execute(stmt)).all()
             fitting_hosts: set[str] = set()
             # Only host-local storage keeps books per host: none among the rows, no read.
-            if msg.host_uuid is not None and any(kind in local for _, kind in rows):
+            if host_uuid is not None and any(kind in local for _, kind in rows):
                 refs = await session.execute(
                     select(LocalStorageHostRefVO.primary_storage_uuid).where(
-                        LocalStorageHostRefVO.host_uuid == msg.host_uuid,
-                        LocalStorageHostRefVO.available_capacity >= msg.size,
+                        LocalStorageHostRefVO.host_uuid == host_uuid,
+                        LocalStorageHostRefVO.available_capacity >= size,
                     )
                 )
                 fitting_hosts = set(refs.scalars())
