@@ -319,3 +319,33 @@ async def test_ctrl_c_leaves_the_job_running_and_says_how_to_poll(
     assert (code, out) == (1, "")
     assert "timed out" in err
     assert "GetApiJob uuid=" in err
+
+
+# ----- the action catalogue -----------------------------------------------------------------
+
+
+async def test_actions_come_from_the_node_and_the_cache_follows_its_etag(
+    env: dict[str, str], admin: ApiClient, tmp_path: Path
+) -> None:
+    answer = await admin.http.get(f"{admin.base}/zstack/v1/openapi.json")
+    etag = answer.headers["ETag"]
+    async with admin.http.get(
+        f"{admin.base}/zstack/v1/openapi.json", headers={"If-None-Match": etag}
+    ) as again:
+        assert again.status == 304
+    answer.release()
+
+    await log_in(env)
+    (cache,) = (tmp_path / "cache" / "zstack-cli").glob("actions-*.json")
+    cached = json.loads(cache.read_text())
+    assert cached["etag"] == etag
+    # While the node's document is unchanged, the cached list is what the CLI knows ...
+    del cached["actions"]["QueryZone"]
+    cache.write_text(json.dumps(cached))
+    code, _, err = await cli(env, "QueryZone")
+    assert code == 2
+    assert "unknown action 'QueryZone'" in err
+    # ... and once the node's document differs, its list replaces the cached one.
+    cache.write_text(json.dumps(cached | {"etag": '"an older document"'}))
+    assert await cli_json(env, "QueryZone") == {"inventories": []}
+    assert json.loads(cache.read_text())["etag"] == etag
