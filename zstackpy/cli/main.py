@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_shell(runner)
         return _run_lines(runner)
+    except KeyboardInterrupt:
+        # During a sync call: the node finishes it anyway; no traceback for a user's Ctrl-C.
+        sys.stderr.write("\ninterrupted\n")
+        return 130
     finally:
         runner.close()
 

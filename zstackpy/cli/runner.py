@@ -90,9 +90,13 @@ class Runner:
             request.method, request.path, query=request.query, body=request.body
         )
         if answer.status == 202 and isinstance(answer.body, dict) and "location" in answer.body:
-            show = settings.output == "table" and jobs.show_progress()
+            # On stderr, and only on a terminal: stdout stays the answer alone (-o json).
             answer = jobs.wait(
-                self.client, answer.body["location"], action.name, settings.timeout, show
+                self.client,
+                answer.body["location"],
+                action.name,
+                settings.timeout,
+                jobs.show_progress(),
             )
         elif answer.status == 202:
             # GetApiJob of a job that has not ended: say so instead of printing {}.
@@ -140,9 +144,10 @@ def describe(action: Action) -> str:
     kind = "query" if action.is_query else ("async" if action.is_async else "sync")
     lines = [f"{action.name} ({action.method} {action.path}, {kind})", f"  {action.summary}"]
     for param in sorted(action.params.values(), key=lambda p: (not p.required, p.name)):
+        kind = f"{param.item_kind},..." if param.kind == "array" else param.kind
         choices = f" ({'/'.join(param.choices)})" if param.choices else ""
         need = "required" if param.required else "optional"
-        lines.append(f"  {param.name}={param.kind}{choices}  {need}")
+        lines.append(f"  {param.name}={kind}{choices}  {need}")
     if action.is_query:
         lines.append(
             "  conditions: field=value, != > < >= <= ?= (in) !?= ~= (like) !~=, =null, !=null"
