@@ -128,7 +128,9 @@ async def in_thread(fn: Callable[[], Any]) -> Any:
 # ----- one-shot commands --------------------------------------------------------------------
 
 
-async def test_log_in_create_query_log_out(env: dict[str, str], tmp_path: Path) -> None:
+async def test_log_in_create_query_log_out(
+    env: dict[str, str], tmp_path: Path, admin: ApiClient
+) -> None:
     await log_in(env)
     session_file = tmp_path / "config" / "zstack-cli" / "session.json"
     assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
@@ -161,6 +163,16 @@ async def test_log_in_create_query_log_out(env: dict[str, str], tmp_path: Path) 
     assert "ID.1005" in err
     assert "LogInByAccount" in err
 
+    # A session that ends elsewhere (expired, logged out by another client) is forgotten.
+    await log_in(env)
+    (login,) = json.loads(session_file.read_text()).values()
+    answer = await admin.request("DELETE", f"/accounts/sessions/{login['uuid']}")
+    assert answer.status == 200, answer.body
+    code, _, err = await cli(env, "QueryZone")
+    assert code == 1
+    assert "ID.1001" in err
+    assert json.loads(session_file.read_text()) == {}
+
 
 async def test_exit_statuses_and_errors_on_stderr(env: dict[str, str]) -> None:
     await log_in(env)
@@ -176,6 +188,22 @@ async def test_exit_statuses_and_errors_on_stderr(env: dict[str, str]) -> None:
     assert "zoneUuid=" in err
     code, _, err = await cli(env, "QueryZone", "limit=-1")
     assert code == 2
+
+    # Commands from a pipe, one a line: the status of the last one that failed.
+    proc = await asyncio.create_subprocess_exec(
+        CLI,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    script = b"CreateZone name=piped -o json\n# a comment\nCreateZone\nQueryZone name=piped\n"
+    out, err_bytes = await asyncio.wait_for(proc.communicate(script), 30)
+    assert proc.returncode == 2
+    assert b"needs name=" in err_bytes
+    created, _ = json.JSONDecoder().raw_decode(out.decode())  # the first answer
+    assert created["inventory"]["name"] == "piped"
+    assert out.count(b"piped") == 2  # the create's JSON and the query's table
 
     # The API refuses: status 1, the error's code and description on stderr.
     code, out, err = await cli(
@@ -206,7 +234,7 @@ async def test_settings_precedence_flag_over_env_over_file(
     assert json.loads(out) == {"inventories": []}
     code, out, _ = await cli(no_port | {"ZSTACK_CLI_OUTPUT": "table"}, "QueryZone")
     assert code == 0
-    assert out.startswith("┏") or "0 rows" in out  # the environment beats the file
+    assert "0 rows" in out  # a table: the environment beats the file
     code, out, _ = await cli(no_port | {"ZSTACK_CLI_OUTPUT": "table"}, "-o", "json", "QueryZone")
     assert json.loads(out) == {"inventories": []}  # the flag beats both
 
@@ -276,7 +304,18 @@ async def test_shell_completes_action_parameter_and_uuid(
         shell.send("exit\r")
         return shell.exit_status()
 
+    def recall() -> int | None:
+        # A new shell: Up arrow brings back the last command before "exit".
+        shell = Terminal(env)
+        shell.expect("admin >>>")  # the session was kept too
+        shell.send("\x1b[A\x1b[A")
+        shell.expect("DeleteZone uuid=" + zone["uuid"])
+        shell.send("\x04")  # Ctrl-D on the line: leave
+        shell.send("\x15\x04")
+        return shell.exit_status()
+
     assert await in_thread(interact) == 0
+    assert await in_thread(recall) == 0
     answer = await admin.query("/zones", f"uuid={zone['uuid']}")
     assert answer.body["inventories"] == []
     # History survives the shell, without the password.
@@ -327,13 +366,11 @@ async def test_ctrl_c_leaves_the_job_running_and_says_how_to_poll(
 async def test_actions_come_from_the_node_and_the_cache_follows_its_etag(
     env: dict[str, str], admin: ApiClient, tmp_path: Path
 ) -> None:
-    answer = await admin.http.get(f"{admin.base}/zstack/v1/openapi.json")
-    etag = answer.headers["ETag"]
-    async with admin.http.get(
-        f"{admin.base}/zstack/v1/openapi.json", headers={"If-None-Match": etag}
-    ) as again:
+    url = f"{admin.base}/zstack/v1/openapi.json"
+    async with admin.http.get(url) as first:
+        etag = first.headers["ETag"]
+    async with admin.http.get(url, headers={"If-None-Match": etag}) as again:
         assert again.status == 304
-    answer.release()
 
     await log_in(env)
     (cache,) = (tmp_path / "cache" / "zstack-cli").glob("actions-*.json")

@@ -104,8 +104,12 @@ class Runner:
         error = answer.error
         if error is not None:
             render.print_error(error)
-            if error.get("code") in NOT_LOGGED_IN and action.name != "LogInByAccount":
+            if error.get("code") in NOT_LOGGED_IN and not action.name.startswith("LogIn"):
                 sys.stderr.write("  log in first: LogInByAccount accountName=NAME password=PW\n")
+                if self.login is not None:  # expired or logged out elsewhere: forget it
+                    self.login = None
+                    self.store.save(None)
+                    self.client.session_uuid = None
             return API_ERROR
         self._remember_session(action, words, answer)
         if settings.output == "json":
