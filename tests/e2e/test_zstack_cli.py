@@ -198,12 +198,12 @@ async def test_exit_statuses_and_errors_on_stderr(env: dict[str, str]) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     script = b"CreateZone name=piped -o json\n# a comment\nCreateZone\nQueryZone name=piped\n"
-    out, err_bytes = await asyncio.wait_for(proc.communicate(script), 30)
+    piped_out, piped_err = await asyncio.wait_for(proc.communicate(script), 30)
     assert proc.returncode == 2
-    assert b"needs name=" in err_bytes
-    created, _ = json.JSONDecoder().raw_decode(out.decode())  # the first answer
+    assert b"needs name=" in piped_err
+    created, _ = json.JSONDecoder().raw_decode(piped_out.decode())  # the first answer
     assert created["inventory"]["name"] == "piped"
-    assert out.count(b"piped") == 2  # the create's JSON and the query's table
+    assert piped_out.count(b"piped") == 2  # the create's JSON and the query's table
 
     # The API refuses: status 1, the error's code and description on stderr.
     code, out, err = await cli(
