@@ -331,7 +331,8 @@ async def test_ctrl_c_leaves_the_job_running_and_says_how_to_poll(
     _, cluster, _ = await add_datacenter(admin, "slow", [])
     sim.declare("10.71.0.1")
     sim.declare("10.71.0.2")
-    sim.set_fault("10.71.0.1", "/host/connect", delay=2.0, times=1)
+    # Long enough for a loaded machine to start the CLI and draw its progress first.
+    sim.set_fault("10.71.0.1", "/host/connect", delay=3.0, times=1)
     sim.set_fault("10.71.0.2", "/host/connect", delay=2.0, times=1)
     await log_in(env)
     add = ["AddKVMHost", f"clusterUuid={cluster['uuid']}", "username=root", "password=pw"]
