@@ -138,7 +138,14 @@ def _operation(route: Route, cls: type[APIMessage], components: dict[str, Any]) 
         "tags": [spec.path.strip("/").split("/")[0] or "root"],
         "x-zstack-java-class": spec.java_class,
         "x-zstack-async": spec.is_async,
+        # What a generic client (zstack-cli) needs to call the API by name: the path with
+        # the API's own variable names (a shared route may name them differently) and the
+        # body key of a POST/PUT.
+        "x-zstack-api": spec.name,
+        "x-zstack-path": V1 + spec.path,
     }
+    if route.method in ("POST", "PUT"):
+        op["x-zstack-body-key"] = body_key(cls)
     if not spec.needs_session:
         op["security"] = []
     if issubclass(cls, APIQueryMessage):
