@@ -15,35 +15,47 @@ async def hosts_on_networks(
     ctx: NodeContext, request: AllocateHostMsg, candidates: list[HostCandidate]
 ) -> list[HostCandidate]:
     """The candidates whose cluster is attached to the L2 of every requested L3 (order
-    kept). Raises SYS.1003 for an unknown L3 and HOST.1101 when no candidate is left."""
+    kept). Raises SYS.1003 for an unknown L3 and HOST.1101 when no candidate is left.
+    ``request.l3_cluster_uuids``, when the caller gives them, spare the reads."""
     wanted = list(dict.fromkeys(request.l3_network_uuids))
     if not wanted or not candidates:
         return candidates
-    clusters = list({c.cluster_uuid for c in candidates})
+    clusters = sorted({c.cluster_uuid for c in candidates})
+    l2s: list[str] = []  # named in the refusal when read here
     if request.l3_cluster_uuids is not None:
         reachable = set(request.l3_cluster_uuids)
-        kept = [c for c in candidates if c.cluster_uuid in reachable]
-        if not kept:
-            raise ZError(
-                HostErr.NO_AVAILABLE_HOST,
-                f"no candidate host is in a cluster attached to the L2 networks of L3 "
-                f"networks {', '.join(wanted)}",
-                filter="network",
-                l3_network_uuids=wanted,
-                candidate_clusters=sorted(clusters),
-            )
-        return kept
+    else:
+        reachable, l2s = await _clusters_reaching(ctx, wanted, clusters)
+    kept = [c for c in candidates if c.cluster_uuid in reachable]
+    if not kept:
+        of_l2s = f"the L2 networks {', '.join(l2s)}" if l2s else "the L2 networks"
+        raise ZError(
+            HostErr.NO_AVAILABLE_HOST,
+            f"no candidate host is in a cluster attached to {of_l2s} of L3 networks "
+            f"{', '.join(wanted)}",
+            filter="network",
+            l3_network_uuids=wanted,
+            l2_network_uuids=l2s,
+            candidate_clusters=clusters,
+        )
+    return kept
+
+
+async def _clusters_reaching(
+    ctx: NodeContext, l3_uuids: list[str], clusters: list[str]
+) -> tuple[set[str], list[str]]:
+    """Which of ``clusters`` are attached to the L2 of every L3, and those L2s."""
     async with ctx.db.session() as session:
         l2_of = dict(
             (
                 await session.execute(
                     select(L3NetworkVO.uuid, L3NetworkVO.l2_network_uuid).where(
-                        L3NetworkVO.uuid.in_(wanted)
+                        L3NetworkVO.uuid.in_(l3_uuids)
                     )
                 )
             ).all()
         )
-        missing = [u for u in wanted if u not in l2_of]
+        missing = [u for u in l3_uuids if u not in l2_of]
         if missing:
             raise ZError(
                 SysErr.RESOURCE_NOT_FOUND,
@@ -60,15 +72,4 @@ async def hosts_on_networks(
         attached: dict[str, set[str]] = {}
         for cluster_uuid, l2_uuid in refs.all():
             attached.setdefault(cluster_uuid, set()).add(l2_uuid)
-    kept = [c for c in candidates if attached.get(c.cluster_uuid, set()) >= l2s]
-    if not kept:
-        raise ZError(
-            HostErr.NO_AVAILABLE_HOST,
-            f"no candidate host is in a cluster attached to the L2 networks "
-            f"{', '.join(sorted(l2s))} of L3 networks {', '.join(wanted)}",
-            filter="network",
-            l3_network_uuids=wanted,
-            l2_network_uuids=sorted(l2s),
-            candidate_clusters=sorted(clusters),
-        )
-    return kept
+    return {c for c, on in attached.items() if on >= l2s}, sorted(l2s)
