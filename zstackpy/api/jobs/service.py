@@ -25,6 +25,7 @@ from zstackpy.api.messages import APICreateMessage, APIMessage, APIReply
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
+from zstackpy.core.flow import collecting
 from zstackpy.core.membership import RingChange
 from zstackpy.core.service import Service
 from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
@@ -63,6 +64,8 @@ class JobView:
     finished_date: datetime | None
     body: dict[str, Any] | None
     error: ErrorInfo | None
+    # FlowTrace.to_dict() of each chain the job ran here; None until it ends
+    traces: list[dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, row: ApiJobVO) -> JobView:
@@ -80,6 +83,7 @@ class JobView:
             finished_date=row.finished_date,
             body=parsed if state is JobState.DONE else None,
             error=ErrorInfo.model_validate(parsed) if state is JobState.FAILED else None,
+            traces=json.loads(row.trace) if row.trace else None,
         )
 
 
@@ -270,7 +274,10 @@ class ApiJobService(Service):
 
     async def _run(self, job: JobView, msg: APIMessage, timeout_s: float) -> None:
         msg.api_timeout_s = timeout_s
+        # This task is the job's own: every chain the call runs on this node reports here.
+        collector = collecting()
         reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        traces = json.dumps(collector.close())
         body: dict[str, Any] | None = None
         error: ErrorInfo | None = None
         if reply.success:
@@ -284,7 +291,12 @@ class ApiJobService(Service):
                 changed = await session.execute(
                     update(ApiJobVO)
                     .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
-                    .values(state=state, result=result, finished_date=func.current_timestamp())
+                    .values(
+                        state=state,
+                        result=result,
+                        trace=traces,
+                        finished_date=func.current_timestamp(),
+                    )
                 )
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from zstackpy.core.errors import ErrorInfo, KernelErr, SysErr, ZError, error_info_of
+from zstackpy.core.flow.collect import record_trace
 from zstackpy.core.flow.trace import FlowTrace, Outcome, TraceEntry
 
 __all__ = ["Flow", "FlowChain", "FlowFactory"]
@@ -76,7 +77,8 @@ class FlowChain:
         the error gets a ``trace`` attribute (see ``trace_of``) and, if rollbacks failed,
         ``details["rollback_errors"]`` (ErrorInfo dicts); rollback errors are also logged.
         On cancellation, roll back and re-raise ``CancelledError``; a second cancellation
-        interrupts the rollback.
+        interrupts the rollback. Every ending hands the trace to the caller's collector, if
+        one is set (``collect.collecting``).
         """
         trace = FlowTrace(chain=self.name, started_at=time.time())
         t0 = time.perf_counter()
@@ -87,16 +89,19 @@ class FlowChain:
             trace.error = ErrorInfo(code=SysErr.CANCELED, description="chain run was cancelled")
             await self._rollback(ctx, undo, t0)
             self._finish(trace, t0)
+            record_trace(trace)
             raise
         except Exception as exc:
             trace.error = error_info_of(exc)
             rollback_errors = await self._rollback(ctx, undo, t0)
             self._finish(trace, t0)
+            record_trace(trace)
             err = self._failure(exc, trace, rollback_errors)
             if err is exc:
                 raise
             raise err from exc
         trace.duration_s = time.perf_counter() - t0
+        record_trace(trace)
         return trace
 
     def _finish(self, trace: FlowTrace, t0: float) -> None:
