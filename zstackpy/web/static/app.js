@@ -42,15 +42,15 @@ function layout() {
     h("div.stream-status", { title: "event stream" }));
 }
 
-async function render(path, params) {
+async function render(view, path, params) {
   const [key, second] = path.split("/").filter(Boolean);
-  if (!key) return dashboard(main);
-  if (key === "jobs") return second ? traceView(main, second) : jobsView(main);
+  if (!key) return dashboard(view);
+  if (key === "jobs") return second ? traceView(view, second) : jobsView(view);
   const def = BY_KEY[key];
-  if (!def) return mount(main, h("h1", {}, "Not found"), h("p", {}, `No page ${path}.`));
-  if (second === "new" && def.create) return wizardView(main, def);
-  if (second) return detailView(main, def, second, live);
-  return listView(main, def, params, live);
+  if (!def) return mount(view, h("h1", {}, "Not found"), h("p", {}, `No page ${path}.`));
+  if (second === "new" && def.create) return wizardView(view, def);
+  if (second) return detailView(view, def, second, live);
+  return listView(view, def, params, live);
 }
 
 async function route() {
@@ -71,10 +71,14 @@ async function route() {
   document.querySelectorAll("nav.sidebar a").forEach((a) => {
     a.classList.toggle("active", a.getAttribute("href") === `#/${(path || "/").split("/").filter(Boolean)[0] || ""}`);
   });
+  // Each route renders into an element of its own: a load still in flight from the page
+  // left behind then fills a detached element instead of the new page.
+  const view = h("div.view");
+  mount(main, view);
   try {
-    await render(path || "/", params);
+    await render(view, path || "/", params);
   } catch (err) {
-    if (main) mount(main, h("h1", {}, "Something went wrong"), errorBox(err));
+    mount(view, h("h1", {}, "Something went wrong"), errorBox(err));
   }
   document.body.dataset.route = path || "/";
 }

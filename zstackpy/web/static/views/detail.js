@@ -35,7 +35,7 @@ async function options(pick) {
 }
 
 // Ask what the action needs, then run it as a job; null when the operator cancelled.
-async function perform(action) {
+async function perform(action, subject) {
   let path = action.path;
   let body = action.body;
   if (action.confirm && !(await confirmDialog(action.confirm, action.label))) return null;
@@ -52,7 +52,7 @@ async function perform(action) {
     if (typeof body === "function") body = body(answer);
   }
   const payload = action.key ? { [action.key]: body || {} } : body;
-  return runJob(action.label, action.method, path, payload);
+  return runJob(`${action.label} ${subject}`, action.method, path, payload);
 }
 
 function tagsSection(def, inv, reload) {
@@ -92,7 +92,7 @@ export async function detailView(el, def, uuid, live) {
       onClick: async () => {
         try {
           lastError = null;
-          await perform(a);
+          await perform(a, inv.name || inv.ip || shortUuid(inv.uuid));
         } catch (err) {
           lastError = err;
         }

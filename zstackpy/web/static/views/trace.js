@@ -1,4 +1,5 @@
-// The flow trace of a job: every chain it ran, each flow's start, duration and outcome,
+// The flow trace of a job: every chain it ran (in the order they started: the job's own
+// chain first, then the chains its flows ran), each flow's start, duration and outcome,
 // what was rolled back (and how long that took), and the error that started it.
 
 import { trace } from "../api.js";
@@ -16,7 +17,7 @@ function rows(entries, runStart, runDuration, depth = 0) {
       h("td.num", {}, offset === null ? "" : seconds(offset)),
       h("td.num", {}, seconds(e.duration_s)),
       h("td.timeline", {}, h("div.bar-track", {}, h(`div.bar.${e.outcome}`, { style: `margin-left:${left}%;width:${width}%` }))),
-      h("td", {}, e.rollback_duration_s !== undefined ? `rolled back in ${seconds(e.rollback_duration_s)}` : ""),
+      h("td.num", {}, e.rollback_duration_s !== undefined ? seconds(e.rollback_duration_s) : ""),
       h("td", {}, e.error ? errorBox(e.error) : "", e.rollback_error ? h("div", {}, "rollback failed: ", errorBox(e.rollback_error)) : ""));
     return [row, ...(e.children ? rows(e.children, runStart, runDuration, depth + 1) : [])];
   });
@@ -27,7 +28,7 @@ function chain(t) {
     h("h2", {}, `Chain ${t.chain} `, badge(t.outcome), ` ${seconds(t.duration_s)}`),
     t.error ? h("p", {}, "Failed with ", errorBox(t.error)) : null,
     h("table.grid.trace-table", {},
-      h("thead", {}, h("tr", {}, ["Flow", "Outcome", "Start", "Duration", "Timeline", "Rollback", "Error"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["Flow", "Outcome", "Start", "Duration", "Timeline", "Rollback took", "Error"].map((c) => h("th", {}, c)))),
       h("tbody", {}, rows(t.entries, t.started_at, t.duration_s))));
 }
 
@@ -39,7 +40,7 @@ export async function traceView(el, jobUuid) {
     h("p.uuid", {}, "job ", h("code", {}, data.jobUuid), data.resourceUuid ? [" · resource ", h("code", {}, data.resourceUuid)] : null),
     h("p", {}, `started ${data.createDate}`, data.finishedDate ? `, finished ${data.finishedDate}` : ", still running"),
     data.error ? errorBox(data.error) : null,
-    data.traces.length ? data.traces.map(chain) : h("p.no-trace", {}, data.state === "Processing"
+    data.traces.length ? [...data.traces].sort((a, b) => a.started_at - b.started_at).map(chain) : h("p.no-trace", {}, data.state === "Processing"
       ? "The job is still running; its trace is kept when it ends."
       : "This job ran no flow chain on its node."));
 }
