@@ -16,7 +16,6 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.e2e.conftest import (  # noqa: F401  # fixtures, re-exported for this directory
-    ADMIN_PASSWORD,
     admin,
     http,
     migrated,

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from simulator import Simulator
-from tests.browser.conftest import ADMIN_PASSWORD
+from tests.e2e.conftest import ADMIN_PASSWORD
 from tests.support.api_client import ApiClient
 from zstackpy.node.node import ManagementNode
 
