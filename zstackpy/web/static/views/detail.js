@@ -6,6 +6,7 @@ import { get, query, request } from "../api.js";
 import { badge, bytes, h, mount, shortUuid } from "../dom.js";
 import { askDialog, confirmDialog, pickDialog } from "../dialogs.js";
 import { errorBox, runJob } from "../jobs.js";
+import { refLink } from "../names.js";
 import { BY_KEY, REFERENCES } from "../resources.js";
 import { table } from "./table.js";
 
@@ -14,7 +15,7 @@ const SIZE_FIELDS = /(Capacity|Size|size)$/;
 
 function value(field, v) {
   if (v === null || v === undefined) return "";
-  if (REFERENCES[field]) return h("a.ref", { href: `#/${REFERENCES[field]}/${v}`, title: v }, shortUuid(v));
+  if (REFERENCES[field]) return refLink(BY_KEY[REFERENCES[field]], v, h);
   if (field === "state" || field === "status") return badge(v);
   if (typeof v === "number" && SIZE_FIELDS.test(field) && v > 4096) return `${bytes(v)} (${v})`;
   if (Array.isArray(v)) {

@@ -35,7 +35,7 @@ export function listView(el, def, params, live) {
   const sort = params.get("sort") || "-createDate";
   const start = Number(params.get("start") || 0);
   const results = h("div.results");
-  const search = h("input.search", { type: "search", name: "search", placeholder: `Search ${def.title.toLowerCase()} by ${def.search || "name"}`,
+  const search = h("input.search", { type: "search", name: "search", placeholder: `Search ${def.title} by ${def.search || "name"}`,
     value: params.get("search") || "" });
   const toolbar = h("form.toolbar", { onSubmit: (ev) => { ev.preventDefault(); go({ search: search.value.trim() }); } },
     search, h("button", { type: "submit" }, "Search"),

@@ -2,7 +2,8 @@
 // tables of detail pages.
 
 import { badge, h, shortUuid } from "../dom.js";
-import { REFERENCES } from "../resources.js";
+import { refLink } from "../names.js";
+import { BY_KEY, REFERENCES } from "../resources.js";
 
 export function cell(def, column, inv) {
   const value = inv[column.field];
@@ -13,7 +14,7 @@ export function cell(def, column, inv) {
   if (column.badge) return badge(value);
   if (column.format) return column.format(value);
   if (REFERENCES[column.field] && value) {
-    return h("a.ref", { href: `#/${REFERENCES[column.field]}/${value}`, title: value }, shortUuid(value));
+    return refLink(BY_KEY[REFERENCES[column.field]], value, h);
   }
   if (column.field === "createDate") return value || "";
   return value === null || value === undefined ? "" : String(value);
