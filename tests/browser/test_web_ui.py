@@ -225,6 +225,9 @@ async def test_operator_runs_a_vm_in_the_browser(
     await expect(failed.locator("tr[data-step=finish-vm-create]")).to_have_attribute(
         "data-outcome", "skipped"
     )
+    await expect(failed.locator("tr[data-error-of=start-vm-on-hypervisor]")).to_contain_text(
+        "no bootable device"
+    )
     await page.screenshot(path=screenshots / "flow-trace-rollback.png")
 
     # --- filter a list; the filter is in the URL and survives a reload

@@ -17,9 +17,15 @@ function rows(entries, runStart, runDuration, depth = 0) {
       h("td.num", {}, offset === null ? "" : seconds(offset)),
       h("td.num", {}, seconds(e.duration_s)),
       h("td.timeline", {}, h("div.bar-track", {}, h(`div.bar.${e.outcome}`, { style: `margin-left:${left}%;width:${width}%` }))),
-      h("td.num", {}, e.rollback_duration_s !== undefined ? seconds(e.rollback_duration_s) : ""),
-      h("td", {}, e.error ? errorBox(e.error) : "", e.rollback_error ? h("div", {}, "rollback failed: ", errorBox(e.rollback_error)) : ""));
-    return [row, ...(e.children ? rows(e.children, runStart, runDuration, depth + 1) : [])];
+      h("td.num", {}, e.rollback_duration_s !== undefined ? seconds(e.rollback_duration_s) : ""));
+    // Errors go on a row of their own, under the flow, so the columns stay readable.
+    const errors = [];
+    if (e.error) errors.push(h("div", {}, "failed: ", errorBox(e.error)));
+    if (e.rollback_error) errors.push(h("div", {}, "rollback failed: ", errorBox(e.rollback_error)));
+    const errorRow = errors.length
+      ? [h("tr.trace-error", { dataset: { errorOf: e.step } }, h("td", { colSpan: 6, style: `padding-left:${0.5 + depth * 1.5}em` }, errors))]
+      : [];
+    return [row, ...errorRow, ...(e.children ? rows(e.children, runStart, runDuration, depth + 1) : [])];
   });
 }
 
@@ -28,7 +34,7 @@ function chain(t) {
     h("h2", {}, `Chain ${t.chain} `, badge(t.outcome), ` ${seconds(t.duration_s)}`),
     t.error ? h("p", {}, "Failed with ", errorBox(t.error)) : null,
     h("table.grid.trace-table", {},
-      h("thead", {}, h("tr", {}, ["Flow", "Outcome", "Start", "Duration", "Timeline", "Rollback took", "Error"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["Flow", "Outcome", "Start", "Duration", "Timeline", "Rollback took"].map((c) => h("th", {}, c)))),
       h("tbody", {}, rows(t.entries, t.started_at, t.duration_s))));
 }
 
