@@ -88,6 +88,14 @@ async def test_event_stream_takes_the_session_from_the_query(
     assert await _stream_status(http, f"{url}?sessionUuid={admin.session_uuid}") == 200
     # the header still works, and wins over the parameter
     assert await _stream_status(http, url, Authorization=f"OAuth {admin.session_uuid}") == 200
+    bad_param = f"{url}?sessionUuid={'0' * 32}"
+    assert await _stream_status(http, bad_param, Authorization=f"OAuth {admin.session_uuid}") == 200
+    assert (
+        await _stream_status(
+            http, f"{url}?sessionUuid={admin.session_uuid}", Authorization=f"OAuth {'0' * 32}"
+        )
+        == 401
+    )
     assert await _stream_status(http, f"{url}?sessionUuid={'0' * 32}") == 401
     assert await _stream_status(http, f"{url}?sessionUuid=") == 401
     assert await _stream_status(http, url) == 401
