@@ -44,7 +44,7 @@ function layout() {
 
 async function render(view, path, params) {
   const [key, second] = path.split("/").filter(Boolean);
-  if (!key) return dashboard(view);
+  if (!key) return dashboard(view, live);
   if (key === "jobs") return second ? traceView(view, second) : jobsView(view);
   const def = BY_KEY[key];
   if (!def) return mount(view, h("h1", {}, "Not found"), h("p", {}, `No page ${path}.`));

@@ -343,7 +343,7 @@ export const RESOURCES = [
       if (s === "Paused") out.push(act("Resume", "resumeVmInstance"));
       if (["Running", "Stopped"].includes(s)) {
         out.push({ label: "Attach volume", method: "POST",
-          pick: { resource: "volumes", label: "Data volume", q: ["type=Data", "status=Ready", "vmInstanceUuid is null"] },
+          pick: { resource: "volumes", label: "Data volume", q: ["type=Data", "status?=Ready,NotInstantiated", "vmInstanceUuid is null"] },
           path: (vol) => `/volumes/${vol}/vm-instances/${inv.uuid}`, body: { params: {} } });
       }
       if (s === "Destroyed") {

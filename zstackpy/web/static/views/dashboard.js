@@ -26,7 +26,13 @@ async function hostCapacity() {
   };
 }
 
-export async function dashboard(el) {
+export async function dashboard(el, live) {
+  // The dashboard asks for many counts: it follows the stream, but at most once a second.
+  live(() => render(el), 1000);
+  return render(el);
+}
+
+async function render(el) {
   const [counts, vms, hosts, cap, ps, bs] = await Promise.all([
     Promise.all(RESOURCES.filter((r) => !r.hidden).map(async (r) => [r, await total(r.path)])),
     countBy("/vm-instances", "state", VM_STATES),
