@@ -153,6 +153,9 @@ async def test_operator_runs_a_vm_in_the_browser(
     await page.click("button.next")
     await choose(page, "l3NetworkUuids", "web-l3")
     await page.click("button.next")
+    summary = page.locator("table.summary")
+    await expect(summary.locator("tr[data-field=imageUuid]")).to_contain_text("web-image")
+    await expect(summary.locator("tr[data-field=l3NetworkUuids]")).to_contain_text("web-l3")
     await page.screenshot(path=screenshots / "vm-wizard.png")
     await page.click("button.create")
     await page.wait_for_url(re.compile(r"#/vm-instances/[0-9a-f]{32}$"), timeout=30_000)
@@ -241,6 +244,8 @@ async def test_operator_runs_a_vm_in_the_browser(
     await page.click("th[data-field=name]")
     await expect(page).to_have_url(re.compile(r"sort=%2Bname"))
     await page.reload()
+    # the jobs panel is kept over the reload too
+    await expect(page.locator("#jobs li.job[data-label='Create VM web-vm']")).to_be_visible()
     await expect(page.locator("input[name=search]")).to_have_value("web")
     await expect(page.locator("select[name=state]")).to_have_value("Running")
     await expect(page.locator("table.grid tbody tr[data-name=web-vm]")).to_have_count(1)

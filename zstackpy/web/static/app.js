@@ -6,7 +6,7 @@
 import { logout, onSessionExpired, session } from "./api.js";
 import { h, mount } from "./dom.js";
 import { connect, disconnect, onEvent } from "./events.js";
-import { errorBox, onJobEnded } from "./jobs.js";
+import { clearJobs, errorBox, onJobEnded, restoreJobs } from "./jobs.js";
 import { BY_KEY, RESOURCES } from "./resources.js";
 import { dashboard } from "./views/dashboard.js";
 import { detailView } from "./views/detail.js";
@@ -36,7 +36,7 @@ function layout() {
     h("a", { href: "#/" }, "Dashboard"),
     RESOURCES.filter((r) => !r.hidden).map((r) => h("a", { href: `#/${r.key}`, dataset: { nav: r.key } }, r.title)),
     h("a", { href: "#/jobs" }, "Jobs"),
-    h("button.link.logout", { type: "button", onClick: async () => { disconnect(); await logout(); route(); } }, "Log out"));
+    h("button.link.logout", { type: "button", onClick: async () => { disconnect(); clearJobs(); await logout(); route(); } }, "Log out"));
   main = h("main#main");
   mount(root, nav, main, h("aside.jobs-panel", {}, h("h2", {}, "Jobs"), h("ul#jobs")),
     h("div.stream-status", { title: "event stream" }));
@@ -64,6 +64,7 @@ async function route() {
   }
   if (!main) {
     layout();
+    restoreJobs();
     connect();
   }
   const [path, search] = location.hash.replace(/^#/, "").split("?");

@@ -17,6 +17,7 @@ const STATE_COLOURS = {
   Running: "#2e7d32", Connected: "#2e7d32", Stopped: "#78909c", Disconnected: "#c62828",
   Connecting: "#f9a825", Starting: "#f9a825", Stopping: "#f9a825", Paused: "#6a1b9a",
   Destroyed: "#5d4037", Crashed: "#c62828", Unknown: "#bdbdbd", Migrating: "#1565c0",
+  Enabled: "#2e7d32", Disabled: "#78909c", PreMaintenance: "#f9a825", Maintenance: "#6a1b9a",
 };
 
 export function donut(title, segments) {

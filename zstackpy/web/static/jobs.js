@@ -19,6 +19,64 @@ export function recentJobs() { return recent; }
 
 function panel() { return document.getElementById("jobs"); }
 
+// The panel survives a reload of the tab: what it shows is kept in sessionStorage.
+const STORE_KEY = "zstack.jobs";
+
+function save() {
+  const kept = recent.map(({ label, state, startedAt, finishedAt, jobUuid, error }) => ({
+    label, state, startedAt, finishedAt, jobUuid,
+    error: error ? { code: error.code, description: error.description } : undefined,
+  }));
+  sessionStorage.setItem(STORE_KEY, JSON.stringify(kept));
+}
+
+function element(job) {
+  job.el = h("li.job", { dataset: { label: job.label, job: job.jobUuid } });
+  return job.el;
+}
+
+// Refill the panel after a reload or a new login; jobs that were running are followed again.
+export function restoreJobs() {
+  recent.length = 0;
+  let kept = [];
+  try { kept = JSON.parse(sessionStorage.getItem(STORE_KEY) || "[]"); } catch { kept = []; }
+  for (const job of kept) {
+    recent.push(job);
+    panel()?.append(element(job));
+    render(job);
+    if (job.state !== "Processing") continue;
+    // Reloaded before the node even answered the call: nothing to follow.
+    if (job.jobUuid) follow(job, waitJob(job.jobUuid)).catch(() => {});
+    else { job.state = "Unknown"; render(job); }
+  }
+}
+
+export function clearJobs() {
+  recent.length = 0;
+  sessionStorage.removeItem(STORE_KEY);
+}
+
+async function follow(job, result) {
+  const tick = setInterval(() => render(job), 500);
+  try {
+    job.result = await result;
+    job.state = "Done";
+    return job.result;
+  } catch (err) {
+    job.state = "Failed";
+    job.error = err instanceof ApiError ? err : { code: "CLIENT", description: String(err) };
+    throw job.error;
+  } finally {
+    clearInterval(tick);
+    job.finishedAt = job.finishedAt || Date.now();
+    render(job);
+    save();
+    for (const fn of ended) {
+      try { fn(job); } catch (e) { console.error(e); }
+    }
+  }
+}
+
 function render(job) {
   const elapsed = ((job.finishedAt || Date.now()) - job.startedAt) / 1000;
   const state = job.state === "Processing" ? `running ${elapsed.toFixed(1)} s` : job.state;
@@ -41,33 +99,22 @@ function render(job) {
 
 // Run one API call as a tracked job; resolves to the job's result, or rejects with ApiError.
 export async function runJob(label, method, path, body) {
-  const job = { label, state: "Processing", startedAt: Date.now(), el: h("li.job") };
-  job.el.dataset.label = label;
+  const job = { label, state: "Processing", startedAt: Date.now() };
   recent.unshift(job);
   recent.length = Math.min(recent.length, MAX_RECENT);
-  panel()?.prepend(job.el);
+  panel()?.prepend(element(job));
+  while (panel() && panel().children.length > MAX_RECENT) panel().lastChild.remove();
   render(job);
-  const tick = setInterval(() => render(job), 500);
-  try {
+  save();
+  return follow(job, (async () => {
     const started = await start(method, path, body);
-    job.jobUuid = started.jobUuid;
-    if (started.jobUuid) job.el.dataset.job = started.jobUuid;
-    const result = started.result ?? (await waitJob(started.jobUuid));
-    job.state = "Done";
-    job.result = result;
-    return result;
-  } catch (err) {
-    job.state = "Failed";
-    job.error = err instanceof ApiError ? err : { code: "CLIENT", description: String(err) };
-    throw job.error;
-  } finally {
-    clearInterval(tick);
-    job.finishedAt = Date.now();
-    render(job);
-    for (const fn of ended) {
-      try { fn(job); } catch (e) { console.error(e); }
+    if (started.jobUuid) {
+      job.jobUuid = started.jobUuid;
+      job.el.dataset.job = started.jobUuid;
+      save();
     }
-  }
+    return started.result ?? (await waitJob(started.jobUuid));
+  })());
 }
 
 // An error as the UI shows it inline (forms, detail pages).

@@ -7,6 +7,7 @@ import { RESOURCES } from "../resources.js";
 
 const VM_STATES = ["Running", "Stopped", "Starting", "Stopping", "Paused", "Migrating", "Destroyed", "Crashed", "Unknown"];
 const HOST_STATUSES = ["Connected", "Connecting", "Disconnected"];
+const HOST_STATES = ["Enabled", "Disabled", "PreMaintenance", "Maintenance"];
 
 async function countBy(path, field, values) {
   const counts = await Promise.all(values.map((v) => total(path, [`${field}=${v}`])));
@@ -33,10 +34,11 @@ export async function dashboard(el, live) {
 }
 
 async function render(el) {
-  const [counts, vms, hosts, cap, ps, bs] = await Promise.all([
+  const [counts, vms, hosts, hostStates, cap, ps, bs] = await Promise.all([
     Promise.all(RESOURCES.filter((r) => !r.hidden).map(async (r) => [r, await total(r.path)])),
     countBy("/vm-instances", "state", VM_STATES),
     countBy("/hosts", "status", HOST_STATUSES),
+    countBy("/hosts", "state", HOST_STATES),
     hostCapacity(),
     request("GET", "/primary-storage/capacities", { query: [["all", "true"]] }).then((r) => r.data),
     request("GET", "/backup-storage/capacities", { query: [["all", "true"]] }).then((r) => r.data),
@@ -48,6 +50,7 @@ async function render(el) {
     h("section.charts", {},
       donut("VMs by state", vms),
       donut("Hosts by status", hosts),
+      donut("Hosts by state", hostStates),
       h("div.usages", {},
         usage("CPU (vCPU)", cap.cpuTotal - cap.cpuFree, cap.cpuTotal),
         usage("Memory", cap.memTotal - cap.memFree, cap.memTotal, bytes),

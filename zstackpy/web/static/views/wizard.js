@@ -25,10 +25,12 @@ async function fieldInput(field, values) {
   return h("input", { ...attrs, type: field.type || "text", value: current, min: field.type === "number" ? "0" : undefined });
 }
 
-function read(form, step, values) {
+function read(form, step, values, labels) {
   for (const field of step.fields) {
     const input = form.elements[field.name];
     if (!input) continue;
+    if (input.tagName === "SELECT") labels[field.name] = [...input.selectedOptions].map((o) => o.textContent).join(", ");
+    else if (field.type !== "password") labels[field.name] = input.value.trim();
     let v = field.multiple ? [...input.selectedOptions].map((o) => o.value) : input.value.trim();
     if (field.multiple && !v.length) v = undefined;
     if (v === "") v = undefined;
@@ -36,9 +38,18 @@ function read(form, step, values) {
   }
 }
 
+// The choices of the earlier steps, shown on the last one before anything is created.
+function summary(done, labels) {
+  const rows = done.flatMap((s) => s.fields)
+    .filter((f) => labels[f.name])
+    .map((f) => h("tr", { dataset: { field: f.name } }, h("th", {}, f.label), h("td", {}, labels[f.name])));
+  return h("table.props.summary", {}, h("caption", {}, "Summary"), h("tbody", {}, rows));
+}
+
 export async function wizardView(el, def) {
   const steps = def.create.steps;
   const values = {};
+  const labels = {}; // what the operator saw for each chosen value, for the summary
   let index = 0;
   let error = null;
 
@@ -49,15 +60,16 @@ export async function wizardView(el, def) {
     const last = index === steps.length - 1;
     const form = h("form.wizard", { onSubmit: async (ev) => {
       ev.preventDefault();
-      read(form, step, values);
+      read(form, step, values, labels);
       if (!last) { index++; error = null; return render(); }
       return submit(form);
     } },
     h("ol.steps", {}, steps.map((s, i) => h(`li${i === index ? ".current" : i < index ? ".done" : ""}`, {}, s.title))),
     h("h2", {}, step.title), inputs,
+    last && index > 0 ? summary(steps.slice(0, index), labels) : null,
     error ? errorBox(error) : null,
     h("div.wizard-buttons", {},
-      index > 0 ? h("button", { type: "button", class: "back", onClick: () => { read(form, step, values); index--; render(); } }, "Back") : null,
+      index > 0 ? h("button", { type: "button", class: "back", onClick: () => { read(form, step, values, labels); index--; render(); } }, "Back") : null,
       h("a.button", { href: `#/${def.key}` }, "Cancel"),
       h("button.primary", { type: "submit", class: last ? "create" : "next" }, last ? `Create ${def.noun}` : "Next")));
     mount(el, h("h1", {}, `New ${def.noun}`), form);
