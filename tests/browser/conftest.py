@@ -9,7 +9,9 @@ Without /usr/bin/chromium these tests skip, except under CI=true or ZSTACK_TEST_
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,10 +47,20 @@ UPDATE_SCREENSHOTS = "ZSTACK_UPDATE_SCREENSHOTS"
 
 
 @pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    if os.environ.get(UPDATE_SCREENSHOTS) == "1":
-        return REPO / "docs" / "screenshots"
-    return tmp_path
+def screenshots(tmp_path: Path) -> Iterator[Path]:
+    if os.environ.get(UPDATE_SCREENSHOTS) != "1":
+        yield tmp_path
+        return
+    target = REPO / "docs" / "screenshots"
+    yield target
+    # Chromium's PNGs are big; a palette of 256 colours keeps them readable at a third.
+    pngquant = shutil.which("pngquant")
+    if pngquant is not None:
+        for png in target.glob("*.png"):
+            subprocess.run(
+                [pngquant, "--force", "--ext", ".png", "--skip-if-larger", "256", str(png)],
+                check=False,
+            )
 
 
 @pytest.fixture

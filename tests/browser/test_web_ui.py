@@ -164,6 +164,11 @@ async def test_operator_runs_a_vm_in_the_browser(
     await expect(page.locator("[data-related=vm-nics] tbody tr")).to_have_count(1)
     await expect(page.locator("[data-related=volumes] tbody tr")).to_have_count(1)
     await expect(page.locator("[data-related=hosts] tbody tr")).to_have_count(1)
+    # referenced resources are shown by name once looked up
+    await expect(page.locator("tr[data-field=imageUuid] a")).to_have_text("web-image")
+    await expect(page.locator("[data-related=volumes] td[data-field=vmInstanceUuid]")).to_have_text(
+        "web-vm"
+    )
     await page.screenshot(path=screenshots / "vm-detail.png")
 
     # --- stop it: confirmed first, and the page follows without a reload

@@ -112,10 +112,13 @@ export async function detailView(el, def, uuid, live) {
       h("p.uuid", {}, h("code", {}, inv.uuid)),
       lastError ? h("div.last-error", {}, "The last action failed: ", errorBox(lastError)) : null,
       h("div.actions", {}, actions),
+      // Related resources first: for a VM its host, NICs and volumes matter more than
+      // the raw properties below them.
+      related,
+      h("h2", {}, "Properties"),
       h("div.detail-grid", {},
         h("table.props", {}, h("tbody", {}, props.map(([k, v]) => h("tr", { dataset: { field: k } }, h("th", {}, k), h("td", {}, value(k, v)))))),
-        def.vo && def.key !== "vm-nics" ? tagsSection(def, inv, load) : null),
-      related);
+        def.vo && def.key !== "vm-nics" ? tagsSection(def, inv, load) : null));
     el.dataset.state = inv.state || "";
   }
   live(load);
