@@ -12,7 +12,7 @@ import pytest
 from simulator import Simulator
 from tests.e2e.test_event_stream import normal_account
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_full_datacenter
+from tests.support.datacenter import add_full_datacenter, wait_for
 from zstackpy.node.node import ManagementNode
 from zstackpy.web.routes import IMMUTABLE, REVALIDATE, cache_control
 
@@ -180,6 +180,45 @@ async def test_trace_of_a_failed_vm_create(
     assert by_step["allocate-vm-host"]["outcome"] == "rolled-back"
     assert "rollback_duration_s" in by_step["allocate-vm-host"]
     assert by_step["finish-vm-create"]["outcome"] == "skipped"
+
+
+async def test_trace_of_a_running_job_shows_its_progress(
+    admin: ApiClient, sim: Simulator, dc: dict[str, Any]
+) -> None:
+    sim.set_fault(HOST_IP, "/vm/start", delay=1.5)
+    answer = await admin.request(
+        "POST",
+        "/vm-instances",
+        json={
+            "params": {
+                "name": "slow",
+                "imageUuid": dc["image"]["uuid"],
+                "instanceOfferingUuid": dc["offering"]["uuid"],
+                "l3NetworkUuids": [dc["l3"]["uuid"]],
+            }
+        },
+    )
+    assert answer.status == 202, answer.body
+    job = answer.body["location"].rsplit("/", 1)[1]
+    running: dict[str, Any] = {}
+
+    async def starting() -> bool:
+        body = (await admin.request("GET", f"/api-jobs/{job}/trace")).body
+        chains = {t["chain"]: t for t in body["traces"]}
+        entries = chains.get("vm-create", {}).get("entries", [])
+        if body["state"] == "Processing" and entries and entries[-1]["outcome"] == "running":
+            running.update(chains["vm-create"])
+            return bool(entries[-1]["step"] == "start-vm-on-hypervisor")
+        return False
+
+    await wait_for(starting, timeout=10)
+    assert running["outcome"] == "running"
+    assert running["steps"] == len(running["entries"]) + 1  # finish-vm-create to come
+    assert all(e["outcome"] == "done" for e in running["entries"][:-1])
+    assert (await admin.finish(answer)).status == 200
+    body = (await admin.request("GET", f"/api-jobs/{job}/trace")).body
+    create = next(t for t in body["traces"] if t["chain"] == "vm-create")
+    assert create["outcome"] == "done"
 
 
 async def test_trace_needs_a_session_and_the_owner(

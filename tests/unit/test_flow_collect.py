@@ -53,15 +53,40 @@ async def test_success_failure_and_nested_runs_are_collected() -> None:
         return collector.close()
 
     traces = await asyncio.create_task(job())
-    # in the order the runs ended: the inner chain before the one around it
+    # in the order the runs started: the chain around a flow before the chain it runs
     assert [(t["chain"], t["outcome"]) for t in traces] == [
-        ("inner", "done"),
         ("outer", "done"),
+        ("inner", "done"),
         ("failing", "failed"),
     ]
+    assert traces[0]["steps"] == 2
     failing = traces[2]["entries"]
     assert isinstance(failing, list)
     assert [e["outcome"] for e in failing] == ["rolled-back", "failed"]
+
+
+async def test_a_run_still_going_shows_how_far_it_came() -> None:
+    c = ctx()
+    box: list[TraceCollector] = []
+
+    async def job() -> None:
+        box.append(collecting())
+        await FlowChain("slow", [("ok", Ok), ("blocks", Blocks), ("after", Ok)]).run(c)
+
+    task = asyncio.create_task(job())
+    await asyncio.sleep(0.01)
+    (live,) = box[0].snapshot()
+    assert live["outcome"] == "running"
+    assert live["steps"] == 3
+    assert [(e["step"], e["outcome"]) for e in live["entries"]] == [
+        ("ok", "done"),
+        ("blocks", "running"),
+    ]
+    c.blocker.set()
+    await task
+    (done,) = box[0].close()
+    assert done["outcome"] == "done"
+    assert [e["outcome"] for e in done["entries"]] == ["done", "done", "done"]
 
 
 async def test_tasks_started_under_a_collector_report_to_it_others_do_not() -> None:

@@ -24,8 +24,9 @@ def _iso(job: JobView) -> tuple[str, str | None]:
     return job.create_date.isoformat(), finished
 
 
-def trace_body(job: JobView) -> dict[str, Any]:
-    """The answer: the job's outline and its traces (``[]`` while it runs)."""
+def trace_body(job: JobView, live: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The answer: the job's outline and its traces; while it runs, ``live`` (what its node
+    has collected so far; ``[]`` on another node)."""
     created, finished = _iso(job)
     return {
         "jobUuid": job.uuid,
@@ -35,7 +36,7 @@ def trace_body(job: JobView) -> dict[str, Any]:
         "createDate": created,
         "finishedDate": finished,
         "error": None if job.error is None else job.error.model_dump(mode="json"),
-        "traces": [] if job.state is JobState.PROCESSING else (job.traces or []),
+        "traces": (live or []) if job.state is JobState.PROCESSING else (job.traces or []),
     }
 
 
@@ -57,4 +58,5 @@ class JobTraceRoute:
                 )
         except ZError as exc:
             return error_response(exc.info())
-        return web.json_response(trace_body(job))
+        live = self.frontend.jobs.live_traces(job.uuid)
+        return web.json_response(trace_body(job, live))

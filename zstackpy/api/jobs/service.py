@@ -25,7 +25,7 @@ from zstackpy.api.messages import APICreateMessage, APIMessage, APIReply
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
-from zstackpy.core.flow import collecting
+from zstackpy.core.flow import TraceCollector, collecting
 from zstackpy.core.membership import RingChange
 from zstackpy.core.service import Service
 from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
@@ -106,6 +106,8 @@ class ApiJobService(Service):
         # Jobs this node runs, as recorded at submission: Processing until the task has
         # written the outcome to the row, after which polls read the row again.
         self._running: dict[str, JobView] = {}
+        # The flow traces of those jobs while they run, for progress (``live_traces``).
+        self._collectors: dict[str, TraceCollector] = {}
         self._accepting = False
 
     # ----- lifecycle ---------------------------------------------------------------------
@@ -262,6 +264,12 @@ class ApiJobService(Service):
             return reply.auth.account_uuid
         return None
 
+    def live_traces(self, job_uuid: str) -> list[dict[str, Any]] | None:
+        """The traces so far of a job this node is running; None when it runs elsewhere or
+        has ended (its row then has them)."""
+        collector = self._collectors.get(job_uuid)
+        return collector.snapshot() if collector is not None else None
+
     async def get(self, job_uuid: str) -> JobView | None:
         running = self._running.get(job_uuid)
         if running is not None:
@@ -276,7 +284,11 @@ class ApiJobService(Service):
         msg.api_timeout_s = timeout_s
         # This task is the job's own: every chain the call runs on this node reports here.
         collector = collecting()
-        reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        self._collectors[job.uuid] = collector
+        try:
+            reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        finally:
+            self._collectors.pop(job.uuid, None)
         traces = json.dumps(collector.close())
         body: dict[str, Any] | None = None
         error: ErrorInfo | None = None

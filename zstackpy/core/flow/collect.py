@@ -28,7 +28,8 @@ _current: ContextVar[TraceCollector | None] = ContextVar("flow_trace_collector",
 
 
 class TraceCollector:
-    """The traces of the chain runs of one caller, in the order they finished."""
+    """The traces of the chain runs of one caller, in the order they started; a run still
+    going shows what it has done so far (``snapshot``)."""
 
     __slots__ = ("closed", "limit", "traces")
 
@@ -41,10 +42,14 @@ class TraceCollector:
         if not self.closed and len(self.traces) < self.limit:
             self.traces.append(trace)
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The JSON form of the traces as they are now."""
+        return [trace.to_dict() for trace in self.traces]
+
     def close(self) -> list[dict[str, Any]]:
         """Stop collecting; the JSON form of what was collected."""
         self.closed = True
-        return [trace.to_dict() for trace in self.traces]
+        return self.snapshot()
 
 
 def collecting() -> TraceCollector:
@@ -57,7 +62,7 @@ def collecting() -> TraceCollector:
 
 
 def record_trace(trace: FlowTrace) -> None:
-    """Called by ``FlowChain.run`` when a run ends, successful or not."""
+    """Called by ``FlowChain.run`` when a run starts; the trace fills in as it goes."""
     collector = _current.get()
     if collector is not None:
         collector.add(trace)

@@ -77,10 +77,17 @@ class FlowChain:
         the error gets a ``trace`` attribute (see ``trace_of``) and, if rollbacks failed,
         ``details["rollback_errors"]`` (ErrorInfo dicts); rollback errors are also logged.
         On cancellation, roll back and re-raise ``CancelledError``; a second cancellation
-        interrupts the rollback. Every ending hands the trace to the caller's collector, if
-        one is set (``collect.collecting``).
+        interrupts the rollback. The trace goes to the caller's collector, if one is set
+        (``collect.collecting``), when the run starts; it fills in as the run goes.
         """
-        trace = FlowTrace(chain=self.name, started_at=time.time())
+        trace = FlowTrace(
+            chain=self.name,
+            started_at=time.time(),
+            outcome=Outcome.RUNNING,
+            steps=len(self.steps),
+        )
+        # Handed over at the start: whoever collects can watch the run while it goes.
+        record_trace(trace)
         t0 = time.perf_counter()
         undo: list[_Undo] = []
         try:
@@ -89,19 +96,17 @@ class FlowChain:
             trace.error = ErrorInfo(code=SysErr.CANCELED, description="chain run was cancelled")
             await self._rollback(ctx, undo, t0)
             self._finish(trace, t0)
-            record_trace(trace)
             raise
         except Exception as exc:
             trace.error = error_info_of(exc)
             rollback_errors = await self._rollback(ctx, undo, t0)
             self._finish(trace, t0)
-            record_trace(trace)
             err = self._failure(exc, trace, rollback_errors)
             if err is exc:
                 raise
             raise err from exc
         trace.duration_s = time.perf_counter() - t0
-        record_trace(trace)
+        trace.outcome = Outcome.DONE
         return trace
 
     def _finish(self, trace: FlowTrace, t0: float) -> None:
@@ -162,7 +167,9 @@ async def _run_steps(
     for index, step in enumerate(steps):
         started = perf()
         if isinstance(step, FlowChain):
-            entry = TraceEntry(step.name, is_chain=True, offset_s=started - t0)
+            entry = TraceEntry(
+                step.name, is_chain=True, offset_s=started - t0, outcome=Outcome.RUNNING
+            )
             entries.append(entry)
             try:
                 await _run_steps(step, ctx, entry.children, undo, t0)
@@ -175,7 +182,7 @@ async def _run_steps(
             entry.outcome = Outcome.DONE
             continue
         flow_id, factory = step
-        entry = TraceEntry(flow_id, offset_s=started - t0)
+        entry = TraceEntry(flow_id, offset_s=started - t0, outcome=Outcome.RUNNING)
         entries.append(entry)
         try:
             flow = factory()
