@@ -153,12 +153,18 @@ async def test_operator_runs_a_vm_in_the_browser(
     await page.click("button.next")
     await choose(page, "l3NetworkUuids", "web-l3")
     await page.click("button.next")
+    # slow enough to watch: the jobs panel shows the flow the create is in
+    sim.set_fault(HOST_IP, "/vm/start", delay=1.5)
     summary = page.locator("table.summary")
     await expect(summary.locator("tr[data-field=imageUuid]")).to_contain_text("web-image")
     await expect(summary.locator("tr[data-field=l3NetworkUuids]")).to_contain_text("web-l3")
     await page.screenshot(path=screenshots / "vm-wizard.png")
     await page.click("button.create")
+    step = page.locator("#jobs li.job[data-label='Create VM web-vm'] .job-step")
+    await expect(step).to_contain_text("start-vm-on-hypervisor")
+    await page.screenshot(path=screenshots / "job-progress.png")
     await page.wait_for_url(re.compile(r"#/vm-instances/[0-9a-f]{32}$"), timeout=30_000)
+    sim.clear_faults(HOST_IP)
     vm_uuid = page.url.rsplit("/", 1)[1]
     await expect(page.locator("h1 .badge").first).to_have_text("Running")
     await expect(page.locator("[data-related=vm-nics] tbody tr")).to_have_count(1)

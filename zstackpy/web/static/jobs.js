@@ -1,9 +1,9 @@
-// Every action the UI starts runs as a job shown in the jobs panel: elapsed time while it
-// runs, then its outcome. A failure shows the API's error code and description, and every
+// Every action the UI starts runs as a job shown in the jobs panel: while it runs, the
+// elapsed time and the flow it is in (from its live trace), then its outcome. A failure shows the API's error code and description, and every
 // finished job links to its flow trace. Views register onJobEnded to re-read what the job
 // touched, so the rows show the real state whether it succeeded or not.
 
-import { ApiError, start, waitJob } from "./api.js";
+import { ApiError, start, trace, waitJob } from "./api.js";
 import { h, mount } from "./dom.js";
 
 const ended = new Set();
@@ -56,8 +56,40 @@ export function clearJobs() {
   sessionStorage.removeItem(STORE_KEY);
 }
 
+// Where a running job is: its own chain (the first to start) gives done/total steps, the
+// deepest flow still running anywhere gives the name to show.
+function progressOf(data) {
+  const traces = [...data.traces].sort((a, b) => a.started_at - b.started_at);
+  if (!traces.length) return null;
+  const main = traces[0];
+  let current = null;
+  const visit = (entries) => entries.forEach((e) => {
+    if (e.outcome === "running") current = e.step;
+    if (e.children) visit(e.children);
+  });
+  traces.forEach((t) => visit(t.entries));
+  const done = main.entries.filter((e) => e.outcome === "done").length;
+  return { done, total: Math.max(main.steps, done + 1), current };
+}
+
+function watchProgress(job) {
+  let busy = false;
+  return setInterval(async () => {
+    if (busy || !job.jobUuid || job.state !== "Processing") return;
+    busy = true;
+    try {
+      job.progress = progressOf(await trace(job.jobUuid));
+    } catch {
+      // progress is a nicety: the job's own outcome still comes from its poll
+    } finally {
+      busy = false;
+    }
+  }, 700);
+}
+
 async function follow(job, result) {
   const tick = setInterval(() => render(job), 500);
+  const watch = watchProgress(job);
   try {
     job.result = await result;
     job.state = "Done";
@@ -68,6 +100,7 @@ async function follow(job, result) {
     throw job.error;
   } finally {
     clearInterval(tick);
+    clearInterval(watch);
     job.finishedAt = job.finishedAt || Date.now();
     render(job);
     save();
@@ -86,7 +119,13 @@ function render(job) {
       h(`span.badge.${job.state === "Done" ? "good" : job.state === "Failed" ? "bad" : "busy"}`,
         { "data-state": job.state }, state)),
   ];
-  if (job.state === "Processing") children.push(h("progress.job-progress", {}));
+  if (job.state === "Processing") {
+    const p = job.progress;
+    children.push(p
+      ? h("progress.job-progress", { value: p.done, max: p.total })
+      : h("progress.job-progress", {}));
+    if (p && p.current) children.push(h("div.job-step", {}, `${p.current} (${p.done + 1}/${p.total})`));
+  }
   if (job.error) {
     children.push(h("div.error", { role: "alert" },
       h("code.error-code", {}, job.error.code), " ", h("span.error-description", {}, job.error.description)));
