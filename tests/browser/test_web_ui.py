@@ -282,3 +282,17 @@ async def test_list_follows_the_event_stream(
     await expect(page.locator(f"tr[data-uuid='{zone['uuid']}']")).to_be_visible()
     await admin.delete(f"/zones/{zone['uuid']}")
     await expect(page.locator(f"tr[data-uuid='{zone['uuid']}']")).to_have_count(0)
+
+
+async def test_an_expired_session_leads_back_to_the_login_page(
+    node: ManagementNode, admin: ApiClient, page: Page
+) -> None:
+    await log_in(page, node)
+    await expect(page.locator(".cards")).to_be_visible()
+    browser_session = await page.evaluate("sessionStorage.getItem('zstack.session')")
+    answer = await admin.request("DELETE", f"/accounts/sessions/{browser_session}")
+    assert answer.status == 200, answer.body
+    await page.click("nav a[data-nav=hosts]")
+    await expect(page.locator("form.login")).to_be_visible()
+    await log_in(page, node)
+    await expect(page.locator(".cards")).to_be_visible()

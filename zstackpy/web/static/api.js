@@ -40,7 +40,12 @@ async function send(method, target, body) {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  const data = text ? JSON.parse(text) : {};
+  let data = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    // not the node's JSON (a proxy's error page): the status says enough
+  }
   if (response.status >= 400) {
     const error = data.error || { code: `HTTP.${response.status}`, description: response.statusText };
     if (error.code === "ID.1001" && session.uuid) {
@@ -62,6 +67,19 @@ export async function login(accountName, password) {
   });
   session.uuid = data.inventory.uuid;
   return data.inventory;
+}
+
+// Whether the session still works; an expired one is dropped (and the login page shown).
+export async function checkSession() {
+  const uuid = session.uuid;
+  if (!uuid) return false;
+  const { data } = await request("GET", `/accounts/sessions/${uuid}/valid`);
+  if (data.valid === false && session.uuid === uuid) {
+    session.uuid = null;
+    expiredListeners.forEach((fn) => fn());
+    return false;
+  }
+  return true;
 }
 
 export async function logout() {

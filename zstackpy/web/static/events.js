@@ -2,7 +2,7 @@
 // an Authorization header, so the session goes in ?sessionUuid= (the node accepts it on
 // this route only). There is no replay: after a reconnect, listeners are told to re-read.
 
-import { session } from "./api.js";
+import { checkSession, session } from "./api.js";
 
 const listeners = new Set();
 let source = null;
@@ -37,7 +37,8 @@ export function connect() {
     if (source) source.close();
     source = null;
     clearTimeout(retry);
-    retry = setTimeout(connect, 2000);
+    // A stream refused for an expired session would be retried forever: ask first.
+    retry = setTimeout(() => checkSession().then((ok) => ok && connect(), () => connect()), 2000);
   });
 }
 
