@@ -28,8 +28,8 @@ async function hostCapacity() {
 }
 
 export async function dashboard(el, live) {
-  // The dashboard asks for many counts: it follows the stream, but at most once a second.
-  live(() => render(el), 1000);
+  // The dashboard asks for many counts: it follows the stream, at most every two seconds.
+  live(() => render(el), 2000);
   return render(el);
 }
 
