@@ -1,5 +1,6 @@
-"""The node's HTTP server: ``GET /health`` for operators and load balancers, and the API
-front-ends (``zstackpy.api.http``: REST v1, legacy RPC, jobs, OpenAPI).
+"""The node's HTTP server: ``GET /health`` for operators and load balancers, the API
+front-ends (``zstackpy.api.http``: REST v1, legacy RPC, jobs, OpenAPI) and the web UI's
+static files (``zstackpy.web``: ``/`` and ``/ui/``).
 
 ``200 {"uuid", "state": "ready", ...}`` while the node serves, ``503`` with the reasons
 when it does not (database unreachable, bus down, not in the ring, fenced, starting).
@@ -19,6 +20,7 @@ from zstackpy.api.http import MAX_BODY_BYTES, api_middlewares, mount_api
 from zstackpy.api.jobs import ApiJobService
 from zstackpy.core.db import db_epoch
 from zstackpy.node.agent_endpoints import mount_agent_endpoints
+from zstackpy.web import mount_web
 
 if TYPE_CHECKING:
     from zstackpy.node.node import ManagementNode
@@ -37,6 +39,7 @@ class HttpServer:
         if isinstance(jobs, ApiJobService):
             mount_api(self.app, node.context, jobs)
         mount_agent_endpoints(self.app, node.context.agents)
+        mount_web(self.app)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:

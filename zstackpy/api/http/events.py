@@ -26,14 +26,12 @@ from collections import deque
 from aiohttp import web
 
 from zstackpy.api.events import JobCompletedEvent, ResourceChangedEvent, StreamEvent
-from zstackpy.api.http.decode import session_from_header
+from zstackpy.api.http.auth import authenticate
 from zstackpy.api.http.errors import error_body, error_response
 from zstackpy.api.messages import AuthContext
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ErrorInfo, KernelErr, SysErr, ZError
 from zstackpy.core.ids import new_uuid
-from zstackpy.services.identity.errors import IdentityErr
-from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
 
 log = logging.getLogger(__name__)
 
@@ -191,17 +189,8 @@ class EventHub:
             self._streams.discard(stream)
 
     async def _authenticate(self, request: web.Request) -> AuthContext:
-        session = session_from_header(request)
-        if session is None:
-            raise ZError(
-                IdentityErr.MISSING_SESSION,
-                "the event stream needs a session: log in and send "
-                "'Authorization: OAuth <session uuid>'",
-            )
-        reply = await self.ctx.bus.request(
-            ValidateSessionMsg(session_uuid=session), ValidateSessionReply
-        )
-        return reply.auth
+        # A browser's EventSource cannot set headers: the query parameter stands in.
+        return await authenticate(self.ctx, request, "the event stream", allow_query=True)
 
     async def _pump(
         self, request: web.Request, response: web.StreamResponse, stream: _Stream

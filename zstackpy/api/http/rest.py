@@ -31,6 +31,7 @@ from zstackpy.api.http.decode import (
 )
 from zstackpy.api.http.errors import error_response
 from zstackpy.api.http.frontend import ApiFrontend
+from zstackpy.api.http.job_trace import JobTraceRoute
 from zstackpy.api.jobs import JobState, JobView, reply_body
 from zstackpy.api.jobs.service import reply_error
 from zstackpy.api.messages import APIMessage, APIQueryMessage, QueryCondition
@@ -120,6 +121,7 @@ class RestFrontend:
 
     def mount(self, app: web.Application, apis: Iterable[type[APIMessage]]) -> list[Route]:
         app.router.add_get(f"{V1}{JOBS_PATH}/{{uuid}}", self.get_job)
+        app.router.add_get(f"{V1}{JOBS_PATH}/{{uuid}}/trace", JobTraceRoute(self.frontend).handle)
         routes = route_table(apis)
         resources: dict[str, web.Resource] = {}
         for route in routes:

@@ -20,6 +20,10 @@ class JobState(StrEnum):
 class ApiJobVO(Base):
     """``result`` is JSON text: the reply body when Done, the ErrorInfo when Failed.
 
+    ``trace`` is JSON text too: the flow traces of the chains the job ran on the node that
+    ran it (``core.flow.collect``), kept for success and failure; NULL while Processing and
+    for jobs that ended without running (node gone).
+
     ``timeout_ms`` and ``resource_uuid`` are kept so that a request retried with the same
     ``X-Job-UUID`` gets exactly the 202 body the first one got.
     """
@@ -36,5 +40,6 @@ class ApiJobVO(Base):
     resource_uuid: Mapped[str | None] = mapped_column(String(32))
     timeout_ms: Mapped[int] = mapped_column(Integer)
     result: Mapped[str | None] = mapped_column(Text)
+    trace: Mapped[str | None] = mapped_column(Text)
     create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)
     finished_date: Mapped[datetime | None] = mapped_column(DateTime)

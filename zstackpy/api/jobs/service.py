@@ -28,6 +28,7 @@ from zstackpy.core.bus.message import Reply
 from zstackpy.core.clock import utcnow_seconds
 from zstackpy.core.db import ManagementNodeVO
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError
+from zstackpy.core.flow import TraceCollector, collecting
 from zstackpy.core.membership import RingChange
 from zstackpy.core.service import Service
 from zstackpy.services.identity.messages import ValidateSessionMsg, ValidateSessionReply
@@ -68,6 +69,8 @@ class JobView:
     finished_date: datetime | None
     body: dict[str, Any] | None
     error: ErrorInfo | None
+    # FlowTrace.to_dict() of each chain the job ran here; None until it ends
+    traces: list[dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, row: ApiJobVO) -> JobView:
@@ -85,6 +88,7 @@ class JobView:
             finished_date=row.finished_date,
             body=parsed if state is JobState.DONE else None,
             error=ErrorInfo.model_validate(parsed) if state is JobState.FAILED else None,
+            traces=json.loads(row.trace) if row.trace else None,
         )
 
 
@@ -110,6 +114,8 @@ class ApiJobService(Service):
         # Jobs this node ended, as written to their rows (finishedDate from this node's
         # clock, to the second, so the copy and the row agree).
         self._finished: OrderedDict[str, JobView] = OrderedDict()
+        # The flow traces of those jobs while they run, for progress (``live_traces``).
+        self._collectors: dict[str, TraceCollector] = {}
         self._accepting = False
 
     # ----- lifecycle ---------------------------------------------------------------------
@@ -273,6 +279,12 @@ class ApiJobService(Service):
             return reply.auth.account_uuid
         return None
 
+    def live_traces(self, job_uuid: str) -> list[dict[str, Any]] | None:
+        """The traces so far of a job this node is running; None when it runs elsewhere or
+        has ended (its row then has them)."""
+        collector = self._collectors.get(job_uuid)
+        return collector.snapshot() if collector is not None else None
+
     async def get(self, job_uuid: str) -> JobView | None:
         known = self._running.get(job_uuid) or self._finished.get(job_uuid)
         if known is not None:
@@ -285,7 +297,14 @@ class ApiJobService(Service):
 
     async def _run(self, job: JobView, msg: APIMessage, timeout_s: float) -> None:
         msg.api_timeout_s = timeout_s
-        reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        # This task is the job's own: every chain the call runs on this node reports here.
+        collector = collecting()
+        self._collectors[job.uuid] = collector
+        try:
+            reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+        finally:
+            self._collectors.pop(job.uuid, None)
+        traces = json.dumps(collector.close())
         body: dict[str, Any] | None = None
         error: ErrorInfo | None = None
         if reply.success:
@@ -300,7 +319,12 @@ class ApiJobService(Service):
                 changed = await session.execute(
                     update(ApiJobVO)
                     .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
-                    .values(state=state, result=result, finished_date=finished)
+                    .values(
+                        state=state,
+                        result=result,
+                        trace=traces,
+                        finished_date=finished,
+                    )
                 )
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.

@@ -4,6 +4,7 @@ A service registers its ``Flow`` factories by kebab-case id; YAML files name the
 ``FlowRegistry.run(chain, ctx)`` runs one and returns its ``FlowTrace``.
 """
 
+from zstackpy.core.flow.collect import TraceCollector, collecting
 from zstackpy.core.flow.engine import Flow, FlowChain, FlowFactory
 from zstackpy.core.flow.loader import FlowDefinitionError
 from zstackpy.core.flow.registry import FlowRegistry
@@ -17,6 +18,8 @@ __all__ = [
     "FlowRegistry",
     "FlowTrace",
     "Outcome",
+    "TraceCollector",
     "TraceEntry",
+    "collecting",
     "trace_of",
 ]

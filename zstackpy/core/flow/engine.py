@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from zstackpy.core.errors import ErrorInfo, KernelErr, SysErr, ZError, error_info_of
+from zstackpy.core.flow.collect import record_trace
 from zstackpy.core.flow.trace import FlowTrace, Outcome, TraceEntry
 
 __all__ = ["Flow", "FlowChain", "FlowFactory"]
@@ -76,9 +77,17 @@ class FlowChain:
         the error gets a ``trace`` attribute (see ``trace_of``) and, if rollbacks failed,
         ``details["rollback_errors"]`` (ErrorInfo dicts); rollback errors are also logged.
         On cancellation, roll back and re-raise ``CancelledError``; a second cancellation
-        interrupts the rollback.
+        interrupts the rollback. The trace goes to the caller's collector, if one is set
+        (``collect.collecting``), when the run starts; it fills in as the run goes.
         """
-        trace = FlowTrace(chain=self.name, started_at=time.time())
+        trace = FlowTrace(
+            chain=self.name,
+            started_at=time.time(),
+            outcome=Outcome.RUNNING,
+            steps=len(self.steps),
+        )
+        # Handed over at the start: whoever collects can watch the run while it goes.
+        record_trace(trace)
         t0 = time.perf_counter()
         undo: list[_Undo] = []
         try:
@@ -97,6 +106,7 @@ class FlowChain:
                 raise
             raise err from exc
         trace.duration_s = time.perf_counter() - t0
+        trace.outcome = Outcome.DONE
         return trace
 
     def _finish(self, trace: FlowTrace, t0: float) -> None:
@@ -157,7 +167,9 @@ async def _run_steps(
     for index, step in enumerate(steps):
         started = perf()
         if isinstance(step, FlowChain):
-            entry = TraceEntry(step.name, is_chain=True, offset_s=started - t0)
+            entry = TraceEntry(
+                step.name, is_chain=True, offset_s=started - t0, outcome=Outcome.RUNNING
+            )
             entries.append(entry)
             try:
                 await _run_steps(step, ctx, entry.children, undo, t0)
@@ -170,7 +182,7 @@ async def _run_steps(
             entry.outcome = Outcome.DONE
             continue
         flow_id, factory = step
-        entry = TraceEntry(flow_id, offset_s=started - t0)
+        entry = TraceEntry(flow_id, offset_s=started - t0, outcome=Outcome.RUNNING)
         entries.append(entry)
         try:
             flow = factory()

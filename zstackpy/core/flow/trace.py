@@ -20,9 +20,12 @@ class Outcome(StrEnum):
 
     ``failed`` marks the step whose ``run`` raised (its own rollback still ran; a failure of
     that rollback is in ``rollback_error``). A chain step takes the worst outcome of its
-    children: failed > rollback-failed > rolled-back > done.
+    children: failed > rollback-failed > rolled-back > done. ``running`` is only seen in the
+    trace of a run still going (a collector holds it from the start): every step and run
+    that ends leaves it.
     """
 
+    RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     ROLLED_BACK = "rolled-back"
@@ -32,6 +35,7 @@ class Outcome(StrEnum):
 
 _SEVERITY = {
     Outcome.SKIPPED: 0,
+    Outcome.RUNNING: 0,
     Outcome.DONE: 1,
     Outcome.ROLLED_BACK: 2,
     Outcome.ROLLBACK_FAILED: 3,
@@ -86,12 +90,16 @@ class TraceEntry:
 
 @dataclass(slots=True)
 class FlowTrace:
-    """The record of one chain run; ``started_at`` is wall-clock (epoch seconds)."""
+    """The record of one chain run; ``started_at`` is wall-clock (epoch seconds).
+
+    ``steps`` is the number of top-level steps of the chain: with the entries recorded so
+    far, it tells how far a run still going has come."""
 
     chain: str
     started_at: float
     duration_s: float = 0.0
     outcome: Outcome = Outcome.DONE
+    steps: int = 0
     error: ErrorInfo | None = None
     entries: list[TraceEntry] = field(default_factory=list)
 
@@ -102,6 +110,7 @@ class FlowTrace:
             "started_at": self.started_at,
             "duration_s": self.duration_s,
             "outcome": str(self.outcome),
+            "steps": self.steps,
             "error": None if self.error is None else self.error.model_dump(mode="json"),
             "entries": [e.to_dict(self.started_at) for e in self.entries],
         }
