@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -64,7 +65,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench_bus import bare_pair, bench_local_bare, rate  # noqa: E402
-from bench_hosts import baseline, cpu_seconds, free_port  # noqa: E402
+from bench_hosts import CLK_TCK, baseline, cpu_seconds, free_port  # noqa: E402
 
 from tests.support.api_client import Answer, ApiClient  # noqa: E402
 from tests.support.datacenter import (  # noqa: E402
@@ -368,6 +369,13 @@ async def per_vm_counts(sample: int, tmp: Path) -> dict[str, float]:
     }
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def limit(counts: dict[str, float], bus_rate: float, db_rate: float, http_rate: float) -> float:
     """VMs/s if each VM's messages (events counted as messages), writes and agent calls
     cost what they cost bare, one after the other."""
@@ -449,14 +457,19 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
         for i, n in enumerate(args.counts):
             cpu0, polls0 = sum(cpu_seconds(p) for p in setup.pids), driver.polls
+            busy0 = machine_busy_seconds()
             wall, answers = await create_vms(driver, dc, n)
             cpu = sum(cpu_seconds(p) for p in setup.pids) - cpu0
+            busy = machine_busy_seconds() - busy0
             failed = [a.body for a in answers if a.status != 200]
             row: dict[str, Any] = {
                 "wall_s": round(wall, 2),
                 "vms_per_s": round(n / wall, 1),
                 "failures": len(failed),
                 "node_cpu_share": round(cpu / wall / len(setup.pids), 2),
+                # Every process on the machine (nodes, MariaDB, RabbitMQ, simulator, this
+                # driver, anything else running): 1.0 = all cores busy.
+                "machine_cpu_share": round(busy / wall / (os.cpu_count() or 1), 2),
                 "polls": driver.polls - polls0,
             }
             if failed:
