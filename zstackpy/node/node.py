@@ -24,6 +24,7 @@ from zstackpy.core.config import GlobalConfigs
 from zstackpy.core.context import NodeContext
 from zstackpy.core.db import Database, ensure_at_head
 from zstackpy.core.flow import FlowRegistry
+from zstackpy.core.flow.collect import TraceCarrier
 from zstackpy.core.heartbeat import Heartbeat
 from zstackpy.core.ids import new_uuid
 from zstackpy.core.kernel_configs import KERNEL_CONFIGS
@@ -120,6 +121,8 @@ class ManagementNode:
 
         ring = Ring()
         bus = CloudBus(self.uuid, self._transport(), ring, default_timeout=settings.call_timeout)
+        # A job collects the flow traces of what it causes on every node (web UI's view).
+        bus.carriers.append(TraceCarrier())
         queues = WorkQueues()
         self.ctx = NodeContext(
             node_uuid=self.uuid,

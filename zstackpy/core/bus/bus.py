@@ -17,6 +17,7 @@ from random import getrandbits
 from typing import Any, TypeVar
 
 from zstackpy.core.bus import deadline
+from zstackpy.core.bus.carriers import ContextCarrier
 from zstackpy.core.bus.failures import (
     no_service,
     node_left_before_reply,
@@ -51,6 +52,7 @@ class _Pending:
     future: asyncio.Future[Reply]
     dest_node: str | None
     type_name: str
+    reply_headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ class CloudBus:
         self._subscribers: dict[str, list[EventHandler]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        # Context that crosses nodes with calls (carriers.py); the node adds them.
+        self.carriers: list[ContextCarrier] = []
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -180,7 +184,10 @@ class CloudBus:
                         )
                     except Undeliverable as exc:
                         return Reply.failure(undeliverable(msg, service, dest, exc))
-                    return await future
+                    reply = await future
+                    if self.carriers and dest is not None and dest != self.node_uuid:
+                        self._replied(self._pending[msg_id].reply_headers or {})
+                    return reply
             except TimeoutError:
                 self.stats.timeouts += 1
                 return Reply.failure(timed_out(msg, dest, timeout))
@@ -283,6 +290,10 @@ class CloudBus:
         timeout: float | None = None,  # noqa: ASYNC109 -- the call's, carried as a deadline
     ) -> None:
         self.stats.sent += 1
+        headers = {deadline.DEADLINE_HEADER: deadline.header_for(timeout)} if timeout else {}
+        if dest != self.node_uuid:
+            for carrier in self.carriers:
+                headers.update(carrier.outgoing())
         env = Envelope(
             kind=Kind.MESSAGE,
             type_name=msg.wire_type(),
@@ -291,7 +302,7 @@ class CloudBus:
             body=msg,
             service=service,
             reply_to=self.node_uuid if wants_reply else None,
-            headers={deadline.DEADLINE_HEADER: deadline.header_for(timeout)} if timeout else {},
+            headers=headers,
         )
         if dest == self.node_uuid:
             # Local short-circuit: same node, no transport, no serialisation.
@@ -308,10 +319,18 @@ class CloudBus:
                 if not ids:
                     del self._pending_by_node[pending.dest_node]
 
-    def _resolve(self, msg_id: str, reply: Reply) -> None:
+    def _resolve(self, msg_id: str, reply: Reply, headers: dict[str, str] | None = None) -> None:
         pending = self._pending.get(msg_id)
         if pending is not None and not pending.future.done():
+            pending.reply_headers = headers
             pending.future.set_result(reply)
+
+    def _replied(self, headers: dict[str, str]) -> None:
+        for carrier in self.carriers:
+            try:
+                carrier.replied(headers)
+            except Exception:
+                log.exception("context carrier %r failed on a reply", carrier)
 
     # ----- receiving (the transport's Sink) --------------------------------------------
 
@@ -346,6 +365,9 @@ class CloudBus:
     async def _handle(self, env: Envelope, msg: Message) -> None:
         # This task's own context: the deadline is the message's, whoever created the task.
         deadline.enter(env.headers.get(deadline.DEADLINE_HEADER))
+        after = [
+            done for carrier in self.carriers if (done := carrier.handling(env.headers)) is not None
+        ]
         handler = self._services.get(env.service)
         reply: Reply | None
         if handler is None:
@@ -362,9 +384,14 @@ class CloudBus:
                 reply = Reply.failure(error_info_of(exc))
         if env.reply_to is None:
             return
-        await self._send_reply(env, reply if reply is not None else Reply())
+        headers: dict[str, str] = {}
+        for done in after:
+            headers.update(done())
+        await self._send_reply(env, reply if reply is not None else Reply(), headers)
 
-    async def _send_reply(self, env: Envelope, reply: Reply) -> None:
+    async def _send_reply(
+        self, env: Envelope, reply: Reply, headers: dict[str, str] | None = None
+    ) -> None:
         assert env.reply_to is not None
         out = Envelope(
             kind=Kind.REPLY,
@@ -373,6 +400,7 @@ class CloudBus:
             source_node=self.node_uuid,
             body=reply,
             correlation_id=env.message_id,
+            headers=headers or {},
         )
         if env.reply_to == self.node_uuid:
             self.on_reply(out)
@@ -400,7 +428,7 @@ class CloudBus:
                     ErrorInfo(code=SysErr.INTERNAL, description=f"{env.type_name} is not a Reply")
                 )
             )
-        self._resolve(env.correlation_id, reply)
+        self._resolve(env.correlation_id, reply, env.headers)
 
     async def on_event(self, env: Envelope) -> None:
         handlers = self._subscribers.get(env.type_name)
