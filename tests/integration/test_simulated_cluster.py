@@ -18,10 +18,20 @@ import aiohttp
 import pytest
 
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_datacenter, set_global_config, wait_for
+from tests.support.datacenter import (
+    DEFAULT_HOST_PASSWORD,
+    DEFAULT_HOST_USERNAME,
+    add_cluster,
+    add_datacenter,
+    add_zone,
+    set_global_config,
+    wait_for,
+)
 from tests.support.mariadb import fresh_mariadb
 from tests.support.processes import REPO, NodeProcess, node_env, run_cli, start_node_process
 from tests.support.rabbit import fresh_vhost, require_rabbitmq
+from zstackpy.core.ids import new_uuid
+from zstackpy.core.ring import Ring
 
 pytestmark = pytest.mark.real_server
 
@@ -151,3 +161,42 @@ async def test_hosts_stay_pinged_when_a_node_dies(cluster: SimCluster) -> None:
     await wait_for(dead_is_disconnected, timeout=20)
     statuses = await _statuses(admin_b)
     assert all(statuses[ip] == "Connected" for ip in HOST_IPS[1:])
+
+
+async def test_a_jobs_trace_includes_chains_run_on_the_other_node(cluster: SimCluster) -> None:
+    """AddKVMHost sent to node A for a host node B owns: the connect chain runs on B, and
+    the job's trace (kept by A) still shows it."""
+    admin = cluster.admin(cluster.a)
+    await admin.login("admin", ADMIN_PASSWORD)
+    zone = await add_zone(admin, "trace-zone")
+    kvm = await add_cluster(admin, zone["uuid"], "trace-cluster")
+    nodes = await admin.request("GET", "/management-nodes")
+    assert nodes.status == 200, nodes.body
+    ring = Ring([n["uuid"] for n in nodes.body["inventories"]])
+    assert len(ring.nodes) == 2
+    b_uuid = next(u for u in ring.nodes if u != cluster.a.uuid)
+    host_uuid = next(u for u in (new_uuid() for _ in range(1000)) if ring.owner(u) == b_uuid)
+
+    started = await admin.request(
+        "POST",
+        "/hosts/kvm",
+        json={
+            "params": {
+                "name": "traced-host",
+                "managementIp": "10.30.1.1",
+                "clusterUuid": kvm["uuid"],
+                "username": DEFAULT_HOST_USERNAME,
+                "password": DEFAULT_HOST_PASSWORD,
+                "resourceUuid": host_uuid,
+            }
+        },
+    )
+    assert started.status == 202, started.body
+    job_uuid = started.body["location"].rstrip("/").rsplit("/", 1)[-1]
+    answer = await admin.finish(started)
+    assert answer.status == 200, answer.body
+
+    trace = await admin.request("GET", f"/api-jobs/{job_uuid}/trace")
+    assert trace.status == 200, trace.body
+    chains = [t["chain"] for t in trace.body["traces"]]
+    assert "host-connect" in chains, trace.body

@@ -304,7 +304,7 @@ class ApiJobService(Service):
             reply = await self.ctx.bus.call(msg, timeout=timeout_s)
         finally:
             self._collectors.pop(job.uuid, None)
-        traces = json.dumps(collector.close())
+        collected = collector.close()
         body: dict[str, Any] | None = None
         error: ErrorInfo | None = None
         if reply.success:
@@ -322,7 +322,7 @@ class ApiJobService(Service):
                     .values(
                         state=state,
                         result=result,
-                        trace=traces,
+                        trace=json.dumps(collected),
                         finished_date=finished,
                     )
                 )
@@ -334,7 +334,16 @@ class ApiJobService(Service):
         if not changed.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
             self._running.pop(job.uuid, None)
             return  # already failed by a node that took this one for dead; it announced it
-        self._remember(replace(job, state=state, finished_date=finished, body=body, error=error))
+        self._remember(
+            replace(
+                job,
+                state=state,
+                finished_date=finished,
+                body=body,
+                error=error,
+                traces=collected,
+            )
+        )
         await self._announce(
             JobCompletedEvent(
                 job_uuid=job.uuid,

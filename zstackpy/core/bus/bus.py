@@ -185,7 +185,7 @@ class CloudBus:
                     except Undeliverable as exc:
                         return Reply.failure(undeliverable(msg, service, dest, exc))
                     reply = await future
-                    if self.carriers and dest is not None and dest != self.node_uuid:
+                    if self.carriers and dest != self.node_uuid:
                         self._replied(self._pending[msg_id].reply_headers or {})
                     return reply
             except TimeoutError:

@@ -98,6 +98,11 @@ class TraceCarrier:
     def handling(self, headers: dict[str, str]) -> Callable[[], dict[str, str]] | None:
         if COLLECT_HEADER not in headers:
             return None
+        inherited = _current.get()
+        if inherited is not None and not inherited.closed:
+            # Delivered in-process after all (the shared API portal may be this node): the
+            # handler's task saw the caller's collector, and the chains report to it live.
+            return None
         collector = collecting()  # in the handler's own task
 
         def done() -> dict[str, str]:
