@@ -20,8 +20,8 @@ from pydantic import Field
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.core.bus.message import NeedReplyMessage
+from zstackpy.core.clock import utcnow_seconds
 from zstackpy.services.identity.messages import IDENTITY_SERVICE
-from zstackpy.services.identity.store import utcnow
 
 DEFAULT_TTL_S = 10.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -53,7 +53,7 @@ class SessionCache:
         entry = self._entries.get(session_uuid)
         if entry is None:
             return None
-        if time.monotonic() - entry.read_at > self.ttl_s or entry.expired_date <= utcnow():
+        if time.monotonic() - entry.read_at > self.ttl_s or entry.expired_date <= utcnow_seconds():
             del self._entries[session_uuid]
             return None
         return entry.auth

@@ -9,12 +9,13 @@ DATETIME keeps whole seconds, and what a reply shows must be what is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zstackpy.api.messages import AuthContext
+from zstackpy.core.clock import utcnow_seconds
 from zstackpy.core.db import Database, ResourceVO
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
@@ -29,10 +30,6 @@ from zstackpy.services.identity.models import AccountVO, SessionVO
 ACCOUNT_RESOURCE_TYPE = "AccountVO"
 # ZStack's userType of a session opened by LogInByAccount.
 ACCOUNT_USER_TYPE = "AccountVO"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def account_inventory(vo: AccountVO) -> AccountInventory:
@@ -107,7 +104,7 @@ class IdentityStore:
         Raises ZError(ACCOUNT_NAME_TAKEN) if the name exists, ZError(SYS.1002) if the UUID
         is another resource's.
         """
-        now = utcnow()
+        now = utcnow_seconds()
         account = AccountVO(
             uuid=uuid,
             name=name,
@@ -155,7 +152,7 @@ class IdentityStore:
                     account.description = change.description
                 if change.password_hash is not None:
                     account.password_hash = change.password_hash
-                account.last_op_date = utcnow()
+                account.last_op_date = utcnow_seconds()
                 # Within the same second the value equals the loaded one, so the flush leaves
                 # it out and the column's server-side onupdate expires it: reload it here, the
                 # caller reads the row after the session is gone.
@@ -203,7 +200,7 @@ class IdentityStore:
     # ----- sessions --------------------------------------------------------------------
 
     async def create_session(self, account_uuid: str, timeout_s: int) -> SessionVO:
-        now = utcnow()
+        now = utcnow_seconds()
         vo = SessionVO(
             uuid=new_uuid(),
             account_uuid=account_uuid,
@@ -236,7 +233,7 @@ class IdentityStore:
                     .where(SessionVO.uuid == session_uuid)
                 )
             ).one_or_none()
-        if row is None or row.expired_date <= utcnow():
+        if row is None or row.expired_date <= utcnow_seconds():
             return None
         auth = AuthContext(
             session_uuid=session_uuid,
@@ -253,7 +250,7 @@ class IdentityStore:
     async def purge_expired_sessions(self) -> int:
         async with self.db.session() as session, session.begin():
             result = await session.execute(
-                delete(SessionVO).where(SessionVO.expired_date <= utcnow())
+                delete(SessionVO).where(SessionVO.expired_date <= utcnow_seconds())
             )
         count: int = getattr(result, "rowcount", 0) or 0
         return count

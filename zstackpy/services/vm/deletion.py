@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 
 from zstackpy.api.ownership import remove_resources
 from zstackpy.core.cascade import CascadeParticipant, DeleteMode, cascade_delete
+from zstackpy.core.clock import utcnow
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.services.vm.configs import DELETION_POLICY, EXPUNGE_INTERVAL, EXPUNGE_PERIOD
@@ -197,7 +198,7 @@ class ExpungeTask:
             return 0
         period = timedelta(seconds=configs.value(EXPUNGE_PERIOD))
         # Dates are naive UTC in the database (CURRENT_TIMESTAMP on both engines).
-        before = datetime.now(UTC).replace(tzinfo=None) - period
+        before = utcnow() - period
         async with self._ctx.db.session() as session:
             rows = await session.execute(
                 select(VmInstanceVO.uuid).where(
