@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.events import JobCompletedEvent
 from zstackpy.api.jobs.models import ApiJobVO, JobState
@@ -241,9 +242,12 @@ class ApiJobService(Service):
             resource_uuid=resource,
             timeout_ms=round(timeout_s * 1000),
         )
+
+        async def insert(session: AsyncSession) -> None:
+            session.add(row)
+
         try:
-            async with self.ctx.db.session() as session, session.begin():
-                session.add(row)
+            await self.ctx.db.write(insert)
         except IntegrityError:
             # The primary key decides between concurrent retries, on any node.
             existing = await self.get(job_uuid)
@@ -314,24 +318,24 @@ class ApiJobService(Service):
             error = reply_error(reply)
             state, result = JobState.FAILED, error.model_dump_json()
         finished = utcnow_seconds()
+        ending = (
+            update(ApiJobVO)
+            .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
+            .values(state=state, result=result, trace=json.dumps(collected), finished_date=finished)
+        )
+
+        async def finish(session: AsyncSession) -> int:
+            changed = await session.execute(ending)
+            return changed.rowcount  # type: ignore[attr-defined, no-any-return]  # CursorResult at runtime
+
         try:
-            async with self.ctx.db.session() as session, session.begin():
-                changed = await session.execute(
-                    update(ApiJobVO)
-                    .where(ApiJobVO.uuid == job.uuid, ApiJobVO.state == JobState.PROCESSING)
-                    .values(
-                        state=state,
-                        result=result,
-                        trace=json.dumps(collected),
-                        finished_date=finished,
-                    )
-                )
+            rowcount = await self.ctx.db.write(finish)
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.
             log.exception("could not record the outcome of API job %s", job.uuid)
             self._running.pop(job.uuid, None)
             return
-        if not changed.rowcount:  # type: ignore[attr-defined]  # CursorResult at runtime
+        if not rowcount:
             self._running.pop(job.uuid, None)
             return  # already failed by a node that took this one for dead; it announced it
         self._remember(

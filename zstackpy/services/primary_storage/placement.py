@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.errors import ZError
 from zstackpy.services.host.messages import AllocateHostMsg, HostCandidate, HostErr
@@ -54,7 +55,10 @@ class PlacementFilter:
         if request.primary_storage_uuids:
             stmt = stmt.where(ps.uuid.in_(request.primary_storage_uuids))
         local = host_local_types(self.ctx)
-        async with self.ctx.db.session() as session:
+
+        async def read(
+            session: AsyncSession,
+        ) -> tuple[set[str], dict[str, set[str]], set[tuple[str, str]]]:
             rows = (await session.execute(stmt)).all()
             shared_clusters = {cluster for cluster, _, kind in rows if kind not in local}
             local_by_cluster: dict[str, set[str]] = {}
@@ -75,6 +79,9 @@ class PlacementFilter:
                     )
                 )
                 fitting_disks = {(p, h) for p, h in disks}
+            return shared_clusters, local_by_cluster, fitting_disks
+
+        shared_clusters, local_by_cluster, fitting_disks = await self.ctx.db.read(read)
         kept = [
             c
             for c in candidates

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.ownership import add_resource, remove_resources
 from zstackpy.core.context import NodeContext
@@ -126,20 +127,23 @@ class CreateVmRow(Flow[CreateVmCtx]):
     async def run(self, ctx: CreateVmCtx) -> None:
         spec, msg, uuid = ctx.resolved(), ctx.msg, ctx.vm_uuid
         state = VmState.STARTING if ctx.starts else VmState.CREATED
+
+        async def insert(session: AsyncSession) -> int:
+            sequence = VmInstanceSequenceNumberVO(vm_instance_uuid=uuid)
+            session.add(sequence)
+            await session.flush()
+            session.add(new_vm_row(uuid, msg, spec, ctx.chosen_host(), sequence.id, state))
+            add_resource(
+                session,
+                uuid=uuid,
+                resource_type=VM_RESOURCE_TYPE,
+                name=msg.name,
+                auth=msg.require_auth(),
+            )
+            return sequence.id
+
         try:
-            async with ctx.node.db.session() as session, session.begin():
-                sequence = VmInstanceSequenceNumberVO(vm_instance_uuid=uuid)
-                session.add(sequence)
-                await session.flush()
-                ctx.internal_id = sequence.id
-                session.add(new_vm_row(uuid, msg, spec, ctx.chosen_host(), ctx.internal_id, state))
-                add_resource(
-                    session,
-                    uuid=uuid,
-                    resource_type=VM_RESOURCE_TYPE,
-                    name=msg.name,
-                    auth=msg.require_auth(),
-                )
+            ctx.internal_id = await ctx.node.db.write(insert)
         except IntegrityError:
             # Two creates with one resourceUuid: the primary key decided.
             raise ZError(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource, remove_resources
@@ -82,7 +83,8 @@ async def insert_nics(
 ) -> list[VmNicVO]:
     """Rows (and ResourceVO rows) for the NICs, in one transaction; a MAC that collides
     with another NIC's makes every MAC of the batch be drawn again."""
-    for _ in range(MAC_ATTEMPTS):
+
+    async def insert(session: AsyncSession) -> list[VmNicVO]:
         rows = [
             VmNicVO(
                 uuid=a.nic_uuid,
@@ -103,20 +105,22 @@ async def insert_nics(
             )
             for a in ips
         ]
+        session.add_all(rows)
+        for row in rows:
+            add_resource(
+                session,
+                uuid=row.uuid,
+                resource_type=NIC_RESOURCE_TYPE,
+                name=row.internal_name,
+                auth=auth,
+            )
+        return rows
+
+    for _ in range(MAC_ATTEMPTS):
         try:
-            async with ctx.db.session() as session, session.begin():
-                session.add_all(rows)
-                for row in rows:
-                    add_resource(
-                        session,
-                        uuid=row.uuid,
-                        resource_type=NIC_RESOURCE_TYPE,
-                        name=row.internal_name,
-                        auth=auth,
-                    )
+            return await ctx.db.write(insert)
         except IntegrityError:
             continue
-        return rows
     raise ZError(
         SysErr.CREATE_RESOURCE,
         f"could not give the NICs of VM {vm_uuid} unique MAC addresses",

@@ -97,10 +97,12 @@ async def load_nics(ctx: NodeContext, vm_uuid: str) -> list[VmNicVO]:
 
 async def set_fields(ctx: NodeContext, vm_uuid: str, **values: Any) -> None:
     """Change columns of the VM's row."""
-    async with ctx.db.session() as session, session.begin():
-        await session.execute(
-            update(VmInstanceVO).where(VmInstanceVO.uuid == vm_uuid).values(**values)
-        )
+    change = update(VmInstanceVO).where(VmInstanceVO.uuid == vm_uuid).values(**values)
+
+    async def write(session: AsyncSession) -> None:
+        await session.execute(change)
+
+    await ctx.db.write(write)
 
 
 async def publish(
@@ -108,7 +110,8 @@ async def publish(
 ) -> VmInstanceInventory | None:
     """Announce the VM's current row to event-stream followers (as its owner account) and
     answer its inventory; None (and a "deleted" event) when the row is gone."""
-    async with ctx.db.session() as session:
+
+    async def read(session: AsyncSession) -> tuple[VmInstanceInventory | None, str | None]:
         found = (
             (
                 await session.execute(
@@ -129,6 +132,9 @@ async def publish(
             account = await session.scalar(
                 select(ResourceVO.account_uuid).where(ResourceVO.uuid == vm_uuid)
             )
+        return inventory, account
+
+    inventory, account = await ctx.db.read(read)
     await ctx.bus.publish(
         ResourceChangedEvent(
             resource_type=VM_RESOURCE_TYPE,

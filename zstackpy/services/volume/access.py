@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
@@ -46,7 +47,8 @@ class StorageRow:
 
 async def load_storage(ctx: NodeContext, primary_storage_uuid: str) -> StorageRow:
     """The storage and its attachments; SYS.1003 when it does not exist."""
-    async with ctx.db.session() as session:
+
+    async def read(session: AsyncSession) -> StorageRow:
         ps = await session.get(PrimaryStorageVO, primary_storage_uuid)
         if ps is None:
             raise ZError(
@@ -64,6 +66,8 @@ async def load_storage(ctx: NodeContext, primary_storage_uuid: str) -> StorageRo
         return StorageRow(
             VolumeStorage(ps.uuid, ps.type, ps.url, ps.mount_path), ps.zone_uuid, tuple(clusters)
         )
+
+    return await ctx.db.read(read)
 
 
 def backend_for(ctx: NodeContext, storage_type: str) -> VolumeStorageBackend:

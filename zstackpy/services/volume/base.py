@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import remove_resources
@@ -62,10 +63,14 @@ class VolumeBase(ResourceService):
     noun = "volume"
 
     async def load(self, uuid: str) -> VolumeVO:
-        """The row (detached from its session); SYS.1003 when there is none."""
-        async with self.ctx.db.session() as session:
+        """The row (detached from its session, maybe shared with a concurrent load of the
+        same volume: read-only); SYS.1003 when there is none."""
+
+        async def read(session: AsyncSession) -> VolumeVO:
             row: VolumeVO = await self.require(session, uuid)
             return row
+
+        return await self.ctx.db.read(read)
 
     async def event(self, uuid: str, change: Change, auth: AuthContext | None) -> VolumeEvent:
         """The API answer after a change: the inventory, announced to subscribers."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
@@ -67,10 +68,12 @@ async def ensure_cache(
 async def _cached_path(
     ctx: NodeContext, ps_uuid: str, host_uuid: str | None, image_uuid: str
 ) -> str | None:
-    async with ctx.db.session() as session:
-        return await session.scalar(
-            select(ImageCacheVO.install_url).where(*_where(ps_uuid, host_uuid, image_uuid))
-        )
+    found = select(ImageCacheVO.install_url).where(*_where(ps_uuid, host_uuid, image_uuid))
+
+    async def read(session: AsyncSession) -> str | None:
+        return await session.scalar(found)
+
+    return await ctx.db.read(read)
 
 
 async def _ensure(

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.ownership import remove_resources
 from zstackpy.core.bus.message import Reply
@@ -164,7 +165,8 @@ class RecordVolume(Flow[CreateVolumeCtx]):
             "format": ctx.format,
             "status": VolumeStatus.CREATING.value,
         }
-        async with ctx.node.db.session() as session, session.begin():
+
+        async def record(session: AsyncSession) -> None:
             if ctx.existing:
                 await session.execute(
                     update(VolumeVO).where(VolumeVO.uuid == ctx.volume_uuid).values(**placed)
@@ -197,6 +199,8 @@ class RecordVolume(Flow[CreateVolumeCtx]):
                         account_uuid=ctx.account_uuid,
                     )
                 )
+
+        await ctx.node.db.write(record)
         ctx.recorded = True
 
     async def rollback(self, ctx: CreateVolumeCtx) -> None:
@@ -278,12 +282,16 @@ class CreateEmptyVolume(Flow[CreateVolumeCtx]):
 
 class MarkVolumeReady(Flow[CreateVolumeCtx]):
     async def run(self, ctx: CreateVolumeCtx) -> None:
-        async with ctx.node.db.session() as session, session.begin():
-            await session.execute(
-                update(VolumeVO)
-                .where(VolumeVO.uuid == ctx.volume_uuid)
-                .values(status=VolumeStatus.READY.value, actual_size=ctx.actual_size)
-            )
+        ready = (
+            update(VolumeVO)
+            .where(VolumeVO.uuid == ctx.volume_uuid)
+            .values(status=VolumeStatus.READY.value, actual_size=ctx.actual_size)
+        )
+
+        async def write(session: AsyncSession) -> None:
+            await session.execute(ready)
+
+        await ctx.node.db.write(write)
 
 
 async def _delete_file(ctx: CreateVolumeCtx) -> None:

@@ -9,6 +9,7 @@ host: deleting either expunges them (CascadeParticipant).
 from __future__ import annotations
 
 from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
@@ -101,8 +102,10 @@ class VolumeService(DataVolumeApi):
         return await self._created(msg.volume_uuid)
 
     async def _refuse_existing(self, uuid: str) -> None:
-        async with self.ctx.db.session() as session:
+        async def refuse(session: AsyncSession) -> None:
             await self.refuse_duplicate(session, uuid)
+
+        await self.ctx.db.read(refuse)
 
     async def _image(self, uuid: str) -> ImageInventory:
         reply = await self.ctx.bus.request(GetImageMsg(image_uuid=uuid), GetImageReply)

@@ -1,0 +1,162 @@
+"""Group commit on both databases: concurrent write transactions share commits, yet each
+caller gets exactly what it would have got writing alone (its result or its own error), a
+failed neighbour costs nothing, and reads join the batches without spoiling them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.support.mariadb import fresh_mariadb
+from zstackpy.core.db.engine import Database
+from zstackpy.core.db.group_commit import Unit
+from zstackpy.core.errors import SysErr, ZError
+
+metadata = MetaData()
+things = Table(
+    "things",
+    metadata,
+    Column("uuid", String(32), primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("n", Integer, nullable=False),
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.real_server)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")
+        try:
+            await _create(database)
+            yield database
+        finally:
+            await database.close()
+        return
+    async with fresh_mariadb() as url:
+        database = Database(url)
+        try:
+            await _create(database)
+            yield database
+        finally:
+            await database.close()
+
+
+async def _create(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+def add(uuid: str, n: int = 0) -> Unit[str]:
+    async def unit(session: AsyncSession) -> str:
+        await session.execute(insert(things).values(uuid=uuid, state="new", n=n))
+        return uuid
+
+    return unit
+
+
+async def count(database: Database) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(things)) or 0)
+
+
+async def test_concurrent_writes_share_commits_and_all_land(db: Database) -> None:
+    results = await asyncio.gather(*(db.write(add(f"u{i}")) for i in range(100)))
+    assert results == [f"u{i}" for i in range(100)]
+    assert await count(db) == 100
+    # The first write went alone; the 99 handed in while it ran shared far fewer commits.
+    assert db.group_commit.units == 100
+    assert db.group_commit.batches < 10
+
+
+async def test_a_failing_unit_fails_alone_and_its_neighbours_commit(db: Database) -> None:
+    await db.write(add("taken"))
+
+    async def half_then_duplicate(session: AsyncSession) -> None:
+        # Its first statement must not survive its second one's failure.
+        await session.execute(insert(things).values(uuid="half", state="new", n=0))
+        await session.execute(insert(things).values(uuid="taken", state="new", n=0))
+
+    outcomes = await asyncio.gather(
+        *(db.write(add(f"ok{i}")) for i in range(20)),
+        db.write(half_then_duplicate),
+        *(db.write(add(f"ok{i}")) for i in range(20, 40)),
+        return_exceptions=True,
+    )
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1
+    assert isinstance(errors[0], IntegrityError)
+    async with db.session() as session:
+        stored = set(await session.scalars(select(things.c.uuid)))
+    assert stored == {"taken"} | {f"ok{i}" for i in range(40)}  # no "half"
+
+
+async def test_a_reads_own_error_spoils_nothing(db: Database) -> None:
+    await db.write(add("present", 7))
+
+    async def read(session: AsyncSession) -> int:
+        n = await session.scalar(select(things.c.n).where(things.c.uuid == "present"))
+        return int(n or 0)
+
+    async def missing(session: AsyncSession) -> int:
+        if await session.scalar(select(things.c.n).where(things.c.uuid == "absent")) is None:
+            raise ZError(SysErr.RESOURCE_NOT_FOUND, "no thing absent", uuid="absent")
+        return 0
+
+    before = db.group_commit.batches
+    outcomes = await asyncio.gather(
+        *(db.write(add(f"w{i}")) for i in range(10)),
+        db.read(missing),
+        db.read(read),
+        *(db.write(add(f"w{i}")) for i in range(10, 20)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[10], ZError)
+    assert outcomes[10].code == SysErr.RESOURCE_NOT_FOUND
+    assert outcomes[11] == 7
+    assert await count(db) == 21
+    # Nothing ran twice: the read's error did not send the batch's units to run alone.
+    assert db.group_commit.batches - before <= 3
+
+
+async def test_a_task_reads_its_own_committed_write(db: Database) -> None:
+    await db.write(add("mine"))
+
+    async def bump(session: AsyncSession) -> int:
+        changed = await session.execute(
+            update(things).where(things.c.uuid == "mine").values(n=things.c.n + 1)
+        )
+        return changed.rowcount  # type: ignore[attr-defined, no-any-return]  # CursorResult
+
+    async def read(session: AsyncSession) -> int:
+        return int(await session.scalar(select(things.c.n).where(things.c.uuid == "mine")) or 0)
+
+    assert await asyncio.gather(*(db.write(bump) for _ in range(30))) == [1] * 30
+    assert await db.read(read) == 30
+
+
+async def test_a_caller_cancelled_before_its_batch_never_writes(db: Database) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(session: AsyncSession) -> None:
+        await session.execute(insert(things).values(uuid="first", state="new", n=0))
+        started.set()
+        await release.wait()  # holds the batch (a test-only unit: real units never wait)
+
+    first = asyncio.create_task(db.write(slow))
+    await started.wait()
+    queued = asyncio.create_task(db.write(add("never")))
+    await asyncio.sleep(0)
+    queued.cancel()
+    release.set()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    async with db.session() as session:
+        assert list(await session.scalars(select(things.c.uuid))) == ["first"]
