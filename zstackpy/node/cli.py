@@ -58,6 +58,7 @@ def _settings(args: argparse.Namespace) -> NodeSettings:
 
 
 async def _run(settings: NodeSettings) -> int:
+    from zstackpy.core.gc_tuning import tune_after_start
     from zstackpy.node.node import ManagementNode, NodeState
 
     node = ManagementNode(settings)
@@ -65,6 +66,7 @@ async def _run(settings: NodeSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.request_stop)
     await node.start()
+    tune_after_start()
     url = f"http://{settings.http_host}:{node.http.port if node.http else settings.http_port}"
     print(f"zstackpy management node {node.uuid} ready at {url}/health", flush=True)
     await node.wait_stopped()
