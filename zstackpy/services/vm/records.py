@@ -8,9 +8,9 @@ Functions that change a VM run inside the VM's work queue; they do not queue the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -97,7 +97,10 @@ async def load_nics(ctx: NodeContext, vm_uuid: str) -> list[VmNicVO]:
 
 async def set_fields(ctx: NodeContext, vm_uuid: str, **values: Any) -> None:
     """Change columns of the VM's row."""
-    change = update(VmInstanceVO).where(VmInstanceVO.uuid == vm_uuid).values(**values)
+    # On the table, not the mapped class: no session holds this VM's row to keep in step
+    # (the ORM's synchronisation of loaded objects cost more than the statement).
+    table = cast(Table, VmInstanceVO.__table__)  # declared as a FromClause; a Table at runtime
+    change = update(table).where(table.c.uuid == vm_uuid).values(**values)
 
     async def write(session: AsyncSession) -> None:
         await session.execute(change)

@@ -8,12 +8,16 @@ Reads of other domains' tables here are reads only (their services own every cha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.context import NodeContext
+from zstackpy.core.db import Database
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.backup_storage.messages import (
     BackupStorageStatus,
@@ -45,9 +49,20 @@ class StorageRow:
     cluster_uuids: tuple[str, ...]  # the clusters it is attached to
 
 
+# Per database (so per node): every volume of a burst reads its storage; concurrent reads
+# of one storage share one read that started after each asked (core.coalesce).
+_storage_reads: WeakKeyDictionary[Database, CoalescedReads[str, StorageRow]] = WeakKeyDictionary()
+
+
 async def load_storage(ctx: NodeContext, primary_storage_uuid: str) -> StorageRow:
     """The storage and its attachments; SYS.1003 when it does not exist."""
+    reads = _storage_reads.get(ctx.db)
+    if reads is None:
+        reads = _storage_reads[ctx.db] = CoalescedReads(partial(_read_storage, ctx.db))
+    return await reads.read(primary_storage_uuid)
 
+
+async def _read_storage(db: Database, primary_storage_uuid: str) -> StorageRow:
     async def read(session: AsyncSession) -> StorageRow:
         ps = await session.get(PrimaryStorageVO, primary_storage_uuid)
         if ps is None:
@@ -67,7 +82,7 @@ async def load_storage(ctx: NodeContext, primary_storage_uuid: str) -> StorageRo
             VolumeStorage(ps.uuid, ps.type, ps.url, ps.mount_path), ps.zone_uuid, tuple(clusters)
         )
 
-    return await ctx.db.read(read)
+    return await db.read(read)
 
 
 def backend_for(ctx: NodeContext, storage_type: str) -> VolumeStorageBackend:

@@ -11,11 +11,15 @@ entry is dropped only while no volume row of its image is on its storage (and ho
 from __future__ import annotations
 
 import logging
+from functools import partial
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.context import NodeContext
+from zstackpy.core.db import Database
 from zstackpy.core.errors import ZError
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.image.messages import ImageInventory
@@ -65,15 +69,30 @@ async def ensure_cache(
     return await ctx.queues.run(key, _ensure, ctx, row, backend, host_uuid, image, call)
 
 
+CacheKey = tuple[str, str | None, str]  # storage, host (local storage) or None, image
+
+# Per database (so per node): every root volume of a burst looks for its image's copy;
+# concurrent looks for one copy share one read that started after each asked.
+_path_reads: WeakKeyDictionary[Database, CoalescedReads[CacheKey, str | None]] = WeakKeyDictionary()
+
+
 async def _cached_path(
     ctx: NodeContext, ps_uuid: str, host_uuid: str | None, image_uuid: str
 ) -> str | None:
+    reads = _path_reads.get(ctx.db)
+    if reads is None:
+        reads = _path_reads[ctx.db] = CoalescedReads(partial(_read_path, ctx.db))
+    return await reads.read((ps_uuid, host_uuid, image_uuid))
+
+
+async def _read_path(db: Database, key: CacheKey) -> str | None:
+    ps_uuid, host_uuid, image_uuid = key
     found = select(ImageCacheVO.install_url).where(*_where(ps_uuid, host_uuid, image_uuid))
 
     async def read(session: AsyncSession) -> str | None:
         return await session.scalar(found)
 
-    return await ctx.db.read(read)
+    return await db.read(read)
 
 
 async def _ensure(
