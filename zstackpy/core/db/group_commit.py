@@ -41,6 +41,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from zstackpy.core.db.retry import retrying
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -157,9 +159,12 @@ class GroupCommit:
             return _Raised(exc)
 
     async def _alone(self, entry: _Pending[Any]) -> None:
-        try:
+        async def transaction() -> Any:
             async with self._sessions() as session, session.begin():
-                result = await entry.unit(session)
+                return await entry.unit(session)
+
+        try:
+            result = await retrying(transaction, "a write transaction")
         except Exception as exc:
             if not entry.future.done():
                 entry.future.set_exception(exc)

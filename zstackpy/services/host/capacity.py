@@ -6,10 +6,12 @@ of one host are served together (core.batching): one read and one write for the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import update
 
 from zstackpy.core.context import NodeContext
+from zstackpy.core.db.retry import retrying
 from zstackpy.core.errors import ZError
 from zstackpy.services.host.messages import HostCapacityReply, HostErr, HostState, HostStatus
 from zstackpy.services.host.models import HostVO
@@ -32,6 +34,12 @@ async def reserve_many(
     QueueBatcher calls this). Each takes ``cpu_num`` vCPUs and ``memory_size`` bytes, or
     answers HOST.1102 when the host has no longer room for it; all answer HOST.1002 when
     the host is not Enabled and Connected any more."""
+    return await retrying(partial(_reserve_many, ctx, asks), "reserving host capacity")
+
+
+async def _reserve_many(
+    ctx: NodeContext, asks: list[CapacityAsk]
+) -> list[HostCapacityReply | ZError]:
     host_uuid = asks[0].host_uuid
     async with ctx.db.session() as session, session.begin():
         host = await require_host(session, host_uuid)
@@ -82,6 +90,14 @@ async def give_back(
 ) -> HostCapacityReply:
     """Return what a reservation took; never above the host's total (a reconnect may have
     shrunk it meanwhile)."""
+    return await retrying(
+        partial(_give_back, ctx, host_uuid, cpu_num, memory_size), "returning host capacity"
+    )
+
+
+async def _give_back(
+    ctx: NodeContext, host_uuid: str, cpu_num: int, memory_size: int
+) -> HostCapacityReply:
     async with ctx.db.session() as session, session.begin():
         host = await require_host(session, host_uuid)
         cpu = min(host.total_cpu_capacity, host.available_cpu_capacity + cpu_num)

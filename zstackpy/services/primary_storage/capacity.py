@@ -11,7 +11,7 @@ nothing else, which keeps the queue order lifecycle -> host -> capacity free of 
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.db.retry import retrying
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.core.workqueue import QueueKey
@@ -184,7 +185,12 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
         self,
     ) -> QueueBatcher[ReservePrimaryStorageCapacityMsg, AllocatePrimaryStorageCapacityReply]:
         # A burst of volume creations books one storage: one transaction serves them all.
-        return QueueBatcher(self.ctx.queues, self._reserve_many)
+        return QueueBatcher(self.ctx.queues, self._reserve_many_retrying)
+
+    async def _reserve_many_retrying(
+        self, asks: list[ReservePrimaryStorageCapacityMsg]
+    ) -> list[AllocatePrimaryStorageCapacityReply | ZError]:
+        return await retrying(partial(self._reserve_many, asks), "reserving storage capacity")
 
     async def _reserve_many(
         self, asks: list[ReservePrimaryStorageCapacityMsg]
@@ -228,7 +234,9 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
     @handles(ReturnPrimaryStorageCapacityMsg)
     async def give_back(self, msg: ReturnPrimaryStorageCapacityMsg) -> Reply:
         key = capacity_queue(msg.primary_storage_uuid)
-        await self.ctx.queues.run(key, self._give_back, msg)
+        await self.ctx.queues.run(
+            key, retrying, partial(self._give_back, msg), "returning storage capacity"
+        )
         return Reply()
 
     async def _give_back(self, msg: ReturnPrimaryStorageCapacityMsg) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import IPv4Address
 
 from sqlalchemy import delete, func, insert, select
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.context import NodeContext
+from zstackpy.core.db.retry import retrying
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
 from zstackpy.services.network.errors import L3Err
@@ -101,7 +103,9 @@ class IpAllocator:
         l3_uuid = batch[0].l3_network_uuid
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                results = await self._attempt(l3_uuid, batch)
+                results = await retrying(
+                    partial(self._attempt, l3_uuid, batch), "allocating IP addresses"
+                )
                 return [results[i] for i in range(len(batch))]
             except IntegrityError as exc:
                 # Someone else stored one of our addresses: plan again from the database.
