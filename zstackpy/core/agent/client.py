@@ -317,10 +317,15 @@ def _checked(result: dict[str, Any], endpoint: AgentEndpoint, path: str) -> dict
     if result.get("success") is True:
         return result
     error = result.get("error") or "the agent reported failure without a reason"
+    details: dict[str, Any] = {}
+    agent_details = result.get("details")
+    if isinstance(agent_details, dict) and agent_details:
+        details["agentDetails"] = agent_details  # e.g. libvirt's error code and domain
     raise ZError(
         AgentErr.COMMAND_FAILED,
         f"{path} failed on the agent at {endpoint.address}: {error}",
         path=path,
         owner_uuid=endpoint.owner_uuid,
         error=error,
+        **details,
     )
