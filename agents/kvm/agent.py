@@ -2,14 +2,15 @@
 ``host_commands``, ``vm_commands`` and ``storage_commands`` through libvirt.
 
 The token is read from ``token_file``. A request whose token does not match makes the
-agent read the file again (at most once a second), so a redeployment that installs a
-new token needs no restart.
+agent look at the file again (and read it if it changed), so a deployment that installs
+a new token needs no restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,35 +27,43 @@ from agents.runtime.protocol import AUTHORIZATION, bearer_matches
 
 log = logging.getLogger(__name__)
 
-_TOKEN_REREAD_S = 1.0
-
 
 class KvmAgentRuntime(AgentRuntime):
-    """The runtime, plus reading the token file again when a request's token differs."""
+    """The runtime, plus reading the token file again when a request's token differs
+    and the file changed since it was last read."""
 
-    __slots__ = ("_config", "_token_read_at")
+    __slots__ = ("_config", "_token_stamp")
 
     def __init__(self, config: AgentConfig, journal: FileJournal) -> None:
         super().__init__(journal=journal)
         self._config = config
-        self._token_read_at = float("-inf")
+        self._token_stamp: tuple[int, int] | None = None  # (mtime ns, size) last read
 
     async def reload_token(self) -> None:
-        token = await asyncio.to_thread(read_token, self._config.token_file)
-        self._token_read_at = asyncio.get_running_loop().time()
+        stamp, token = await asyncio.to_thread(_read_token_file, self._config.token_file)
+        self._token_stamp = stamp
         if token is not None:
             self.install_token(token)
 
     async def dispatch(self, request: web.Request, path: str) -> web.Response:
         header = request.headers.get(AUTHORIZATION)
-        now = asyncio.get_running_loop().time()
-        if (
-            header
-            and not bearer_matches(header, self._token)
-            and now - self._token_read_at >= _TOKEN_REREAD_S
-        ):
-            await self.reload_token()
+        if header and not bearer_matches(header, self._token):
+            stamp = await asyncio.to_thread(_stamp, self._config.token_file)
+            if stamp != self._token_stamp:
+                await self.reload_token()
         return await super().dispatch(request, path)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _read_token_file(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    return _stamp(path), read_token(path)
 
 
 class KvmAgent:
