@@ -66,7 +66,8 @@ class Hypervisor:
         conn, self._conn = self._conn, None
         if conn is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, _close, conn)
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        # Waiting for the workers blocks: not on the loop.
+        await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
 
     def conn(self) -> libvirt.virConnect:
         """The live connection; opens one when there is none (call from a worker)."""

@@ -61,13 +61,14 @@ class AnsibleDriver:
             username=request.username,
             ssh_port=request.ssh_port,
             extra_vars={
+                # The operator's extras first: the node's own values below always win.
+                **self.extra_vars,
                 "ansible_password": request.password,
                 "ansible_become_password": request.password,
                 "zstack_agent_port": endpoint.port,
                 "zstack_host_uuid": endpoint.owner_uuid,
                 "zstack_send_command_url": request.send_command_url,
                 "zstack_agent_token": endpoint.token,
-                **self.extra_vars,
             },
             secrets=(request.password, endpoint.token),
         )
