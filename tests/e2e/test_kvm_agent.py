@@ -288,6 +288,32 @@ async def test_a_vm_lives_its_whole_life_on_a_real_agent(
     for path in (top, root_path, data_path):
         await host_call(node, host["uuid"], "/localstorage/delete", path=path)
 
+    # NFS primary storage: libvirt mounts the share as a netfs pool.
+    ps_uuid = uuid.uuid4().hex
+    nfs = {"uuid": ps_uuid}
+    mounted = await host_call(
+        node,
+        host["uuid"],
+        "/nfsprimarystorage/mount",
+        url="nfs.example:/export",
+        mountPath=f"/opt/zstack/nfsprimarystorage/prim-{ps_uuid}",
+        **nfs,
+    )
+    assert mounted["totalCapacity"] > 0
+    nfs_volume = f"/opt/zstack/nfsprimarystorage/prim-{ps_uuid}/rootVolumes/v.qcow2"
+    await host_call(
+        node,
+        host["uuid"],
+        "/nfsprimarystorage/createemptyvolume",
+        installUrl=nfs_volume,
+        size=1 << 30,
+        **nfs,
+    )
+    await host_call(node, host["uuid"], "/nfsprimarystorage/delete", installPath=nfs_volume, **nfs)
+    await host_call(node, host["uuid"], "/nfsprimarystorage/unmount", **nfs)
+    with pytest.raises(ZError, match="is not mounted on this host"):
+        await host_call(node, host["uuid"], "/nfsprimarystorage/getcapacity", **nfs)
+
     # ReconnectHost runs the playbook again (real hosts) and connects.
     again = await admin.finish(
         await admin.request("PUT", f"/hosts/{host['uuid']}/actions", json={"reconnectHost": {}}),
