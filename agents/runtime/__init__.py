@@ -4,7 +4,7 @@ host token, idempotency by task id, results by callback, reports to the node) an
 
 from agents.runtime.errors import AgentCommandError, ReportError
 from agents.runtime.protocol import Command, Handler
-from agents.runtime.runtime import AgentRuntime, drop_callback
+from agents.runtime.runtime import AgentRuntime, TaskJournal, drop_callback
 from agents.runtime.server import AgentServer
 from agents.runtime.taskcache import TaskCache, TaskEntry
 
@@ -17,5 +17,6 @@ __all__ = [
     "ReportError",
     "TaskCache",
     "TaskEntry",
+    "TaskJournal",
     "drop_callback",
 ]

@@ -9,11 +9,15 @@ class AgentCommandError(Exception):
     Raise it from a handler with a message an operator can act on ("no free memory: ...").
     Any other exception is a bug in the handler: the node gets ``"<ExcType>: <msg>"`` and
     the traceback is logged.
+
+    ``details`` (JSON values) travel beside the text as the result's ``details`` field,
+    so the node can branch on them (the KVM agent puts libvirt's error code there).
     """
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, **details: object) -> None:
         super().__init__(error)
         self.error = error
+        self.details = details
 
 
 class ReportError(Exception):

@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -42,6 +42,21 @@ _current_task: contextvars.ContextVar[TaskEntry | None] = contextvars.ContextVar
 )
 
 
+class TaskJournal(Protocol):
+    """Where an agent that outlives its process keeps its task ids (the KVM agent's
+    ``agents/kvm/journal.py``). Without one, a restarted agent knows no earlier task.
+
+    ``recall`` answers a task id the in-memory cache does not know: the result it
+    finished with, a "lost" result for one that was running when the process ended, or
+    None when the id was never seen. ``started`` and ``finished`` record a run."""
+
+    def recall(self, task_uuid: str) -> dict[str, Any] | None: ...
+
+    async def started(self, task_uuid: str, path: str) -> None: ...
+
+    async def finished(self, task_uuid: str, result: dict[str, Any]) -> None: ...
+
+
 def drop_callback() -> None:
     """Called from inside an async command's handler: its result is cached as usual but
     not POSTed to the callback URLs waiting now (the simulator's stand-in for a result
@@ -67,6 +82,7 @@ class AgentRuntime:
         "_cache_size",
         "_commands",
         "_http",
+        "_journal",
         "_loopback_only",
         "_owns_http",
         "_stopping",
@@ -84,8 +100,10 @@ class AgentRuntime:
         cache_size: int = DEFAULT_MAX_ENTRIES,
         cache_age: float = DEFAULT_MAX_AGE_S,
         loopback_only: bool = False,
+        journal: TaskJournal | None = None,
     ) -> None:
         self._http = http
+        self._journal = journal
         self._owns_http = False
         self._cache_size = cache_size
         self._cache_age = cache_age
@@ -196,7 +214,13 @@ class AgentRuntime:
         if self._cache is None:
             self._cache = TaskCache(self._cache_size, self._cache_age)
         entry = self._cache.get(task_uuid)
-        if entry is None:
+        recalled = self._journal.recall(task_uuid) if entry is None and self._journal else None
+        if recalled is not None:
+            # Known from before a restart: answer what it ended with, never run it again.
+            entry = self._cache.add(task_uuid, path, callback_url)
+            entry.result, entry.waiting = recalled, []
+            self._spawn(self._send(callback_url, task_uuid, recalled))
+        elif entry is None:
             entry = self._cache.add(task_uuid, path, callback_url)
             self._spawn(self._run(task_uuid, entry, path, handler, cmd))
         elif entry.result is None:
@@ -209,7 +233,11 @@ class AgentRuntime:
     ) -> None:
         _current_task.set(entry)
         try:
+            if self._journal is not None:
+                await self._journal.started(task_uuid, path)
             result = await self._execute(path, handler, cmd)
+            if self._journal is not None:
+                await self._journal.finished(task_uuid, result)
         except asyncio.CancelledError:
             if self._cache is not None:
                 self._cache.discard(task_uuid)  # a resend must run it, not wait forever
@@ -223,6 +251,8 @@ class AgentRuntime:
         try:
             fields = await handler(cmd)
         except AgentCommandError as exc:
+            if exc.details:
+                return {"success": False, "error": exc.error, "details": exc.details}
             return {"success": False, "error": exc.error}
         except Exception as exc:
             log.exception("agent command %s failed", path)

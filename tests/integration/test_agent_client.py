@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from zstackpy.core.agent import AgentClient, AgentEndpoint, AgentErr, AgentReport
+from zstackpy.core.agent.driver import InstalledAgentsDriver
 from zstackpy.core.errors import ZError
 from zstackpy.core.workqueue import WorkQueues
 from zstackpy.node.agent_endpoints import mount_agent_endpoints
@@ -89,7 +90,7 @@ async def rig() -> AsyncIterator[Rig]:
         agent_app.router.add_post("/{tail:.*}", agent.handle)
         agent_runner, agent_port = await _serve(agent_app)
         node_url = f"http://127.0.0.1:{node_port}"
-        await client.start(node_url, None)
+        await client.start(node_url, InstalledAgentsDriver())
         endpoint = AgentEndpoint("host-1", "127.0.0.1", agent_port, TOKEN)
         try:
             yield Rig(client, agent, endpoint, node_url, http)

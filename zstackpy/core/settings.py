@@ -47,6 +47,14 @@ class NodeSettings(BaseSettings):
         "unset in simulated mode: the node runs one in-process",
     )
     advertise_host: str | None = Field(None, description="host name other nodes reach us by")
+    ansible_dir: Path | None = Field(
+        None, description="directory of the deployment playbooks; default: the repository's"
+    )
+    deploy_extra_vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra variables for every agent deployment playbook (JSON), e.g. "
+        '{"zstack_install_packages": false}',
+    )
     plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="extra plugins as module:attribute, comma-separated"
     )

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 
 from zstackpy.api.http.errors import register_error_status
 from zstackpy.core.agent import AgentClient
+from zstackpy.core.agent.driver import REAL_HOSTS_DRIVER, SIMULATOR_DRIVER, AgentDriverProvider
 from zstackpy.core.bus import CloudBus, Transport
 from zstackpy.core.bus.amqp import AmqpTransport
 from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
 from zstackpy.core.config import GlobalConfigs
 from zstackpy.core.context import NodeContext
 from zstackpy.core.db import Database, ensure_at_head
+from zstackpy.core.errors import KernelErr, ZError
 from zstackpy.core.flow import FlowRegistry
 from zstackpy.core.flow.collect import TraceCarrier
 from zstackpy.core.heartbeat import Heartbeat
@@ -181,21 +183,25 @@ class ManagementNode:
 
     async def _start_agent_client(self) -> None:
         settings = self.settings
-        simulator_url = settings.simulator_url if settings.simulate_hosts else None
-        if settings.simulate_hosts and simulator_url is None:
-            # Embedded default: the simulator plays every host inside this process, on its
-            # own loopback port, over the same HTTP protocol real agents speak.
-            from simulator import Simulator
-
-            self.simulator = Simulator()
-            await self.simulator.start(host="127.0.0.1", port=0)
-            self._stack.push_async_callback(self.simulator.stop)
-            simulator_url = self.simulator.base_url
         port = self.http.port if self.http is not None else settings.http_port
         base_url = f"http://{settings.advertised_host}:{port}"
-        agents = self.context.agents
-        await agents.start(base_url, simulator_url)
-        self._stack.push_async_callback(agents.stop)
+        wanted = SIMULATOR_DRIVER if settings.simulate_hosts else REAL_HOSTS_DRIVER
+        ctx = self.context
+        providers = {p.driver_name(): p for p in ctx.plugins.extensions(AgentDriverProvider)}
+        provider = providers.get(wanted)
+        if provider is None:
+            raise ZError(
+                KernelErr.PLUGIN_CONTRACT,
+                f"no plugin provides the {wanted!r} agent driver (installed: "
+                f"{', '.join(sorted(providers)) or 'none'})",
+                driver=wanted,
+            )
+        driver = await provider.open_driver(ctx)
+        self._stack.push_async_callback(driver.close)
+        # The in-process simulator, when the simulator driver runs one (tests inspect it).
+        self.simulator = getattr(driver, "simulator", None)
+        await ctx.agents.start(base_url, driver)
+        self._stack.push_async_callback(ctx.agents.stop)
 
     def _load_flows(self, flows: FlowRegistry, registry: PluginRegistry) -> None:
         default = self.settings.flows_dir or REPO_FLOWS_DIR

@@ -8,8 +8,9 @@ in that agent's work queue, so at most ``max_in_flight`` are outstanding per age
 the rest wait in order. Agents also report events on their own
 (``/zstack/asyncrest/sendcommand``); handlers registered with ``on_report`` get them.
 
-In simulated mode an agent's address is only a label: the URL goes to the simulator,
-which maps (address, port) to its simulated machine. No other address is ever dialled.
+Where an agent's URL points and how an agent is installed is the ``AgentDriver``'s
+business (``driver.py``): real machines at their management IP, or, in simulated mode,
+the simulator, where an agent's address is only a label it maps to a simulated machine.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Protocol
 
 import aiohttp
 
+from zstackpy.core.agent.driver import KVM_AGENT, DeployOutcome, DeployRequest
 from zstackpy.core.agent.endpoint import AgentEndpoint, AgentErr
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.ids import new_uuid
@@ -50,6 +51,16 @@ class AgentReport:
 ReportHandler = Callable[[AgentReport], Awaitable[None]]
 
 
+class AgentDriverLike(Protocol):
+    """What the client needs of an ``AgentDriver`` (see ``driver.py``)."""
+
+    def agent_url(self, endpoint: AgentEndpoint, path: str) -> str: ...
+
+    def deploys_on_reconnect(self) -> bool: ...
+
+    async def deploy(self, request: DeployRequest) -> DeployOutcome: ...
+
+
 class AgentClient:
     """Created by the node; ``start`` after the HTTP server bound (the callback URL needs
     its port), ``stop`` fails every call still waiting."""
@@ -61,13 +72,13 @@ class AgentClient:
         self._report_handlers: dict[str, ReportHandler] = {}
         self._http: aiohttp.ClientSession | None = None
         self.node_base_url = ""  # http://<advertised host>:<port>, set by the node
-        self.simulator_url: str | None = None  # set in simulated mode
+        self.driver: AgentDriverLike | None = None  # set by start
 
     # ----- lifecycle --------------------------------------------------------------------
 
-    async def start(self, node_base_url: str, simulator_url: str | None) -> None:
+    async def start(self, node_base_url: str, driver: AgentDriverLike) -> None:
         self.node_base_url = node_base_url.rstrip("/")
-        self.simulator_url = simulator_url.rstrip("/") if simulator_url else None
+        self.driver = driver
         connector = aiohttp.TCPConnector(limit=self._connection_limit)
         self._http = aiohttp.ClientSession(
             connector=connector, json_serialize=json.dumps, raise_for_status=False
@@ -92,16 +103,17 @@ class AgentClient:
     def send_command_url(self) -> str:
         return self.node_base_url + SEND_COMMAND_PATH
 
-    @property
-    def is_simulated(self) -> bool:
-        return self.simulator_url is not None
-
     def url_for(self, endpoint: AgentEndpoint, path: str) -> str:
-        if self.simulator_url is not None:
-            label = quote(endpoint.address, safe="")
-            return f"{self.simulator_url}/agents/{label}/{endpoint.port}{path}"
-        host = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
-        return f"http://{host}:{endpoint.port}{path}"
+        return self._driver().agent_url(endpoint, path)
+
+    def _driver(self) -> AgentDriverLike:
+        if self.driver is None:
+            raise ZError(SysErr.NOT_READY, "the agent client is not started")
+        return self.driver
+
+    @property
+    def deploys_on_reconnect(self) -> bool:
+        return self.driver is not None and self.driver.deploys_on_reconnect()
 
     def in_flight(self, owner_uuid: str) -> int:
         """Calls to this agent outstanding now (waiting ones not counted)."""
@@ -239,50 +251,30 @@ class AgentClient:
         username: str,
         password: str,
         ssh_port: int,
-        timeout: float = 600.0,  # noqa: ASYNC109 -- deployments take minutes
-    ) -> None:
-        """Install and start the agent on the machine, with ``endpoint.token`` as its token.
-
-        Simulated: the simulator's deploy endpoint checks the credentials and installs the
-        token. Real machines are deployed by the Ansible playbooks (not built yet), so for
-        them this raises SYS.1014 naming what is missing.
-        """
-        if self.simulator_url is None:
-            raise ZError(
-                SysErr.UNIMPLEMENTED,
-                "deploying agents to real machines needs the Ansible deployer, which this "
-                "node does not have yet; run with ZSTACK_SIMULATOR=1",
-                address=endpoint.address,
-            )
-        body = {
-            "address": endpoint.address,
-            "port": endpoint.port,
-            "username": username,
-            "password": password,
-            "sshPort": ssh_port,
-            "token": endpoint.token,
-        }
+        kind: str = KVM_AGENT,
+        timeout: float = 900.0,  # noqa: ASYNC109 -- deployments take minutes
+    ) -> DeployOutcome:
+        """Install and start the ``kind`` agent on the machine, with ``endpoint.token`` as
+        its token, through the node's driver (Ansible for real machines, the simulator's
+        deploy call in simulated mode). Raises ZError AGENT.1007 with the cause."""
+        request = DeployRequest(
+            endpoint=endpoint,
+            kind=kind,
+            username=username,
+            password=password,
+            ssh_port=ssh_port,
+            send_command_url=self.send_command_url,
+        )
         try:
             async with asyncio.timeout(timeout):
-                session = self._session()
-                url = f"{self.simulator_url}/simulator/deploy"
-                async with session.post(url, json=body) as resp:
-                    answer = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                return await self._driver().deploy(request)
+        except TimeoutError:
             raise ZError(
                 AgentErr.DEPLOY_FAILED,
-                f"deploying the agent to {endpoint.address} failed: {type(exc).__name__}",
+                f"deploying the agent to {endpoint.address} took more than {timeout:g} s",
                 address=endpoint.address,
-            ) from exc
-        if not isinstance(answer, dict) or not answer.get("success"):
-            error = answer.get("error") if isinstance(answer, dict) else answer
-            raise ZError(
-                AgentErr.DEPLOY_FAILED,
-                f"deploying the agent to {endpoint.address} failed: {error}",
-                address=endpoint.address,
-                ssh_port=ssh_port,
-                error=error,
-            )
+                timeout_s=timeout,
+            ) from None
 
     # ----- what the HTTP endpoints call -------------------------------------------------
 
@@ -317,10 +309,15 @@ def _checked(result: dict[str, Any], endpoint: AgentEndpoint, path: str) -> dict
     if result.get("success") is True:
         return result
     error = result.get("error") or "the agent reported failure without a reason"
+    details: dict[str, Any] = {}
+    agent_details = result.get("details")
+    if isinstance(agent_details, dict) and agent_details:
+        details["agentDetails"] = agent_details  # e.g. libvirt's error code and domain
     raise ZError(
         AgentErr.COMMAND_FAILED,
         f"{path} failed on the agent at {endpoint.address}: {error}",
         path=path,
         owner_uuid=endpoint.owner_uuid,
         error=error,
+        **details,
     )

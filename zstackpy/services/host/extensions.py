@@ -78,11 +78,12 @@ class HypervisorBackend(Protocol):
         """Agent commands in flight at once per host (KVM: ``kvm host.syncLevel``)."""
         ...
 
-    async def connect(self, host_uuid: str) -> None:
+    async def connect(self, host_uuid: str, redeploy: bool = False) -> None:
         """Connect an existing host again: agent handshake, facts, capacity, every
-        HostConnectExtension; status Connecting, then Connected at the end. Called in the
-        host's work queue (the caller holds it). Raise ZError with the cause; the caller
-        marks the host Disconnected."""
+        HostConnectExtension; status Connecting, then Connected at the end. ``redeploy``
+        (ReconnectHost from the API) installs the agent again first where the backend's
+        hosts are real machines. Called in the host's work queue (the caller holds it).
+        Raise ZError with the cause; the caller marks the host Disconnected."""
         ...
 
     async def ping(self, host: HostVO, timeout: float) -> None:  # noqa: ASYNC109

@@ -202,7 +202,8 @@ class HostService(ResourceService):
 
     @handles(APIReconnectHostMsg)
     async def reconnect_api(self, msg: APIReconnectHostMsg) -> HostEvent:
-        await self.ctx.queues.run(host_queue(msg.uuid), self._reconnect_or_raise, msg.uuid)
+        # The operator's reconnect also installs the agent again (real hosts).
+        await self.ctx.queues.run(host_queue(msg.uuid), self._reconnect_or_raise, msg.uuid, True)
         # The status change already announced the host; answer without announcing again.
         return HostEvent(inventory=to_inventory(await load_host(self.ctx, msg.uuid)))
 
@@ -222,12 +223,12 @@ class HostService(ResourceService):
             return False
         return True
 
-    async def _reconnect_or_raise(self, host_uuid: str) -> None:
+    async def _reconnect_or_raise(self, host_uuid: str, redeploy: bool = False) -> None:
         """Runs in the host's queue. A failure leaves the host Disconnected, and raises."""
         host = await load_host(self.ctx, host_uuid)
         backend = backend_for(self.ctx, host.hypervisor_type)
         try:
-            await backend.connect(host_uuid)
+            await backend.connect(host_uuid, redeploy)
         except ZError as exc:
             await set_status(self.ctx, host_uuid, HostStatus.DISCONNECTED, exc.description)
             raise

@@ -57,6 +57,8 @@ class KvmConnectCtx:
     cluster_uuid: str = ""
     management_ip: str = ""
     endpoint: AgentEndpoint | None = None
+    # ReconnectHost from the API: install the agent again first (RedeployAgent).
+    redeploy: bool = False
     # Recorded so rollbacks undo exactly what ran.
     rows_created: bool = False
 
@@ -160,14 +162,39 @@ class CreateHostRows(Flow[KvmConnectCtx]):
 
 
 class DeployAgent(Flow[KvmConnectCtx]):
-    """Install and start the agent with the host's token (SSH + Ansible on real machines;
-    the simulator's deploy call in simulated mode). Wrong credentials: AGENT.1007."""
+    """Install and start the agent with the host's token (the Ansible playbook on real
+    machines; the simulator's deploy call in simulated mode); what it printed is kept on
+    the host's record. A failure (wrong credentials, a failing task) is AGENT.1007."""
 
     async def run(self, ctx: KvmConnectCtx) -> None:
         add = _add_of(ctx)
-        await ctx.node.agents.deploy(
+        outcome = await ctx.node.agents.deploy(
             ctx.agent(), username=add.username, password=add.password, ssh_port=add.ssh_port
         )
+        await _update_kvm(ctx, deploy_output=outcome.output)
+
+
+class RedeployAgent(Flow[KvmConnectCtx]):
+    """ReconnectHost (the API's): install the agent again where the driver does that (real
+    machines: the playbook restores a changed host), with the stored credentials. The
+    ping tracker's reconnects skip it (``ctx.redeploy`` is False)."""
+
+    async def run(self, ctx: KvmConnectCtx) -> None:
+        agents = ctx.node.agents
+        if not ctx.redeploy or not agents.deploys_on_reconnect:
+            return
+        async with ctx.node.db.session() as session:
+            row = await require_host(session, ctx.host_uuid)
+        if not isinstance(row, KVMHostVO):
+            return
+        try:
+            outcome = await agents.deploy(
+                ctx.agent(), username=row.username, password=row.password, ssh_port=row.ssh_port
+            )
+        except ZError as exc:
+            await _update_kvm(ctx, deploy_output=str(exc.details.get("output") or ""))
+            raise
+        await _update_kvm(ctx, deploy_output=outcome.output)
 
 
 class LoadKvmHost(Flow[KvmConnectCtx]):
@@ -292,6 +319,7 @@ KVM_CONNECT_FLOWS: dict[str, type[Flow[KvmConnectCtx]]] = {
     "check-kvm-cluster": CheckKvmCluster,
     "create-host-rows": CreateHostRows,
     "deploy-agent": DeployAgent,
+    "redeploy-agent": RedeployAgent,
     "load-kvm-host": LoadKvmHost,
     "connect-agent": ConnectAgent,
     "read-host-facts": ReadHostFacts,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import ForeignKey, Integer, String, Table
+from sqlalchemy import ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zstackpy.services.host.models import HostVO
@@ -32,6 +32,8 @@ class KVMHostVO(HostVO):
     os_release: Mapped[str | None] = mapped_column(String(64))
     libvirt_version: Mapped[str | None] = mapped_column(String(64))
     qemu_version: Mapped[str | None] = mapped_column(String(64))
+    # What the last agent deployment printed (the playbook's output, secrets removed).
+    deploy_output: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     __mapper_args__ = {  # noqa: RUF012 - SQLAlchemy's API
         "polymorphic_identity": KVM_HYPERVISOR,

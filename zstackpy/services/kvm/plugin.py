@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from zstackpy.core.agent.driver import AgentDriverProvider
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.host.extensions import HypervisorBackend
 from zstackpy.services.kvm.configs import KVM_CONFIGS
+from zstackpy.services.kvm.deployer import AnsibleDriverProvider
 from zstackpy.services.kvm.flows import KVM_CONNECT_FLOWS
 from zstackpy.services.kvm.queryable import HOST_QUERYABLE
 from zstackpy.services.kvm.service import KvmService
@@ -19,6 +21,8 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(KvmService)
         registry.add_extension(HypervisorBackend, KvmService)
+        # Real KVM hosts: reached at their IP, deployed with Ansible (deployer.py).
+        registry.add_extension(AgentDriverProvider, AnsibleDriverProvider())
         for flow_id, flow in KVM_CONNECT_FLOWS.items():
             registry.add_flow(flow_id, flow)
         for definition in KVM_CONFIGS:

@@ -126,8 +126,9 @@ class KvmService(Service):
     def command_parallelism(self) -> int:
         return self.ctx.configs.value(SYNC_LEVEL)
 
-    async def connect(self, host_uuid: str) -> None:
-        await self.ctx.flows.run(RECONNECT_CHAIN, KvmConnectCtx(node=self.ctx, host_uuid=host_uuid))
+    async def connect(self, host_uuid: str, redeploy: bool = False) -> None:
+        ctx = KvmConnectCtx(node=self.ctx, host_uuid=host_uuid, redeploy=redeploy)
+        await self.ctx.flows.run(RECONNECT_CHAIN, ctx)
 
     async def ping(self, host: HostVO, timeout: float) -> None:  # noqa: ASYNC109
         answer = await self.ctx.agents.call(

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource, remove_resources
 from zstackpy.core.agent import SFTP_BACKUP_STORAGE_AGENT_PORT, AgentEndpoint
+from zstackpy.core.agent.driver import SFTP_BACKUP_STORAGE_AGENT
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.flow import Flow
@@ -113,7 +114,11 @@ class RecordSftpBackupStorage(Flow[SftpConnectCtx]):
 class DeploySftpAgent(Flow[SftpConnectCtx]):
     async def run(self, ctx: SftpConnectCtx) -> None:
         await ctx.node.agents.deploy(
-            ctx.endpoint, username=ctx.username, password=ctx.password, ssh_port=ctx.ssh_port
+            ctx.endpoint,
+            username=ctx.username,
+            password=ctx.password,
+            ssh_port=ctx.ssh_port,
+            kind=SFTP_BACKUP_STORAGE_AGENT,
         )
 
 
