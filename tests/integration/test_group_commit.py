@@ -12,13 +12,27 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tests.support.mariadb import fresh_mariadb
 from zstackpy.core.db.engine import Database
-from zstackpy.core.db.group_commit import Unit
+from zstackpy.core.db.group_commit import Prepare, Unit
 from zstackpy.core.errors import SysErr, ZError
 
-metadata = MetaData()
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Numbered(Base):
+    """A row whose number the database gives (autoincrement)."""
+
+    __tablename__ = "numbered"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(32))
+
+
+metadata = Base.metadata
 things = Table(
     "things",
     metadata,
@@ -160,3 +174,60 @@ async def test_a_caller_cancelled_before_its_batch_never_writes(db: Database) ->
         await queued
     async with db.session() as session:
         assert list(await session.scalars(select(things.c.uuid))) == ["first"]
+
+
+async def test_prepared_rows_get_their_numbers_before_the_units_run(db: Database) -> None:
+    async def numbered_thing(i: int) -> tuple[int, int]:
+        row = Numbered(owner=f"n{i}")
+
+        def prepare(session: AsyncSession) -> None:
+            session.add(row)
+
+        async def unit(session: AsyncSession) -> tuple[int, int]:
+            # The number exists already: the batch's flush gave it before units ran.
+            await session.execute(insert(things).values(uuid=f"n{i}", state="new", n=row.id))
+            return i, row.id
+
+        return await db.write(unit, prepare=prepare)
+
+    answers = await asyncio.gather(*(numbered_thing(i) for i in range(40)))
+    numbers = [number for _, number in answers]
+    assert len(set(numbers)) == 40  # each its own number
+    async with db.session() as session:
+        stored = dict((await session.execute(select(things.c.uuid, things.c.n))).all())
+        owners = dict((await session.execute(select(Numbered.id, Numbered.owner))).all())
+    for i, number in answers:
+        assert stored[f"n{i}"] == number
+        assert owners[number] == f"n{i}"
+
+
+async def test_a_failed_batch_gives_prepared_rows_new_numbers_alone(db: Database) -> None:
+    await db.write(add("taken"))
+    rows = [Numbered(owner=f"r{i}") for i in range(10)]
+
+    def preparing(row: Numbered) -> Prepare:
+        def prepare(session: AsyncSession) -> None:
+            session.add(row)
+
+        return prepare
+
+    def unit_for(i: int) -> Unit[int]:
+        async def unit(session: AsyncSession) -> int:
+            uuid = "taken" if i == 5 else f"r{i}"  # the sixth fails the batch
+            await session.execute(insert(things).values(uuid=uuid, state="new", n=rows[i].id))
+            return rows[i].id
+
+        return unit
+
+    outcomes = await asyncio.gather(
+        *(db.write(unit_for(i), prepare=preparing(rows[i])) for i in range(10)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[5], IntegrityError)
+    async with db.session() as session:
+        kept = dict((await session.execute(select(things.c.uuid, things.c.n))).all())
+        numbered = set(await session.scalars(select(Numbered.id)))
+    for i in (0, 1, 2, 3, 4, 6, 7, 8, 9):
+        assert kept[f"r{i}"] == outcomes[i]
+        assert outcomes[i] in numbered  # the number its row really has
+    assert len(numbered) == 9  # the failed one's row went with its transaction

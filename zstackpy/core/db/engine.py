@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from zstackpy.core.db.group_commit import GroupCommit, Unit
+from zstackpy.core.db.group_commit import GroupCommit, Prepare, Unit
 from zstackpy.core.db.mariadb_driver import install_idle_ping, transaction_aware_dbapi
 from zstackpy.core.db.sqlite_driver import one_hop_dbapi
 
@@ -68,10 +68,11 @@ class Database:
         """A new session; use as ``async with db.session() as s, s.begin(): ...``."""
         return self._sessions()
 
-    async def write(self, unit: Unit[T]) -> T:
+    async def write(self, unit: Unit[T], *, prepare: Prepare | None = None) -> T:
         """Run the write transaction ``unit(session)``, maybe committed together with the
-        units of concurrent tasks (group_commit: a unit only runs statements)."""
-        return await self.group_commit.write(unit)
+        units of concurrent tasks (group_commit: a unit only runs statements; ``prepare``
+        adds rows whose database-made values the unit needs)."""
+        return await self.group_commit.write(unit, prepare=prepare)
 
     async def read(self, unit: Unit[T]) -> T:
         """Run ``unit(session)``, which only reads, in a session maybe shared with the

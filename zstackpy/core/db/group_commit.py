@@ -9,9 +9,14 @@ session; units handed in while a batch is being written wait for the next batch,
 batch runs all its units in one session and commits once.
 
 What a unit may do: statements on the session it is given (ORM or Core, flushes
-included), nothing else. It must not wait on anything but the database (no bus call, no
-sleep): the batch's other units wait for it. It must not catch database errors to carry
-on, since a failed statement spoils the transaction of the whole batch.
+included), nothing else. Units run with autoflush off, so that the rows a batch adds are
+inserted together at its commit (one statement per table, not one per unit): a unit that
+queries rows it added itself flushes first. A unit that needs a value the database makes
+(an autoincrement id) gets it from ``prepare``: each unit's ``prepare`` adds its rows, one
+flush inserts them all, then the units run and read what the flush filled in. A unit must
+not wait on anything but the database (no bus call, no sleep): the batch's other units wait
+for it. It must not catch database errors to carry on, since a failed statement spoils the
+transaction of the whole batch.
 
 Failures: when a unit raises or the commit fails, the batch is rolled back and each of its
 units runs again alone, in a transaction of its own, so each caller gets exactly what it
@@ -53,11 +58,15 @@ Unit = Callable[[AsyncSession], Awaitable[T]]
 DEFAULT_MAX_BATCH = 200
 
 
+Prepare = Callable[[AsyncSession], None]
+
+
 @dataclass(eq=False, slots=True)
 class _Pending(Generic[T]):
     unit: Unit[T]
     future: asyncio.Future[T]
     reads_only: bool
+    prepare: Prepare | None = None
 
 
 @dataclass(slots=True)
@@ -85,21 +94,24 @@ class GroupCommit:
         self.batches = 0  # batches committed, for tests and metrics
         self.units = 0  # units committed in them
 
-    async def write(self, unit: Unit[T]) -> T:
+    async def write(self, unit: Unit[T], *, prepare: Prepare | None = None) -> T:
         """What ``unit`` returned, once its transaction committed; raises what it raised
-        (or the commit's error) when run alone.
+        (or the commit's error) when run alone. ``prepare(session)``, if given, only adds
+        rows; they are flushed with the batch's others before ``unit`` runs.
 
         A caller cancelled after its batch started keeps the effect if the batch commits
         (as a caller cancelled during its own COMMIT would)."""
-        return await self._submit(unit, reads_only=False)
+        return await self._submit(unit, reads_only=False, prepare=prepare)
 
     async def read(self, unit: Unit[T]) -> T:
         """What ``unit`` (statements that only read) returned, or what it raised."""
         return await self._submit(unit, reads_only=True)
 
-    async def _submit(self, unit: Unit[T], *, reads_only: bool) -> T:
+    async def _submit(
+        self, unit: Unit[T], *, reads_only: bool, prepare: Prepare | None = None
+    ) -> T:
         loop = asyncio.get_running_loop()
-        entry: _Pending[T] = _Pending(unit, loop.create_future(), reads_only)
+        entry: _Pending[T] = _Pending(unit, loop.create_future(), reads_only, prepare)
         self._pending.append(entry)
         if len(self._tasks) < self._writers:
             task = loop.create_task(self._drain(), name="group-commit")
@@ -130,6 +142,7 @@ class GroupCommit:
         results: list[Any] = []
         try:
             async with self._sessions() as session, session.begin():
+                await _prepare(session, batch)
                 for entry in batch:
                     results.append(await self._run_unit(entry, session))
         except Exception:
@@ -161,6 +174,7 @@ class GroupCommit:
     async def _alone(self, entry: _Pending[Any]) -> None:
         async def transaction() -> Any:
             async with self._sessions() as session, session.begin():
+                await _prepare(session, [entry])
                 return await entry.unit(session)
 
         try:
@@ -178,3 +192,15 @@ class GroupCommit:
         """Wait for the batches under way (the node is stopping)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _prepare(session: AsyncSession, batch: list[_Pending[Any]]) -> None:
+    """Autoflush off for the batch's session; the prepared rows inserted together."""
+    session.sync_session.autoflush = False
+    prepared = False
+    for entry in batch:
+        if entry.prepare is not None:
+            entry.prepare(session)
+            prepared = True
+    if prepared:
+        await session.flush()

@@ -128,10 +128,13 @@ class CreateVmRow(Flow[CreateVmCtx]):
         spec, msg, uuid = ctx.resolved(), ctx.msg, ctx.vm_uuid
         state = VmState.STARTING if ctx.starts else VmState.CREATED
 
-        async def insert(session: AsyncSession) -> int:
-            sequence = VmInstanceSequenceNumberVO(vm_instance_uuid=uuid)
+        sequence = VmInstanceSequenceNumberVO(vm_instance_uuid=uuid)
+
+        def take_number(session: AsyncSession) -> None:
+            # A number is the database's to give: it comes with the batch's flush.
             session.add(sequence)
-            await session.flush()
+
+        async def insert(session: AsyncSession) -> int:
             session.add(new_vm_row(uuid, msg, spec, ctx.chosen_host(), sequence.id, state))
             add_resource(
                 session,
@@ -143,7 +146,7 @@ class CreateVmRow(Flow[CreateVmCtx]):
             return sequence.id
 
         try:
-            ctx.internal_id = await ctx.node.db.write(insert)
+            ctx.internal_id = await ctx.node.db.write(insert, prepare=take_number)
         except IntegrityError:
             # Two creates with one resourceUuid: the primary key decided.
             raise ZError(
