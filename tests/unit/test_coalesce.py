@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.coalesce import BatchedReads, CoalescedReads, owned_by
 from zstackpy.core.errors import SysErr, ZError
 
 
@@ -85,3 +85,56 @@ async def test_a_caller_that_gives_up_leaves_the_read_to_the_others() -> None:
         await quitter
     source.release.set()
     assert await stayer == "l3=0"
+
+
+class Rows:
+    """A table read many keys at a time; each read takes until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.reads: list[list[str]] = []
+        self.release = asyncio.Event()
+
+    async def fetch_many(self, keys: list[str]) -> dict[str, str]:
+        self.reads.append(keys)
+        seen = self.value
+        await self.release.wait()
+        return {key: f"{key}={seen}" for key in keys if not key.startswith("absent")}
+
+
+def not_found(key: str) -> ZError:
+    return ZError(SysErr.RESOURCE_NOT_FOUND, f"no {key}", uuid=key)
+
+
+async def test_batched_reads_serve_different_keys_in_one_read_started_after_each_asked() -> None:
+    rows = Rows()
+    reads = BatchedReads(rows.fetch_many, not_found)
+    first = asyncio.create_task(reads.read("a"))
+    while not rows.reads:
+        await asyncio.sleep(0)
+    rows.value = 1  # committed after the first read started, before the others asked
+    later = [asyncio.create_task(reads.read(f"k{i % 20}")) for i in range(40)]
+    absent = asyncio.create_task(reads.read("absent-1"))
+    await asyncio.sleep(0)
+    rows.release.set()
+    assert await first == "a=0"
+    assert [await t for t in later] == [f"k{i % 20}=1" for i in range(40)]
+    with pytest.raises(ZError) as caught:
+        await absent
+    assert caught.value.code == SysErr.RESOURCE_NOT_FOUND
+    # Two reads in all: the first key alone, then the 21 distinct keys asked meanwhile.
+    assert [sorted(keys) for keys in rows.reads] == [
+        ["a"],
+        sorted([f"k{i}" for i in range(20)] + ["absent-1"]),
+    ]
+
+
+async def test_owned_by_keeps_one_object_per_owner_and_name() -> None:
+    class Owner:
+        pass
+
+    one, other = Owner(), Owner()
+    made: list[int] = owned_by(one, "reads", list)
+    assert owned_by(one, "reads", list) is made
+    assert owned_by(other, "reads", list) is not made
+    assert owned_by(one, "other", list) is not made

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from zstackpy.core.errors import ZError
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -83,3 +85,86 @@ class CoalescedReads(Generic[K, V]):
             future.exception()  # retrieved: no warning if every caller gave up
         else:
             future.set_result(value)
+
+
+class BatchedReads(Generic[K, V]):
+    """Concurrent reads of *different* keys of one kind served by one read of them all
+    (one ``WHERE uuid IN (...)`` instead of one query per key), with CoalescedReads'
+    promise: each caller's answer comes from a read that started after it asked.
+
+    ``fetch(keys)`` answers what it found, by key; a key it leaves out gets ``missing``'s
+    error (raised in that caller alone). At most one read is in flight; keys asked while it
+    runs wait for the next, which takes up to ``max_keys`` of them.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+        missing: Callable[[K], Exception],
+        *,
+        max_keys: int = 500,
+    ) -> None:
+        self._fetch = fetch
+        self._missing = missing
+        self._max_keys = max_keys
+        self._waiting: dict[K, asyncio.Future[V]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0  # reads made, for tests and metrics
+
+    async def read(self, key: K) -> V:
+        loop = asyncio.get_running_loop()
+        future = self._waiting.get(key)
+        if future is None:
+            future = self._waiting[key] = loop.create_future()
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        try:
+            # shield: a caller that gives up must not cancel the read others wait for.
+            return await asyncio.shield(future)
+        except ZError as exc:
+            raise ZError.from_info(exc.info()) from None
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self._max_keys]
+                futures = [self._waiting.pop(key) for key in keys]
+                self.reads += 1
+                try:
+                    found = await self._fetch(keys)
+                except Exception as exc:
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                            future.exception()  # retrieved: no warning if all gave up
+                    continue
+                for key, future in zip(keys, futures, strict=True):
+                    if future.done():
+                        continue
+                    if key in found:
+                        future.set_result(found[key])
+                    else:
+                        future.set_exception(self._missing(key))
+                        future.exception()
+        finally:
+            self._task = None
+            for future in self._waiting.values():
+                if not future.done():
+                    future.cancel()  # only when this task itself was cancelled
+            self._waiting.clear()
+
+
+_OWNED: WeakKeyDictionary[object, dict[str, Any]] = WeakKeyDictionary()
+
+
+def owned_by(owner: object, name: str, make: Callable[[], T]) -> T:
+    """The object named ``name`` that belongs to ``owner`` (made on first use, gone with
+    the owner): how module-level functions given a node's context keep one coalescer per
+    node, with ``owner`` its database."""
+    objects = _OWNED.get(owner)
+    if objects is None:
+        objects = _OWNED[owner] = {}
+    found = objects.get(name)
+    if found is None:
+        found = objects[name] = make()
+    return cast(T, found)

@@ -8,6 +8,7 @@ Functions that change a VM run inside the VM's work queue; they do not queue the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
@@ -15,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from zstackpy.api.events import ResourceChangedEvent
+from zstackpy.core.coalesce import BatchedReads, owned_by
 from zstackpy.core.context import NodeContext
-from zstackpy.core.db import ResourceVO
+from zstackpy.core.db import Database, ResourceVO
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.network.inventories import UsedIpInventory
@@ -114,30 +116,11 @@ async def publish(
     """Announce the VM's current row to event-stream followers (as its owner account) and
     answer its inventory; None (and a "deleted" event) when the row is gone."""
 
-    async def read(session: AsyncSession) -> tuple[VmInstanceInventory | None, str | None]:
-        found = (
-            (
-                await session.execute(
-                    select(VmInstanceVO, ResourceVO.account_uuid)
-                    .outerjoin(ResourceVO, ResourceVO.uuid == VmInstanceVO.uuid)
-                    .options(*ONE_VM_LOAD_OPTIONS)
-                    .where(VmInstanceVO.uuid == vm_uuid)
-                )
-            )
-            .unique()
-            .one_or_none()
-        )
-        if found is not None:
-            inventory: VmInstanceInventory | None = vm_inventory(found[0])
-            account = found[1]
-        else:
-            inventory = None
-            account = await session.scalar(
-                select(ResourceVO.account_uuid).where(ResourceVO.uuid == vm_uuid)
-            )
-        return inventory, account
-
-    inventory, account = await ctx.db.read(read)
+    # One per node: a burst's announcements read their VMs together (core.coalesce).
+    reads: BatchedReads[str, Announced] = owned_by(
+        ctx.db, "vm.announced", lambda: BatchedReads(partial(_read_announced, ctx.db), _gone)
+    )
+    inventory, account = await reads.read(vm_uuid)
     await ctx.bus.publish(
         ResourceChangedEvent(
             resource_type=VM_RESOURCE_TYPE,
@@ -148,6 +131,37 @@ async def publish(
         )
     )
     return inventory
+
+
+# The VM's inventory (None once its row is gone) and its owner account.
+Announced = tuple[VmInstanceInventory | None, str | None]
+
+
+async def _read_announced(db: Database, vm_uuids: list[str]) -> dict[str, Announced]:
+    found = (
+        select(VmInstanceVO, ResourceVO.account_uuid)
+        .outerjoin(ResourceVO, ResourceVO.uuid == VmInstanceVO.uuid)
+        .options(*ONE_VM_LOAD_OPTIONS)
+        .where(VmInstanceVO.uuid.in_(vm_uuids))
+    )
+
+    async def read(session: AsyncSession) -> dict[str, Announced]:
+        rows = (await session.execute(found)).unique().all()
+        answers: dict[str, Announced] = {vm.uuid: (vm_inventory(vm), acc) for vm, acc in rows}
+        gone = [uuid for uuid in vm_uuids if uuid not in answers]
+        if gone:
+            owners = await session.execute(
+                select(ResourceVO.uuid, ResourceVO.account_uuid).where(ResourceVO.uuid.in_(gone))
+            )
+            accounts = {uuid: account for uuid, account in owners.all()}
+            answers.update({uuid: (None, accounts.get(uuid)) for uuid in gone})
+        return answers
+
+    return await db.read(read)
+
+
+def _gone(vm_uuid: str) -> ZError:  # never raised: every uuid asked gets an answer
+    return ZError(SysErr.INTERNAL, f"VM {vm_uuid} went unanswered", uuid=vm_uuid)
 
 
 def backend_for(ctx: NodeContext, hypervisor_type: str | None) -> VmHypervisorBackend:

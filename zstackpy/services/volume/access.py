@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.coalesce import CoalescedReads, owned_by
 from zstackpy.core.context import NodeContext
 from zstackpy.core.db import Database
 from zstackpy.core.errors import SysErr, ZError
@@ -49,16 +48,12 @@ class StorageRow:
     cluster_uuids: tuple[str, ...]  # the clusters it is attached to
 
 
-# Per database (so per node): every volume of a burst reads its storage; concurrent reads
-# of one storage share one read that started after each asked (core.coalesce).
-_storage_reads: WeakKeyDictionary[Database, CoalescedReads[str, StorageRow]] = WeakKeyDictionary()
-
-
 async def load_storage(ctx: NodeContext, primary_storage_uuid: str) -> StorageRow:
     """The storage and its attachments; SYS.1003 when it does not exist."""
-    reads = _storage_reads.get(ctx.db)
-    if reads is None:
-        reads = _storage_reads[ctx.db] = CoalescedReads(partial(_read_storage, ctx.db))
+    # One per node: a burst's concurrent reads of one key share one read (core.coalesce).
+    reads: CoalescedReads[str, StorageRow] = owned_by(
+        ctx.db, "volume.storage", lambda: CoalescedReads(partial(_read_storage, ctx.db))
+    )
     return await reads.read(primary_storage_uuid)
 
 

@@ -4,15 +4,17 @@ inventory, change events, and removing a volume from its storage for good."""
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import remove_resources
 from zstackpy.core.cascade import CascadeParticipant, DeleteMode, cascade_delete
-from zstackpy.core.errors import ZError
+from zstackpy.core.coalesce import BatchedReads
+from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.primary_storage.messages import ReturnPrimaryStorageCapacityMsg
 from zstackpy.services.resource_service import Change, ResourceService
@@ -65,12 +67,32 @@ class VolumeBase(ResourceService):
     async def load(self, uuid: str) -> VolumeVO:
         """The row (detached from its session, maybe shared with a concurrent load of the
         same volume: read-only); SYS.1003 when there is none."""
+        return await self._row_reads.read(uuid)
 
-        async def read(session: AsyncSession) -> VolumeVO:
-            row: VolumeVO = await self.require(session, uuid)
-            return row
+    async def exists(self, uuid: str) -> bool:
+        try:
+            await self._row_reads.read(uuid)
+        except ZError as exc:
+            if exc.code == SysErr.RESOURCE_NOT_FOUND:
+                return False
+            raise
+        return True
+
+    @cached_property
+    def _row_reads(self) -> BatchedReads[str, VolumeVO]:
+        # A burst of creations loads a volume each: one query serves the burst's loads.
+        return BatchedReads(self._read_rows, self._not_found)
+
+    async def _read_rows(self, uuids: list[str]) -> dict[str, VolumeVO]:
+        found = select(VolumeVO).where(VolumeVO.uuid.in_(uuids))
+
+        async def read(session: AsyncSession) -> dict[str, VolumeVO]:
+            return {row.uuid: row for row in await session.scalars(found)}
 
         return await self.ctx.db.read(read)
+
+    def _not_found(self, uuid: str) -> ZError:
+        return ZError(SysErr.RESOURCE_NOT_FOUND, f"no {self.noun} with uuid {uuid}", uuid=uuid)
 
     async def event(self, uuid: str, change: Change, auth: AuthContext | None) -> VolumeEvent:
         """The API answer after a change: the inventory, announced to subscribers."""

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.coalesce import CoalescedReads, owned_by
 from zstackpy.core.context import NodeContext
 from zstackpy.core.db import Database
 from zstackpy.core.errors import ZError
@@ -71,17 +70,14 @@ async def ensure_cache(
 
 CacheKey = tuple[str, str | None, str]  # storage, host (local storage) or None, image
 
-# Per database (so per node): every root volume of a burst looks for its image's copy;
-# concurrent looks for one copy share one read that started after each asked.
-_path_reads: WeakKeyDictionary[Database, CoalescedReads[CacheKey, str | None]] = WeakKeyDictionary()
-
 
 async def _cached_path(
     ctx: NodeContext, ps_uuid: str, host_uuid: str | None, image_uuid: str
 ) -> str | None:
-    reads = _path_reads.get(ctx.db)
-    if reads is None:
-        reads = _path_reads[ctx.db] = CoalescedReads(partial(_read_path, ctx.db))
+    # One per node: a burst's concurrent reads of one key share one read (core.coalesce).
+    reads: CoalescedReads[CacheKey, str | None] = owned_by(
+        ctx.db, "volume.cache-path", lambda: CoalescedReads(partial(_read_path, ctx.db))
+    )
     return await reads.read((ps_uuid, host_uuid, image_uuid))
 
 

@@ -9,7 +9,6 @@ host: deleting either expunges them (CascadeParticipant).
 from __future__ import annotations
 
 from sqlalchemy import case, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
@@ -102,10 +101,10 @@ class VolumeService(DataVolumeApi):
         return await self._created(msg.volume_uuid)
 
     async def _refuse_existing(self, uuid: str) -> None:
-        async def refuse(session: AsyncSession) -> None:
-            await self.refuse_duplicate(session, uuid)
-
-        await self.ctx.db.read(refuse)
+        if await self.exists(uuid):
+            raise ZError(
+                SysErr.CREATE_RESOURCE, f"a {self.noun} with uuid {uuid} exists", uuid=uuid
+            )
 
     async def _image(self, uuid: str) -> ImageInventory:
         reply = await self.ctx.bus.request(GetImageMsg(image_uuid=uuid), GetImageReply)
