@@ -8,6 +8,8 @@ read when scraped (``scrape.py``, ``resources.py``).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -16,7 +18,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from zstackpy.node.metrics.messages import MessageMetrics
 from zstackpy.node.metrics.operations import AgentMetrics, ChainMetrics
@@ -34,15 +38,18 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # A ``_created`` series per label set doubles the output and tells nothing a restart
 # does not (process_start_time_seconds). The switch is process-wide; the node owns it.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
 
 class NodeMetrics:
     def __init__(self, node: ManagementNode) -> None:
         ctx = node.context
         self.registry = CollectorRegistry()
-        # process_cpu_seconds_total, process_resident_memory_bytes, open fds, ...
-        ProcessCollector(registry=self.registry)
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds, ...: read
+        # from /proc in a thread at each scrape (file reads stay off the event loop).
+        self._process = ProcessCollector(registry=None)
+        self._process_figures = _Figures()
+        self.registry.register(self._process_figures)
         self.slow_log = SlowMessageLog(ctx.configs)
         self.resources = ResourceCounts(ctx.db)
         self.messages = MessageMetrics(self.registry, self.slow_log)
@@ -56,7 +63,20 @@ class NodeMetrics:
     async def render(self) -> bytes:
         """The exposition text; counts hosts and VMs first if the copy is old."""
         await self.resources.refresh()
+        self._process_figures.metrics = await asyncio.to_thread(
+            lambda: list(self._process.collect())
+        )
         return generate_latest(self.registry)
 
     def close(self) -> None:
         self.slow_log.close()
+
+
+class _Figures(Collector):
+    """Metrics read elsewhere (a thread), handed over as they are."""
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.metrics)
