@@ -51,7 +51,7 @@ def vm_cidr(vms: int) -> str:
 
 async def set_global_config(client: ApiClient, category: str, name: str, value: object) -> None:
     path = f"/global-configurations/{category}/{name}/actions"
-    answer = await client.request("PUT", path, {"updateGlobalConfig": {"value": str(value)}})
+    answer = await client.job("PUT", path, {"updateGlobalConfig": {"value": str(value)}})
     if answer.status != 200:
         raise ApiError(f"UpdateGlobalConfig {category} {name}", answer)
 

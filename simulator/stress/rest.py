@@ -69,6 +69,21 @@ class ApiClient:
         except ValueError:
             return Answer(resp.status, raw)
 
+    async def job(
+        self, method: str, path: str, body: Any = None, *, poll_s: float = 0.05
+    ) -> Answer:
+        """One request followed to its job's end by polling every ``poll_s`` (for the odd
+        call; many jobs at once go through a ``Driver``)."""
+        answer = await self.request(method, path, body)
+        if answer.status != 202 or not isinstance(answer.body, dict):
+            return answer
+        job_path = answer.body["location"].split("/zstack/v1", 1)[1]
+        while True:
+            await asyncio.sleep(poll_s)
+            answer = await self.request("GET", job_path)
+            if answer.status != 202:
+                return answer
+
 
 @dataclass
 class _OpenJob:
