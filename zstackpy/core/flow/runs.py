@@ -9,7 +9,8 @@ log up that line, so a slow API message shows the chains of the messages it sent
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextlib import suppress
+from contextvars import ContextVar, Token
 
 from zstackpy.core.flow.trace import FlowTrace
 
@@ -24,23 +25,31 @@ _current: ContextVar[MessageRuns | None] = ContextVar("message_chain_runs", defa
 
 
 class MessageRuns:
-    __slots__ = ("is_open", "parent", "traces")
+    __slots__ = ("_token", "is_open", "parent", "traces")
 
     def __init__(self, parent: MessageRuns | None) -> None:
         self.parent = parent
         self.traces: list[FlowTrace] = []
         self.is_open = True
+        self._token: Token[MessageRuns | None] | None = None
 
     def close(self) -> list[FlowTrace]:
-        """The message was handled: later runs (of tasks it left running) are not its own."""
+        """The message was handled: later runs (of tasks it left running) are not its own.
+        Called in the task that called ``begin``, it also gives that task back the record
+        it had before."""
         self.is_open = False
+        if self._token is not None:
+            # ValueError: another context, with nothing of ours to undo.
+            with suppress(ValueError):
+                _current.reset(self._token)
+            self._token = None
         return self.traces
 
 
 def begin() -> MessageRuns:
     """Start recording for the message handled in the current task."""
     runs = MessageRuns(_current.get())
-    _current.set(runs)
+    runs._token = _current.set(runs)
     return runs
 
 

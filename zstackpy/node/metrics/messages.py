@@ -8,13 +8,14 @@ message costs two clock reads, a dict lookup and a histogram observation.
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from zstackpy.core.bus import API_PORTAL, Envelope, Message, Reply
 from zstackpy.core.flow import runs as message_runs
 from zstackpy.core.flow.runs import MessageRuns
+from zstackpy.node.metrics.histogram import HistogramChild, LoopHistogram
 from zstackpy.node.metrics.slowlog import SlowMessageLog
 
 # Seconds: from a local in-memory reply (~50 µs) to a VM create that waited out a burst.
@@ -45,12 +46,12 @@ class MessageMetrics:
 
     def __init__(self, registry: CollectorRegistry, slow_log: SlowMessageLog) -> None:
         self.slow_log = slow_log
-        self._handle = Histogram(
+        self._handle = LoopHistogram(
             "zstack_bus_message_handle_seconds",
             "Time handlers took for the messages this node handled, by message type and service",
             ["type", "service"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
+            registry,
         )
         self._errors = Counter(
             "zstack_bus_message_errors_total",
@@ -58,13 +59,13 @@ class MessageMetrics:
             ["type", "service", "code"],
             registry=registry,
         )
-        self._api_seconds = Histogram(
+        self._api_seconds = LoopHistogram(
             "zstack_api_request_seconds",
             "Time API calls took from the API portal to their reply (a job's whole run for "
             "an async API), by API name",
             ["api"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
+            registry,
         )
         self._api_results = Counter(
             "zstack_api_requests_total",
@@ -73,8 +74,8 @@ class MessageMetrics:
             ["api", "result"],
             registry=registry,
         )
-        self._handle_children: dict[tuple[str, str], Any] = {}
-        self._api_children: dict[str, tuple[str, Any]] = {}
+        self._handle_children: dict[tuple[str, str], HistogramChild] = {}
+        self._api_children: dict[str, tuple[str, HistogramChild]] = {}
 
     # ----- HandleObserver ---------------------------------------------------------------
 

@@ -4,11 +4,10 @@ fixed by the code (never a resource id)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from zstackpy.core.agent import AgentErr
+from zstackpy.node.metrics.histogram import HistogramChild, LoopHistogram
 from zstackpy.node.metrics.messages import LATENCY_BUCKETS
 
 
@@ -16,12 +15,12 @@ class ChainMetrics:
     """``flows.observer``: one observation per chain run started by ``FlowRegistry.run``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._seconds = Histogram(
+        self._seconds = LoopHistogram(
             "zstack_flow_chain_seconds",
             "Time flow chain runs took (rollback included), by chain",
             ["chain"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
+            registry,
         )
         self._failures = Counter(
             "zstack_flow_chain_failures_total",
@@ -29,7 +28,7 @@ class ChainMetrics:
             ["chain"],
             registry=registry,
         )
-        self._children: dict[str, Any] = {}
+        self._children: dict[str, HistogramChild] = {}
 
     def __call__(self, chain: str, seconds: float, succeeded: bool) -> None:
         child = self._children.get(chain)
@@ -44,12 +43,12 @@ class AgentMetrics:
     """``agents.observer``: one observation per command sent to an agent."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._seconds = Histogram(
+        self._seconds = LoopHistogram(
             "zstack_agent_call_seconds",
             "Time agent commands took, queueing for the agent's slots included, by command",
             ["command"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
+            registry,
         )
         self._errors = Counter(
             "zstack_agent_call_errors_total",
@@ -63,7 +62,7 @@ class AgentMetrics:
             ["command"],
             registry=registry,
         )
-        self._children: dict[str, Any] = {}
+        self._children: dict[str, HistogramChild] = {}
 
     def __call__(self, command: str, seconds: float, code: str | None) -> None:
         child = self._children.get(command)
