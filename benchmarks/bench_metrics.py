@@ -5,6 +5,12 @@ with the metrics observer and the slow-message log off, and with both (the defau
 alternating rounds (CPU microseconds per round trip, ``time.process_time``; on a shared
 machine this is noisier than the difference it looks for).
 
+With ``--vm-rounds R``: an in-process embedded node (in-process simulator) creates
+``--vms-per-round`` VMs over REST per round, with the hooks installed and removed in
+alternate rounds, R rounds each; CPU milliseconds of the whole process per VM (driver and
+simulator included: they cost the same either way), so the machine's other load hits both
+sides alike.
+
 Prints one JSON line. Usage: ``python benchmarks/bench_metrics.py [--seconds S] [--rounds N]``
 """
 
@@ -15,24 +21,33 @@ import asyncio
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_bus import BenchEchoMsg, echo
 from prometheus_client import CollectorRegistry
 
+from simulator.stress.datacenter import add_hosts, build_base, vm_body
+from simulator.stress.rest import ApiClient, Driver
 from zstackpy.core.bus import CloudBus, Envelope, Kind, Reply
-from zstackpy.core.bus.inproc import InProcTransport
+from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
 from zstackpy.core.config import GlobalConfigs
+from zstackpy.core.db import upgrade
 from zstackpy.core.ids import new_uuid
 from zstackpy.core.kernel_configs import SLOW_MESSAGE_THRESHOLD
 from zstackpy.core.ring import Ring
+from zstackpy.core.settings import NodeSettings
 from zstackpy.node.metrics.messages import MessageMetrics
 from zstackpy.node.metrics.operations import AgentMetrics, ChainMetrics
 from zstackpy.node.metrics.slowlog import SlowMessageLog
+from zstackpy.node.node import ManagementNode
 
 IN_FLIGHT = 16
 
@@ -126,11 +141,80 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def vm_rounds(rounds: int, per_round: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as name:
+        tmp = Path(name)
+        url = f"sqlite+aiosqlite:///{tmp / 'z.db'}"
+        await upgrade(url)
+        settings = NodeSettings(
+            data_dir=tmp,
+            db_url=url,
+            http_port=0,
+            bus_url=None,
+            admin_password=SecretStr("bench-metrics-pw"),
+            log_level="WARNING",
+        )
+        node = ManagementNode(settings, broker=InProcBroker())
+        await node.start()
+        ctx = node.context
+        hooks = (ctx.bus.observer, ctx.flows.observer, ctx.agents.observer)
+        samples: dict[str, list[float]] = {"off": [], "on": []}
+        try:
+            assert node.http is not None
+            async with aiohttp.ClientSession() as http:
+                admin = ApiClient(f"http://127.0.0.1:{node.http.port}", http)
+                await admin.login("admin", "bench-metrics-pw")
+                driver = Driver([admin], 60)
+                total = rounds * 2 * per_round + 20
+                dc = await build_base(driver, admin, "bm", total)
+                await add_hosts(
+                    driver, dc["cluster"]["uuid"], range(total // 200 + 1), prefix="bm", parallel=5
+                )
+
+                async def create(tag: str) -> float:
+                    cpu0 = time.process_time()
+                    answers = await asyncio.gather(
+                        *(
+                            driver.job(admin, "POST", "/vm-instances", vm_body(dc, f"{tag}-{i}"))
+                            for i in range(per_round)
+                        )
+                    )
+                    failed = [a.body for a in answers if a.status != 200]
+                    if failed:
+                        raise RuntimeError(f"creates failed: {failed[0]}")
+                    return (time.process_time() - cpu0) / per_round * 1000
+
+                await create("warm")
+                for r in range(rounds):
+                    for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                        installed = hooks if mode == "on" else (None, None, None)
+                        ctx.bus.observer, ctx.flows.observer, ctx.agents.observer = installed
+                        samples[mode].append(await create(f"{mode}{r}"))
+                await driver.close()
+        finally:
+            await node.stop()
+    off, on = statistics.median(samples["off"]), statistics.median(samples["on"])
+    return {
+        "vms_per_round": per_round,
+        "rounds_each": rounds,
+        "process_cpu_ms_per_vm": {"off": samples["off"], "on": samples["on"]},
+        "median_off_ms": round(off, 2),
+        "median_on_ms": round(on, 2),
+        "difference_ms": round(on - off, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per round and kind")
     parser.add_argument("--rounds", type=int, default=5)
-    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+    parser.add_argument("--vm-rounds", type=int, default=0, help="VM rounds per side (0: none)")
+    parser.add_argument("--vms-per-round", type=int, default=100)
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    if args.vm_rounds:
+        result["vm_create"] = asyncio.run(vm_rounds(args.vm_rounds, args.vms_per_round))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
