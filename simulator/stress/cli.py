@@ -31,7 +31,7 @@ from simulator.stress.datacenter import Shape, add_hosts, build_base, set_global
 from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
 from simulator.stress.processes import embedded_node
 from simulator.stress.progress import LiveProgress
-from simulator.stress.rest import Answer, ApiClient, Driver
+from simulator.stress.rest import Answer, ApiClient, ApiError, Driver
 
 SMOKE = {"hosts": 10, "vms": 300, "concurrency": 50}
 # After the last create the node's host and VM counts may be this old (its scrape cache).
@@ -99,6 +99,7 @@ class Run:
         self.vms_created = 0
         self.node: dict[str, float] = {}
         self.checks: dict[str, dict[str, float]] = {}
+        self.failure: str | None = None  # why the run stopped before its end
 
     async def scrape(self, http: aiohttp.ClientSession) -> Samples:
         async with http.get(f"{self.url}/metrics") as resp:
@@ -126,6 +127,11 @@ class Run:
                 await self.create_vms(driver, dc)
             with self.timed("verify"):
                 after = await self.verify(http, before)
+        except (aiohttp.ClientError, ApiError, RuntimeError) as exc:
+            # The node went away (or refused the data center): still report what was done.
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.live.line(f"stopped early: {self.failure}")
+            return
         finally:
             await driver.close()
         cpu = sample(after, "process_cpu_seconds_total") - cpu_before
@@ -251,7 +257,8 @@ class Run:
             "first_errors": self.errors.first,
             "node_process": self.node,
             "metrics": {"checks": self.checks, "matches": matches},
-            "ok": matches and self.errors.total == 0,
+            "failure": self.failure,
+            "ok": matches and self.errors.total == 0 and self.failure is None,
         }
 
 
