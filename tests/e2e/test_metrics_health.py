@@ -107,8 +107,8 @@ async def test_is_ready_to_go_answers_for_this_node_and_another(start_node: Star
     assert status == 200
     assert body["managementNodeId"] == b.uuid
     status, body = await _get(a, f"/zstack/v1/management-nodes/ready?managementNodeId={'f' * 32}")
-    assert status == 503
-    assert body["error"]["code"] == "SYS.1012"
+    assert status == 404
+    assert body["error"]["code"] == "SYS.1003"
 
 
 async def test_a_node_whose_heartbeat_stopped_is_not_ready(start_node: Start) -> None:

@@ -43,7 +43,14 @@ class ManagementNodeService(Service):
     async def is_ready_to_go(self, msg: APIIsReadyToGoMsg) -> Reply:
         target = msg.management_node_id
         if target and target != self.ctx.node_uuid:
-            # That node answers for itself; one gone from the ring fails with SYS.1012.
+            if target not in self.ctx.ring:
+                # Unknown to the ring: gone, or never was; either way nothing to ask.
+                raise ZError(
+                    SysErr.RESOURCE_NOT_FOUND,
+                    f"no management node {target} in the ring",
+                    managementNodeId=target,
+                )
+            # That node answers for itself (SYS.1012 if it leaves before it answers).
             forwarded = msg.model_copy(update={"management_node_id": None})
             return await self.ctx.bus.call(forwarded, node=target, service=self.name)
         if self.ctx.health is None:
