@@ -24,13 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +36,16 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.api_client import ApiClient  # noqa: E402
+from simulator.stress.datacenter import add_hosts, set_global_config  # noqa: E402
+from simulator.stress.processes import (  # noqa: E402
+    cpu_seconds,
+    embedded_node,
+    free_port,
+    rss_mib,
+)
+from simulator.stress.rest import ApiClient, ApiError, Driver  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-pw"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# ----- /proc readings ------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # ----- baseline: bare agent (child process) and bare node (here) -----------------------
@@ -156,73 +137,12 @@ async def baseline(parallel: int, seconds: float) -> float:
 # ----- the real thing -------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def processes(workdir: Path) -> AsyncIterator[tuple[str, str, int]]:
-    """Start the simulator and the node; yield (node URL, simulator URL, node pid)."""
-    sim_port, node_port = free_port(), free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    env = {
-        **os.environ,
-        "ZSTACK_DATA_DIR": str(workdir),
-        "ZSTACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "ZSTACK_SIMULATOR": "1",
-        "ZSTACK_SIMULATOR_URL": sim_url,
-        "ZSTACK_LOG_LEVEL": "WARNING",
-    }
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simulator",
-        "--port",
-        str(sim_port),
-        "--log-level",
-        "WARNING",
-        cwd=REPO,
-    )
-    upgrade = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zstackpy", "db", "upgrade", env=env, cwd=REPO
-    )
-    await upgrade.wait()
-    node = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "zstackpy",
-        "run",
-        "--port",
-        str(node_port),
-        env=env,
-        cwd=REPO,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    node_url = f"http://127.0.0.1:{node_port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"{node_url}/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the node did not become ready")
-        yield node_url, sim_url, node.pid
-    finally:
-        for proc in (node, sim):
-            proc.terminate()
-            await proc.wait()
-
-
-async def set_config(admin: ApiClient, category: str, name: str, value: str) -> None:
-    answer = await admin.finish(
-        await admin.request(
-            "PUT",
-            f"/global-configurations/{category}/{name}/actions",
-            json={"updateGlobalConfig": {"value": value}},
-        )
-    )
-    assert answer.status == 200, answer.body
+async def _create(driver: Driver, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    answer = await driver.job(driver.clients[0], "POST", path, {"params": params})
+    if answer.status != 200:
+        raise ApiError(f"POST {path}", answer)
+    inventory: dict[str, Any] = answer.body["inventory"]
+    return inventory
 
 
 async def ping_count(http: aiohttp.ClientSession, sim_url: str) -> int:
@@ -235,39 +155,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"hosts": args.hosts, "parallel": args.parallel}
     result["bare_post_callback_per_s"] = round(await baseline(args.parallel, args.baseline_s))
     with tempfile.TemporaryDirectory(prefix="bench-hosts-") as tmp:
-        async with processes(Path(tmp)) as (node_url, sim_url, pid):
+        async with embedded_node(Path(tmp), ADMIN_PASSWORD) as node:
+            pid, sim_url = node.pid, node.simulator_url
             timeout = aiohttp.ClientTimeout(total=None)
             connector = aiohttp.TCPConnector(limit=args.parallel + 10)
             async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-                admin = ApiClient(node_url, http, poll_interval=0.05)
+                admin = ApiClient(node.url, http)
                 await admin.login("admin", ADMIN_PASSWORD)
-                await set_config(admin, "host", "ping.interval", "3600")
-                zone = await admin.inventory("/zones", {"name": "bench"})
-                cluster = await admin.inventory(
+                await set_global_config(admin, "host", "ping.interval", 3600)
+                driver = Driver([admin], args.parallel + 10, poll_interval=0.05, poll_rate=1000)
+                zone = await _create(driver, "/zones", {"name": "bench"})
+                cluster = await _create(
+                    driver,
                     "/clusters",
                     {"zoneUuid": zone["uuid"], "name": "bench", "hypervisorType": "KVM"},
                 )
-                ips = iter(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(args.hosts))
-                failures: list[Any] = []
-
-                async def adder() -> None:
-                    for ip in ips:
-                        body = {
-                            "name": f"h-{ip}",
-                            "managementIp": ip,
-                            "clusterUuid": cluster["uuid"],
-                            "username": "root",
-                            "password": "pw",
-                        }
-                        answer = await admin.finish(
-                            await admin.request("POST", "/hosts/kvm", json={"params": body}),
-                            timeout=600,
-                        )
-                        if answer.status != 200:
-                            failures.append(answer.body)
-
                 cpu0, t0 = cpu_seconds(pid), time.monotonic()
-                await asyncio.gather(*(adder() for _ in range(args.parallel)))
+                answers = await add_hosts(
+                    driver,
+                    cluster["uuid"],
+                    range(args.hosts),
+                    prefix="bench",
+                    parallel=args.parallel,
+                )
+                failures = [a.body for a in answers if a.status != 200]
                 add_s = time.monotonic() - t0
                 result["add_s"] = round(add_s, 1)
                 result["adds_per_s"] = round(args.hosts / add_s, 1)
@@ -275,7 +186,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["add_node_cpu_share"] = round((cpu_seconds(pid) - cpu0) / add_s, 2)
                 result["rss_after_add_mib"] = round(rss_mib(pid))
 
-                await set_config(admin, "host", "ping.interval", str(args.interval))
+                await set_global_config(admin, "host", "ping.interval", args.interval)
+                await driver.close()
                 await asyncio.sleep(min(5.0, args.interval * 2))  # let rounds start
                 pings0, cpu0, t0 = (
                     await ping_count(http, sim_url),

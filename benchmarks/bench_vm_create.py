@@ -17,7 +17,8 @@ Phases, in this order, each in the same run:
    one node, SQLite, in-process bus; cluster: two nodes on a fresh MariaDB database and a
    fresh RabbitMQ vhost, requests alternating between them), a data center built over REST
    (NFS primary storage, SFTP backup storage with a 64 MiB image, NoVlan L2, an L3 on
-   10.100.0.0/16, a 1 vCPU / 128 MiB offering, as many hosts as the largest run needs),
+   10.128.0.0/16 or wider, a 1 vCPU / 128 MiB offering, as many hosts as the largest run
+   needs; built by ``simulator.stress.datacenter``, shared with the stress driver),
    ``host ping.interval`` 3600 and ``vm deletionPolicy`` Direct. One VM is created and
    destroyed first (it fills the NFS image cache). Then for each N: N CreateVmInstance
    calls started at once, each job followed to its end; wall time, VMs/s, failures, node
@@ -49,9 +50,7 @@ import math
 import os
 import sys
 import tempfile
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +64,20 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench_bus import bare_pair, bench_local_bare, rate  # noqa: E402
-from bench_hosts import CLK_TCK, baseline, cpu_seconds, free_port  # noqa: E402
+from bench_hosts import baseline  # noqa: E402
 
-from tests.support.api_client import Answer, ApiClient  # noqa: E402
-from tests.support.datacenter import (  # noqa: E402
-    add_full_datacenter,
-    add_kvm_host,
+from simulator.stress.datacenter import (  # noqa: E402
+    IMAGE_SIZE,
+    VM_MEMORY,
+    Shape,
+    add_hosts,
+    build_base,
+    create_vms,
+    destroy_vms,
     set_global_config,
 )
+from simulator.stress.processes import CLK_TCK, cpu_seconds, free_port  # noqa: E402
+from simulator.stress.rest import Answer, ApiClient, Driver  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
 from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
 from tests.support.rabbit import fresh_vhost  # noqa: E402
@@ -83,18 +88,9 @@ from zstackpy.core.settings import NodeSettings  # noqa: E402
 from zstackpy.node.node import ManagementNode  # noqa: E402
 
 ADMIN_PASSWORD = "bench-vm-admin-pw"
-MIB = 1024**2
-VM_MEMORY = 128 * MIB
-IMAGE_SIZE = 64 * MIB
-VM_CIDR = "10.100.0.0/16"
 GOAL = 0.5
 # Seed 001 (The New Stack, 1 May 2015): ZStack creating VMs concurrently, wall seconds.
 ZSTACK_PUBLISHED_S = {1: 0.51, 10: 1.55, 100: 11.33, 1000: 103.0, 10000: 23 * 60.0}
-
-
-def host_ip(i: int) -> str:
-    # Labels only; .254 of the first /24 is the backup storage's (add_full_datacenter).
-    return f"10.50.{i // 200}.{i % 200 + 1}"
 
 
 # ----- phase 1: bare rates ------------------------------------------------------------
@@ -141,165 +137,37 @@ async def bare_rates(cluster: bool, seconds: float, tmp: Path) -> dict[str, floa
     return {name: round(value) for name, value in rates.items()}
 
 
-# ----- driving the REST API -----------------------------------------------------------
-
-
-@dataclass
-class OpenJob:
-    client: ApiClient
-    path: str  # /api-jobs/<uuid>
-    answer: asyncio.Future[Answer]
-    due: float  # loop time of its next poll
-
-
-class Driver:
-    """Async jobs over REST, ``clients`` used in turn, at most ``in_flight`` HTTP requests
-    at a time. Open jobs are polled round robin: each at most every ``poll_interval`` s,
-    all of them together at most ``poll_rate`` times a second, so a big burst's polls do
-    not load the node more than a small one's."""
-
-    def __init__(
-        self, clients: list[ApiClient], in_flight: int, poll_interval: float, poll_rate: float
-    ) -> None:
-        self.clients = clients
-        self.gate = asyncio.Semaphore(in_flight)
-        self.poll_interval, self.poll_rate = poll_interval, poll_rate
-        self.polls = 0
-        self._open: deque[OpenJob] = deque()
-        self._poller: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def request(self, client: ApiClient, method: str, path: str, body: Any = None) -> Answer:
-        """One REST request; a body that is not JSON is answered as its text."""
-        headers = {"Authorization": f"OAuth {client.session_uuid}"}
-        url = f"{client.base}/zstack/v1{path}"
-        async with self.gate, client.http.request(method, url, json=body, headers=headers) as resp:
-            raw = await resp.text()
-        try:
-            return Answer(resp.status, json.loads(raw) if raw else None)
-        except ValueError:
-            return Answer(resp.status, raw)
-
-    async def job(self, client: ApiClient, method: str, path: str, body: Any = None) -> Answer:
-        """The job's final answer (200 with the result, or the error)."""
-        answer = await self.request(client, method, path, body)
-        if answer.status != 202:
-            return answer
-        loop = asyncio.get_running_loop()
-        job_path = answer.body["location"].split("/zstack/v1", 1)[1]
-        job = OpenJob(client, job_path, loop.create_future(), loop.time() + self.poll_interval)
-        self._reopen(job)
-        return await job.answer
-
-    def _reopen(self, job: OpenJob) -> None:
-        self._open.append(job)
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.create_task(self._poll_loop())
-
-    async def _poll_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._open:
-            job = self._open.popleft()  # the earliest due: jobs are queued in due order
-            if (wait := job.due - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            task = asyncio.create_task(self._poll(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            await asyncio.sleep(1 / self.poll_rate)
-
-    async def _poll(self, job: OpenJob) -> None:
-        self.polls += 1
-        try:
-            answer = await self.request(job.client, "GET", job.path)
-        except Exception as exc:
-            job.answer.set_exception(exc)
-            return
-        if answer.status == 202:
-            job.due = asyncio.get_running_loop().time() + self.poll_interval
-            self._reopen(job)
-        else:
-            job.answer.set_result(answer)
-
-    async def many(
-        self, label: str, n: int, one: Callable[[ApiClient, int], Awaitable[Answer]]
-    ) -> tuple[float, list[Answer]]:
-        """Run ``one`` n times at once; wall seconds and the answers, progress on stderr."""
-        done = 0
-
-        async def counted(i: int) -> Answer:
-            nonlocal done
-            answer = await one(self.clients[i % len(self.clients)], i)
-            done += 1
-            return answer
-
-        async def progress() -> None:
-            while True:
-                await asyncio.sleep(5)
-                print(f"  {label}: {done}/{n} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-
-        t0 = time.monotonic()
-        reporter = asyncio.create_task(progress())
-        try:
-            answers = await asyncio.gather(*(counted(i) for i in range(n)))
-        finally:
-            reporter.cancel()
-        return time.monotonic() - t0, answers
-
-
-def vm_body(dc: dict[str, Any], name: str) -> dict[str, Any]:
-    return {
-        "params": {
-            "name": name,
-            "imageUuid": dc["image"]["uuid"],
-            "instanceOfferingUuid": dc["offering"]["uuid"],
-            "l3NetworkUuids": [dc["l3"]["uuid"]],
-        }
-    }
+# ----- the data center ----------------------------------------------------------------
 
 
 async def build_datacenter(admin: ApiClient, max_vms: int) -> dict[str, Any]:
-    """Add the full data center, with enough hosts for ``max_vms`` + the warm-up VM."""
+    """The shared data center (simulator.stress.datacenter), with enough hosts for
+    ``max_vms`` + the warm-up VM."""
     await set_global_config(admin, "host", "ping.interval", 3600)
     await set_global_config(admin, "vm", "deletionPolicy", "Direct")
-    dc = await add_full_datacenter(
-        admin,
-        "bench",
-        [host_ip(0)],
-        storage=("nfs",),
-        cidr=VM_CIDR,
-        image_size=IMAGE_SIZE,
-        cpu_num=1,
-        memory_size=VM_MEMORY,
-    )
-    first = dc["hosts"][0]
-    per_host = min(first["availableCpuCapacity"], first["availableMemoryCapacity"] // VM_MEMORY)
-    hosts = math.ceil((max_vms + 1) / per_host)
-    gate = asyncio.Semaphore(20)
-
-    async def add(i: int) -> dict[str, Any]:
-        async with gate:
-            return await add_kvm_host(admin, dc["cluster"]["uuid"], host_ip(i))
-
-    dc["hosts"] += await asyncio.gather(*(add(i) for i in range(1, hosts)))
+    driver = Driver([admin], 40)
+    try:
+        dc = await build_base(driver, admin, "bench", max_vms + 1, Shape(1, VM_MEMORY, IMAGE_SIZE))
+        first = await add_hosts(driver, dc["cluster"]["uuid"], range(1), prefix="bench", parallel=1)
+        inventory = _host(first[0])
+        per_host = min(
+            inventory["availableCpuCapacity"], inventory["availableMemoryCapacity"] // VM_MEMORY
+        )
+        hosts = math.ceil((max_vms + 1) / per_host)
+        rest = await add_hosts(
+            driver, dc["cluster"]["uuid"], range(1, hosts), prefix="bench", parallel=20
+        )
+    finally:
+        await driver.close()
+    dc["hosts"] = [inventory, *(_host(a) for a in rest)]
     return dc
 
 
-async def create_vms(driver: Driver, dc: dict[str, Any], n: int) -> tuple[float, list[Answer]]:
-    async def one(client: ApiClient, i: int) -> Answer:
-        return await driver.job(client, "POST", "/vm-instances", vm_body(dc, f"vm-{n}-{i}"))
-
-    return await driver.many(f"create {n}", n, one)
-
-
-async def destroy_vms(driver: Driver, uuids: list[str]) -> float:
-    async def one(client: ApiClient, i: int) -> Answer:
-        return await driver.job(client, "DELETE", f"/vm-instances/{uuids[i]}")
-
-    wall, answers = await driver.many(f"destroy {len(uuids)}", len(uuids), one)
-    failed = [a.body for a in answers if a.status != 200]
-    if failed:
-        raise RuntimeError(f"{len(failed)} destroys failed; first: {failed[0]}")
-    return wall
+def _host(answer: Answer) -> dict[str, Any]:
+    if answer.status != 200:
+        raise RuntimeError(f"AddKVMHost failed: {answer.body}")
+    inventory: dict[str, Any] = answer.body["inventory"]
+    return inventory
 
 
 # ----- phase 2: per-VM counts on an in-process node ------------------------------------

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from zstackpy.core.config import GlobalConfigs
     from zstackpy.core.db import Database
     from zstackpy.core.flow import FlowRegistry
+    from zstackpy.core.health import HealthCheck
     from zstackpy.core.plugin import PluginRegistry
     from zstackpy.core.ring import Ring
     from zstackpy.core.settings import NodeSettings
@@ -29,3 +30,4 @@ class NodeContext:
     configs: GlobalConfigs
     plugins: PluginRegistry
     agents: AgentClient
+    health: HealthCheck | None = None  # the node's own check (IsReadyToGo)

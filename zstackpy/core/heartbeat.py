@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -73,6 +74,8 @@ class Heartbeat:
         self._stopping = False
         self._unwatch: list[Callable[[], None]] = []
         self.last_beat: float | None = None  # DB-clock time of our last successful write
+        # This process's monotonic clock at that write: its age needs no database read.
+        self.last_beat_monotonic: float | None = None
         self.is_fenced = False
 
     @property
@@ -193,6 +196,7 @@ class Heartbeat:
         if beat is None:
             return False
         self.last_beat = beat
+        self.last_beat_monotonic = time.monotonic()
         return True
 
     async def _fence(self) -> None:

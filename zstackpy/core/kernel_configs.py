@@ -1,4 +1,5 @@
-"""Global configs of the kernel itself (the node's heartbeat and eviction)."""
+"""Global configs of the kernel itself (the node's heartbeat and eviction, the bus's
+slow-message log)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,21 @@ HEARTBEAT_MISS_COUNT = GlobalConfigDef(
     description="heartbeat intervals a node may miss before the other nodes evict it",
 )
 
+SLOW_MESSAGE_THRESHOLD = GlobalConfigDef(
+    category="cloudBus",
+    name="slowMessageThreshold",
+    value_type=float,
+    default=10.0,
+    min=0.0,
+    max=86400.0,
+    description=(
+        "seconds: a message whose handler takes longer is logged (WARNING) with the flow "
+        "chains it ran; 0 turns the log off"
+    ),
+)
+
 KERNEL_CONFIGS: tuple[GlobalConfigDef[float] | GlobalConfigDef[int], ...] = (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_MISS_COUNT,
+    SLOW_MESSAGE_THRESHOLD,
 )

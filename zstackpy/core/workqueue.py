@@ -51,7 +51,8 @@ class QueueKindStats:
     ``queues``, ``waiting`` and ``running`` are current values; the others are totals since
     the ``WorkQueues`` was created. ``failed`` counts jobs whose ``fn`` raised (including
     cancellation while running); ``canceled`` counts jobs that left while waiting;
-    ``refused`` counts ``max_pending`` refusals. Wait time runs from ``run()`` to the grant.
+    ``refused`` counts ``max_pending`` refusals; ``granted`` counts slots given (what
+    ``total_wait_s`` is the sum over). Wait time runs from ``run()`` to the grant.
     """
 
     queues: int = 0
@@ -61,6 +62,7 @@ class QueueKindStats:
     failed: int = 0
     canceled: int = 0
     refused: int = 0
+    granted: int = 0
     total_wait_s: float = 0.0
     max_wait_s: float = 0.0
     total_run_s: float = 0.0
@@ -71,6 +73,7 @@ class _KindCounters:
         "canceled",
         "completed",
         "failed",
+        "granted",
         "max_wait_s",
         "queues",
         "refused",
@@ -82,13 +85,14 @@ class _KindCounters:
 
     def __init__(self) -> None:
         self.queues = self.waiting = self.running = 0
-        self.completed = self.failed = self.canceled = self.refused = 0
+        self.completed = self.failed = self.canceled = self.refused = self.granted = 0
         self.total_wait_s = self.max_wait_s = self.total_run_s = 0.0
 
     def freeze(self) -> QueueKindStats:
         return QueueKindStats(**{name: getattr(self, name) for name in self.__slots__})
 
     def waited(self, seconds: float) -> None:
+        self.granted += 1
         self.total_wait_s += seconds
         if seconds > self.max_wait_s:
             self.max_wait_s = seconds

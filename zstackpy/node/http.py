@@ -3,29 +3,24 @@ front-ends (``zstackpy.api.http``: REST v1, legacy RPC, jobs, OpenAPI) and the w
 static files (``zstackpy.web``: ``/`` and ``/ui/``).
 
 ``200 {"uuid", "state": "ready", ...}`` while the node serves, ``503`` with the reasons
-when it does not (database unreachable, bus down, not in the ring, fenced, starting).
+when it does not (``node/health.py``: database unreachable, bus down, not in the ring,
+heartbeat stale, fenced, starting). ``GET /metrics``: Prometheus metrics (``node/metrics``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy import select
 
-from zstackpy import __version__
 from zstackpy.api.http import MAX_BODY_BYTES, api_middlewares, mount_api
 from zstackpy.api.jobs import ApiJobService
-from zstackpy.core.db import db_epoch
 from zstackpy.node.agent_endpoints import mount_agent_endpoints
+from zstackpy.node.metrics import CONTENT_TYPE
 from zstackpy.web import mount_web
 
 if TYPE_CHECKING:
     from zstackpy.node.node import ManagementNode
-
-_DB_PROBE_TIMEOUT_S = 2.0
 
 
 class HttpServer:
@@ -35,6 +30,7 @@ class HttpServer:
         self.port = port
         self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=api_middlewares())
         self.app.router.add_get("/health", self.health)
+        self.app.router.add_get("/metrics", self.metrics)
         jobs = node.services.get(ApiJobService)
         if isinstance(jobs, ApiJobService):
             mount_api(self.app, node.context, jobs)
@@ -56,35 +52,13 @@ class HttpServer:
             self._runner = None
 
     async def health(self, request: web.Request) -> web.Response:
-        node = self.node
-        checks: dict[str, Any] = {}
-        reasons: list[str] = []
-        if node.state != "ready":
-            reasons.append(f"node is {node.state}")
-        try:
-            async with asyncio.timeout(_DB_PROBE_TIMEOUT_S):
-                async with node.context.db.session() as session:
-                    await session.execute(select(db_epoch()))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-            reasons.append("database unreachable")
-        ring = node.context.ring
-        checks["ring"] = "joined" if node.uuid in ring else "not joined"
-        if node.uuid not in ring:
-            reasons.append("not in the ring")
-        checks["bus"] = "amqp" if node.settings.bus_url else "in-process"
-        if not getattr(node.context.bus.transport, "is_connected", True):
-            checks["bus"] += " (disconnected)"
-            reasons.append("bus disconnected")
-        body = {
-            "uuid": node.uuid,
-            "state": "ready" if not reasons else "not ready",
-            "nodeState": str(node.state),
-            "version": __version__,
-            "uptimeSeconds": round(time.time() - node.started_at, 3),
-            "ring": sorted(ring.nodes),
-            "checks": checks,
-            "reasons": reasons,
-        }
-        return web.json_response(body, status=200 if not reasons else 503)
+        report = await self.node.health.check()
+        return web.json_response(report.to_dict(), status=200 if report.is_ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        metrics = self.node.metrics
+        if metrics is None:
+            return web.Response(status=503, text="metrics are not ready: the node is starting\n")
+        body = await metrics.render()
+        # aiohttp refuses a content_type carrying parameters: set the header itself.
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

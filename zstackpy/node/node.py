@@ -36,7 +36,9 @@ from zstackpy.core.ring import Ring
 from zstackpy.core.service import Service
 from zstackpy.core.settings import NodeSettings
 from zstackpy.core.workqueue import WorkQueues
+from zstackpy.node.health import NodeHealth
 from zstackpy.node.http import HttpServer
+from zstackpy.node.metrics import NodeMetrics
 
 if TYPE_CHECKING:
     from simulator import Simulator
@@ -76,6 +78,8 @@ class ManagementNode:
         self.http: HttpServer | None = None
         self.services: dict[type[Service], Service] = {}
         self.simulator: Simulator | None = None  # the in-process one, in simulated mode
+        self.health = NodeHealth(self)
+        self.metrics: NodeMetrics | None = None  # set once the node's parts exist
 
     @property
     def context(self) -> NodeContext:
@@ -137,7 +141,11 @@ class ManagementNode:
             configs=configs,
             plugins=registry,
             agents=AgentClient(queues),
+            health=self.health,
         )
+        # Before any message is handled: the hooks are the metrics' only inputs.
+        self.metrics = NodeMetrics(self)
+        self._stack.callback(self.metrics.close)
         self.services = {cls: cls(self.ctx) for cls in registry.services}
         registry.bind_services(self.services)
         for service in self.services.values():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,6 +50,8 @@ class AgentReport:
 
 
 ReportHandler = Callable[[AgentReport], Awaitable[None]]
+# (command path, seconds, error code or None): told after every command, for metrics.
+AgentCallObserver = Callable[[str, float, str | None], None]
 
 
 class AgentDriverLike(Protocol):
@@ -73,6 +76,7 @@ class AgentClient:
         self._http: aiohttp.ClientSession | None = None
         self.node_base_url = ""  # http://<advertised host>:<port>, set by the node
         self.driver: AgentDriverLike | None = None  # set by start
+        self.observer: AgentCallObserver | None = None  # set by the node (metrics)
 
     # ----- lifecycle --------------------------------------------------------------------
 
@@ -137,12 +141,23 @@ class AgentClient:
         failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
         """
         key = QueueKey("agent", endpoint.owner_uuid)
+        started = time.perf_counter()
+        code: str | None = SysErr.INTERNAL  # an unexpected error, unless told otherwise
         try:
             async with asyncio.timeout(timeout):
-                return await self._queues.run(
+                result = await self._queues.run(
                     key, self._call_now, endpoint, path, cmd, level=max_in_flight
                 )
+            code = None
+            return result
+        except ZError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = SysErr.CANCELED
+            raise
         except TimeoutError:
+            code = AgentErr.TIMEOUT
             raise ZError(
                 AgentErr.TIMEOUT,
                 f"no result from the agent at {endpoint.address}:{endpoint.port} for {path} "
@@ -152,6 +167,9 @@ class AgentClient:
                 address=endpoint.address,
                 timeout_s=timeout,
             ) from None
+        finally:
+            if self.observer is not None:
+                self.observer(path, time.perf_counter() - started, code)
 
     async def _call_now(
         self, endpoint: AgentEndpoint, path: str, cmd: Mapping[str, Any]
@@ -176,10 +194,22 @@ class AgentClient:
         timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> dict[str, Any]:
         """A plain request/response command (``/host/connect``, ``/host/echo``)."""
+        started = time.perf_counter()
+        code: str | None = SysErr.INTERNAL  # an unexpected error, unless told otherwise
         try:
             async with asyncio.timeout(timeout):
                 body = await self._post(endpoint, path, cmd, {})
+            result = _checked(body, endpoint, path)
+            code = None
+            return result
+        except ZError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = SysErr.CANCELED
+            raise
         except TimeoutError:
+            code = AgentErr.TIMEOUT
             raise ZError(
                 AgentErr.TIMEOUT,
                 f"the agent at {endpoint.address}:{endpoint.port} did not answer {path} "
@@ -188,7 +218,9 @@ class AgentClient:
                 owner_uuid=endpoint.owner_uuid,
                 timeout_s=timeout,
             ) from None
-        return _checked(body, endpoint, path)
+        finally:
+            if self.observer is not None:
+                self.observer(path, time.perf_counter() - started, code)
 
     async def _post(
         self,

@@ -10,6 +10,7 @@ from zstackpy.core.bus.message import (
     decode,
     encode,
 )
+from zstackpy.core.bus.observer import HandleObserver
 from zstackpy.core.bus.transport import API_PORTAL, Envelope, Kind, Transport, Undeliverable
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DecodeError",
     "Envelope",
     "Event",
+    "HandleObserver",
     "Kind",
     "Message",
     "NeedReplyMessage",

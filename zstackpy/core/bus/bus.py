@@ -35,6 +35,7 @@ from zstackpy.core.bus.message import (
     decode,
     encode,
 )
+from zstackpy.core.bus.observer import HandleObserver
 from zstackpy.core.bus.transport import API_PORTAL, Envelope, Kind, Transport, Undeliverable
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError, error_info_of
 from zstackpy.core.ring import Ring
@@ -90,6 +91,8 @@ class CloudBus:
         self._started = False
         # Context that crosses nodes with calls (carriers.py); the node adds them.
         self.carriers: list[ContextCarrier] = []
+        # Watches every handled message (observer.py); the node sets it for its metrics.
+        self.observer: HandleObserver | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -373,6 +376,8 @@ class CloudBus:
         if handler is None:
             reply = Reply.failure(no_service(msg, env.service))
         else:
+            observer = self.observer
+            token = observer.handling(env, msg) if observer is not None else None
             try:
                 reply = await handler(msg)
             except asyncio.CancelledError:
@@ -382,6 +387,8 @@ class CloudBus:
             except Exception as exc:
                 log.exception("handler of %s on %s failed", env.type_name, env.service)
                 reply = Reply.failure(error_info_of(exc))
+            if observer is not None:
+                observer.handled(token, env, msg, reply)
         if env.reply_to is None:
             return
         headers: dict[str, str] = {}

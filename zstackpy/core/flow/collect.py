@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from zstackpy.core.flow import runs
 from zstackpy.core.flow.trace import FlowTrace
 
 __all__ = ["TraceCarrier", "TraceCollector", "collecting", "record_trace"]
@@ -78,6 +79,7 @@ def record_trace(trace: FlowTrace) -> None:
     collector = _current.get()
     if collector is not None:
         collector.add(trace)
+    runs.record(trace)  # the handled message's own record (slow-message log)
 
 
 COLLECT_HEADER = "zstack-collect-traces"

@@ -7,6 +7,8 @@ node's start, not the first run.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from zstackpy.core.flow.engine import FlowChain, FlowFactory
@@ -20,7 +22,10 @@ from zstackpy.core.flow.loader import (
 )
 from zstackpy.core.flow.trace import FlowTrace
 
-__all__ = ["FlowRegistry"]
+__all__ = ["ChainRunObserver", "FlowRegistry"]
+
+# (chain name, seconds, succeeded): told after every run started by ``FlowRegistry.run``.
+ChainRunObserver = Callable[[str, float, bool], None]
 
 
 class FlowRegistry:
@@ -30,6 +35,8 @@ class FlowRegistry:
         self._factories: dict[str, FlowFactory] = {}
         self._docs: list[ChainDoc | ExtendDoc] = []
         self._chains: dict[str, FlowChain] | None = None
+        # Set by the node for its metrics; chains are few, so the name is a fine label.
+        self.observer: ChainRunObserver | None = None
 
     def register(self, flow_id: str, factory: FlowFactory) -> None:
         """Register a flow; ``factory()`` is called once per step per chain run.
@@ -79,7 +86,18 @@ class FlowRegistry:
 
     async def run(self, chain_name: str, ctx: object) -> FlowTrace:
         """Run chain ``chain_name`` with ``ctx``; see ``FlowChain.run`` for failures."""
-        return await self.chain(chain_name).run(ctx)
+        chain = self.chain(chain_name)
+        observer = self.observer
+        if observer is None:
+            return await chain.run(ctx)
+        started = time.perf_counter()
+        succeeded = False
+        try:
+            trace = await chain.run(ctx)
+            succeeded = True
+            return trace
+        finally:
+            observer(chain_name, time.perf_counter() - started, succeeded)
 
     def _resolved(self) -> dict[str, FlowChain]:
         if self._chains is None:

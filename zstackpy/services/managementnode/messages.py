@@ -76,3 +76,28 @@ class APIGetVersionMsg(APIMessage):
 
 class APIGetVersionReply(APIReply):
     version: str
+
+
+class APIIsReadyToGoMsg(APIMessage):
+    """ZStack's readiness probe: answers when the node (this one, or
+    ``managementNodeId``) serves; SYS.1010 with the failed checks when it does not."""
+
+    api_service: ClassVar[str] = "managementNode"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="IsReadyToGo",
+        java_class="org.zstack.header.apimediator.APIIsReadyToGoMsg",
+        method="GET",
+        path="/management-nodes/ready",
+        is_async=False,
+        needs_session=False,
+        result_java_class="org.zstack.header.apimediator.APIIsReadyToGoReply",
+        summary="Whether a management node is ready: database, bus, ring and heartbeat",
+    )
+
+    management_node_id: str | None = None
+
+
+class APIIsReadyToGoReply(APIReply):
+    management_node_id: str
+    state: str
+    checks: dict[str, str]

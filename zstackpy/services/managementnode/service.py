@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from zstackpy import __version__
+from zstackpy.core.bus.message import Reply
+from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.managementnode.messages import (
     APIGetVersionMsg,
     APIGetVersionReply,
+    APIIsReadyToGoMsg,
+    APIIsReadyToGoReply,
     GetManagementNodeInfoMsg,
     GetManagementNodeInfoReply,
     WhoOwnsResourceMsg,
@@ -34,3 +38,32 @@ class ManagementNodeService(Service):
     @handles(WhoOwnsResourceMsg)
     async def who_owns(self, msg: WhoOwnsResourceMsg) -> WhoOwnsResourceReply:
         return WhoOwnsResourceReply(node_uuid=self.ctx.node_uuid, resource_uuid=msg.resource_uuid)
+
+    @handles(APIIsReadyToGoMsg)
+    async def is_ready_to_go(self, msg: APIIsReadyToGoMsg) -> Reply:
+        target = msg.management_node_id
+        if target and target != self.ctx.node_uuid:
+            if target not in self.ctx.ring:
+                # Unknown to the ring: gone, or never was; either way nothing to ask.
+                raise ZError(
+                    SysErr.RESOURCE_NOT_FOUND,
+                    f"no management node {target} in the ring",
+                    managementNodeId=target,
+                )
+            # That node answers for itself (SYS.1012 if it leaves before it answers).
+            forwarded = msg.model_copy(update={"management_node_id": None})
+            return await self.ctx.bus.call(forwarded, node=target, service=self.name)
+        if self.ctx.health is None:
+            raise ZError(SysErr.NOT_READY, "this node has no health check")
+        report = await self.ctx.health.check()
+        if not report.is_ready:
+            raise ZError(
+                SysErr.NOT_READY,
+                f"management node {report.node_uuid} is not ready: {'; '.join(report.reasons)}",
+                managementNodeId=report.node_uuid,
+                checks=report.checks,
+                reasons=report.reasons,
+            )
+        return APIIsReadyToGoReply(
+            management_node_id=report.node_uuid, state="ready", checks=report.checks
+        )

@@ -1,0 +1,310 @@
+"""``zstack-stress``: build a data center of N simulated hosts over the REST API, create M
+VMs with C API clients in flight, show live progress on stderr and print a JSON summary on
+stdout.
+
+By default it starts its own simulator and embedded node (SQLite, in-process bus) as child
+processes in a temporary directory; ``--url`` drives a running node instead (its hosts must
+be simulated). The summary: seconds per phase, hosts added/s, VMs created/s, API latency
+p50/p99 (AddKVMHost and CreateVmInstance, to the job's end, and the create's 202), errors
+by code, the node's RSS and CPU (from its ``/metrics``), and a check that ``/metrics``
+counted the work done. Exit status 0 when there was no error and the counts match, else 1.
+``--smoke`` (10 hosts, 300 VMs, 50 clients) takes well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from simulator.stress.datacenter import Shape, add_hosts, build_base, set_global_config, vm_body
+from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
+from simulator.stress.processes import embedded_node
+from simulator.stress.progress import LiveProgress
+from simulator.stress.rest import Answer, ApiClient, ApiError, Driver
+
+SMOKE = {"hosts": 10, "vms": 300, "concurrency": 50}
+# After the last create the node's host and VM counts may be this old (its scrape cache).
+SETTLE_S = 15.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="zstack-stress",
+        description="Build N simulated hosts and create M VMs over the REST API; "
+        "progress on stderr, a JSON summary on stdout.",
+    )
+    parser.add_argument("--hosts", type=int, default=100, help="simulated KVM hosts (N)")
+    parser.add_argument("--vms", type=int, default=1000, help="VMs to create (M)")
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="API clients with a create in flight (C)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="10 hosts, 300 VMs, 50 clients (under a minute)"
+    )
+    parser.add_argument("--url", help="a running node (http://host:port) instead of starting one")
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("ZSTACK_ADMIN_PASSWORD"),
+        help="the admin's password with --url (default: $ZSTACK_ADMIN_PASSWORD)",
+    )
+    parser.add_argument("--host-parallel", type=int, default=50, help="AddKVMHost calls at once")
+    parser.add_argument(
+        "--ping-interval",
+        type=int,
+        help="set the global config host ping.interval (s) before adding hosts",
+    )
+    parser.add_argument("--poll-interval", type=float, default=0.1, help="per job, seconds")
+    parser.add_argument("--poll-rate", type=float, default=100.0, help="job polls/s at most")
+    parser.add_argument("--workdir", type=Path, help="keep the started node's files here")
+    parser.add_argument("--plain", action="store_true", help="progress lines, not a bar")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for key, value in SMOKE.items():
+            setattr(args, key, value)
+    if args.url and not args.password:
+        parser.error("--url needs --password (or ZSTACK_ADMIN_PASSWORD)")
+    for name in ("hosts", "vms", "concurrency", "host_parallel"):
+        if getattr(args, name) < (0 if name == "vms" else 1):
+            parser.error(f"--{name.replace('_', '-')} is too small")
+    return args
+
+
+class Run:
+    """One stress run against one node; ``summary()`` is the JSON printed at the end."""
+
+    def __init__(self, args: argparse.Namespace, url: str, live: LiveProgress) -> None:
+        self.args = args
+        self.url = url.rstrip("/")
+        self.live = live
+        self.prefix = f"stress-{secrets.token_hex(3)}"
+        self.phases: dict[str, float] = {}
+        self.errors = Errors()
+        self.latency = {
+            "add_host_job": Latencies(),
+            "create_vm_202": Latencies(),
+            "create_vm_job": Latencies(),
+        }
+        self.hosts_added = 0
+        self.vms_created = 0
+        self.node: dict[str, float] = {}
+        self.checks: dict[str, dict[str, float]] = {}
+        self.failure: str | None = None  # why the run stopped before its end
+
+    async def scrape(self, http: aiohttp.ClientSession) -> Samples:
+        async with http.get(f"{self.url}/metrics") as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"GET /metrics answered {resp.status}")
+            return parse_metrics(await resp.text())
+
+    async def go(self, http: aiohttp.ClientSession, password: str) -> None:
+        args = self.args
+        admin = ApiClient(self.url, http)
+        await admin.login("admin", password)
+        driver = Driver(
+            [admin], args.concurrency + args.host_parallel, args.poll_interval, args.poll_rate
+        )
+        try:
+            before = await self.scrape(http)
+            with self.timed("datacenter"):
+                if args.ping_interval:
+                    await set_global_config(admin, "host", "ping.interval", args.ping_interval)
+                dc = await build_base(driver, admin, self.prefix, args.vms, Shape())
+            with self.timed("hosts"):
+                await self.add_hosts(driver, dc)
+            cpu_before = sample(await self.scrape(http), "process_cpu_seconds_total")
+            with self.timed("vms"):
+                await self.create_vms(driver, dc)
+            with self.timed("verify"):
+                after = await self.verify(http, before)
+        except (aiohttp.ClientError, ApiError, RuntimeError) as exc:
+            # The node went away (or refused the data center): still report what was done.
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.live.line(f"stopped early: {self.failure}")
+            return
+        finally:
+            await driver.close()
+        cpu = sample(after, "process_cpu_seconds_total") - cpu_before
+        wall = self.phases["vms"]
+        self.node = {
+            "rss_mib": round(sample(after, "process_resident_memory_bytes") / 2**20, 1),
+            "cpu_s_during_vms": round(cpu, 2),
+            "cpu_share_during_vms": round(cpu / wall, 2) if wall else 0.0,
+            "cpu_ms_per_vm": round(cpu * 1000 / self.vms_created, 2) if self.vms_created else 0.0,
+        }
+
+    def timed(self, phase: str) -> _Timed:
+        return _Timed(self.phases, phase)
+
+    async def add_hosts(self, driver: Driver, dc: dict[str, Any]) -> None:
+        phase = self.live.phase("hosts", self.args.hosts)
+
+        def done(answer: Answer, seconds: float) -> None:
+            failed = self.errors.add_answer(answer)
+            if not failed:
+                self.hosts_added += 1
+                self.latency["add_host_job"].add(seconds)
+            phase.advance(failed=failed)
+
+        await add_hosts(
+            driver,
+            dc["cluster"]["uuid"],
+            range(self.args.hosts),
+            prefix=self.prefix,
+            parallel=self.args.host_parallel,
+            done=done,
+        )
+
+    async def create_vms(self, driver: Driver, dc: dict[str, Any]) -> None:
+        phase = self.live.phase("vms", self.args.vms)
+        client = driver.clients[0]
+        indexes = iter(range(self.args.vms))
+        loop = asyncio.get_running_loop()
+
+        async def worker() -> None:
+            for i in indexes:
+                started = loop.time()
+                try:
+                    accepted = await driver.request(
+                        client, "POST", "/vm-instances", vm_body(dc, f"{self.prefix}-vm-{i}")
+                    )
+                    self.latency["create_vm_202"].add(loop.time() - started)
+                    answer = await driver.follow(client, accepted)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    self.errors.add_exception(exc)
+                    phase.advance(failed=True)
+                    continue
+                failed = self.errors.add_answer(answer)
+                if not failed:
+                    self.vms_created += 1
+                    self.latency["create_vm_job"].add(loop.time() - started)
+                phase.advance(failed=failed)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.args.concurrency, self.args.vms))))
+
+    async def verify(self, http: aiohttp.ClientSession, before: Samples) -> Samples:
+        """Scrape until the node's counts show the work done (its host and VM counts are
+        cached a few seconds), at most SETTLE_S; record expected and reported figures."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            after = await self.scrape(http)
+            self.checks = self._checks(before, after)
+            if all(c["expected"] == c["reported"] for c in self.checks.values()):
+                return after
+            if time.monotonic() > deadline:
+                return after
+            await asyncio.sleep(0.5)
+
+    def _checks(self, before: Samples, after: Samples) -> dict[str, dict[str, float]]:
+        def delta(name: str, **labels: str) -> float:
+            return sample(after, name, **labels) - sample(before, name, **labels)
+
+        api = "zstack_api_requests_total"
+        chains = delta("zstack_flow_chain_seconds_count", chain="vm-create") - delta(
+            "zstack_flow_chain_failures_total", chain="vm-create"
+        )
+        figures = {
+            "AddKVMHost succeeded": (
+                self.hosts_added,
+                delta(api, api="AddKVMHost", result="success"),
+            ),
+            "hosts Connected": (
+                self.hosts_added,
+                delta("zstack_hosts", status="Connected", state="Enabled"),
+            ),
+            "CreateVmInstance succeeded": (
+                self.vms_created,
+                delta(api, api="CreateVmInstance", result="success"),
+            ),
+            "vm-create chains succeeded": (self.vms_created, chains),
+            "VMs Running": (self.vms_created, delta("zstack_vm_instances", state="Running")),
+        }
+        return {
+            name: {"expected": float(expected), "reported": reported}
+            for name, (expected, reported) in figures.items()
+        }
+
+    def summary(self) -> dict[str, Any]:
+        args = self.args
+        matches = bool(self.checks) and all(
+            c["expected"] == c["reported"] for c in self.checks.values()
+        )
+        hosts_s, vms_s = self.phases.get("hosts", 0.0), self.phases.get("vms", 0.0)
+        return {
+            "sizes": {"hosts": args.hosts, "vms": args.vms, "concurrency": args.concurrency},
+            "node": args.url or "embedded, started by the driver",
+            "phases_s": {name: round(s, 2) for name, s in self.phases.items()},
+            "hosts": {
+                "added": self.hosts_added,
+                "per_s": round(self.hosts_added / hosts_s, 1) if hosts_s else 0.0,
+            },
+            "vms": {
+                "created": self.vms_created,
+                "per_s": round(self.vms_created / vms_s, 1) if vms_s else 0.0,
+            },
+            "api_latency": {name: lat.summary() for name, lat in self.latency.items()},
+            "errors": dict(self.errors.by_code),
+            "first_errors": self.errors.first,
+            "node_process": self.node,
+            "metrics": {"checks": self.checks, "matches": matches},
+            "failure": self.failure,
+            "ok": matches and self.errors.total == 0 and self.failure is None,
+        }
+
+
+class _Timed:
+    def __init__(self, phases: dict[str, float], name: str) -> None:
+        self.phases, self.name = phases, name
+
+    def __enter__(self) -> None:
+        self.started = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.phases[self.name] = time.monotonic() - self.started
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    async with AsyncExitStack() as stack:
+        started = time.monotonic()
+        live = stack.enter_context(LiveProgress(force_plain=args.plain))
+        if args.url:
+            url, password = args.url, args.password
+        else:
+            workdir = args.workdir
+            if workdir is None:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stress-")))
+            workdir.mkdir(parents=True, exist_ok=True)
+            password = secrets.token_urlsafe(16)
+            live.line(f"starting a simulator and an embedded node in {workdir}")
+            node = await stack.enter_async_context(embedded_node(workdir, password))
+            url = node.url
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None),
+                connector=aiohttp.TCPConnector(limit=args.concurrency + args.host_parallel + 10),
+            )
+        )
+        stress = Run(args, url, live)
+        stress.phases["start"] = time.monotonic() - started
+        await stress.go(http, password)
+        summary = stress.summary()
+        for code, n in summary["errors"].items():
+            live.line(f"{n} errors {code}: {summary['first_errors'][code]}")
+        return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    summary = asyncio.run(run(args))
+    print(json.dumps(summary), flush=True)
+    sys.exit(0 if summary["ok"] else 1)
