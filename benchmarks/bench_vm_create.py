@@ -24,7 +24,10 @@ Phases, in this order, each in the same run:
    calls started at once, each job followed to its end; wall time, VMs/s, failures, node
    CPU (utime+stime from /proc, 1.0 = one core). Between sizes the VMs are destroyed.
 
-Polling: open jobs are polled round robin, each at most every ``--poll-interval`` s and
+Learning that a job ended (``--wait``): ``events`` (the default) reads each node's event
+stream (``GET /zstack/v1/events``) and fetches a job's answer with one GET when its
+``jobCompleted`` event arrives, polling every job every 5 s as the safety net; ``poll``
+only polls. Polling: open jobs are polled round robin, each at most every ``--poll-interval`` s and
 all together at most ``--poll-rate`` times a second (with 10,000 jobs open, a 0.1 s interval
 would be 100,000 GETs/s: the polls, not the creates, would be measured). The nodes keep
 their default bus timeout (30 s): every message a create sends inherits the job's deadline
@@ -76,6 +79,7 @@ from simulator.stress.datacenter import (  # noqa: E402
     destroy_vms,
     set_global_config,
 )
+from simulator.stress.job_events import JobEvents  # noqa: E402
 from simulator.stress.processes import CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from simulator.stress.rest import Answer, ApiClient, Driver  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
@@ -317,10 +321,18 @@ async def processes(
 
 async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     table: dict[str, Any] = {}
-    async with processes(mode, tmp, args.parallel_http, args.call_timeout) as setup:
+    async with (
+        processes(mode, tmp, args.parallel_http, args.call_timeout) as setup,
+        AsyncExitStack() as stack,
+    ):
         dc = await build_datacenter(setup.clients[0], max(args.counts))
         print(f"{mode}: {len(dc['hosts'])} hosts ready", file=sys.stderr)
         driver = Driver(setup.clients, args.parallel_http, args.poll_interval, args.poll_rate)
+        if args.wait == "events":
+            events = JobEvents(driver.job_completed)
+            for client in setup.clients:
+                await events.open(client)
+            stack.push_async_callback(events.close)
         _, answers = await create_vms(driver, dc, 1)  # warm-up: the image cache
         await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
         for i, n in enumerate(args.counts):
@@ -356,6 +368,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "vm_create",
         "counts": args.counts,
         "parallel_http": args.parallel_http,
+        "wait": args.wait,
         "poll": {"interval_s": args.poll_interval, "max_per_s": args.poll_rate},
         "zstack_published_s": {str(n): s for n, s in ZSTACK_PUBLISHED_S.items()},
     }
@@ -396,7 +409,18 @@ def main() -> None:
         help="comma-separated VM counts",
     )
     parser.add_argument("--parallel-http", type=int, default=200, help="HTTP requests in flight")
-    parser.add_argument("--poll-interval", type=float, default=0.1, help="per job, seconds")
+    parser.add_argument(
+        "--wait",
+        choices=("events", "poll"),
+        default="events",
+        help="learn that jobs ended from the event stream (polling as the safety net) or "
+        "by polling alone",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        help="per job, seconds (default: 0.1 with --wait poll, 5 with --wait events)",
+    )
     parser.add_argument("--poll-rate", type=float, default=100.0, help="max polls/s in total")
     parser.add_argument(
         "--call-timeout", type=float, help="the nodes' default bus call timeout (theirs: 30 s)"
@@ -405,6 +429,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="empty dir to keep DBs and logs in")
     parser.add_argument("--baseline-s", type=float, default=3.0, help="per bare rate")
     args = parser.parse_args()
+    if args.poll_interval is None:
+        args.poll_interval = 5.0 if args.wait == "events" else 0.1
     print(json.dumps(asyncio.run(run(args))))
 
 

@@ -97,7 +97,8 @@ class _OpenJob:
 class Driver:
     """Async jobs over REST, at most ``in_flight`` HTTP requests at a time. Open jobs are
     polled round robin: each at most every ``poll_interval`` s, all of them together at
-    most ``poll_rate`` times a second."""
+    most ``poll_rate`` times a second. A job told done by ``job_completed`` (the node's
+    event stream: job_events.py) is fetched at once, out of turn."""
 
     clients: list[ApiClient]
     in_flight: int
@@ -108,6 +109,9 @@ class Driver:
     _open: deque[_OpenJob] = field(default_factory=deque, init=False)
     _poller: asyncio.Task[None] | None = field(default=None, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _by_uuid: dict[str, _OpenJob] = field(default_factory=dict, init=False)
+    # Told done before its POST's answer came back: fetched as soon as it is followed.
+    _done_early: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self._gate = asyncio.Semaphore(self.in_flight)
@@ -127,8 +131,26 @@ class Driver:
         loop = asyncio.get_running_loop()
         job_path = answer.body["location"].split("/zstack/v1", 1)[1]
         job = _OpenJob(client, job_path, loop.create_future(), loop.time() + self.poll_interval)
+        uuid = job_path.rstrip("/").rsplit("/", 1)[-1]
+        self._by_uuid[uuid] = job
         self._reopen(job)
-        return await job.answer
+        if uuid in self._done_early:
+            self._done_early.discard(uuid)
+            self.job_completed(uuid)
+        try:
+            return await job.answer
+        finally:
+            self._by_uuid.pop(uuid, None)
+
+    def job_completed(self, uuid: str) -> None:
+        """The job ended (its event said so): fetch its answer now."""
+        job = self._by_uuid.get(uuid)
+        if job is None:
+            self._done_early.add(uuid)
+            return
+        task = asyncio.create_task(self._poll(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         """Stop polling (jobs still open are left to the node)."""
@@ -173,6 +195,8 @@ class Driver:
         loop = asyncio.get_running_loop()
         while self._open:
             job = self._open.popleft()  # the earliest due: jobs are queued in due order
+            if job.answer.done():
+                continue  # fetched out of turn
             if (wait := job.due - loop.time()) > 0:
                 await asyncio.sleep(wait)
             task = asyncio.create_task(self._poll(job))
@@ -181,12 +205,17 @@ class Driver:
             await asyncio.sleep(1 / self.poll_rate)
 
     async def _poll(self, job: _OpenJob) -> None:
+        if job.answer.done():
+            return
         self.polls += 1
         try:
             answer = await self.request(job.client, "GET", job.path)
         except Exception as exc:
-            job.answer.set_exception(exc)
+            if not job.answer.done():
+                job.answer.set_exception(exc)
             return
+        if job.answer.done():
+            return  # the other of a turn's poll and an event's fetch answered first
         if answer.status == 202:
             job.due = asyncio.get_running_loop().time() + self.poll_interval
             self._reopen(job)
