@@ -29,6 +29,7 @@ import aiohttp
 
 from simulator.stress.datacenter import Shape, add_hosts, build_base, set_global_config, vm_body
 from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
+from simulator.stress.job_events import JobEvents
 from simulator.stress.processes import embedded_node
 from simulator.stress.progress import LiveProgress
 from simulator.stress.rest import Answer, ApiClient, ApiError, Driver
@@ -64,7 +65,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="set the global config host ping.interval (s) before adding hosts",
     )
-    parser.add_argument("--poll-interval", type=float, default=0.1, help="per job, seconds")
+    parser.add_argument(
+        "--wait",
+        choices=("events", "poll"),
+        default="events",
+        help="learn that jobs ended from the node's event stream (polling as the safety "
+        "net) or by polling alone",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        help="per job, seconds (default: 0.1 with --wait poll, 5 with --wait events)",
+    )
     parser.add_argument("--poll-rate", type=float, default=100.0, help="job polls/s at most")
     parser.add_argument("--workdir", type=Path, help="keep the started node's files here")
     parser.add_argument("--plain", action="store_true", help="progress lines, not a bar")
@@ -111,10 +123,14 @@ class Run:
         args = self.args
         admin = ApiClient(self.url, http)
         await admin.login("admin", password)
+        poll_interval = args.poll_interval or (5.0 if args.wait == "events" else 0.1)
         driver = Driver(
-            [admin], args.concurrency + args.host_parallel, args.poll_interval, args.poll_rate
+            [admin], args.concurrency + args.host_parallel, poll_interval, args.poll_rate
         )
+        events = JobEvents(driver.job_completed)
         try:
+            if args.wait == "events":
+                await events.open(admin)
             before = await self.scrape(http)
             with self.timed("datacenter"):
                 if args.ping_interval:
@@ -133,6 +149,7 @@ class Run:
             self.live.line(f"stopped early: {self.failure}")
             return
         finally:
+            await events.close()
             await driver.close()
         cpu = sample(after, "process_cpu_seconds_total") - cpu_before
         wall = self.phases["vms"]
