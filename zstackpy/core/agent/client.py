@@ -19,7 +19,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -141,32 +142,37 @@ class AgentClient:
         failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
         """
         key = QueueKey("agent", endpoint.owner_uuid)
+        with self._observed(path):
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._queues.run(
+                        key, self._call_now, endpoint, path, cmd, level=max_in_flight
+                    )
+            except TimeoutError:
+                raise ZError(
+                    AgentErr.TIMEOUT,
+                    f"no result from the agent at {endpoint.address}:{endpoint.port} for "
+                    f"{path} within {timeout:g} s",
+                    path=path,
+                    owner_uuid=endpoint.owner_uuid,
+                    address=endpoint.address,
+                    timeout_s=timeout,
+                ) from None
+
+    @contextmanager
+    def _observed(self, path: str) -> Iterator[None]:
+        """Tell the observer (metrics) how a command went: its time and error code."""
         started = time.perf_counter()
         code: str | None = SysErr.INTERNAL  # an unexpected error, unless told otherwise
         try:
-            async with asyncio.timeout(timeout):
-                result = await self._queues.run(
-                    key, self._call_now, endpoint, path, cmd, level=max_in_flight
-                )
+            yield
             code = None
-            return result
         except ZError as exc:
             code = exc.code
             raise
         except asyncio.CancelledError:
             code = SysErr.CANCELED
             raise
-        except TimeoutError:
-            code = AgentErr.TIMEOUT
-            raise ZError(
-                AgentErr.TIMEOUT,
-                f"no result from the agent at {endpoint.address}:{endpoint.port} for {path} "
-                f"within {timeout:g} s",
-                path=path,
-                owner_uuid=endpoint.owner_uuid,
-                address=endpoint.address,
-                timeout_s=timeout,
-            ) from None
         finally:
             if self.observer is not None:
                 self.observer(path, time.perf_counter() - started, code)
@@ -194,33 +200,20 @@ class AgentClient:
         timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> dict[str, Any]:
         """A plain request/response command (``/host/connect``, ``/host/echo``)."""
-        started = time.perf_counter()
-        code: str | None = SysErr.INTERNAL  # an unexpected error, unless told otherwise
-        try:
-            async with asyncio.timeout(timeout):
-                body = await self._post(endpoint, path, cmd, {})
-            result = _checked(body, endpoint, path)
-            code = None
-            return result
-        except ZError as exc:
-            code = exc.code
-            raise
-        except asyncio.CancelledError:
-            code = SysErr.CANCELED
-            raise
-        except TimeoutError:
-            code = AgentErr.TIMEOUT
-            raise ZError(
-                AgentErr.TIMEOUT,
-                f"the agent at {endpoint.address}:{endpoint.port} did not answer {path} "
-                f"within {timeout:g} s",
-                path=path,
-                owner_uuid=endpoint.owner_uuid,
-                timeout_s=timeout,
-            ) from None
-        finally:
-            if self.observer is not None:
-                self.observer(path, time.perf_counter() - started, code)
+        with self._observed(path):
+            try:
+                async with asyncio.timeout(timeout):
+                    body = await self._post(endpoint, path, cmd, {})
+            except TimeoutError:
+                raise ZError(
+                    AgentErr.TIMEOUT,
+                    f"the agent at {endpoint.address}:{endpoint.port} did not answer {path} "
+                    f"within {timeout:g} s",
+                    path=path,
+                    owner_uuid=endpoint.owner_uuid,
+                    timeout_s=timeout,
+                ) from None
+            return _checked(body, endpoint, path)
 
     async def _post(
         self,
