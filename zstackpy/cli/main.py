@@ -7,7 +7,9 @@ when a table is printed or the shell starts.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     ns = parser.parse_args(argv)
+    _hear_ctrl_c()
     try:
         flags = {"host": ns.host, "port": ns.port, "output": ns.output, "timeout": ns.timeout}
         settings = resolve(flags, ns.config)
@@ -69,6 +72,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         runner.close()
+
+
+def _hear_ctrl_c() -> None:
+    """Ctrl-C reaches the CLI when it is the foreground of its terminal, even if a parent
+    started it with SIGINT ignored or blocked (as shells and test runners do for their
+    background children): the user pressing it there means this process. Elsewhere (a
+    pipe, a background job) the inherited choice stands."""
+    try:
+        if not sys.stdin.isatty() or os.tcgetpgrp(sys.stdin.fileno()) != os.getpgrp():
+            return
+    except OSError:
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run_lines(runner: Runner) -> int:
