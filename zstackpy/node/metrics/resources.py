@@ -14,6 +14,7 @@ import time
 
 from sqlalchemy import Table, func, select
 
+from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.db import Base, Database
 
 log = logging.getLogger(__name__)
@@ -32,23 +33,26 @@ class ResourceCounts:
         self.vms: Counts = {}  # (state,) -> VMs
         self.is_stale = True  # the last refresh failed: the copies are older than ttl_s
         self._read_at = float("-inf")
-        self._lock = asyncio.Lock()
+        # Concurrent scrapes share one refresh (core.coalesce), no lock.
+        self._refreshes: CoalescedReads[None, None] = CoalescedReads(self._refresh)
 
     async def refresh(self) -> None:
         """Re-count if the copy is older than ``ttl_s``; a failure keeps the old copy."""
-        async with self._lock:  # concurrent scrapes share one query
-            if time.monotonic() - self._read_at < self.ttl_s:
-                return
-            try:
-                async with asyncio.timeout(_QUERY_TIMEOUT_S):
-                    self.hosts = await self._count("HostVO", "status", "state")
-                    self.vms = await self._count("VmInstanceVO", "state")
-            except Exception as exc:
-                self.is_stale = True
-                log.warning("metrics: counting hosts and VMs failed: %s", exc)
-                return
-            self.is_stale = False
-            self._read_at = time.monotonic()
+        await self._refreshes.read(None)
+
+    async def _refresh(self, _: None) -> None:
+        if time.monotonic() - self._read_at < self.ttl_s:
+            return
+        try:
+            async with asyncio.timeout(_QUERY_TIMEOUT_S):
+                self.hosts = await self._count("HostVO", "status", "state")
+                self.vms = await self._count("VmInstanceVO", "state")
+        except Exception as exc:
+            self.is_stale = True
+            log.warning("metrics: counting hosts and VMs failed: %s", exc)
+            return
+        self.is_stale = False
+        self._read_at = time.monotonic()
 
     async def _count(self, table_name: str, *columns: str) -> Counts:
         table = Base.metadata.tables.get(table_name)
