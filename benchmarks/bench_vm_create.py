@@ -26,10 +26,11 @@ Phases, in this order, each in the same run:
 
 Learning that a job ended (``--wait``): ``events`` (the default) reads each node's event
 stream (``GET /zstack/v1/events``) and fetches a job's answer with one GET when its
-``jobCompleted`` event arrives, polling every job every 5 s as the safety net; ``poll``
-only polls. Polling: open jobs are polled round robin, each at most every ``--poll-interval`` s and
-all together at most ``--poll-rate`` times a second (with 10,000 jobs open, a 0.1 s interval
-would be 100,000 GETs/s: the polls, not the creates, would be measured). The nodes keep
+``jobCompleted`` event arrives, polling each job every 30 s, 10 polls/s at most, as the
+safety net (and at the full polling pace if a stream ends); ``poll`` only polls. Polling:
+open jobs are polled round robin, each at most every ``--poll-interval`` s and all together
+at most ``--poll-rate`` times a second (with 10,000 jobs open, a 0.1 s interval would be
+100,000 GETs/s: the polls, not the creates, would be measured). The nodes keep
 their default bus timeout (30 s): every message a create sends inherits the job's deadline
 (1,800 s), so a burst's queues are waited out, not timed out (``--call-timeout`` sets
 ``ZSTACK_CALL_TIMEOUT`` to compare).
@@ -79,7 +80,7 @@ from simulator.stress.datacenter import (  # noqa: E402
     destroy_vms,
     set_global_config,
 )
-from simulator.stress.job_events import JobEvents  # noqa: E402
+from simulator.stress.job_events import POLL_PACE, JobEvents, pace  # noqa: E402
 from simulator.stress.processes import CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from simulator.stress.rest import Answer, ApiClient, Driver  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
@@ -329,7 +330,7 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         print(f"{mode}: {len(dc['hosts'])} hosts ready", file=sys.stderr)
         driver = Driver(setup.clients, args.parallel_http, args.poll_interval, args.poll_rate)
         if args.wait == "events":
-            events = JobEvents(driver.job_completed)
+            events = JobEvents(driver.job_completed, lambda: driver.poll_now(*POLL_PACE))
             for client in setup.clients:
                 await events.open(client)
             stack.push_async_callback(events.close)
@@ -419,9 +420,11 @@ def main() -> None:
     parser.add_argument(
         "--poll-interval",
         type=float,
-        help="per job, seconds (default: 0.1 with --wait poll, 5 with --wait events)",
+        help="per job, seconds (default: 0.1 with --wait poll, 30 with --wait events)",
     )
-    parser.add_argument("--poll-rate", type=float, default=100.0, help="max polls/s in total")
+    parser.add_argument(
+        "--poll-rate", type=float, help="max polls/s in total (default: 100 poll, 10 events)"
+    )
     parser.add_argument(
         "--call-timeout", type=float, help="the nodes' default bus call timeout (theirs: 30 s)"
     )
@@ -429,8 +432,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="empty dir to keep DBs and logs in")
     parser.add_argument("--baseline-s", type=float, default=3.0, help="per bare rate")
     args = parser.parse_args()
-    if args.poll_interval is None:
-        args.poll_interval = 5.0 if args.wait == "events" else 0.1
+    args.poll_interval, args.poll_rate = pace(args.wait, args.poll_interval, args.poll_rate)
     print(json.dumps(asyncio.run(run(args))))
 
 

@@ -29,7 +29,7 @@ import aiohttp
 
 from simulator.stress.datacenter import Shape, add_hosts, build_base, set_global_config, vm_body
 from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
-from simulator.stress.job_events import JobEvents
+from simulator.stress.job_events import POLL_PACE, JobEvents, pace
 from simulator.stress.processes import embedded_node
 from simulator.stress.progress import LiveProgress
 from simulator.stress.rest import Answer, ApiClient, ApiError, Driver
@@ -75,9 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--poll-interval",
         type=float,
-        help="per job, seconds (default: 0.1 with --wait poll, 5 with --wait events)",
+        help="per job, seconds (default: 0.1 with --wait poll, 30 with --wait events)",
     )
-    parser.add_argument("--poll-rate", type=float, default=100.0, help="job polls/s at most")
+    parser.add_argument(
+        "--poll-rate", type=float, help="job polls/s at most (default: 100 poll, 10 events)"
+    )
     parser.add_argument("--workdir", type=Path, help="keep the started node's files here")
     parser.add_argument("--plain", action="store_true", help="progress lines, not a bar")
     args = parser.parse_args(argv)
@@ -123,11 +125,9 @@ class Run:
         args = self.args
         admin = ApiClient(self.url, http)
         await admin.login("admin", password)
-        poll_interval = args.poll_interval or (5.0 if args.wait == "events" else 0.1)
-        driver = Driver(
-            [admin], args.concurrency + args.host_parallel, poll_interval, args.poll_rate
-        )
-        events = JobEvents(driver.job_completed)
+        interval, rate = pace(args.wait, args.poll_interval, args.poll_rate)
+        driver = Driver([admin], args.concurrency + args.host_parallel, interval, rate)
+        events = JobEvents(driver.job_completed, lambda: driver.poll_now(*POLL_PACE))
         try:
             if args.wait == "events":
                 await events.open(admin)

@@ -142,6 +142,19 @@ class Driver:
         finally:
             self._by_uuid.pop(uuid, None)
 
+    def poll_now(self, interval: float, rate: float) -> None:
+        """Poll every open job at once and from now on at this pace (the event stream that
+        made slow polling enough is gone)."""
+        self.poll_interval, self.poll_rate = interval, rate
+        now = asyncio.get_running_loop().time()
+        for job in self._open:
+            job.due = min(job.due, now)
+        if self._poller is not None:
+            self._poller.cancel()  # it may be asleep until a due time that moved
+            self._poller = None
+        if self._open:
+            self._poller = asyncio.create_task(self._poll_loop())
+
     def job_completed(self, uuid: str) -> None:
         """The job ended (its event said so): fetch its answer now."""
         job = self._by_uuid.get(uuid)
@@ -194,11 +207,14 @@ class Driver:
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._open:
-            job = self._open.popleft()  # the earliest due: jobs are queued in due order
+            job = self._open[0]  # the earliest due: jobs are queued in due order
             if job.answer.done():
+                self._open.popleft()
                 continue  # fetched out of turn
             if (wait := job.due - loop.time()) > 0:
-                await asyncio.sleep(wait)
+                await asyncio.sleep(wait)  # cancelled here (poll_now), the job stays queued
+                continue  # the head may have been fetched meanwhile
+            self._open.popleft()
             task = asyncio.create_task(self._poll(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
