@@ -102,6 +102,21 @@ class _Stream:
         self.wakeup.set()
 
 
+# Frames joined into one write at most (a burst's backlog goes out in slices of this).
+WRITE_CHUNK_BYTES = 256 * 1024
+
+
+def _take(backlog: deque[bytes]) -> bytes:
+    """The oldest frames of ``backlog``, removed from it, up to WRITE_CHUNK_BYTES (at
+    least one frame)."""
+    frames = [backlog.popleft()]
+    size = len(frames[0])
+    while backlog and size + len(backlog[0]) <= WRITE_CHUNK_BYTES:
+        size += len(backlog[0])
+        frames.append(backlog.popleft())
+    return b"".join(frames)
+
+
 class EventHub:
     """The node's event fan-out; ``handle`` is the route's handler."""
 
@@ -204,7 +219,9 @@ class EventHub:
         while True:
             stream.wakeup.clear()
             while stream.backlog and stream.final is None:
-                if not await self._write(request, response, stream.backlog.popleft()):
+                # What piled up goes in one write: in a burst, one send per frame was
+                # a syscall and a wake-up per event.
+                if not await self._write(request, response, _take(stream.backlog)):
                     return False
             if stream.final is not None:
                 return await self._write(request, response, stream.final)

@@ -243,6 +243,7 @@ def job_response(job: JobView) -> web.Response:
     if job.state is JobState.PROCESSING:
         return web.json_response({}, status=202)
     if job.state is JobState.DONE:
-        return web.json_response(job.body or {})
+        # The stored JSON text as it is: no parse and encode again per fetch.
+        return web.Response(text=job.body_json or "{}", content_type="application/json")
     info = job.error or ErrorInfo(code=SysErr.INTERNAL, description="the job failed")
     return error_response(info)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.ownership import remove_resources
@@ -282,9 +283,12 @@ class CreateEmptyVolume(Flow[CreateVolumeCtx]):
 
 class MarkVolumeReady(Flow[CreateVolumeCtx]):
     async def run(self, ctx: CreateVolumeCtx) -> None:
+        # On the table, not the mapped class: no session holds the row to keep in step,
+        # and the ORM's bulk-update machinery cost more than the statement.
+        table = cast(Table, VolumeVO.__table__)  # declared as a FromClause; a Table at runtime
         ready = (
-            update(VolumeVO)
-            .where(VolumeVO.uuid == ctx.volume_uuid)
+            update(table)
+            .where(table.c.uuid == ctx.volume_uuid)
             .values(status=VolumeStatus.READY.value, actual_size=ctx.actual_size)
         )
 
