@@ -1,0 +1,112 @@
+"""KVM agent (port 7070): network services applied on the host. The machine keeps what it
+holds, so tests can check it: DHCP entries (by MAC), the security-group rule set of each
+member NIC it runs with the groups' member addresses, and the EIP NAT table (by VIP).
+
+``/securitygroup/refreshrulesonhost`` replaces the whole rule set (the node always sends
+all of it); EIP and DHCP commands add or remove entries and succeed when repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.runtime import AgentCommandError
+from simulator.commands import SimCommand, field_str
+from simulator.machine import Machine
+
+
+@dataclass(slots=True, eq=False)
+class NetworkState:
+    dhcp: dict[str, dict[str, Any]] = field(default_factory=dict)  # mac -> entry
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # nic uuid -> rule TO
+    members: dict[str, list[str]] = field(default_factory=dict)  # group -> addresses
+    nat: dict[str, dict[str, Any]] = field(default_factory=dict)  # vip -> EIP entry
+    refreshes: int = 0  # rule-set refreshes taken
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "dhcp": dict(self.dhcp),
+            "securityGroupRules": dict(self.rules),
+            "securityGroupMembers": dict(self.members),
+            "nat": dict(self.nat),
+            "securityGroupRefreshes": self.refreshes,
+        }
+
+
+def network_of(machine: Machine) -> NetworkState:
+    if machine.network is None:
+        machine.network = NetworkState()
+    return machine.network
+
+
+def _dicts(cmd: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    items = cmd.get(name) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise AgentCommandError(f"{name} must be a list of objects")
+    return items
+
+
+def refresh_rules(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    tos = _dicts(cmd, "ruleTOs")
+    members = cmd.get("securityGroupMembers") or {}
+    if not isinstance(members, dict):
+        raise AgentCommandError("securityGroupMembers must be an object")
+    state = network_of(machine)
+    state.rules = {field_str(to, "vmNicUuid"): to for to in tos}
+    state.members = {str(k): list(v) for k, v in members.items()}
+    state.refreshes += 1
+    return {}
+
+
+def apply_dhcp(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for entry in _dicts(cmd, "dhcp"):
+        state.dhcp[field_str(entry, "mac")] = entry
+    return {}
+
+
+def release_dhcp(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for entry in _dicts(cmd, "dhcp"):
+        state.dhcp.pop(field_str(entry, "mac"), None)
+    return {}
+
+
+def _eips(cmd: dict[str, Any]) -> list[dict[str, Any]]:
+    single = cmd.get("eip")
+    if isinstance(single, dict):
+        return [single]
+    return _dicts(cmd, "eips")
+
+
+def apply_eip(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for eip in _eips(cmd):
+        vip = field_str(eip, "vip")
+        held = state.nat.get(vip)
+        if held is not None and held.get("eipUuid") != eip.get("eipUuid"):
+            raise AgentCommandError(f"{vip} is already NATed on {machine.address} for another EIP")
+        state.nat[vip] = eip
+    return {}
+
+
+def delete_eip(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for eip in _eips(cmd):
+        vip = field_str(eip, "vip")
+        held = state.nat.get(vip)
+        if held is not None and held.get("eipUuid") == eip.get("eipUuid"):
+            del state.nat[vip]
+    return {}
+
+
+COMMANDS: dict[str, SimCommand] = {
+    "/securitygroup/refreshrulesonhost": SimCommand(refresh_rules),
+    "/flatnetworkprovider/dhcp/apply": SimCommand(apply_dhcp),
+    "/flatnetworkprovider/dhcp/release": SimCommand(release_dhcp),
+    "/flatnetworkprovider/eip/apply": SimCommand(apply_eip),
+    "/flatnetworkprovider/eip/batchapply": SimCommand(apply_eip),
+    "/flatnetworkprovider/eip/delete": SimCommand(delete_eip),
+    "/flatnetworkprovider/eip/batchdelete": SimCommand(delete_eip),
+}

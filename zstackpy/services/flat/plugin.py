@@ -1,0 +1,18 @@
+"""The flat network-service provider plugin (DHCP, DNS, userdata, EIPs on KVM hosts)."""
+
+from __future__ import annotations
+
+from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.flat.provider import FlatProvider
+from zstackpy.services.networkservice.extensions import NetworkServiceProviderBackend
+
+
+class _Plugin:
+    name = "flatNetworkProvider"
+
+    def setup(self, registry: PluginRegistry) -> None:
+        registry.add_service(FlatProvider)
+        registry.add_extension(NetworkServiceProviderBackend, FlatProvider)
+
+
+plugin = _Plugin()
