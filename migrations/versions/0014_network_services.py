@@ -37,6 +37,11 @@ def _fk(
     )
 
 
+def _named_fk(table: str, column: str, target: str, short: str) -> sa.ForeignKeyConstraint:
+    """A foreign key whose conventional name would pass MariaDB's 64-character limit."""
+    return sa.ForeignKeyConstraint([column], [f"{target}.uuid"], name=f"fk_{table}_{short}")
+
+
 def _indexes(table: str, *columns: str | tuple[str, ...]) -> None:
     for spec in columns:
         cols = list(spec) if isinstance(spec, tuple) else [spec]
@@ -66,7 +71,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("network_service_provider_uuid", sa.String(32), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
-        _fk(table, "network_service_provider_uuid", "NetworkServiceProviderVO"),
+        _named_fk(
+            table, "network_service_provider_uuid", "NetworkServiceProviderVO", "provider_uuid"
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
             "network_service_provider_uuid",
@@ -85,12 +92,12 @@ def upgrade() -> None:
         sa.Column("network_service_type", sa.String(64), nullable=False),
         *_dates(),
         _fk(table, "l3_network_uuid", "L3NetworkVO"),
-        _fk(table, "network_service_provider_uuid", "NetworkServiceProviderVO"),
+        _named_fk(
+            table, "network_service_provider_uuid", "NetworkServiceProviderVO", "provider_uuid"
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
-            "l3_network_uuid",
-            "network_service_type",
-            name=f"uq_{table}_l3_network_uuid_network_service_type",
+            "l3_network_uuid", "network_service_type", name=f"uq_{table}_l3_uuid_type"
         ),
     )
     _indexes(table, "network_service_provider_uuid", "network_service_type")
@@ -126,7 +133,7 @@ def upgrade() -> None:
         sa.Column("end_port", sa.Integer(), nullable=False),
         *_dates(),
         _fk(table, "security_group_uuid", "SecurityGroupVO"),
-        _fk(table, "remote_security_group_uuid", "SecurityGroupVO"),
+        _named_fk(table, "remote_security_group_uuid", "SecurityGroupVO", "remote_sg_uuid"),
         sa.PrimaryKeyConstraint("uuid"),
     )
     _indexes(table, "security_group_uuid", "remote_security_group_uuid")
@@ -138,13 +145,11 @@ def upgrade() -> None:
         sa.Column("security_group_uuid", sa.String(32), nullable=False),
         sa.Column("l3_network_uuid", sa.String(32), nullable=False),
         *_dates(),
-        _fk(table, "security_group_uuid", "SecurityGroupVO"),
+        _named_fk(table, "security_group_uuid", "SecurityGroupVO", "sg_uuid"),
         _fk(table, "l3_network_uuid", "L3NetworkVO"),
         sa.PrimaryKeyConstraint("uuid"),
         sa.UniqueConstraint(
-            "security_group_uuid",
-            "l3_network_uuid",
-            name=f"uq_{table}_security_group_uuid_l3_network_uuid",
+            "security_group_uuid", "l3_network_uuid", name=f"uq_{table}_sg_uuid_l3_uuid"
         ),
     )
     _indexes(table, "l3_network_uuid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.eip.extensions import EipBackend
 from zstackpy.services.flat.provider import FlatProvider
 from zstackpy.services.networkservice.extensions import NetworkServiceProviderBackend
 
@@ -13,6 +14,7 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(FlatProvider)
         registry.add_extension(NetworkServiceProviderBackend, FlatProvider)
+        registry.add_extension(EipBackend, FlatProvider)
 
 
 plugin = _Plugin()

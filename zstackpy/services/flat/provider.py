@@ -9,6 +9,8 @@ from typing import Any
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.service import Service
+from zstackpy.services.eip.extensions import EipOnHost
+from zstackpy.services.flat import eips
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -39,8 +41,8 @@ async def host_call(ctx: NodeContext, host_uuid: str, path: str, command: dict[s
 
 
 class FlatProvider(Service):
-    """Registered as the ``Flat`` NetworkServiceProviderBackend. A service only to get the
-    node's context: it handles no messages."""
+    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend. A service
+    only to get the node's context: it handles no messages."""
 
     name = "flatNetworkProvider"
 
@@ -72,19 +74,45 @@ class FlatProvider(Service):
         return [_dhcp_entry(event, n, dns.get(n.l3_network_uuid, []), domains) for n in nics]
 
     async def vm_arriving(self, event: VmServicesEvent) -> None:
+        host = event.placement.host.uuid
         entries = await self._dhcp(event)
         if entries:
-            await host_call(
-                self.ctx, event.placement.host.uuid, DHCP_APPLY, {"dhcp": entries, "rebuild": False}
-            )
+            await host_call(self.ctx, host, DHCP_APPLY, {"dhcp": entries, "rebuild": False})
+        nat = await eips.eips_of(self.ctx, event)
+        if nat:
+            try:
+                await host_call(self.ctx, host, eips.BATCH_APPLY, {"eips": nat})
+            except BaseException:
+                if entries:  # the VM will not come: its DHCP entries go too
+                    await host_call(self.ctx, host, DHCP_RELEASE, {"dhcp": entries})
+                raise
 
     async def vm_arrived(self, event: VmServicesEvent) -> None:
         return None
 
     async def vm_left(self, event: VmServicesEvent) -> None:
+        host = event.placement.host.uuid
+        nat = await eips.eips_of(self.ctx, event)
+        if nat:
+            await host_call(self.ctx, host, eips.BATCH_DELETE, {"eips": nat})
         entries = await self._dhcp(event)
         if entries:
-            await host_call(self.ctx, event.placement.host.uuid, DHCP_RELEASE, {"dhcp": entries})
+            await host_call(self.ctx, host, DHCP_RELEASE, {"dhcp": entries})
+
+    # ----- EipBackend: EIPs attached or detached while the VM runs ----------------------
+
+    def provider_type(self) -> str:
+        return FLAT
+
+    async def apply_eip(self, eip: EipOnHost) -> None:
+        bridges = await eips.public_bridges(self.ctx, [eip.eip])
+        command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
+        await host_call(self.ctx, eip.host.uuid, eips.APPLY, command)
+
+    async def revoke_eip(self, eip: EipOnHost) -> None:
+        bridges = await eips.public_bridges(self.ctx, [eip.eip])
+        command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
+        await host_call(self.ctx, eip.host.uuid, eips.DELETE, command)
 
     async def host_connected(self, host: ConnectingHost) -> None:
         # The agent keeps its DHCP files across its restarts; a host whose disk was wiped

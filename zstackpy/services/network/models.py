@@ -128,12 +128,23 @@ class NetworkServiceL3NetworkRefVO(Base):
     L3's inventory (``networkServices``)."""
 
     __tablename__ = "NetworkServiceL3NetworkRefVO"
-    __table_args__ = (UniqueConstraint("l3_network_uuid", "network_service_type"),)
+    # Named: the conventional names pass MariaDB's 64-character limit.
+    __table_args__ = (
+        UniqueConstraint(
+            "l3_network_uuid",
+            "network_service_type",
+            name="uq_NetworkServiceL3NetworkRefVO_l3_uuid_type",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     l3_network_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("L3NetworkVO.uuid"))
     network_service_provider_uuid: Mapped[str] = mapped_column(
-        String(32), ForeignKey("NetworkServiceProviderVO.uuid"), index=True
+        String(32),
+        ForeignKey(
+            "NetworkServiceProviderVO.uuid", name="fk_NetworkServiceL3NetworkRefVO_provider_uuid"
+        ),
+        index=True,
     )
     network_service_type: Mapped[str] = mapped_column(String(64), index=True)
     create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)

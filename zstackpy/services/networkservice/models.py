@@ -19,7 +19,9 @@ class NetworkServiceTypeVO(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     network_service_provider_uuid: Mapped[str] = mapped_column(
-        String(32), ForeignKey("NetworkServiceProviderVO.uuid")
+        # Named: the conventional name passes MariaDB's 64-character limit.
+        String(32),
+        ForeignKey("NetworkServiceProviderVO.uuid", name="fk_NetworkServiceTypeVO_provider_uuid"),
     )
     type: Mapped[str] = mapped_column(String(64), index=True)
 

@@ -30,7 +30,10 @@ class SecurityGroupRuleVO(Base):
     allowed_cidr: Mapped[str | None] = mapped_column(String(64))
     # Members of this group are the peers (instead of a CIDR).
     remote_security_group_uuid: Mapped[str | None] = mapped_column(
-        String(32), ForeignKey("SecurityGroupVO.uuid"), index=True
+        String(32),
+        # Named: the conventional name passes MariaDB's 64-character limit.
+        ForeignKey("SecurityGroupVO.uuid", name="fk_SecurityGroupRuleVO_remote_sg_uuid"),
+        index=True,
     )
     start_port: Mapped[int] = mapped_column(Integer, default=-1)
     end_port: Mapped[int] = mapped_column(Integer, default=-1)
@@ -40,10 +43,20 @@ class SecurityGroupRuleVO(Base):
 
 class SecurityGroupL3NetworkRefVO(Base):
     __tablename__ = "SecurityGroupL3NetworkRefVO"
-    __table_args__ = (UniqueConstraint("security_group_uuid", "l3_network_uuid"),)
+    # Named: the conventional names pass MariaDB's 64-character limit.
+    __table_args__ = (
+        UniqueConstraint(
+            "security_group_uuid",
+            "l3_network_uuid",
+            name="uq_SecurityGroupL3NetworkRefVO_sg_uuid_l3_uuid",
+        ),
+    )
 
     uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
-    security_group_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("SecurityGroupVO.uuid"))
+    security_group_uuid: Mapped[str] = mapped_column(
+        String(32),
+        ForeignKey("SecurityGroupVO.uuid", name="fk_SecurityGroupL3NetworkRefVO_sg_uuid"),
+    )
     l3_network_uuid: Mapped[str] = mapped_column(
         String(32), ForeignKey("L3NetworkVO.uuid"), index=True
     )

@@ -1,0 +1,218 @@
+"""VIPs and EIPs over REST on simulated hosts (flat provider): an EIP NATed on the host
+that runs its VM, following it through stop, start and migrate; seed 001's join query;
+attach and detach while running; a host refusing undoes the change; deleting the VIP, the
+VM or the public network takes what depends on them; bad input changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator import Simulator
+from tests.e2e.test_vm_lifecycle import (
+    destroy_and_expunge,
+    error_of,
+    inventories,
+    new_vm,
+    uuids,
+    vm_ok,
+)
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_full_datacenter
+from tests.support.netsvc import attach_services, host_nat, host_network
+
+HOSTS = ["10.80.0.1", "10.80.0.2"]
+FLAT = {"Flat": ["DHCP", "DNS", "Eip"]}
+
+
+async def _public_l3(admin: ApiClient, dc: dict[str, Any], name: str) -> dict[str, Any]:
+    l3 = await admin.inventory(
+        "/l3-networks",
+        {"name": name, "l2NetworkUuid": dc["l2"]["uuid"], "category": "Public"},
+    )
+    await admin.inventory(
+        f"/l3-networks/{l3['uuid']}/ip-ranges/by-cidr",
+        {"name": f"{name}-range", "networkCidr": "16.16.16.0/24"},
+    )
+    return l3
+
+
+async def _vip(admin: ApiClient, l3_uuid: str, name: str, **params: Any) -> dict[str, Any]:
+    return await admin.inventory("/vips", {"name": name, "l3NetworkUuid": l3_uuid, **params})
+
+
+async def _eip(admin: ApiClient, uuid: str) -> dict[str, Any]:
+    [eip] = await inventories(admin, "/eips", f"uuid={uuid}")
+    return eip
+
+
+async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eip", HOSTS, storage=("nfs",))
+    a, b = dc["hosts"]
+    answer = await attach_services(admin, dc["l3"]["uuid"], FLAT)
+    assert answer.status == 200, answer.body
+    assert sorted(s["networkServiceType"] for s in answer.body["inventory"]["networkServices"]) == [
+        "DHCP",
+        "DNS",
+        "Eip",
+    ]
+    public = await _public_l3(admin, dc, "eip-public")
+    vip = await _vip(admin, public["uuid"], "web-vip", requiredIp="16.16.16.16")
+    assert vip["ip"] == "16.16.16.16"
+    assert vip["l3NetworkUuid"] == public["uuid"]
+    assert vip["gateway"] == "16.16.16.1"
+    [used] = await inventories(admin, "/l3-networks/ip-address", "ip=16.16.16.16")
+    assert used["usedFor"] == "Vip"
+
+    vm = await new_vm(admin, dc, "web", hostUuid=a["uuid"])
+    nic = vm["vmNics"][0]
+    # The flat provider gave the host the VM's DHCP entry before it booted.
+    dhcp = host_network(sim, HOSTS[0])["dhcp"]
+    assert dhcp[nic["mac"]]["ip"] == nic["ip"]
+    assert dhcp[nic["mac"]]["gateway"] == nic["gateway"]
+
+    eip = await admin.inventory(
+        "/eips", {"name": "web-eip", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    assert eip["vipIp"] == "16.16.16.16"
+    assert eip["guestIp"] == nic["ip"]
+    assert eip["vmNicUuid"] == nic["uuid"]
+    assert host_nat(sim, HOSTS[0]) == {"16.16.16.16": nic["ip"]}
+    assert host_nat(sim, HOSTS[1]) == {}
+    [taken] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert taken["useFor"] == "Eip"
+
+    # Seed 001's query, and the edges around it.
+    zone = dc["zone"]["uuid"]
+    assert await uuids(admin, "/zones", "vmInstance.vmNics.eip.vipIp=16.16.16.16") == {zone}
+    assert await uuids(admin, "/zones", "vmInstance.vmNics.eip.vipIp=16.16.16.17") == set()
+    assert await uuids(admin, "/vm-instances/nics", "eip.vip.ip=16.16.16.16") == {nic["uuid"]}
+    assert await uuids(admin, "/eips", f"vmNic.vmInstance.uuid={vm['uuid']}") == {eip["uuid"]}
+    assert await uuids(admin, "/vips", "eip.name=web-eip") == {vip["uuid"]}
+
+    # The NAT follows the VM: off on stop, back on start, moved by a migration.
+    await vm_ok(admin, vm["uuid"], "stopVmInstance")
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert nic["mac"] not in host_network(sim, HOSTS[0])["dhcp"]
+    await vm_ok(admin, vm["uuid"], "startVmInstance", hostUuid=a["uuid"])
+    assert host_nat(sim, HOSTS[0]) == {"16.16.16.16": nic["ip"]}
+    await vm_ok(admin, vm["uuid"], "migrateVm", hostUuid=b["uuid"])
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert host_nat(sim, HOSTS[1]) == {"16.16.16.16": nic["ip"]}
+    assert nic["mac"] in host_network(sim, HOSTS[1])["dhcp"]
+
+    # Detach and attach while it runs.
+    answer = await admin.delete(f"/eips/{eip['uuid']}/vm-instances/nics")
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"].get("vmNicUuid") is None
+    assert host_nat(sim, HOSTS[1]) == {}
+    assert await uuids(admin, "/zones", "vmInstance.vmNics.eip.vipIp=16.16.16.16") == set()
+    answer = await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{nic['uuid']}", {})
+    assert answer.status == 200, answer.body
+    assert host_nat(sim, HOSTS[1]) == {"16.16.16.16": nic["ip"]}
+
+    # Expunging the VM detaches the EIP (its NIC is gone); the EIP and VIP stay.
+    await destroy_and_expunge(admin, vm["uuid"])
+    assert host_nat(sim, HOSTS[1]) == {}
+    detached = await _eip(admin, eip["uuid"])
+    assert detached.get("vmNicUuid") is None
+
+    # Deleting the VIP deletes its EIP and frees the address.
+    assert (await admin.delete(f"/vips/{vip['uuid']}")).status == 200
+    assert await inventories(admin, "/eips") == []
+    assert await inventories(admin, "/l3-networks/ip-address", "ip=16.16.16.16") == []
+
+
+async def test_a_host_refusing_the_nat_leaves_the_eip_as_it_was(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipfail", HOSTS[:1], storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await _public_l3(admin, dc, "eipfail-public")
+    vip = await _vip(admin, public["uuid"], "v1")
+    vm = await new_vm(admin, dc, "app")
+    nic = vm["vmNics"][0]
+    eip = await admin.inventory("/eips", {"name": "e1", "vipUuid": vip["uuid"]})
+    assert eip.get("vmNicUuid") is None
+
+    sim.set_fault(HOSTS[0], "/flatnetworkprovider/eip/apply", fail="iptables: locked", times=1)
+    answer = await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{nic['uuid']}", {})
+    assert answer.status != 200
+    assert "iptables: locked" in str(answer.body)
+    assert (await _eip(admin, eip["uuid"])).get("vmNicUuid") is None
+    assert host_nat(sim, HOSTS[0]) == {}
+
+    answer = await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{nic['uuid']}", {})
+    assert answer.status == 200, answer.body
+    sim.set_fault(HOSTS[0], "/flatnetworkprovider/eip/delete", fail="iptables: locked", times=1)
+    answer = await admin.delete(f"/eips/{eip['uuid']}/vm-instances/nics")
+    assert answer.status != 200
+    assert (await _eip(admin, eip["uuid"]))["vmNicUuid"] == nic["uuid"]
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+
+    # A start whose EIP the host refuses does not happen, and leaves nothing there.
+    await vm_ok(admin, vm["uuid"], "stopVmInstance")
+    sim.set_fault(HOSTS[0], "/flatnetworkprovider/eip/batchapply", fail="no nat", times=1)
+    failed = await admin.action(f"/vm-instances/{vm['uuid']}/actions", "startVmInstance", {})
+    assert failed.status != 200
+    [again] = await inventories(admin, "/vm-instances", f"uuid={vm['uuid']}")
+    assert again["state"] == "Stopped"
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert host_network(sim, HOSTS[0])["dhcp"] == {}
+    await vm_ok(admin, vm["uuid"], "startVmInstance")
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+
+    # Deleting the EIP revokes it and frees the VIP for another use.
+    assert (await admin.delete(f"/eips/{eip['uuid']}")).status == 200
+    assert host_nat(sim, HOSTS[0]) == {}
+    [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert free.get("useFor") is None
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_bad_input_changes_nothing_and_vips_go_with_their_network(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipbad", HOSTS[:1], storage=("nfs",))
+    public = await _public_l3(admin, dc, "eipbad-public")
+    vip = await _vip(admin, public["uuid"], "v1", requiredIp="16.16.16.20")
+    error_of(
+        await admin.create(
+            "/vips", {"name": "dup", "l3NetworkUuid": public["uuid"], "requiredIp": "16.16.16.20"}
+        ),
+        "L3.1003",
+    )
+    error_of(await admin.create("/vips", {"name": "x", "l3NetworkUuid": "a" * 32}), "SYS.1003")
+    vm = await new_vm(admin, dc, "plain")
+    nic = vm["vmNics"][0]
+    # The guest L3 has no Eip service yet: refused, and nothing is created.
+    error_of(
+        await admin.create(
+            "/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
+        ),
+        "NS.1005",
+    )
+    assert await inventories(admin, "/eips") == []
+    [still] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert still.get("useFor") is None
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    eip = await admin.inventory(
+        "/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    error_of(await admin.create("/eips", {"name": "e2", "vipUuid": vip["uuid"]}), "VIP.1001")
+    error_of(
+        await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{nic['uuid']}", {}), "EIP.1001"
+    )
+    error_of(await admin.create("/eips", {"name": "e3", "vipUuid": "b" * 32}), "SYS.1003")
+    assert await uuids(admin, "/eips") == {eip["uuid"]}
+
+    # Deleting the public network (Enforcing) deletes its VIP, then the VIP's EIP.
+    answer = await admin.delete(f"/l3-networks/{public['uuid']}")
+    error_of(answer, "L3.1002")  # Permissive: its address is in use by the VIP
+    answer = await admin.delete(f"/l3-networks/{public['uuid']}", deleteMode="Enforcing")
+    assert answer.status == 200, answer.body
+    assert await inventories(admin, "/vips") == []
+    assert await inventories(admin, "/eips") == []
+    assert host_nat(sim, HOSTS[0]) == {}
+    await destroy_and_expunge(admin, vm["uuid"])

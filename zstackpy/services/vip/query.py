@@ -1,0 +1,22 @@
+"""What the query API serves of VIPs, with ZStack's join edges."""
+
+from __future__ import annotations
+
+from zstackpy.api.query import Expansion, QueryableResource
+from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.vip.messages import VipInventory
+from zstackpy.services.vip.models import VipVO
+
+VIP = QueryableResource(
+    name="Vip",
+    model=VipVO,
+    inventory=VipInventory,
+    expansions={
+        "l3Network": Expansion("L3Network", "l3NetworkUuid", "uuid"),
+        "usedIp": Expansion("UsedIp", "usedIpUuid", "uuid"),
+    },
+)
+
+
+def register_queries(registry: PluginRegistry) -> None:
+    registry.add_queryable(VIP)
