@@ -18,7 +18,7 @@ from tests.e2e.test_vm_lifecycle import (
 )
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter
-from tests.support.netsvc import attach_services, host_nat, host_network
+from tests.support.netsvc import attach_services, host_nat, host_network, host_rules
 
 HOSTS = ["10.80.0.1", "10.80.0.2"]
 FLAT = {"Flat": ["DHCP", "DNS", "Eip"]}
@@ -99,6 +99,13 @@ async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
     assert host_nat(sim, HOSTS[0]) == {"16.16.16.16": nic["ip"]}
     await vm_ok(admin, vm["uuid"], "migrateVm", hostUuid=b["uuid"])
     assert host_nat(sim, HOSTS[0]) == {}
+    assert host_nat(sim, HOSTS[1]) == {"16.16.16.16": nic["ip"]}
+    assert nic["mac"] in host_network(sim, HOSTS[1])["dhcp"]
+
+    # A host that lost its state gets the DHCP entries and NAT of its VMs when it reconnects.
+    sim.machine(HOSTS[1]).network = None
+    answer = await admin.action(f"/hosts/{b['uuid']}/actions", "reconnectHost", {})
+    assert answer.status == 200, answer.body
     assert host_nat(sim, HOSTS[1]) == {"16.16.16.16": nic["ip"]}
     assert nic["mac"] in host_network(sim, HOSTS[1])["dhcp"]
 
@@ -215,4 +222,61 @@ async def test_bad_input_changes_nothing_and_vips_go_with_their_network(
     assert await inventories(admin, "/vips") == []
     assert await inventories(admin, "/eips") == []
     assert host_nat(sim, HOSTS[0]) == {}
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_deleting_a_guest_network_under_a_running_vm_takes_its_services_off(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipl3", HOSTS[:1], storage=("nfs",))
+    second = await admin.inventory(
+        "/l3-networks", {"name": "second", "l2NetworkUuid": dc["l2"]["uuid"]}
+    )
+    await admin.inventory(
+        f"/l3-networks/{second['uuid']}/ip-ranges/by-cidr",
+        {"name": "second-range", "networkCidr": "192.168.20.0/24"},
+    )
+    for l3 in (dc["l3"]["uuid"], second["uuid"]):
+        answer = await attach_services(admin, l3, {**FLAT, "SecurityGroup": ["SecurityGroup"]})
+        assert answer.status == 200, answer.body
+    public = await _public_l3(admin, dc, "eipl3-public")
+    vip = await _vip(admin, public["uuid"], "v")
+    vm = await new_vm(admin, dc, "two-nics", l3NetworkUuids=[dc["l3"]["uuid"], second["uuid"]])
+    first_nic, nic = sorted(vm["vmNics"], key=lambda n: n["deviceId"])
+    assert nic["l3NetworkUuid"] == second["uuid"]
+    eip = await admin.inventory(
+        "/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    sg = await admin.inventory("/security-groups", {"name": "g"})
+    for l3 in (dc["l3"]["uuid"], second["uuid"]):
+        answer = await admin.create(f"/security-groups/{sg['uuid']}/l3-networks/{l3}", {})
+        assert answer.status == 200, answer.body
+    answer = await admin.create(
+        f"/security-groups/{sg['uuid']}/rules",
+        {"rules": [{"type": "Ingress", "protocol": "ICMP"}]},
+    )
+    assert answer.status == 200, answer.body
+    answer = await admin.create(
+        f"/security-groups/{sg['uuid']}/vm-instances/nics",
+        {"vmNicUuids": [first_nic["uuid"], nic["uuid"]]},
+    )
+    assert answer.status == 200, answer.body
+    assert set(host_rules(sim, HOSTS[0])) == {first_nic["uuid"], nic["uuid"]}
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+    assert {first_nic["mac"], nic["mac"]} <= set(host_network(sim, HOSTS[0])["dhcp"])
+
+    answer = await admin.delete(f"/l3-networks/{second['uuid']}", deleteMode="Enforcing")
+    assert answer.status == 200, answer.body
+    # The VM runs on with its other NIC; the deleted one's services left the host.
+    [left] = await inventories(admin, "/vm-instances", f"uuid={vm['uuid']}")
+    assert left["state"] == "Running"
+    assert [n["uuid"] for n in left["vmNics"]] == [first_nic["uuid"]]
+    assert set(host_rules(sim, HOSTS[0])) == {first_nic["uuid"]}
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert nic["mac"] not in host_network(sim, HOSTS[0])["dhcp"]
+    assert (await _eip(admin, eip["uuid"])).get("vmNicUuid") is None
+    [group] = await inventories(admin, "/security-groups", f"uuid={sg['uuid']}")
+    assert group["attachedL3NetworkUuids"] == [dc["l3"]["uuid"]]
+    refs = await inventories(admin, "/security-groups/vm-instances/nics")
+    assert [r["vmNicUuid"] for r in refs] == [first_nic["uuid"]]
     await destroy_and_expunge(admin, vm["uuid"])

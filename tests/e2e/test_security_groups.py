@@ -5,6 +5,7 @@ host refusing a change undoes it; bad rules change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from simulator import Simulator
@@ -259,4 +260,40 @@ async def test_bad_input_answers_structured_errors_and_changes_nothing(
     error_of(await admin.create(services, {"networkServices": {"d" * 32: ["DHCP"]}}), "NS.1001")
     error_of(await attach_services(admin, l3, {"SecurityGroup": ["DHCP"]}), "NS.1002")
     error_of(await attach_services(admin, l3, {"Flat": ["SecurityGroup"]}), "NS.1002")
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_changes_waiting_for_a_host_share_one_refresh(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "sgbatch", HOSTS[:1], storage=("nfs",))
+    l3 = dc["l3"]["uuid"]
+    assert (await attach_services(admin, l3, {"SecurityGroup": ["SecurityGroup"]})).status == 200
+    vm = await new_vm(admin, dc, "busy")
+    nic = vm["vmNics"][0]["uuid"]
+    groups = []
+    for i in range(5):
+        sg = await admin.inventory("/security-groups", {"name": f"g{i}"})
+        attached = await admin.create(f"/security-groups/{sg['uuid']}/l3-networks/{l3}", {})
+        assert attached.status == 200, attached.body
+        await _add_nics(admin, sg["uuid"], nic)
+        groups.append(sg["uuid"])
+    refreshes = host_network(sim, HOSTS[0])["securityGroupRefreshes"]
+
+    # The first refresh is held on the host; the four that queue behind it meanwhile are
+    # served by one more command, which reads all four rules.
+    sim.set_fault(HOSTS[0], "/securitygroup/refreshrulesonhost", delay=0.5, times=1)
+    answers = await asyncio.gather(
+        *(
+            admin.create(
+                f"/security-groups/{g}/rules",
+                {"rules": [{"type": "Egress", "protocol": "UDP", "startPort": i, "endPort": i}]},
+            )
+            for i, g in enumerate(groups, start=1)
+        )
+    )
+    assert all(a.status == 200 for a in answers), [a.body for a in answers]
+    assert host_network(sim, HOSTS[0])["securityGroupRefreshes"] == refreshes + 2
+    held = host_rules(sim, HOSTS[0])[nic]
+    assert sorted(r[2] for r in held) == [1, 2, 3, 4, 5]
     await destroy_and_expunge(admin, vm["uuid"])

@@ -10,7 +10,7 @@ from typing import Any
 from zstackpy.core.context import NodeContext
 from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
-from zstackpy.services.flat import eips
+from zstackpy.services.flat import eips, resync
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -115,9 +115,20 @@ class FlatProvider(Service):
         await host_call(self.ctx, eip.host.uuid, eips.DELETE, command)
 
     async def host_connected(self, host: ConnectingHost) -> None:
-        # The agent keeps its DHCP files across its restarts; a host whose disk was wiped
-        # gets its entries back as its VMs start again.
-        return None
+        if host.is_first_connect:
+            return  # a new host runs no VM yet
+        events = await resync.events_on_host(self.ctx, host, FLAT)
+        dhcp = resync.merged([await self._dhcp(e) for e in events])
+        nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
+        # In the host's queue: its agent directly (a HostAgentCallMsg would wait for us).
+        if dhcp:
+            await self.ctx.agents.call(
+                host.agent, DHCP_APPLY, {"dhcp": dhcp, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+            )
+        if nat:
+            await self.ctx.agents.call(
+                host.agent, eips.BATCH_APPLY, {"eips": nat}, timeout=AGENT_TIMEOUT_S
+            )
 
 
 def _dhcp_entry(

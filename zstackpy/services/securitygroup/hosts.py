@@ -45,10 +45,14 @@ def rule_to(rule: SecurityGroupRuleVO) -> dict[str, Any]:
 
 
 async def host_command(
-    ctx: NodeContext, host_uuid: str, arriving: Iterable[NicOnHost] = ()
+    ctx: NodeContext,
+    host_uuid: str,
+    arriving: Iterable[NicOnHost] = (),
+    leaving: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The refresh command for ``host_uuid``: its member NICs (those of VMs the database
-    places there, and ``arriving`` ones) with their groups' enabled rules."""
+    places there, and ``arriving`` ones, less ``leaving`` ones) with their groups' enabled
+    rules."""
     incoming = {n.uuid: n for n in arriving}
     incoming_vms = {n.vm_instance_uuid for n in incoming.values()}
     async with ctx.db.session() as session:
@@ -75,6 +79,8 @@ async def host_command(
             if r.vm_instance_uuid not in incoming_vms
         }
         nics.update(incoming)
+        for gone in leaving:
+            nics.pop(gone, None)
         groups_of: dict[str, list[str]] = {}
         if nics:
             refs = await session.execute(

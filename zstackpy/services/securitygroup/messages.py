@@ -23,10 +23,11 @@ class NicOnHost(BaseModel):
 
 class RefreshSecurityGroupHostMsg(NeedReplyMessage):
     """Send a host the whole rule set of the member NICs it runs (plus ``arriving``), in
-    the host's ``sg-host`` queue on its owner node. Refreshes without ``arriving`` that
+    the host's ``sg-host`` queue on its owner node, less ``leaving``. Plain refreshes that
     wait together are served by one command: what it sends is read when it runs."""
 
     service: ClassVar[str] = SECURITY_GROUP_SERVICE
     route_by: ClassVar[str | None] = "host_uuid"
     host_uuid: str
     arriving: list[NicOnHost] = Field(default_factory=list)
+    leaving: list[str] = Field(default_factory=list)  # NICs unplugged, rows not yet gone

@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 SG_TYPE = "SecurityGroupVO"
 _L3_TYPE = "L3NetworkVO"
 _L3_REF_TYPE = "SecurityGroupL3NetworkRefVO"
+NIC_DETACHED = "nic-detached"  # VmPlacementEvent.cause of a NIC unplugged from its VM
 # Hosts refreshed at once by one change.
 PUSH_PARALLELISM = 8
 
@@ -588,8 +589,10 @@ class SecurityGroupService(ResourceService):
     @handles(RefreshSecurityGroupHostMsg)
     async def refresh_host(self, msg: RefreshSecurityGroupHostMsg) -> Reply:
         host = msg.host_uuid
-        if msg.arriving:
-            await self.ctx.queues.run(_host_queue(host), self._send, host, msg.arriving)
+        if msg.arriving or msg.leaving:
+            await self.ctx.queues.run(
+                _host_queue(host), self._send, host, msg.arriving, msg.leaving
+            )
             return Reply()
         waiting = self._waiting.get(host)
         if waiting is not None:
@@ -604,7 +607,7 @@ class SecurityGroupService(ResourceService):
         async def run() -> None:
             if self._waiting.get(host) is future:
                 del self._waiting[host]  # started: later changes need a run of their own
-            await self._send(host, [])
+            await self._send(host, [], [])
 
         try:
             await self.ctx.queues.run(_host_queue(host), run)
@@ -617,8 +620,8 @@ class SecurityGroupService(ResourceService):
         future.set_result(None)
         return Reply()
 
-    async def _send(self, host_uuid: str, arriving: list[NicOnHost]) -> None:
-        command = await hosts.host_command(self.ctx, host_uuid, arriving)
+    async def _send(self, host_uuid: str, arriving: list[NicOnHost], leaving: list[str]) -> None:
+        command = await hosts.host_command(self.ctx, host_uuid, arriving, leaving)
         reply = await self.ctx.bus.call(
             HostAgentCallMsg(
                 host_uuid=host_uuid,
@@ -687,7 +690,18 @@ class SecurityGroupService(ResourceService):
         await self._refresh_for(event)
 
     async def vm_left(self, event: VmServicesEvent) -> None:
-        await self._refresh_for(event)
+        if event.placement.cause != NIC_DETACHED:
+            await self._refresh_for(event)
+            return
+        # The VM stays: only its unplugged NICs, still in the database, leave the host.
+        if await hosts.has_members(self.ctx, (n.uuid for n in event.nics)):
+            reply = await self.ctx.bus.call(
+                RefreshSecurityGroupHostMsg(
+                    host_uuid=event.placement.host.uuid, leaving=[n.uuid for n in event.nics]
+                ),
+                timeout=hosts.REFRESH_TIMEOUT_S + 60,
+            )
+            reply.raise_if_error()
 
     async def _refresh_for(self, event: VmServicesEvent) -> None:
         if await hosts.has_members(self.ctx, (n.uuid for n in event.nics)):

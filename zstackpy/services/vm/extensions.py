@@ -191,7 +191,8 @@ class VmPlacementEvent:
     EIPs, security-group rules live on the host that runs the VM).
 
     ``cause``: create, start, migrate (arriving on the target, leaving the source), stop,
-    destroy, host-deleted, or failed (an arrival that did not happen)."""
+    destroy, failed (an arrival that did not happen), or nic-detached (only ``nics`` leave:
+    they were unplugged from the running VM, and their rows still exist)."""
 
     vm_uuid: str
     host: VmHost

@@ -12,7 +12,6 @@ from zstackpy.services.network.errors import L3Err
 from zstackpy.services.network.models import UsedIpVO
 
 _EXAMPLES = 5  # addresses named in the error; the count says how many there are
-USED_FOR_VIP = "Vip"  # ZStack's IpAllocatedReason of a VIP's address
 
 
 async def refuse_if_in_use(
@@ -25,8 +24,8 @@ async def refuse_if_in_use(
 ) -> None:
     """Raise L3.1002 when any address of these L3 networks or ranges is allocated;
     ``what`` names the thing being deleted in the message. ``ignore_vm_nics``: addresses
-    held by VM NICs and VIPs do not count (a parent's cascade detaches those NICs and
-    deletes those VIPs first, as ZStack does when a zone or L2 network goes)."""
+    held by VM NICs do not count (a parent's cascade detaches those NICs first, as ZStack
+    does when a zone or L2 network goes)."""
     where: ColumnElement[bool]
     if l3_uuids:
         where = UsedIpVO.l3_network_uuid.in_(l3_uuids)
@@ -35,12 +34,7 @@ async def refuse_if_in_use(
     else:
         return
     if ignore_vm_nics:
-        # VIPs go with the cascade too (the vip plugin deletes those of an L3 network).
-        where = (
-            where
-            & UsedIpVO.vm_nic_uuid.is_(None)
-            & (UsedIpVO.used_for.is_(None) | (UsedIpVO.used_for != USED_FOR_VIP))
-        )
+        where = where & UsedIpVO.vm_nic_uuid.is_(None)
     count = (
         await session.execute(select(func.count()).select_from(UsedIpVO).where(where))
     ).scalar_one()
