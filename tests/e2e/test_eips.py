@@ -109,6 +109,13 @@ async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
     assert host_nat(sim, HOSTS[1]) == {"16.16.16.16": nic["ip"]}
     assert nic["mac"] in host_network(sim, HOSTS[1])["dhcp"]
 
+    # The network keeps its Eip service while an EIP is attached to one of its NICs.
+    refused = error_of(
+        await admin.delete(f"/l3-networks/{dc['l3']['uuid']}/network-services", service="Eip"),
+        "NS.1004",
+    )
+    assert refused["details"]["eipUuids"] == [eip["uuid"]]
+
     # Detach and attach while it runs.
     answer = await admin.delete(f"/eips/{eip['uuid']}/vm-instances/nics")
     assert answer.status == 200, answer.body

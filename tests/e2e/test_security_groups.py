@@ -14,6 +14,7 @@ from tests.e2e.test_vm_lifecycle import (
     error_of,
     inventories,
     new_vm,
+    uuids,
     vm_ok,
 )
 from tests.support.api_client import ApiClient
@@ -79,6 +80,11 @@ async def test_hosts_hold_the_rules_of_the_member_vms_they_run(
         "SecurityGroup"
     ]
     sg = await _group_with_rules(admin, l3, "web")
+    assert await uuids(
+        admin, "/l3-networks", "networkServices.networkServiceType=SecurityGroup"
+    ) == {l3}
+    assert await uuids(admin, "/security-groups", "rules.allowedCidr=10.0.0.0/8") == {sg["uuid"]}
+    assert await uuids(admin, "/security-groups", f"l3Network.uuid={l3}") == {sg["uuid"]}
 
     vm1 = await new_vm(admin, dc, "vm1", hostUuid=a["uuid"])
     vm2 = await new_vm(admin, dc, "vm2", hostUuid=b["uuid"])

@@ -49,10 +49,12 @@ class EipView(BaseModel):
 
 
 class GetNicEipsMsg(NeedReplyMessage):
-    """The EIPs attached to these NICs (read on the asking node)."""
+    """The EIPs attached to these NICs, or to any NIC on ``l3_network_uuid`` (read on the
+    asking node)."""
 
     service: ClassVar[str] = EIP_SERVICE
-    vm_nic_uuids: list[str]
+    vm_nic_uuids: list[str] = Field(default_factory=list)
+    l3_network_uuid: str | None = None
 
 
 class GetNicEipsReply(Reply):

@@ -55,6 +55,7 @@ from zstackpy.services.vip.messages import (
     VipErr,
 )
 from zstackpy.services.vip.models import VipVO
+from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,13 @@ class EipService(ResourceService):
 
     @handles(GetNicEipsMsg)
     async def nic_eips(self, msg: GetNicEipsMsg) -> GetNicEipsReply:
+        if msg.l3_network_uuid is not None:
+            async with self.ctx.db.session() as session:
+                on_l3 = await session.execute(
+                    select(VmNicVO.uuid).where(VmNicVO.l3_network_uuid == msg.l3_network_uuid)
+                )
+                nics = list(on_l3.scalars())
+            return GetNicEipsReply(eips=await self._views(nic_uuids=nics))
         return GetNicEipsReply(eips=await self._views(nic_uuids=msg.vm_nic_uuids))
 
     async def _views(

@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
+from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
 from zstackpy.services.flat import eips, resync
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
+from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import (
     DHCP,
     DNS,
@@ -58,8 +61,20 @@ class FlatProvider(Service):
         return None
 
     async def detach_from_l3(self, change: L3ServiceChange) -> None:
-        # EIPs refuse their own detach (the eip plugin checks its resources).
-        return None
+        if EIP not in change.service_types:
+            return  # DHCP/DNS entries stay on hosts until their VMs leave them
+        reply = await self.ctx.bus.request(
+            GetNicEipsMsg(l3_network_uuid=change.l3_network_uuid), GetNicEipsReply
+        )
+        if reply.eips:
+            used = sorted(e.eip_uuid for e in reply.eips)
+            raise ZError(
+                NetworkServiceErr.IN_USE,
+                f"EIPs {', '.join(used)} are attached to NICs of L3 network "
+                f"{change.l3_network_uuid}: detach them first",
+                l3NetworkUuid=change.l3_network_uuid,
+                eipUuids=used,
+            )
 
     async def _dhcp(self, event: VmServicesEvent) -> list[dict[str, Any]]:
         nics = [n for n in event.nics if DHCP in event.services.get(n.uuid, ())]

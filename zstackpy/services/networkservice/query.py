@@ -64,6 +64,12 @@ L3_REF = QueryableResource(
 def register_queries(registry: PluginRegistry) -> None:
     registry.add_queryable(PROVIDER)
     registry.add_queryable(L3_REF)
+    # ZStack's queryable nested list: networkServices.networkServiceType=Eip
+    registry.add_query_expansion(
+        "L3Network",
+        "networkServices",
+        Expansion("NetworkServiceL3NetworkRef", "uuid", "l3NetworkUuid"),
+    )
     registry.add_query_expansion(
         "L3Network",
         "serviceProviderRef",

@@ -13,6 +13,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from zstackpy.api.events import ResourceChangedEvent
+from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.host.extensions import ConnectingHost
@@ -64,6 +66,13 @@ def _types(value: list[str] | str) -> list[str]:
 
 class NetworkServiceService(Service):
     name = NETWORK_SERVICE
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        # Every VM start asks for its networks' services: a burst on one network, one read.
+        self._reads: CoalescedReads[tuple[str, ...], dict[str, dict[str, str]]] = CoalescedReads(
+            self._read_services
+        )
 
     def _backends(self) -> dict[str, NetworkServiceProviderBackend]:
         return {
@@ -287,6 +296,9 @@ class NetworkServiceService(Service):
     async def _services_of(self, l3_uuids: list[str]) -> dict[str, dict[str, str]]:
         if not l3_uuids:
             return {}
+        return await self._reads.read(tuple(sorted(set(l3_uuids))))
+
+    async def _read_services(self, l3_uuids: tuple[str, ...]) -> dict[str, dict[str, str]]:
         async with self.ctx.db.session() as session:
             rows = await session.execute(
                 select(
@@ -299,7 +311,7 @@ class NetworkServiceService(Service):
                     NetworkServiceProviderVO.uuid
                     == NetworkServiceL3NetworkRefVO.network_service_provider_uuid,
                 )
-                .where(NetworkServiceL3NetworkRefVO.l3_network_uuid.in_(set(l3_uuids)))
+                .where(NetworkServiceL3NetworkRefVO.l3_network_uuid.in_(l3_uuids))
             )
             services: dict[str, dict[str, str]] = {}
             for l3_uuid, service_type, provider_type in rows.all():

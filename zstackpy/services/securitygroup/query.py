@@ -105,6 +105,8 @@ SECURITY_GROUP = QueryableResource(
             "SecurityGroupL3NetworkRef", "uuid", "securityGroupUuid", hidden=True
         ),
         "vmNicRef": Expansion("VmNicSecurityGroupRef", "uuid", "securityGroupUuid", hidden=True),
+        # ZStack's queryable nested list: rules.protocol=TCP
+        "rules": Expansion("SecurityGroupRule", "uuid", "securityGroupUuid"),
     },
     aliases={"l3Network": "l3NetworkRef.l3Network", "vmNic": "vmNicRef.vmNic"},
     to_inventory=group_inventory,
