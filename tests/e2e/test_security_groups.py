@@ -129,6 +129,18 @@ async def test_hosts_hold_the_rules_of_the_member_vms_they_run(
     assert answer.status == 200, answer.body
     assert set(host_rules(sim, HOSTS[1])) == {nic1["uuid"], nic2["uuid"]}
 
+    # A disabled group's rules leave the hosts; enabled, they are back. Renaming is no change.
+    path = f"/security-groups/{sg['uuid']}/actions"
+    answer = await admin.action(path, "changeSecurityGroupState", {"stateEvent": "disable"})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["state"] == "Disabled"
+    assert host_rules(sim, HOSTS[1]) == {}
+    answer = await admin.action(path, "changeSecurityGroupState", {"stateEvent": "enable"})
+    assert answer.status == 200, answer.body
+    assert set(host_rules(sim, HOSTS[1])) == {nic1["uuid"], nic2["uuid"]}
+    answer = await admin.action(path, "updateSecurityGroup", {"name": "web2"})
+    assert answer.body["inventory"]["name"] == "web2"
+
     # Deleting a rule takes it off every host; sending the set again changes nothing.
     ssh_rule = next(r for r in (await _group(admin, sg["uuid"]))["rules"] if r["protocol"] == "TCP")
     answer = await admin.delete("/security-groups/rules", ruleUuids=ssh_rule["uuid"])

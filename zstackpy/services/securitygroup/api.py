@@ -14,7 +14,10 @@ from zstackpy.api.messages import (
     ApiSpec,
     WireModel,
 )
-from zstackpy.services.securitygroup.messages import SECURITY_GROUP_SERVICE
+from zstackpy.services.securitygroup.messages import (
+    SECURITY_GROUP_MEMBER_SERVICE,
+    SECURITY_GROUP_SERVICE,
+)
 from zstackpy.services.securitygroup.query import SecurityGroupInventory
 
 _PKG = "org.zstack.network.securitygroup"
@@ -73,6 +76,39 @@ class APIDeleteSecurityGroupMsg(APIMessage):
     delete_mode: Literal["Permissive", "Enforcing"] = "Permissive"
 
 
+class APIUpdateSecurityGroupMsg(APIMessage):
+    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="UpdateSecurityGroup",
+        java_class=f"{_PKG}.APIUpdateSecurityGroupMsg",
+        method="PUT",
+        path="/security-groups/{uuid}/actions",
+        body_key="updateSecurityGroup",
+        result_java_class=f"{_PKG}.APIUpdateSecurityGroupEvent",
+        summary="Change a security group's name or description",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=2048)
+
+
+class APIChangeSecurityGroupStateMsg(APIMessage):
+    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ChangeSecurityGroupState",
+        java_class=f"{_PKG}.APIChangeSecurityGroupStateMsg",
+        method="PUT",
+        path="/security-groups/{uuid}/actions",
+        body_key="changeSecurityGroupState",
+        result_java_class=f"{_PKG}.APIChangeSecurityGroupStateEvent",
+        summary="Enable or disable a security group (a disabled group's rules leave the hosts)",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    state_event: Literal["enable", "disable"]
+
+
 class APIAddSecurityGroupRuleMsg(APIMessage):
     api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
@@ -106,7 +142,7 @@ class APIDeleteSecurityGroupRuleMsg(APIMessage):
 
 
 class APIAttachSecurityGroupToL3NetworkMsg(APIMessage):
-    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api_service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="AttachSecurityGroupToL3Network",
         java_class=f"{_PKG}.APIAttachSecurityGroupToL3NetworkMsg",
@@ -122,7 +158,7 @@ class APIAttachSecurityGroupToL3NetworkMsg(APIMessage):
 
 
 class APIDetachSecurityGroupFromL3NetworkMsg(APIMessage):
-    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api_service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="DetachSecurityGroupFromL3Network",
         java_class=f"{_PKG}.APIDetachSecurityGroupFromL3NetworkMsg",
@@ -137,7 +173,7 @@ class APIDetachSecurityGroupFromL3NetworkMsg(APIMessage):
 
 
 class APIAddVmNicToSecurityGroupMsg(APIMessage):
-    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api_service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="AddVmNicToSecurityGroup",
         java_class=f"{_PKG}.APIAddVmNicToSecurityGroupMsg",
@@ -153,7 +189,7 @@ class APIAddVmNicToSecurityGroupMsg(APIMessage):
 
 
 class APIDeleteVmNicFromSecurityGroupMsg(APIMessage):
-    api_service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    api_service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(
         name="DeleteVmNicFromSecurityGroup",
         java_class=f"{_PKG}.APIDeleteVmNicFromSecurityGroupMsg",

@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 from zstackpy.core.bus.message import NeedReplyMessage
 
-SECURITY_GROUP_SERVICE = "securityGroup"
+SECURITY_GROUP_SERVICE = "securityGroup"  # groups and rules
+SECURITY_GROUP_MEMBER_SERVICE = "securityGroupMember"  # L3 attachments and member NICs
+SECURITY_GROUP_HOST_SERVICE = "securityGroupHost"  # hosts' rule sets; the provider
 
 
 class NicOnHost(BaseModel):
@@ -26,7 +28,7 @@ class RefreshSecurityGroupHostMsg(NeedReplyMessage):
     the host's ``sg-host`` queue on its owner node, less ``leaving``. Plain refreshes that
     wait together are served by one command: what it sends is read when it runs."""
 
-    service: ClassVar[str] = SECURITY_GROUP_SERVICE
+    service: ClassVar[str] = SECURITY_GROUP_HOST_SERVICE
     route_by: ClassVar[str | None] = "host_uuid"
     host_uuid: str
     arriving: list[NicOnHost] = Field(default_factory=list)

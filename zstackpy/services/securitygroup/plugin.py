@@ -7,6 +7,8 @@ from zstackpy.core.cascade import CascadeParticipant
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.networkservice.extensions import NetworkServiceProviderBackend
 from zstackpy.services.securitygroup.errors import ERROR_STATUSES
+from zstackpy.services.securitygroup.members import SecurityGroupMemberService
+from zstackpy.services.securitygroup.provider import SecurityGroupHostService
 from zstackpy.services.securitygroup.query import register_queries
 from zstackpy.services.securitygroup.service import SecurityGroupService
 
@@ -16,8 +18,10 @@ class _Plugin:
 
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(SecurityGroupService)
-        registry.add_extension(NetworkServiceProviderBackend, SecurityGroupService)
-        registry.add_extension(CascadeParticipant, SecurityGroupService)
+        registry.add_service(SecurityGroupMemberService)
+        registry.add_service(SecurityGroupHostService)
+        registry.add_extension(NetworkServiceProviderBackend, SecurityGroupHostService)
+        registry.add_extension(CascadeParticipant, SecurityGroupHostService)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)
