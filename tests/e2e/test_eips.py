@@ -17,7 +17,7 @@ from tests.e2e.test_vm_lifecycle import (
     vm_ok,
 )
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_full_datacenter
+from tests.support.datacenter import add_full_datacenter, wait_for
 from tests.support.netsvc import attach_services, host_nat, host_network, host_rules
 
 HOSTS = ["10.80.0.1", "10.80.0.2"]
@@ -177,6 +177,14 @@ async def test_a_host_refusing_the_nat_leaves_the_eip_as_it_was(
     await vm_ok(admin, vm["uuid"], "startVmInstance")
     assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
 
+    # Names change, nothing else.
+    answer = await admin.action(f"/eips/{eip['uuid']}/actions", "updateEip", {"name": "e1b"})
+    assert answer.body["inventory"]["name"] == "e1b"
+    assert answer.body["inventory"]["vmNicUuid"] == nic["uuid"]
+    answer = await admin.action(f"/vips/{vip['uuid']}/actions", "updateVip", {"name": "v1b"})
+    assert answer.body["inventory"]["name"] == "v1b"
+    assert answer.body["inventory"]["useFor"] == "Eip"
+
     # Deleting the EIP revokes it and frees the VIP for another use.
     assert (await admin.delete(f"/eips/{eip['uuid']}")).status == 200
     assert host_nat(sim, HOSTS[0]) == {}
@@ -286,4 +294,35 @@ async def test_deleting_a_guest_network_under_a_running_vm_takes_its_services_of
     assert group["attachedL3NetworkUuids"] == [dc["l3"]["uuid"]]
     refs = await inventories(admin, "/security-groups/vm-instances/nics")
     assert [r["vmNicUuid"] for r in refs] == [first_nic["uuid"]]
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_services_follow_what_the_host_reports(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "eipsync", HOSTS[:1], storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await _public_l3(admin, dc, "eipsync-public")
+    vip = await _vip(admin, public["uuid"], "v")
+    vm = await new_vm(admin, dc, "guest")
+    nic = vm["vmNics"][0]
+    await admin.inventory("/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]})
+    host = dc["hosts"][0]
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+
+    # The guest powered itself off: the NAT and DHCP entry leave the host with it.
+    gone = sim.machine(HOSTS[0]).remove_vm(vm["uuid"])
+    assert gone is not None
+    body = {"hostUuid": host["uuid"], "vmUuid": vm["uuid"], "vmState": "Shutdown"}
+    await sim.report(HOSTS[0], "/kvm/reportvmstate", body)
+
+    async def nat_is(expected: dict[str, str]) -> bool:
+        return host_nat(sim, HOSTS[0]) == expected
+
+    await wait_for(lambda: nat_is({}))
+    assert nic["mac"] not in host_network(sim, HOSTS[0])["dhcp"]
+
+    # Started behind the node's back: the host reports it running, its services come back.
+    sim.machine(HOSTS[0]).add_vm(vm["uuid"], gone)
+    await sim.report(HOSTS[0], "/kvm/reportvmstate", {**body, "vmState": "Running"})
+    await wait_for(lambda: nat_is({vip["ip"]: nic["ip"]}))
+    assert nic["mac"] in host_network(sim, HOSTS[0])["dhcp"]
     await destroy_and_expunge(admin, vm["uuid"])

@@ -15,6 +15,7 @@ from tests.e2e.test_vm_lifecycle import (
     inventories,
     new_vm,
     uuids,
+    vm_action,
     vm_ok,
 )
 from tests.support.api_client import ApiClient
@@ -315,3 +316,25 @@ async def test_changes_waiting_for_a_host_share_one_refresh(
     held = host_rules(sim, HOSTS[0])[nic]
     assert sorted(r[2] for r in held) == [1, 2, 3, 4, 5]
     await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_a_burst_of_member_vms_starting_on_a_host_is_served_by_few_commands(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "sgburst", HOSTS[:1], storage=("nfs",))
+    l3 = dc["l3"]["uuid"]
+    assert (await attach_services(admin, l3, {"SecurityGroup": ["SecurityGroup"]})).status == 200
+    sg = await _group_with_rules(admin, l3, "burst")
+    vms = [await new_vm(admin, dc, f"b{i}", strategy="CreateStopped") for i in range(5)]
+    await _add_nics(admin, sg["uuid"], *(vm["vmNics"][0]["uuid"] for vm in vms))
+    before = host_network(sim, HOSTS[0]).get("securityGroupRefreshes", 0)
+
+    # Each start asks for its rules before it boots and again once it runs: 10 refreshes.
+    # Held on the host, the first keeps the others waiting together.
+    sim.set_fault(HOSTS[0], "/securitygroup/refreshrulesonhost", delay=1.0, times=1)
+    started = await asyncio.gather(*(vm_action(admin, vm["uuid"], "startVmInstance") for vm in vms))
+    assert all(a.status == 200 for a in started), [a.body for a in started]
+    assert host_network(sim, HOSTS[0])["securityGroupRefreshes"] - before <= 7
+    assert set(host_rules(sim, HOSTS[0])) == {vm["vmNics"][0]["uuid"] for vm in vms}
+    for vm in vms:
+        await destroy_and_expunge(admin, vm["uuid"])

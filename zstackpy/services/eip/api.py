@@ -82,6 +82,23 @@ class APIDetachEipMsg(APIMessage):
     uuid: str
 
 
+class APIUpdateEipMsg(APIMessage):
+    api_service: ClassVar[str] = EIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="UpdateEip",
+        java_class=f"{_PKG}.APIUpdateEipMsg",
+        method="PUT",
+        path="/eips/{uuid}/actions",
+        body_key="updateEip",
+        result_java_class=f"{_PKG}.APIUpdateEipEvent",
+        summary="Change an EIP's name or description",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=2048)
+
+
 class APIQueryEipMsg(APIQueryMessage):
     query_of: ClassVar[str] = "Eip"
     api: ClassVar[ApiSpec | None] = ApiSpec(

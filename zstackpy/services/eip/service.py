@@ -25,6 +25,7 @@ from zstackpy.services.eip.api import (
     APICreateEipMsg,
     APIDeleteEipMsg,
     APIDetachEipMsg,
+    APIUpdateEipMsg,
     EipEvent,
 )
 from zstackpy.services.eip.extensions import EipBackend, EipOnHost
@@ -137,6 +138,17 @@ class EipService(ResourceService):
             ).raise_if_error()
         except ZError as exc:
             log.warning("EIP %s: undoing its create failed: %s", uuid, exc)
+
+    @handles(APIUpdateEipMsg)
+    async def update(self, msg: APIUpdateEipMsg) -> EipEvent:
+        async def run() -> EipEvent:
+            changes = msg.model_dump(
+                include={"name", "description"}, exclude_none=True, by_alias=False
+            )
+            await self.update_fields(msg.uuid, changes)
+            return EipEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+
+        return await self.ctx.queues.run(eip_queue(msg.uuid), run)
 
     @handles(APIDeleteEipMsg)
     async def delete_api(self, msg: APIDeleteEipMsg) -> EipEvent:

@@ -25,8 +25,8 @@ class NicOnHost(BaseModel):
 
 class RefreshSecurityGroupHostMsg(NeedReplyMessage):
     """Send a host the whole rule set of the member NICs it runs (plus ``arriving``), in
-    the host's ``sg-host`` queue on its owner node, less ``leaving``. Plain refreshes that
-    wait together are served by one command: what it sends is read when it runs."""
+    the host's ``sg-host`` queue on its owner node, less ``leaving``. Refreshes that wait
+    together are served by one command: what it sends is read when it runs."""
 
     service: ClassVar[str] = SECURITY_GROUP_HOST_SERVICE
     route_by: ClassVar[str | None] = "host_uuid"

@@ -1,7 +1,8 @@
 """What hosts hold of security groups, and the ``SecurityGroup`` network-service provider.
 
 A host's rule set is sent whole (``hosts.host_command``) in the host's ``sg-host`` queue on
-its owner node; plain refreshes waiting there together are served by one command. A
+its owner node; refreshes waiting there together are served by one command (a burst of
+member VMs starting on one host costs it about one command, not one per VM). A
 member VM's arrival on a host puts its rules there before it runs, its departure takes
 them off, and a reconnecting host is sent its set again. Attachments of groups to an L3
 network go with the network (cascade).
@@ -49,46 +50,64 @@ _L3_TYPE = "L3NetworkVO"
 _L3_REF_TYPE = "SecurityGroupL3NetworkRefVO"
 
 
+class _Batch:
+    """Refreshes of one host waiting together: one command serves them all."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        # Nobody may be left to read an error: mark it read so the loop does not log it.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.arriving: dict[str, NicOnHost] = {}
+        self.leaving: set[str] = set()
+
+    def add(self, msg: RefreshSecurityGroupHostMsg) -> None:
+        # Later requests win: a NIC that arrives after it left (or the reverse) is so.
+        for nic in msg.arriving:
+            self.arriving[nic.uuid] = nic
+            self.leaving.discard(nic.uuid)
+        for gone in msg.leaving:
+            self.leaving.add(gone)
+            self.arriving.pop(gone, None)
+
+
 class SecurityGroupHostService(Service):
     name = SECURITY_GROUP_HOST_SERVICE
 
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
-        # host uuid -> the refresh waiting in its queue that later plain refreshes join.
-        self._waiting: dict[str, asyncio.Future[None]] = {}
+        # host uuid -> the refresh waiting in its queue that later refreshes join.
+        self._waiting: dict[str, _Batch] = {}
 
     # ----- a host's rule set ------------------------------------------------------------------
 
     @handles(RefreshSecurityGroupHostMsg)
     async def refresh_host(self, msg: RefreshSecurityGroupHostMsg) -> Reply:
         host = msg.host_uuid
-        if msg.arriving or msg.leaving:
-            await self.ctx.queues.run(host_queue(host), self._send, host, msg.arriving, msg.leaving)
+        batch = self._waiting.get(host)
+        if batch is not None:
+            # A refresh not yet started reads the database when it starts: it covers us,
+            # with our arriving and leaving NICs added to its own.
+            batch.add(msg)
+            await asyncio.shield(batch.done)
             return Reply()
-        waiting = self._waiting.get(host)
-        if waiting is not None:
-            # A refresh not yet started reads the database when it starts: it covers us.
-            await asyncio.shield(waiting)
-            return Reply()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # Nobody may be left to read an error: mark it read so the loop does not log it.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._waiting[host] = future
+        batch = _Batch(asyncio.get_running_loop().create_future())
+        batch.add(msg)
+        self._waiting[host] = batch
 
         async def run() -> None:
-            if self._waiting.get(host) is future:
+            if self._waiting.get(host) is batch:
                 del self._waiting[host]  # started: later changes need a run of their own
-            await self._send(host, [], [])
+            await self._send(host, list(batch.arriving.values()), sorted(batch.leaving))
 
         try:
             await self.ctx.queues.run(host_queue(host), run)
         except BaseException as exc:
-            if self._waiting.get(host) is future:
+            if self._waiting.get(host) is batch:
                 del self._waiting[host]
-            if not future.done():
-                future.set_exception(exc)
+            if not batch.done.done():
+                batch.done.set_exception(exc)
             raise
-        future.set_result(None)
+        batch.done.set_result(None)
         return Reply()
 
     async def _send(self, host_uuid: str, arriving: list[NicOnHost], leaving: list[str]) -> None:

@@ -53,6 +53,23 @@ class APIDeleteVipMsg(APIMessage):
     delete_mode: Literal["Permissive", "Enforcing"] = "Permissive"
 
 
+class APIUpdateVipMsg(APIMessage):
+    api_service: ClassVar[str] = VIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="UpdateVip",
+        java_class=f"{_PKG}.APIUpdateVipMsg",
+        method="PUT",
+        path="/vips/{uuid}/actions",
+        body_key="updateVip",
+        result_java_class=f"{_PKG}.APIUpdateVipEvent",
+        summary="Change a VIP's name or description",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=2048)
+
+
 class APIQueryVipMsg(APIQueryMessage):
     query_of: ClassVar[str] = "Vip"
     api: ClassVar[ApiSpec | None] = ApiSpec(

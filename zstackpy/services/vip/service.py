@@ -25,7 +25,7 @@ from zstackpy.services.network.messages import (
     ReleaseIpMsg,
 )
 from zstackpy.services.resource_service import ResourceService
-from zstackpy.services.vip.api import APICreateVipMsg, APIDeleteVipMsg, VipEvent
+from zstackpy.services.vip.api import APICreateVipMsg, APIDeleteVipMsg, APIUpdateVipMsg, VipEvent
 from zstackpy.services.vip.messages import (
     VIP_SERVICE,
     VIP_TYPE,
@@ -107,6 +107,17 @@ class VipService(ResourceService):
             await self._release_ip(msg.l3_network_uuid, ip.uuid)
             raise
         return VipEvent(inventory=await self.answer(uuid, "created", auth))
+
+    @handles(APIUpdateVipMsg)
+    async def update(self, msg: APIUpdateVipMsg) -> VipEvent:
+        async def run() -> VipEvent:
+            changes = msg.model_dump(
+                include={"name", "description"}, exclude_none=True, by_alias=False
+            )
+            await self.update_fields(msg.uuid, changes)
+            return VipEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+
+        return await self.ctx.queues.run(vip_queue(msg.uuid), run)
 
     @handles(APIDeleteVipMsg)
     async def delete_api(self, msg: APIDeleteVipMsg) -> VipEvent:

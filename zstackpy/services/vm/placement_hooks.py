@@ -37,7 +37,7 @@ async def arriving(ctx: NodeContext, ev: VmPlacementEvent) -> None:
             await extension.vm_arriving(ev)
             agreed.append(extension)
     except BaseException:
-        await _left(agreed, _failed(ev))
+        await _left(agreed, failed(ev))
         raise
 
 
@@ -49,15 +49,23 @@ async def arrived(ctx: NodeContext, ev: VmPlacementEvent) -> None:
             log.exception("VM %s: a placement extension failed after arrival", ev.vm_uuid)
 
 
+async def appeared(ctx: NodeContext, ev: VmPlacementEvent) -> None:
+    """The VM runs on ``ev.host`` without our having started it there (a host's report):
+    its services are put there after the fact; a refusal is logged, the VM runs anyway."""
+    for extension in ctx.plugins.extensions(VmPlacementExtension):
+        try:
+            await extension.vm_arriving(ev)
+        except Exception:
+            log.exception("VM %s: a placement extension refused a VM already there", ev.vm_uuid)
+    await arrived(ctx, ev)
+
+
 async def left(ctx: NodeContext, ev: VmPlacementEvent) -> None:
     await _left(ctx.plugins.extensions(VmPlacementExtension), ev)
 
 
 def failed(ev: VmPlacementEvent) -> VmPlacementEvent:
-    return _failed(ev)
-
-
-def _failed(ev: VmPlacementEvent) -> VmPlacementEvent:
+    """The same placement, as an arrival that did not happen."""
     return VmPlacementEvent(
         vm_uuid=ev.vm_uuid, host=ev.host, nics=ev.nics, cause="failed", hostname=ev.hostname
     )
