@@ -3,7 +3,8 @@ holds, so tests can check it: DHCP entries (by MAC), the security-group rule set
 member NIC it runs with the groups' member addresses, and the EIP NAT table (by VIP).
 
 ``/securitygroup/refreshrulesonhost`` replaces the whole rule set (the node always sends
-all of it); EIP and DHCP commands add or remove entries and succeed when repeated.
+all of it); EIP and DHCP commands add or remove entries and succeed when repeated, and
+replace the whole table when the command says ``rebuild`` (a reconnect).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def refresh_rules(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
 
 def apply_dhcp(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     state = network_of(machine)
+    if cmd.get("rebuild") is True:
+        state.dhcp = {}  # the whole table follows
     for entry in _dicts(cmd, "dhcp"):
         state.dhcp[field_str(entry, "mac")] = entry
     return {}
@@ -82,6 +85,8 @@ def _eips(cmd: dict[str, Any]) -> list[dict[str, Any]]:
 
 def apply_eip(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     state = network_of(machine)
+    if cmd.get("rebuild") is True:
+        state.nat = {}  # the whole table follows
     for eip in _eips(cmd):
         vip = field_str(eip, "vip")
         held = state.nat.get(vip)

@@ -326,3 +326,36 @@ async def test_services_follow_what_the_host_reports(admin: ApiClient, sim: Simu
     await wait_for(lambda: nat_is({vip["ip"]: nic["ip"]}))
     assert nic["mac"] in host_network(sim, HOSTS[0])["dhcp"]
     await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_eips_of_a_disconnected_host_are_settled_when_it_reconnects(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipdown", HOSTS[:1], storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await _public_l3(admin, dc, "eipdown-public")
+    vips = [await _vip(admin, public["uuid"], f"v{i}") for i in range(2)]
+    vm = await new_vm(admin, dc, "down")
+    nic = vm["vmNics"][0]
+    first = await admin.inventory(
+        "/eips", {"name": "e0", "vipUuid": vips[0]["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    assert host_nat(sim, HOSTS[0]) == {vips[0]["ip"]: nic["ip"]}
+    host_path = f"/hosts/{dc['hosts'][0]['uuid']}/actions"
+
+    # While the host is down, a detach and an attach are accepted...
+    await sim.set_alive(HOSTS[0], False)
+    assert (await admin.action(host_path, "reconnectHost", {})).status != 200
+    answer = await admin.delete(f"/eips/{first['uuid']}/vm-instances/nics")
+    assert answer.status == 200, answer.body
+    second = await admin.inventory(
+        "/eips", {"name": "e1", "vipUuid": vips[1]["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    assert second["vmNicUuid"] == nic["uuid"]
+    assert host_nat(sim, HOSTS[0]) == {vips[0]["ip"]: nic["ip"]}  # it heard nothing
+
+    # ...and its reconnect gives it the NAT table the database holds.
+    await sim.set_alive(HOSTS[0], True)
+    assert (await admin.action(host_path, "reconnectHost", {})).status == 200
+    assert host_nat(sim, HOSTS[0]) == {vips[1]["ip"]: nic["ip"]}
+    await destroy_and_expunge(admin, vm["uuid"])

@@ -338,3 +338,36 @@ async def test_a_burst_of_member_vms_starting_on_a_host_is_served_by_few_command
     assert set(host_rules(sim, HOSTS[0])) == {vm["vmNics"][0]["uuid"] for vm in vms}
     for vm in vms:
         await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_a_disconnected_host_refuses_nothing_and_catches_up_when_it_reconnects(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "sgdown", HOSTS, storage=("nfs",))
+    l3 = dc["l3"]["uuid"]
+    a, b = dc["hosts"]
+    assert (await attach_services(admin, l3, {"SecurityGroup": ["SecurityGroup"]})).status == 200
+    sg = await _group_with_rules(admin, l3, "down")
+    vm1 = await new_vm(admin, dc, "d1", hostUuid=a["uuid"])
+    vm2 = await new_vm(admin, dc, "d2", hostUuid=b["uuid"])
+    nic1, nic2 = vm1["vmNics"][0]["uuid"], vm2["vmNics"][0]["uuid"]
+    await _add_nics(admin, sg["uuid"], nic1, nic2)
+
+    await sim.set_alive(HOSTS[1], False)
+    failed = await admin.action(f"/hosts/{b['uuid']}/actions", "reconnectHost", {})
+    assert failed.status != 200
+    answer = await admin.create(
+        f"/security-groups/{sg['uuid']}/rules",
+        {"rules": [{"type": "Ingress", "protocol": "TCP", "startPort": 443, "endPort": 443}]},
+    )
+    assert answer.status == 200, answer.body
+    https = ("Ingress", "TCP", 443, 443, "0.0.0.0/0")
+    assert https in host_rules(sim, HOSTS[0])[nic1]
+    assert https not in host_rules(sim, HOSTS[1])[nic2]  # down: it missed the change
+
+    await sim.set_alive(HOSTS[1], True)
+    back = await admin.action(f"/hosts/{b['uuid']}/actions", "reconnectHost", {})
+    assert back.status == 200, back.body
+    assert https in host_rules(sim, HOSTS[1])[nic2]
+    for vm in (vm1, vm2):
+        await destroy_and_expunge(admin, vm["uuid"])

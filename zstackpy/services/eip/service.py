@@ -3,7 +3,8 @@
 An EIP holds its VIP (acquired for "Eip"). Attached to a NIC whose VM is on a host, it is
 NATed there by the provider serving ``Eip`` on the NIC's L3 network (``EipBackend``); the
 provider follows the VM itself when it starts, stops or migrates. An attach or detach the
-host refuses is undone: the EIP stays as it was and the API answers the host's error.
+host refuses is undone: the EIP stays as it was and the API answers the host's error. A
+host that is not Connected refuses nothing: its reconnect sends it its whole NAT table.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from zstackpy.services.eip.messages import (
 )
 from zstackpy.services.eip.models import EipVO
 from zstackpy.services.eip.nics import NicPlace, nic_place
+from zstackpy.services.host.messages import HostErr
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import EIP
 from zstackpy.services.networkservice.messages import (
@@ -229,6 +231,11 @@ class EipService(ResourceService):
             return
         try:
             await backend.apply_eip(await self._on_host(uuid, place))
+        except ZError as exc:
+            if exc.code == HostErr.WRONG_STATE:
+                return  # the host is not Connected: its reconnect puts the EIP there
+            await self._set_nic(uuid, None, None)
+            raise
         except BaseException:
             await self._set_nic(uuid, None, None)
             raise
@@ -256,7 +263,12 @@ class EipService(ResourceService):
             place = None  # the NIC is gone: nothing holds the EIP any more
         if place is not None and place.host is not None:
             backend = await self._backend(place.nic.l3_network_uuid)
-            await backend.revoke_eip(await self._on_host(eip.uuid, place))
+            try:
+                await backend.revoke_eip(await self._on_host(eip.uuid, place))
+            except ZError as exc:
+                # Not Connected: its reconnect sends the whole NAT table, without this one.
+                if exc.code != HostErr.WRONG_STATE:
+                    raise
         await self._set_nic(eip.uuid, None, None)
 
     async def _set_nic(self, uuid: str, nic_uuid: str | None, guest_ip: str | None) -> None:

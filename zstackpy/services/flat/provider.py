@@ -136,14 +136,13 @@ class FlatProvider(Service):
         dhcp = resync.merged([await self._dhcp(e) for e in events])
         nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
         # In the host's queue: its agent directly (a HostAgentCallMsg would wait for us).
-        if dhcp:
-            await self.ctx.agents.call(
-                host.agent, DHCP_APPLY, {"dhcp": dhcp, "rebuild": True}, timeout=AGENT_TIMEOUT_S
-            )
-        if nat:
-            await self.ctx.agents.call(
-                host.agent, eips.BATCH_APPLY, {"eips": nat}, timeout=AGENT_TIMEOUT_S
-            )
+        # ``rebuild``: the host's whole tables, so entries it should no longer hold go.
+        await self.ctx.agents.call(
+            host.agent, DHCP_APPLY, {"dhcp": dhcp, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+        )
+        await self.ctx.agents.call(
+            host.agent, eips.BATCH_APPLY, {"eips": nat, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+        )
 
 
 def _dhcp_entry(

@@ -23,6 +23,7 @@ from zstackpy.api.messages import AuthContext
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.workqueue import QueueKey
+from zstackpy.services.host.messages import HostErr
 from zstackpy.services.securitygroup import hosts
 from zstackpy.services.securitygroup.messages import (
     RefreshSecurityGroupHostMsg,
@@ -87,14 +88,19 @@ async def change(ctx: NodeContext, groups: list[str], edit: Edit, undo: Edit) ->
 
 
 async def push(ctx: NodeContext, host_uuids: set[str]) -> None:
-    """Refresh every host; the first refusal is raised once all have answered."""
+    """Refresh every host; the first refusal is raised once all have answered. A host
+    that is not Connected is no refusal: it gets its whole set when it reconnects."""
     if not host_uuids:
         return
+    ordered = sorted(host_uuids)
     replies = await ctx.bus.call_many(
-        [RefreshSecurityGroupHostMsg(host_uuid=h) for h in sorted(host_uuids)],
+        [RefreshSecurityGroupHostMsg(host_uuid=h) for h in ordered],
         parallelism=PUSH_PARALLELISM,
     )
-    for reply in replies:
+    for host_uuid, reply in zip(ordered, replies, strict=True):
+        if reply.error is not None and reply.error.code == HostErr.WRONG_STATE:
+            log.info("security groups: host %s is not Connected; its reconnect will", host_uuid)
+            continue
         reply.raise_if_error()
 
 
