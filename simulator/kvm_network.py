@@ -1,6 +1,7 @@
 """KVM agent (port 7070): network services applied on the host. The machine keeps what it
 holds, so tests can check it: DHCP entries (by MAC), the security-group rule set of each
-member NIC it runs with the groups' member addresses, and the EIP NAT table (by VIP).
+member NIC it runs with the groups' member addresses, the EIP NAT table (by VIP) and the
+port-forwarding table (by VIP, protocol and ports).
 
 ``/securitygroup/refreshrulesonhost`` replaces the whole rule set (the node always sends
 all of it); EIP and DHCP commands add or remove entries and succeed when repeated, and
@@ -23,6 +24,8 @@ class NetworkState:
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # nic uuid -> rule TO
     members: dict[str, list[str]] = field(default_factory=dict)  # group -> addresses
     nat: dict[str, dict[str, Any]] = field(default_factory=dict)  # vip -> EIP entry
+    # "vip:protocol:start-end" -> port-forwarding rule
+    forwards: dict[str, dict[str, Any]] = field(default_factory=dict)
     refreshes: int = 0  # rule-set refreshes taken
 
     def view(self) -> dict[str, Any]:
@@ -31,6 +34,7 @@ class NetworkState:
             "securityGroupRules": dict(self.rules),
             "securityGroupMembers": dict(self.members),
             "nat": dict(self.nat),
+            "portForwarding": dict(self.forwards),
             "securityGroupRefreshes": self.refreshes,
         }
 
@@ -106,6 +110,41 @@ def delete_eip(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _rules(cmd: dict[str, Any]) -> list[dict[str, Any]]:
+    single = cmd.get("rule")
+    if isinstance(single, dict):
+        return [single]
+    return _dicts(cmd, "rules")
+
+
+def _forward_key(rule: dict[str, Any]) -> str:
+    start, end = rule.get("vipPortStart"), rule.get("vipPortEnd")
+    return f"{field_str(rule, 'vip')}:{field_str(rule, 'protocolType')}:{start}-{end}"
+
+
+def apply_forwards(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    if cmd.get("rebuild") is True:
+        state.forwards = {}  # the whole table follows
+    for rule in _rules(cmd):
+        key = _forward_key(rule)
+        held = state.forwards.get(key)
+        if held is not None and held.get("uuid") != rule.get("uuid"):
+            raise AgentCommandError(f"{key} is already forwarded on {machine.address}")
+        state.forwards[key] = rule
+    return {}
+
+
+def delete_forwards(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for rule in _rules(cmd):
+        key = _forward_key(rule)
+        held = state.forwards.get(key)
+        if held is not None and held.get("uuid") == rule.get("uuid"):
+            del state.forwards[key]
+    return {}
+
+
 COMMANDS: dict[str, SimCommand] = {
     "/securitygroup/refreshrulesonhost": SimCommand(refresh_rules),
     "/flatnetworkprovider/dhcp/apply": SimCommand(apply_dhcp),
@@ -114,4 +153,8 @@ COMMANDS: dict[str, SimCommand] = {
     "/flatnetworkprovider/eip/batchapply": SimCommand(apply_eip),
     "/flatnetworkprovider/eip/delete": SimCommand(delete_eip),
     "/flatnetworkprovider/eip/batchdelete": SimCommand(delete_eip),
+    "/flatnetworkprovider/portforwarding/apply": SimCommand(apply_forwards),
+    "/flatnetworkprovider/portforwarding/batchapply": SimCommand(apply_forwards),
+    "/flatnetworkprovider/portforwarding/delete": SimCommand(delete_forwards),
+    "/flatnetworkprovider/portforwarding/batchdelete": SimCommand(delete_forwards),
 }

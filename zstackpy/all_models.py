@@ -18,6 +18,7 @@ from zstackpy.services.network import models as _network  # noqa: F401
 from zstackpy.services.networkservice import models as _networkservice  # noqa: F401
 from zstackpy.services.nfs_primary_storage import models as _nfs_primary_storage  # noqa: F401
 from zstackpy.services.offering import models as _offering  # noqa: F401
+from zstackpy.services.portforwarding import models as _portforwarding  # noqa: F401
 from zstackpy.services.primary_storage import models as _primary_storage  # noqa: F401
 from zstackpy.services.securitygroup import models as _securitygroup  # noqa: F401
 from zstackpy.services.sftp_backup_storage import models as _sftp_backup_storage  # noqa: F401

@@ -1,5 +1,6 @@
 """Network services: providers and their types, which provider serves which type on an
-L3 network, security groups (rules, L3 attachments, member NICs), VIPs and EIPs.
+L3 network, security groups (rules, L3 attachments, member NICs), VIPs (and the resources
+using them), EIPs and port-forwarding rules.
 
 Revision ID: 0014_network_services
 Revises: 0013_kvm_deploy_output
@@ -196,6 +197,21 @@ def upgrade() -> None:
     )
     _indexes(table, "name", "l3_network_uuid", "ip", "used_ip_uuid", ("create_date", "uuid"))
 
+    table = "VipNetworkServicesRefVO"
+    op.create_table(
+        table,
+        _uuid(),
+        sa.Column("vip_uuid", sa.String(32), nullable=False),
+        sa.Column("service_type", sa.String(64), nullable=False),
+        sa.Column("protocol", sa.String(16), nullable=True),
+        sa.Column("port_start", sa.Integer(), nullable=True),
+        sa.Column("port_end", sa.Integer(), nullable=True),
+        *_dates(),
+        _fk(table, "vip_uuid", "VipVO"),
+        sa.PrimaryKeyConstraint("uuid"),
+    )
+    _indexes(table, "vip_uuid")
+
     table = "EipVO"
     op.create_table(
         table,
@@ -215,10 +231,36 @@ def upgrade() -> None:
     )
     _indexes(table, "name", "vm_nic_uuid", "vip_ip", ("create_date", "uuid"))
 
+    table = "PortForwardingRuleVO"
+    op.create_table(
+        table,
+        _uuid(),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("vip_uuid", sa.String(32), nullable=False),
+        sa.Column("vip_ip", sa.String(64), nullable=False),
+        sa.Column("vip_port_start", sa.Integer(), nullable=False),
+        sa.Column("vip_port_end", sa.Integer(), nullable=False),
+        sa.Column("private_port_start", sa.Integer(), nullable=False),
+        sa.Column("private_port_end", sa.Integer(), nullable=False),
+        sa.Column("protocol_type", sa.String(16), nullable=False),
+        sa.Column("vm_nic_uuid", sa.String(32), nullable=True),
+        sa.Column("guest_ip", sa.String(64), nullable=True),
+        sa.Column("state", sa.String(32), nullable=False),
+        sa.Column("allowed_cidr", sa.String(64), nullable=True),
+        *_dates(),
+        _fk(table, "vip_uuid", "VipVO"),
+        _fk(table, "vm_nic_uuid", "VmNicVO", ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("uuid"),
+    )
+    _indexes(table, "name", "vip_uuid", "vm_nic_uuid", ("create_date", "uuid"))
+
 
 def downgrade() -> None:
     for table in (
+        "PortForwardingRuleVO",
         "EipVO",
+        "VipNetworkServicesRefVO",
         "VipVO",
         "VmNicSecurityGroupRefVO",
         "SecurityGroupL3NetworkRefVO",

@@ -18,26 +18,17 @@ from tests.e2e.test_vm_lifecycle import (
 )
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
-from tests.support.netsvc import attach_services, host_nat, host_network, host_rules
+from tests.support.netsvc import (
+    attach_services,
+    host_nat,
+    host_network,
+    host_rules,
+    new_vip,
+    public_l3,
+)
 
 HOSTS = ["10.80.0.1", "10.80.0.2"]
 FLAT = {"Flat": ["DHCP", "DNS", "Eip"]}
-
-
-async def _public_l3(admin: ApiClient, dc: dict[str, Any], name: str) -> dict[str, Any]:
-    l3 = await admin.inventory(
-        "/l3-networks",
-        {"name": name, "l2NetworkUuid": dc["l2"]["uuid"], "category": "Public"},
-    )
-    await admin.inventory(
-        f"/l3-networks/{l3['uuid']}/ip-ranges/by-cidr",
-        {"name": f"{name}-range", "networkCidr": "16.16.16.0/24"},
-    )
-    return l3
-
-
-async def _vip(admin: ApiClient, l3_uuid: str, name: str, **params: Any) -> dict[str, Any]:
-    return await admin.inventory("/vips", {"name": name, "l3NetworkUuid": l3_uuid, **params})
 
 
 async def _eip(admin: ApiClient, uuid: str) -> dict[str, Any]:
@@ -57,8 +48,8 @@ async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
         "DNS",
         "Eip",
     ]
-    public = await _public_l3(admin, dc, "eip-public")
-    vip = await _vip(admin, public["uuid"], "web-vip", requiredIp="16.16.16.16")
+    public = await public_l3(admin, dc, "eip-public")
+    vip = await new_vip(admin, public["uuid"], "web-vip", requiredIp="16.16.16.16")
     assert vip["ip"] == "16.16.16.16"
     assert vip["l3NetworkUuid"] == public["uuid"]
     assert vip["gateway"] == "16.16.16.1"
@@ -143,8 +134,8 @@ async def test_a_host_refusing_the_nat_leaves_the_eip_as_it_was(
 ) -> None:
     dc = await add_full_datacenter(admin, "eipfail", HOSTS[:1], storage=("nfs",))
     assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
-    public = await _public_l3(admin, dc, "eipfail-public")
-    vip = await _vip(admin, public["uuid"], "v1")
+    public = await public_l3(admin, dc, "eipfail-public")
+    vip = await new_vip(admin, public["uuid"], "v1")
     vm = await new_vm(admin, dc, "app")
     nic = vm["vmNics"][0]
     eip = await admin.inventory("/eips", {"name": "e1", "vipUuid": vip["uuid"]})
@@ -197,8 +188,8 @@ async def test_bad_input_changes_nothing_and_vips_go_with_their_network(
     admin: ApiClient, sim: Simulator
 ) -> None:
     dc = await add_full_datacenter(admin, "eipbad", HOSTS[:1], storage=("nfs",))
-    public = await _public_l3(admin, dc, "eipbad-public")
-    vip = await _vip(admin, public["uuid"], "v1", requiredIp="16.16.16.20")
+    public = await public_l3(admin, dc, "eipbad-public")
+    vip = await new_vip(admin, public["uuid"], "v1", requiredIp="16.16.16.20")
     error_of(
         await admin.create(
             "/vips", {"name": "dup", "l3NetworkUuid": public["uuid"], "requiredIp": "16.16.16.20"}
@@ -254,8 +245,8 @@ async def test_deleting_a_guest_network_under_a_running_vm_takes_its_services_of
     for l3 in (dc["l3"]["uuid"], second["uuid"]):
         answer = await attach_services(admin, l3, {**FLAT, "SecurityGroup": ["SecurityGroup"]})
         assert answer.status == 200, answer.body
-    public = await _public_l3(admin, dc, "eipl3-public")
-    vip = await _vip(admin, public["uuid"], "v")
+    public = await public_l3(admin, dc, "eipl3-public")
+    vip = await new_vip(admin, public["uuid"], "v")
     vm = await new_vm(admin, dc, "two-nics", l3NetworkUuids=[dc["l3"]["uuid"], second["uuid"]])
     first_nic, nic = sorted(vm["vmNics"], key=lambda n: n["deviceId"])
     assert nic["l3NetworkUuid"] == second["uuid"]
@@ -300,8 +291,8 @@ async def test_deleting_a_guest_network_under_a_running_vm_takes_its_services_of
 async def test_services_follow_what_the_host_reports(admin: ApiClient, sim: Simulator) -> None:
     dc = await add_full_datacenter(admin, "eipsync", HOSTS[:1], storage=("nfs",))
     assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
-    public = await _public_l3(admin, dc, "eipsync-public")
-    vip = await _vip(admin, public["uuid"], "v")
+    public = await public_l3(admin, dc, "eipsync-public")
+    vip = await new_vip(admin, public["uuid"], "v")
     vm = await new_vm(admin, dc, "guest")
     nic = vm["vmNics"][0]
     await admin.inventory("/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]})
@@ -333,8 +324,8 @@ async def test_eips_of_a_disconnected_host_are_settled_when_it_reconnects(
 ) -> None:
     dc = await add_full_datacenter(admin, "eipdown", HOSTS[:1], storage=("nfs",))
     assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
-    public = await _public_l3(admin, dc, "eipdown-public")
-    vips = [await _vip(admin, public["uuid"], f"v{i}") for i in range(2)]
+    public = await public_l3(admin, dc, "eipdown-public")
+    vips = [await new_vip(admin, public["uuid"], f"v{i}") for i in range(2)]
     vm = await new_vm(admin, dc, "down")
     nic = vm["vmNics"][0]
     first = await admin.inventory(

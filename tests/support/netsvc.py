@@ -51,3 +51,30 @@ def host_rules(sim: Simulator, ip: str) -> dict[str, list[tuple[str, str, int, i
 def host_nat(sim: Simulator, ip: str) -> dict[str, str | None]:
     """vip -> the guest address it is NATed to on the host at ``ip``."""
     return {vip: e.get("nicIp") for vip, e in host_network(sim, ip).get("nat", {}).items()}
+
+
+def host_forwards(sim: Simulator, ip: str) -> dict[str, tuple[str | None, int, int]]:
+    """Port forwards on the host: "vip:protocol:start-end" -> (guest address, private
+    start, private end)."""
+    held = host_network(sim, ip).get("portForwarding", {})
+    return {
+        key: (r.get("nicIp"), r["privatePortStart"], r["privatePortEnd"]) for key, r in held.items()
+    }
+
+
+async def public_l3(admin: ApiClient, dc: dict[str, Any], name: str) -> dict[str, Any]:
+    """A Public L3 network on the data center's L2, with the addresses 16.16.16.0/24."""
+    l3 = await admin.inventory(
+        "/l3-networks",
+        {"name": name, "l2NetworkUuid": dc["l2"]["uuid"], "category": "Public"},
+    )
+    await admin.inventory(
+        f"/l3-networks/{l3['uuid']}/ip-ranges/by-cidr",
+        {"name": f"{name}-range", "networkCidr": "16.16.16.0/24"},
+    )
+    return l3
+
+
+async def new_vip(admin: ApiClient, l3_uuid: str, name: str, **params: Any) -> dict[str, Any]:
+    """``POST /vips`` on ``l3_uuid`` (``params``: requiredIp, ...)."""
+    return await admin.inventory("/vips", {"name": name, "l3NetworkUuid": l3_uuid, **params})

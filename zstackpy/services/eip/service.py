@@ -41,7 +41,6 @@ from zstackpy.services.eip.messages import (
     GetNicEipsReply,
 )
 from zstackpy.services.eip.models import EipVO
-from zstackpy.services.eip.nics import NicPlace, nic_place
 from zstackpy.services.host.messages import HostErr
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import EIP
@@ -49,6 +48,7 @@ from zstackpy.services.networkservice.messages import (
     GetL3NetworkServicesMsg,
     GetL3NetworkServicesReply,
 )
+from zstackpy.services.networkservice.nics import NicPlace, nic_place
 from zstackpy.services.resource_service import ResourceService
 from zstackpy.services.vip.messages import (
     VIP_TYPE,
@@ -101,7 +101,8 @@ class EipService(ResourceService):
         if holder is not None:
             raise _vip_taken(msg.vip_uuid, holder)
         reply = await self.ctx.bus.request(
-            AcquireVipMsg(vip_uuid=msg.vip_uuid, use_for=USE_FOR), AcquireVipReply
+            AcquireVipMsg(vip_uuid=msg.vip_uuid, use_for=USE_FOR, service_uuid=uuid),
+            AcquireVipReply,
         )
         assert reply.vip is not None
         try:
@@ -136,7 +137,7 @@ class EipService(ResourceService):
             if made:
                 await self.remove([uuid], None)
             (
-                await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=vip_uuid, use_for=USE_FOR))
+                await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=vip_uuid, service_uuid=uuid))
             ).raise_if_error()
         except ZError as exc:
             log.warning("EIP %s: undoing its create failed: %s", uuid, exc)
@@ -177,7 +178,7 @@ class EipService(ResourceService):
         await self.remove([uuid], auth)
         if not release_vip:
             return
-        reply = await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=eip.vip_uuid, use_for=USE_FOR))
+        reply = await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=eip.vip_uuid, service_uuid=uuid))
         if not reply.success:
             log.warning("EIP %s: releasing VIP %s failed: %s", uuid, eip.vip_uuid, reply.error)
 

@@ -17,9 +17,9 @@ BATCH_APPLY = "/flatnetworkprovider/eip/batchapply"
 BATCH_DELETE = "/flatnetworkprovider/eip/batchdelete"
 
 
-async def public_bridges(ctx: NodeContext, eips: list[EipView]) -> dict[str, str]:
+async def public_bridges(ctx: NodeContext, l3_uuids: list[str]) -> dict[str, str]:
     """VIP L3 uuid -> its bridge on the hosts."""
-    wanted = sorted({e.vip_l3_network_uuid for e in eips})
+    wanted = sorted(set(l3_uuids))
     if not wanted:
         return {}
     reply = await ctx.bus.request(GetL3NetworksMsg(l3_network_uuids=wanted), GetL3NetworksReply)
@@ -49,7 +49,7 @@ async def eips_of(ctx: NodeContext, event: VmServicesEvent) -> list[dict[str, An
     if not nics:
         return []
     reply = await ctx.bus.request(GetNicEipsMsg(vm_nic_uuids=sorted(nics)), GetNicEipsReply)
-    bridges = await public_bridges(ctx, reply.eips)
+    bridges = await public_bridges(ctx, [e.vip_l3_network_uuid for e in reply.eips])
     return [
         eip_to(e, event.placement.vm_uuid, nics[e.vm_nic_uuid], bridges)
         for e in reply.eips

@@ -6,6 +6,7 @@ from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.eip.extensions import EipBackend
 from zstackpy.services.flat.provider import FlatProvider
 from zstackpy.services.networkservice.extensions import NetworkServiceProviderBackend
+from zstackpy.services.portforwarding.extensions import PortForwardingBackend
 
 
 class _Plugin:
@@ -15,6 +16,7 @@ class _Plugin:
         registry.add_service(FlatProvider)
         registry.add_extension(NetworkServiceProviderBackend, FlatProvider)
         registry.add_extension(EipBackend, FlatProvider)
+        registry.add_extension(PortForwardingBackend, FlatProvider)
 
 
 plugin = _Plugin()

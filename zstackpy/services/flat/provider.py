@@ -5,6 +5,7 @@ on that host the same way (``FlatEips``)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from zstackpy.core.context import NodeContext
@@ -12,7 +13,7 @@ from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
-from zstackpy.services.flat import eips, resync
+from zstackpy.services.flat import eips, port_forwarding, resync
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -21,12 +22,16 @@ from zstackpy.services.networkservice.extensions import (
     DHCP,
     DNS,
     EIP,
+    PORT_FORWARDING,
     USERDATA,
     L3ServiceChange,
     ProviderInfo,
     VmServicesEvent,
 )
+from zstackpy.services.portforwarding.extensions import PortForwardingOnHost
 from zstackpy.services.vm.extensions import VmNicSpec
+
+log = logging.getLogger(__name__)
 
 FLAT = "Flat"
 DHCP_APPLY = "/flatnetworkprovider/dhcp/apply"
@@ -53,8 +58,9 @@ class FlatProvider(Service):
         return ProviderInfo(
             name="Flat Network Service Provider",
             type=FLAT,
-            description="DHCP, DNS, userdata and EIPs on each KVM host, by its agent",
-            service_types=(DHCP, DNS, USERDATA, EIP),
+            description="DHCP, DNS, userdata, EIPs and port forwarding on each KVM host",
+            # PortForwarding: ours; ZStack serves it from its virtual router only.
+            service_types=(DHCP, DNS, USERDATA, EIP, PORT_FORWARDING),
         )
 
     async def attach_to_l3(self, change: L3ServiceChange) -> None:
@@ -94,25 +100,55 @@ class FlatProvider(Service):
         if entries:
             await host_call(self.ctx, host, DHCP_APPLY, {"dhcp": entries, "rebuild": False})
         nat = await eips.eips_of(self.ctx, event)
-        if nat:
-            try:
+        forwards = await port_forwarding.rules_of(self.ctx, event)
+        try:
+            if nat:
                 await host_call(self.ctx, host, eips.BATCH_APPLY, {"eips": nat})
-            except BaseException:
-                if entries:  # the VM will not come: its DHCP entries go too
-                    await host_call(self.ctx, host, DHCP_RELEASE, {"dhcp": entries})
-                raise
+            if forwards:
+                await host_call(self.ctx, host, port_forwarding.BATCH_APPLY, {"rules": forwards})
+        except BaseException:
+            # The VM will not come: what it had put there goes (best effort: the refusal
+            # is the error that matters).
+            try:
+                await self._release(host, entries, nat, forwards)
+            except ZError as exc:
+                log.warning(
+                    "VM %s: undoing its flat services failed: %s", event.placement.vm_uuid, exc
+                )
+            raise
 
     async def vm_arrived(self, event: VmServicesEvent) -> None:
         return None
 
     async def vm_left(self, event: VmServicesEvent) -> None:
-        host = event.placement.host.uuid
-        nat = await eips.eips_of(self.ctx, event)
-        if nat:
-            await host_call(self.ctx, host, eips.BATCH_DELETE, {"eips": nat})
         entries = await self._dhcp(event)
-        if entries:
-            await host_call(self.ctx, host, DHCP_RELEASE, {"dhcp": entries})
+        nat = await eips.eips_of(self.ctx, event)
+        forwards = await port_forwarding.rules_of(self.ctx, event)
+        await self._release(event.placement.host.uuid, entries, nat, forwards)
+
+    async def _release(
+        self,
+        host: str,
+        entries: list[dict[str, Any]],
+        nat: list[dict[str, Any]],
+        forwards: list[dict[str, Any]],
+    ) -> None:
+        """Take a VM's entries off the host; each table is tried even if another fails."""
+        calls = [
+            (port_forwarding.BATCH_DELETE, {"rules": forwards}, forwards),
+            (eips.BATCH_DELETE, {"eips": nat}, nat),
+            (DHCP_RELEASE, {"dhcp": entries}, entries),
+        ]
+        failure: ZError | None = None
+        for path, command, items in calls:
+            if not items:
+                continue
+            try:
+                await host_call(self.ctx, host, path, command)
+            except ZError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     # ----- EipBackend: EIPs attached or detached while the VM runs ----------------------
 
@@ -120,12 +156,20 @@ class FlatProvider(Service):
         return FLAT
 
     async def apply_eip(self, eip: EipOnHost) -> None:
-        bridges = await eips.public_bridges(self.ctx, [eip.eip])
+        bridges = await eips.public_bridges(self.ctx, [eip.eip.vip_l3_network_uuid])
         command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
         await host_call(self.ctx, eip.host.uuid, eips.APPLY, command)
 
+    async def apply_port_forwarding(self, rule: PortForwardingOnHost) -> None:
+        command = await port_forwarding.one_rule(self.ctx, rule.rule, rule.vm_uuid, rule.nic)
+        await host_call(self.ctx, rule.host.uuid, port_forwarding.APPLY, {"rule": command})
+
+    async def revoke_port_forwarding(self, rule: PortForwardingOnHost) -> None:
+        command = await port_forwarding.one_rule(self.ctx, rule.rule, rule.vm_uuid, rule.nic)
+        await host_call(self.ctx, rule.host.uuid, port_forwarding.DELETE, {"rule": command})
+
     async def revoke_eip(self, eip: EipOnHost) -> None:
-        bridges = await eips.public_bridges(self.ctx, [eip.eip])
+        bridges = await eips.public_bridges(self.ctx, [eip.eip.vip_l3_network_uuid])
         command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
         await host_call(self.ctx, eip.host.uuid, eips.DELETE, command)
 
@@ -135,6 +179,7 @@ class FlatProvider(Service):
         events = await resync.events_on_host(self.ctx, host, FLAT)
         dhcp = resync.merged([await self._dhcp(e) for e in events])
         nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
+        forwards = resync.merged([await port_forwarding.rules_of(self.ctx, e) for e in events])
         # In the host's queue: its agent directly (a HostAgentCallMsg would wait for us).
         # ``rebuild``: the host's whole tables, so entries it should no longer hold go.
         await self.ctx.agents.call(
@@ -142,6 +187,12 @@ class FlatProvider(Service):
         )
         await self.ctx.agents.call(
             host.agent, eips.BATCH_APPLY, {"eips": nat, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+        )
+        await self.ctx.agents.call(
+            host.agent,
+            port_forwarding.BATCH_APPLY,
+            {"rules": forwards, "rebuild": True},
+            timeout=AGENT_TIMEOUT_S,
         )
 
 

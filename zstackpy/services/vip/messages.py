@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,19 @@ VIP_TYPE = "VipVO"
 class VipErr(StrEnum):
     IN_USE = "VIP.1001"  # another service (or another resource) already uses the VIP
     NOT_ENABLED = "VIP.1002"  # the VIP is disabled
+    PORT_IN_USE = "VIP.1003"  # another port-forwarding rule has some of the ports
+
+
+# Service types a VIP serves one resource of at a time; others (PortForwarding) share it.
+EXCLUSIVE_USES = frozenset({"Eip"})
+
+
+class VipNetworkServicesRefInventory(Inventory):
+    uuid: str  # the resource using the VIP
+    service_type: str
+    vip_uuid: str
+    create_date: datetime
+    last_op_date: datetime
 
 
 class VipInventory(Inventory):
@@ -33,7 +46,7 @@ class VipInventory(Inventory):
     prefix_len: int | None = None
     service_provider: str | None = None
     peer_l3_network_uuids: list[str] = Field(default_factory=list)
-    services_refs: list[dict[str, Any]] = Field(default_factory=list)
+    services_refs: list[VipNetworkServicesRefInventory] = Field(default_factory=list)
     use_for: str | None = None
     system: bool = False
     used_ip_uuid: str | None = None  # ours: the address's UsedIp row
@@ -50,14 +63,20 @@ class VipView(BaseModel):
 
 
 class AcquireVipMsg(NeedReplyMessage):
-    """Mark the VIP used by ``use_for`` (one service at a time), in the VIP's queue.
-    Acquiring it again for the same use succeeds; VIP.1001 when another use holds it."""
+    """Resource ``service_uuid`` of type ``use_for`` uses the VIP, in the VIP's queue. One
+    service type at a time; an exclusive one (Eip) one resource at a time; port-forwarding
+    rules (``protocol``, ``port_start``-``port_end``) never share a port. VIP.1001 /
+    VIP.1003 otherwise. Acquiring again for the same resource succeeds."""
 
     service: ClassVar[str] = VIP_SERVICE
     route_by: ClassVar[str | None] = "vip_uuid"
     vip_uuid: str
     use_for: str
+    service_uuid: str
     service_provider: str | None = None
+    protocol: str | None = None
+    port_start: int | None = None
+    port_end: int | None = None
 
 
 class AcquireVipReply(Reply):
@@ -65,12 +84,13 @@ class AcquireVipReply(Reply):
 
 
 class ReleaseVipMsg(NeedReplyMessage):
-    """The use is over: the VIP is free again (idempotent; a VIP that is gone is free)."""
+    """Resource ``service_uuid`` no longer uses the VIP; the last one out frees it
+    (idempotent; a VIP that is gone is free)."""
 
     service: ClassVar[str] = VIP_SERVICE
     route_by: ClassVar[str | None] = "vip_uuid"
     vip_uuid: str
-    use_for: str
+    service_uuid: str
 
 
 class DeleteVipMsg(NeedReplyMessage):

@@ -7,9 +7,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zstackpy.core.db.models import NOW, Base
+
+
+class VipNetworkServicesRefVO(Base):
+    """One resource using a VIP (an EIP, a port-forwarding rule), by that resource's uuid.
+    Port-forwarding rules record their ports, so two never take the same port of a VIP."""
+
+    __tablename__ = "VipNetworkServicesRefVO"
+
+    uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vip_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("VipVO.uuid"), index=True)
+    service_type: Mapped[str] = mapped_column(String(64))
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    port_start: Mapped[int | None] = mapped_column(Integer)
+    port_end: Mapped[int | None] = mapped_column(Integer)
+    create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)
+    last_op_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW, onupdate=NOW)
 
 
 class VipVO(Base):
@@ -35,3 +51,7 @@ class VipVO(Base):
     used_ip_uuid: Mapped[str | None] = mapped_column(String(32), index=True)
     create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)
     last_op_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW, onupdate=NOW)
+
+    services_refs: Mapped[list[VipNetworkServicesRefVO]] = relationship(
+        lazy="raise", order_by=VipNetworkServicesRefVO.create_date
+    )

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from ipaddress import IPv4Network
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import selectinload
 
 from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource
 from zstackpy.core.bus.message import Reply
-from zstackpy.core.cascade import CascadeChildren, DeleteMode
+from zstackpy.core.cascade import CascadeChildren, CascadeParticipant, DeleteMode, cascade_delete
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
@@ -24,9 +25,10 @@ from zstackpy.services.network.messages import (
     GetL3NetworksMsg,
     ReleaseIpMsg,
 )
-from zstackpy.services.resource_service import ResourceService
+from zstackpy.services.resource_service import Change, ResourceService
 from zstackpy.services.vip.api import APICreateVipMsg, APIDeleteVipMsg, APIUpdateVipMsg, VipEvent
 from zstackpy.services.vip.messages import (
+    EXCLUSIVE_USES,
     VIP_SERVICE,
     VIP_TYPE,
     AcquireVipMsg,
@@ -37,7 +39,8 @@ from zstackpy.services.vip.messages import (
     VipInventory,
     VipView,
 )
-from zstackpy.services.vip.models import VipVO
+from zstackpy.services.vip.models import VipNetworkServicesRefVO, VipVO
+from zstackpy.services.vip.query import vip_inventory
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,22 @@ class VipService(ResourceService):
             raise
         return VipEvent(inventory=await self.answer(uuid, "created", auth))
 
+    async def answer(self, uuid: str, change: Change, auth: AuthContext) -> VipInventory:
+        """The VIP with the resources using it, after announcing the change."""
+        async with self.ctx.db.session() as session:
+            row = (
+                await session.execute(
+                    select(VipVO)
+                    .options(selectinload(VipVO.services_refs))
+                    .where(VipVO.uuid == uuid)
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            raise ZError(SysErr.RESOURCE_NOT_FOUND, f"no VIP with uuid {uuid}", uuid=uuid)
+        inventory = vip_inventory(row)
+        await self._publish(uuid, change, auth, inventory.model_dump(mode="json", by_alias=True))
+        return inventory
+
     @handles(APIUpdateVipMsg)
     async def update(self, msg: APIUpdateVipMsg) -> VipEvent:
         async def run() -> VipEvent:
@@ -142,8 +161,16 @@ class VipService(ResourceService):
     ) -> None:
         async with self.ctx.db.session() as session:
             vip: VipVO = await self.require(session, uuid)
-        # Its users (an EIP) first: each leaves its hosts in its own queue.
-        await self.delete_with_children(uuid, mode, auth)
+        # Its users (an EIP, port-forwarding rules) first: each leaves its hosts in its own
+        # queue, without releasing the VIP (this delete holds its queue).
+        await cascade_delete(
+            self.ctx.plugins.extensions(CascadeParticipant), VIP_TYPE, [uuid], DeleteMode(mode)
+        )
+        async with self.ctx.db.session() as session, session.begin():
+            await session.execute(
+                delete(VipNetworkServicesRefVO).where(VipNetworkServicesRefVO.vip_uuid == uuid)
+            )
+        await self.remove([uuid], auth)
         if release_ip and vip.used_ip_uuid is not None:
             await self._release_ip(vip.l3_network_uuid, vip.used_ip_uuid)
 
@@ -160,45 +187,68 @@ class VipService(ResourceService):
 
     @handles(AcquireVipMsg)
     async def acquire(self, msg: AcquireVipMsg) -> AcquireVipReply:
-        async def run() -> AcquireVipReply:
-            async with self.ctx.db.session() as session, session.begin():
-                vip: VipVO = await self.require(session, msg.vip_uuid)
-                if vip.use_for not in (None, msg.use_for):
-                    raise ZError(
-                        VipErr.IN_USE,
-                        f"VIP {vip.uuid} ({vip.ip}) is used for {vip.use_for}",
-                        uuid=vip.uuid,
-                        useFor=vip.use_for,
-                    )
-                if vip.state != "Enabled":
-                    raise ZError(
-                        VipErr.NOT_ENABLED, f"VIP {vip.uuid} is {vip.state}", uuid=vip.uuid
-                    )
-                await session.execute(
-                    update(VipVO)
-                    .where(VipVO.uuid == vip.uuid)
-                    .values(use_for=msg.use_for, service_provider=msg.service_provider)
-                )
-                view = VipView(
-                    uuid=vip.uuid,
-                    l3_network_uuid=vip.l3_network_uuid,
-                    ip=vip.ip,
-                    gateway=vip.gateway,
-                    netmask=vip.netmask,
-                )
-            return AcquireVipReply(vip=view)
+        return await self.ctx.queues.run(vip_queue(msg.vip_uuid), self._acquire, msg)
 
-        return await self.ctx.queues.run(vip_queue(msg.vip_uuid), run)
+    async def _acquire(self, msg: AcquireVipMsg) -> AcquireVipReply:
+        async with self.ctx.db.session() as session, session.begin():
+            vip: VipVO = await self.require(session, msg.vip_uuid)
+            refs = list(
+                (
+                    await session.execute(
+                        select(VipNetworkServicesRefVO).where(
+                            VipNetworkServicesRefVO.vip_uuid == vip.uuid,
+                            VipNetworkServicesRefVO.uuid != msg.service_uuid,
+                        )
+                    )
+                ).scalars()
+            )
+            _check_use(vip, refs, msg)
+            if await session.get(VipNetworkServicesRefVO, msg.service_uuid) is None:
+                session.add(
+                    VipNetworkServicesRefVO(
+                        uuid=msg.service_uuid,
+                        vip_uuid=vip.uuid,
+                        service_type=msg.use_for,
+                        protocol=msg.protocol,
+                        port_start=msg.port_start,
+                        port_end=msg.port_end,
+                    )
+                )
+            await session.execute(
+                update(VipVO)
+                .where(VipVO.uuid == vip.uuid)
+                .values(use_for=msg.use_for, service_provider=msg.service_provider)
+            )
+            view = VipView(
+                uuid=vip.uuid,
+                l3_network_uuid=vip.l3_network_uuid,
+                ip=vip.ip,
+                gateway=vip.gateway,
+                netmask=vip.netmask,
+            )
+        return AcquireVipReply(vip=view)
 
     @handles(ReleaseVipMsg)
     async def release(self, msg: ReleaseVipMsg) -> Reply:
         async def run() -> None:
             async with self.ctx.db.session() as session, session.begin():
                 await session.execute(
-                    update(VipVO)
-                    .where(VipVO.uuid == msg.vip_uuid, VipVO.use_for == msg.use_for)
-                    .values(use_for=None, service_provider=None)
+                    delete(VipNetworkServicesRefVO).where(
+                        VipNetworkServicesRefVO.uuid == msg.service_uuid,
+                        VipNetworkServicesRefVO.vip_uuid == msg.vip_uuid,
+                    )
                 )
+                left = await session.scalar(
+                    select(VipNetworkServicesRefVO.uuid)
+                    .where(VipNetworkServicesRefVO.vip_uuid == msg.vip_uuid)
+                    .limit(1)
+                )
+                if left is None:
+                    await session.execute(
+                        update(VipVO)
+                        .where(VipVO.uuid == msg.vip_uuid)
+                        .values(use_for=None, service_provider=None)
+                    )
 
         await self.ctx.queues.run(vip_queue(msg.vip_uuid), run)
         return Reply()
@@ -225,3 +275,37 @@ class VipService(ResourceService):
         )
         for reply in replies:
             reply.raise_if_error()
+
+
+def _check_use(vip: VipVO, others: list[VipNetworkServicesRefVO], msg: AcquireVipMsg) -> None:
+    """VIP.1001 when another use holds the VIP (or an exclusive one, another resource);
+    VIP.1003 when another rule has some of the ports."""
+    if vip.state != "Enabled":
+        raise ZError(VipErr.NOT_ENABLED, f"VIP {vip.uuid} is {vip.state}", uuid=vip.uuid)
+    holders = {r.service_type for r in others}
+    if holders - {msg.use_for} or (others and msg.use_for in EXCLUSIVE_USES):
+        raise ZError(
+            VipErr.IN_USE,
+            f"VIP {vip.uuid} ({vip.ip}) is used by {', '.join(sorted(r.uuid for r in others))} "
+            f"({', '.join(sorted(holders))})",
+            uuid=vip.uuid,
+            useFor=sorted(holders),
+        )
+    if msg.protocol is None or msg.port_start is None or msg.port_end is None:
+        return
+    for ref in others:
+        if (
+            ref.protocol == msg.protocol
+            and ref.port_start is not None
+            and ref.port_end is not None
+            and ref.port_start <= msg.port_end
+            and msg.port_start <= ref.port_end
+        ):
+            raise ZError(
+                VipErr.PORT_IN_USE,
+                f"{msg.protocol} ports {ref.port_start}-{ref.port_end} of VIP {vip.ip} are "
+                f"used by {ref.uuid}",
+                uuid=vip.uuid,
+                protocol=msg.protocol,
+                usedBy=ref.uuid,
+            )

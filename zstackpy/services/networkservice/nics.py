@@ -1,6 +1,7 @@
-"""Where an EIP's NIC is: the NIC, its VM, and the host running the VM (if any), read for
-an attach or detach. A VM counts as on its host in every state in which the host holds its
-devices (Running, Paused, and the transitions between)."""
+"""Where a NIC served by a network service (an EIP, a port-forwarding rule) is: the NIC,
+its VM, and the host running the VM (if any), read for an attach or detach. A VM counts
+as on its host in every state in which the host holds its devices (Running, Paused, and
+the transitions between)."""
 
 from __future__ import annotations
 
