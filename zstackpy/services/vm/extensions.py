@@ -191,8 +191,9 @@ class VmPlacementEvent:
     EIPs, security-group rules live on the host that runs the VM).
 
     ``cause``: create, start, migrate (arriving on the target, leaving the source), stop,
-    destroy, failed (an arrival that did not happen), or nic-detached (only ``nics`` leave:
-    they were unplugged from the running VM, and their rows still exist)."""
+    destroy, failed (an arrival that did not happen), sync (what the host reported: the VM
+    stopped, or runs where we did not start it), or nic-detached (only ``nics`` leave: they
+    were unplugged from the running VM, and their rows still exist)."""
 
     vm_uuid: str
     host: VmHost
