@@ -42,6 +42,7 @@ from zstackpy.services.eip.messages import (
 )
 from zstackpy.services.eip.models import EipVO
 from zstackpy.services.host.messages import HostErr
+from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import EIP
 from zstackpy.services.networkservice.messages import (
@@ -95,6 +96,8 @@ class EipService(ResourceService):
     async def _create(self, msg: APICreateEipMsg) -> EipEvent:
         uuid, auth = msg.resource_uuid, msg.require_auth()
         assert uuid is not None
+        await require_usable(self.ctx, auth, [msg.vip_uuid], "VIP")
+        await require_usable(self.ctx, auth, [msg.vm_nic_uuid], "VM NIC")
         async with self.ctx.db.session() as session:
             await self.refuse_duplicate(session, uuid)
             holder = await session.scalar(select(EipVO.uuid).where(EipVO.vip_uuid == msg.vip_uuid))
@@ -187,6 +190,7 @@ class EipService(ResourceService):
     @handles(APIAttachEipMsg)
     async def attach(self, msg: APIAttachEipMsg) -> EipEvent:
         async def run() -> EipEvent:
+            await require_usable(self.ctx, msg.require_auth(), [msg.vm_nic_uuid], "VM NIC")
             await self._attach(msg.eip_uuid, msg.vm_nic_uuid)
             return EipEvent(
                 inventory=await self.answer(msg.eip_uuid, "updated", msg.require_auth())

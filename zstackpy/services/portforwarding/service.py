@@ -23,6 +23,7 @@ from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.host.messages import HostErr
+from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import PORT_FORWARDING
 from zstackpy.services.networkservice.messages import (
@@ -121,6 +122,8 @@ class PortForwardingService(ResourceService):
         assert uuid is not None
         vip_start, vip_end, private_start, private_end = _ports(msg)
         cidr = _cidr(msg.allowed_cidr)
+        await require_usable(self.ctx, auth, [msg.vip_uuid], "VIP")
+        await require_usable(self.ctx, auth, [msg.vm_nic_uuid], "VM NIC")
         async with self.ctx.db.session() as session:
             await self.refuse_duplicate(session, uuid)
         reply = await self.ctx.bus.request(
@@ -210,6 +213,7 @@ class PortForwardingService(ResourceService):
     @handles(APIAttachPortForwardingRuleMsg)
     async def attach(self, msg: APIAttachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
         async def run() -> PortForwardingRuleEvent:
+            await require_usable(self.ctx, msg.require_auth(), [msg.vm_nic_uuid], "VM NIC")
             await self._attach(msg.rule_uuid, msg.vm_nic_uuid)
             inventory = await self.answer(msg.rule_uuid, "updated", msg.require_auth())
             return PortForwardingRuleEvent(inventory=inventory)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.network.messages import GetL3NetworksMsg
+from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import (
     SECURITY_GROUP,
@@ -59,6 +60,7 @@ class SecurityGroupMemberService(Service):
 
     async def _attach_l3(self, msg: APIAttachSecurityGroupToL3NetworkMsg) -> SecurityGroupEvent:
         uuid, l3_uuid = msg.security_group_uuid, msg.l3_network_uuid
+        await require_usable(self.ctx, msg.require_auth(), [l3_uuid], "L3 network")
         (await self.ctx.bus.call(GetL3NetworksMsg(l3_network_uuids=[l3_uuid]))).raise_if_error()
         services = await self.ctx.bus.request(
             GetL3NetworkServicesMsg(l3_network_uuids=[l3_uuid]), GetL3NetworkServicesReply
@@ -162,6 +164,7 @@ class SecurityGroupMemberService(Service):
     async def _add_nics(self, msg: APIAddVmNicToSecurityGroupMsg) -> SecurityGroupEvent:
         uuid = msg.security_group_uuid
         wanted = list(dict.fromkeys(msg.vm_nic_uuids))
+        await require_usable(self.ctx, msg.require_auth(), wanted, "VM NIC")
         async with self.ctx.db.session() as session:
             await require_group(session, uuid)
             nics = {

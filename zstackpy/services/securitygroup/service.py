@@ -13,6 +13,7 @@ from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
+from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.resource_service import ResourceService
 from zstackpy.services.securitygroup.api import (
     APIAddSecurityGroupRuleMsg,
@@ -137,6 +138,10 @@ class SecurityGroupService(ResourceService):
 
     async def _add_rules(self, msg: APIAddSecurityGroupRuleMsg) -> SecurityGroupEvent:
         uuid = msg.security_group_uuid
+        peers = set(msg.remote_security_group_uuids) | {
+            r.remote_security_group_uuid for r in msg.rules if r.remote_security_group_uuid
+        }
+        await require_usable(self.ctx, msg.require_auth(), peers, "security group")
         async with self.ctx.db.session() as session:
             group = (
                 await session.execute(
@@ -149,9 +154,6 @@ class SecurityGroupService(ResourceService):
                 raise ZError(
                     SysErr.RESOURCE_NOT_FOUND, f"no security group with uuid {uuid}", uuid=uuid
                 )
-            peers = set(msg.remote_security_group_uuids) | {
-                r.remote_security_group_uuid for r in msg.rules if r.remote_security_group_uuid
-            }
             if peers:
                 found = set(
                     (

@@ -25,6 +25,7 @@ from zstackpy.services.network.messages import (
     GetL3NetworksMsg,
     ReleaseIpMsg,
 )
+from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.resource_service import Change, ResourceService
 from zstackpy.services.vip.api import APICreateVipMsg, APIDeleteVipMsg, APIUpdateVipMsg, VipEvent
 from zstackpy.services.vip.messages import (
@@ -73,6 +74,7 @@ class VipService(ResourceService):
         assert uuid is not None
         async with self.ctx.db.session() as session:
             await self.refuse_duplicate(session, uuid)
+        await require_usable(self.ctx, auth, [msg.l3_network_uuid], "L3 network")
         (
             await self.ctx.bus.call(GetL3NetworksMsg(l3_network_uuids=[msg.l3_network_uuid]))
         ).raise_if_error()
