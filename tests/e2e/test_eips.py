@@ -63,9 +63,23 @@ async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
     assert dhcp[nic["mac"]]["ip"] == nic["ip"]
     assert dhcp[nic["mac"]]["gateway"] == nic["gateway"]
 
+    answer = await admin.request(
+        "GET", f"/vm-instances/nics/{nic['uuid']}/attached-networkservices"
+    )
+    assert answer.body["networkServices"] == ["DHCP", "DNS", "Eip"]
+    spare = await admin.inventory(
+        "/eips",
+        {"name": "spare", "vipUuid": (await new_vip(admin, public["uuid"], "spare"))["uuid"]},
+    )
+    answer = await admin.request("GET", f"/eips/{spare['uuid']}/vm-instances/candidate-nics")
+    assert [n["uuid"] for n in answer.body["inventories"]] == [nic["uuid"]]
+
     eip = await admin.inventory(
         "/eips", {"name": "web-eip", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
     )
+    answer = await admin.request("GET", f"/eips/{spare['uuid']}/vm-instances/candidate-nics")
+    assert answer.body["inventories"] == []  # the NIC has an EIP now
+    assert (await admin.delete(f"/eips/{spare['uuid']}")).status == 200
     assert eip["vipIp"] == "16.16.16.16"
     assert eip["guestIp"] == nic["ip"]
     assert eip["vmNicUuid"] == nic["uuid"]

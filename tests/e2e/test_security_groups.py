@@ -92,8 +92,15 @@ async def test_hosts_hold_the_rules_of_the_member_vms_they_run(
     outsider = await new_vm(admin, dc, "outsider", hostUuid=a["uuid"])
     nic1, nic2 = vm1["vmNics"][0], vm2["vmNics"][0]
     assert host_rules(sim, HOSTS[0]) == {}
+    candidates = f"/security-groups/{sg['uuid']}/vm-instances/candidate-nics"
+    every = {vm["vmNics"][0]["uuid"] for vm in (vm1, vm2, outsider)}
+    assert {
+        n["uuid"] for n in (await admin.request("GET", candidates)).body["inventories"]
+    } == every
 
     await _add_nics(admin, sg["uuid"], nic1["uuid"])
+    answer = await admin.request("GET", candidates)
+    assert {n["uuid"] for n in answer.body["inventories"]} == every - {nic1["uuid"]}
     peer = ("Ingress", "ALL", -1, -1, sg["uuid"])
     assert host_rules(sim, HOSTS[0]) == {nic1["uuid"]: [SSH, peer]}
     assert host_rules(sim, HOSTS[1]) == {}

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from zstackpy.api.messages import APICreateMessage, APIMessage, APIQueryMessage, APIReply, ApiSpec
 from zstackpy.services.eip.messages import EIP_SERVICE, EipInventory
+from zstackpy.services.vm.messages import VmNicInventory
 
 _PKG = "org.zstack.network.service.eip"
 
@@ -97,6 +98,29 @@ class APIUpdateEipMsg(APIMessage):
     uuid: str
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=2048)
+
+
+class APIGetEipAttachableVmNicsMsg(APIMessage):
+    api_service: ClassVar[str] = EIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetEipAttachableVmNics",
+        java_class=f"{_PKG}.APIGetEipAttachableVmNicsMsg",
+        method="GET",
+        path="/eips/{eipUuid}/vm-instances/candidate-nics",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIGetEipAttachableVmNicsReply",
+        summary="NICs the EIP could be attached to: with the Eip service, off the VIP's "
+        "network, without an EIP",
+    )
+    route_by: ClassVar[str | None] = "eip_uuid"
+    eip_uuid: str
+    vm_uuid: str | None = None
+
+
+class APIGetEipAttachableVmNicsReply(APIReply):
+    inventories: list[VmNicInventory] = Field(default_factory=list)
+    more: bool = False
+    start: int = 0
 
 
 class APIQueryEipMsg(APIQueryMessage):

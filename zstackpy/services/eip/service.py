@@ -26,6 +26,8 @@ from zstackpy.services.eip.api import (
     APICreateEipMsg,
     APIDeleteEipMsg,
     APIDetachEipMsg,
+    APIGetEipAttachableVmNicsMsg,
+    APIGetEipAttachableVmNicsReply,
     APIUpdateEipMsg,
     EipEvent,
 )
@@ -42,7 +44,9 @@ from zstackpy.services.eip.messages import (
 )
 from zstackpy.services.eip.models import EipVO
 from zstackpy.services.host.messages import HostErr
+from zstackpy.services.network.models import NetworkServiceL3NetworkRefVO
 from zstackpy.services.networkservice.access import require_usable
+from zstackpy.services.networkservice.candidates import candidate_nics
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import EIP
 from zstackpy.services.networkservice.messages import (
@@ -312,6 +316,31 @@ class EipService(ResourceService):
             raise ZError(SysErr.RESOURCE_NOT_FOUND, f"no attached EIP with uuid {uuid}", uuid=uuid)
         view = views[0]
         return EipOnHost(eip=view, vm_uuid=place.vm_uuid, host=place.host, nic=place.nic)
+
+    @handles(APIGetEipAttachableVmNicsMsg)
+    async def candidates(self, msg: APIGetEipAttachableVmNicsMsg) -> APIGetEipAttachableVmNicsReply:
+        async with self.ctx.db.session() as session:
+            eip: EipVO = await self.require(session, msg.eip_uuid)
+            vip = await session.get(VipVO, eip.vip_uuid)
+            with_eip = list(
+                (
+                    await session.execute(
+                        select(EipVO.vm_nic_uuid).where(EipVO.vm_nic_uuid.is_not(None))
+                    )
+                ).scalars()
+            )
+            refs = await session.execute(
+                select(NetworkServiceL3NetworkRefVO.l3_network_uuid).where(
+                    NetworkServiceL3NetworkRefVO.network_service_type == EIP
+                )
+            )
+            l3s = {u for u in refs.scalars() if vip is None or u != vip.l3_network_uuid}
+        if eip.vm_nic_uuid is not None:
+            return APIGetEipAttachableVmNicsReply()  # attached: detach it first
+        nics = await candidate_nics(
+            self.ctx, msg.require_auth(), l3s, [n for n in with_eip if n], msg.vm_uuid
+        )
+        return APIGetEipAttachableVmNicsReply(inventories=nics)
 
     # ----- for providers ---------------------------------------------------------------
 

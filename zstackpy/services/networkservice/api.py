@@ -72,6 +72,25 @@ class APIGetNetworkServiceTypesReply(APIReply):
     types: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class APIGetVmNicAttachedNetworkServiceMsg(APIMessage):
+    api_service: ClassVar[str] = NETWORK_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetVmNicAttachedNetworkService",
+        java_class=f"{_PKG}.APIGetVmNicAttachedNetworkServiceMsg",
+        method="GET",
+        path="/vm-instances/nics/{vmNicUuid}/attached-networkservices",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIGetVmNicAttachedNetworkServiceReply",
+        summary="The network service types the NIC's L3 network serves it",
+    )
+    route_by: ClassVar[str | None] = "vm_nic_uuid"
+    vm_nic_uuid: str
+
+
+class APIGetVmNicAttachedNetworkServiceReply(APIReply):
+    network_services: list[str] = Field(default_factory=list)
+
+
 class APIQueryNetworkServiceProviderMsg(APIQueryMessage):
     query_of: ClassVar[str] = "NetworkServiceProvider"
     api: ClassVar[ApiSpec | None] = ApiSpec(

@@ -30,6 +30,8 @@ from zstackpy.services.networkservice.api import (
     APIDetachNetworkServiceFromL3NetworkMsg,
     APIGetNetworkServiceTypesMsg,
     APIGetNetworkServiceTypesReply,
+    APIGetVmNicAttachedNetworkServiceMsg,
+    APIGetVmNicAttachedNetworkServiceReply,
     L3NetworkServicesEvent,
     ServiceMap,
 )
@@ -46,6 +48,7 @@ from zstackpy.services.networkservice.messages import (
 )
 from zstackpy.services.networkservice.models import NetworkServiceProviderVO, NetworkServiceTypeVO
 from zstackpy.services.vm.extensions import VmPlacementEvent
+from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,25 @@ class NetworkServiceService(Service):
     async def get_types(self, msg: APIGetNetworkServiceTypesMsg) -> APIGetNetworkServiceTypesReply:
         return APIGetNetworkServiceTypesReply(
             types={t: list(b.provider().service_types) for t, b in sorted(self._backends().items())}
+        )
+
+    @handles(APIGetVmNicAttachedNetworkServiceMsg)
+    async def nic_services(
+        self, msg: APIGetVmNicAttachedNetworkServiceMsg
+    ) -> APIGetVmNicAttachedNetworkServiceReply:
+        async with self.ctx.db.session() as session:
+            l3_uuid = await session.scalar(
+                select(VmNicVO.l3_network_uuid).where(VmNicVO.uuid == msg.vm_nic_uuid)
+            )
+        if l3_uuid is None:
+            raise ZError(
+                SysErr.RESOURCE_NOT_FOUND,
+                f"no VM NIC with uuid {msg.vm_nic_uuid}",
+                uuid=msg.vm_nic_uuid,
+            )
+        services = await self._services_of([l3_uuid])
+        return APIGetVmNicAttachedNetworkServiceReply(
+            network_services=sorted(services.get(l3_uuid, {}))
         )
 
     @handles(APIAttachNetworkServiceToL3NetworkMsg)

@@ -19,6 +19,7 @@ from zstackpy.services.securitygroup.messages import (
     SECURITY_GROUP_SERVICE,
 )
 from zstackpy.services.securitygroup.query import SecurityGroupInventory
+from zstackpy.services.vm.messages import VmNicInventory
 
 _PKG = "org.zstack.network.securitygroup"
 
@@ -201,6 +202,25 @@ class APIDeleteVmNicFromSecurityGroupMsg(APIMessage):
     route_by: ClassVar[str | None] = "security_group_uuid"
     security_group_uuid: str
     vm_nic_uuids: list[str] = Field(min_length=1)
+
+
+class APIGetCandidateVmNicForSecurityGroupMsg(APIMessage):
+    api_service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetCandidateVmNicForSecurityGroup",
+        java_class=f"{_PKG}.APIGetCandidateVmNicForSecurityGroupMsg",
+        method="GET",
+        path="/security-groups/{securityGroupUuid}/vm-instances/candidate-nics",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIGetCandidateVmNicForSecurityGroupReply",
+        summary="NICs that could join the group: on its L3 networks, not members yet",
+    )
+    route_by: ClassVar[str | None] = "security_group_uuid"
+    security_group_uuid: str
+
+
+class VmNicsReply(APIReply):
+    inventories: list[VmNicInventory] = Field(default_factory=list)
 
 
 class APIQuerySecurityGroupMsg(APIQueryMessage):

@@ -13,6 +13,7 @@ from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.network.messages import GetL3NetworksMsg
 from zstackpy.services.networkservice.access import require_usable
+from zstackpy.services.networkservice.candidates import candidate_nics
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import (
     SECURITY_GROUP,
@@ -26,7 +27,9 @@ from zstackpy.services.securitygroup.api import (
     APIAttachSecurityGroupToL3NetworkMsg,
     APIDeleteVmNicFromSecurityGroupMsg,
     APIDetachSecurityGroupFromL3NetworkMsg,
+    APIGetCandidateVmNicForSecurityGroupMsg,
     SecurityGroupEvent,
+    VmNicsReply,
 )
 from zstackpy.services.securitygroup.changes import (
     answer,
@@ -51,6 +54,29 @@ log = logging.getLogger(__name__)
 
 class SecurityGroupMemberService(Service):
     name = SECURITY_GROUP_MEMBER_SERVICE
+
+    @handles(APIGetCandidateVmNicForSecurityGroupMsg)
+    async def candidates(self, msg: APIGetCandidateVmNicForSecurityGroupMsg) -> VmNicsReply:
+        uuid = msg.security_group_uuid
+        async with self.ctx.db.session() as session:
+            await require_group(session, uuid)
+            l3s = (
+                await session.execute(
+                    select(SecurityGroupL3NetworkRefVO.l3_network_uuid).where(
+                        SecurityGroupL3NetworkRefVO.security_group_uuid == uuid
+                    )
+                )
+            ).scalars()
+            members = (
+                await session.execute(
+                    select(VmNicSecurityGroupRefVO.vm_nic_uuid).where(
+                        VmNicSecurityGroupRefVO.security_group_uuid == uuid
+                    )
+                )
+            ).scalars()
+            l3_uuids, member_uuids = list(l3s), list(members)
+        nics = await candidate_nics(self.ctx, msg.require_auth(), l3_uuids, member_uuids)
+        return VmNicsReply(inventories=nics)
 
     # ----- L3 networks ----------------------------------------------------------------------
 
