@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from agents.runtime import AgentCommandError, AgentRuntime, Command, drop_callback
-from simulator import kvm_host, kvm_storage, kvm_vm, sftp
+from simulator import kvm_host, kvm_network, kvm_storage, kvm_vm, sftp
 from simulator.commands import SimCommand, SimFn
 from simulator.machine import KVM_PORT, SFTP_PORT
 
@@ -66,6 +66,11 @@ def command_table(port: int) -> dict[str, SimCommand]:
 
 
 _TABLES: dict[int, dict[str, SimCommand]] = {
-    KVM_PORT: {**kvm_host.COMMANDS, **kvm_vm.COMMANDS, **kvm_storage.COMMANDS},
+    KVM_PORT: {
+        **kvm_host.COMMANDS,
+        **kvm_vm.COMMANDS,
+        **kvm_storage.COMMANDS,
+        **kvm_network.COMMANDS,
+    },
     SFTP_PORT: dict(sftp.COMMANDS),
 }

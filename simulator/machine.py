@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.agent import SimulatedAgent
+    from simulator.kvm_network import NetworkState
     from simulator.world import World
 
 KVM_PORT = 7070
@@ -112,6 +113,7 @@ class Machine:
     images: dict[str, int] | None = None  # install path -> bytes, backup storage
     commands: dict[str, int] | None = None  # path -> times run
     faults: dict[str, Fault] | None = field(default=None)
+    network: NetworkState | None = None  # network services applied (simulator.kvm_network)
 
     @property
     def deployed(self) -> bool:
@@ -199,4 +201,5 @@ class Machine:
             },
             "commands": dict(self.commands or {}),
             "faults": {path: f.view() for path, f in (self.faults or {}).items()},
+            "network": self.network.view() if self.network else {},
         }

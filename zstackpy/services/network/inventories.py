@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from sqlalchemy.orm import selectinload
 
 from zstackpy.api.messages import Inventory
 from zstackpy.services.network.models import (
@@ -92,10 +93,16 @@ class L3NetworkInventory(Inventory):
     last_op_date: datetime
     dns: list[str] = Field(default_factory=list)
     ip_ranges: list[IpRangeInventory] = Field(default_factory=list)
-    # Network services, host routes and reserved ranges are not modelled yet: always empty.
-    network_services: list[dict[str, Any]] = Field(default_factory=list)
+    network_services: list[NetworkServiceL3NetworkRefInventory] = Field(default_factory=list)
+    # Host routes and reserved ranges are not modelled yet: always empty.
     host_route: list[dict[str, Any]] = Field(default_factory=list)
     reserved_ip_ranges: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class NetworkServiceL3NetworkRefInventory(Inventory):
+    l3_network_uuid: str
+    network_service_provider_uuid: str
+    network_service_type: str
 
 
 class L3NetworkDnsInventory(Inventory):
@@ -144,6 +151,14 @@ def ip_range_inventory(row: IpRangeVO) -> IpRangeInventory:
     return IpRangeInventory.model_validate(row, from_attributes=True)
 
 
+# What l3_inventory reads of a row besides its columns.
+L3_LOAD_OPTIONS = (
+    selectinload(L3NetworkVO.ip_ranges),
+    selectinload(L3NetworkVO.dns_entries),
+    selectinload(L3NetworkVO.service_refs),
+)
+
+
 def l3_inventory(row: L3NetworkVO) -> L3NetworkInventory:
     return L3NetworkInventory(
         uuid=row.uuid,
@@ -163,6 +178,10 @@ def l3_inventory(row: L3NetworkVO) -> L3NetworkInventory:
         last_op_date=row.last_op_date,
         dns=[entry.dns for entry in row.dns_entries],
         ip_ranges=[ip_range_inventory(r) for r in row.ip_ranges],
+        network_services=[
+            NetworkServiceL3NetworkRefInventory.model_validate(r, from_attributes=True)
+            for r in row.service_refs
+        ],
     )
 
 

@@ -122,6 +122,35 @@ class L3NetworkDnsVO(Base):
     last_op_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW, onupdate=NOW)
 
 
+class NetworkServiceL3NetworkRefVO(Base):
+    """A network service type of an L3 network and the provider that serves it (one
+    provider per type and network). Written by the network-service plugin; part of the
+    L3's inventory (``networkServices``)."""
+
+    __tablename__ = "NetworkServiceL3NetworkRefVO"
+    # Named: the conventional names pass MariaDB's 64-character limit.
+    __table_args__ = (
+        UniqueConstraint(
+            "l3_network_uuid",
+            "network_service_type",
+            name="uq_NetworkServiceL3NetworkRefVO_l3_uuid_type",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    l3_network_uuid: Mapped[str] = mapped_column(String(32), ForeignKey("L3NetworkVO.uuid"))
+    network_service_provider_uuid: Mapped[str] = mapped_column(
+        String(32),
+        ForeignKey(
+            "NetworkServiceProviderVO.uuid", name="fk_NetworkServiceL3NetworkRefVO_provider_uuid"
+        ),
+        index=True,
+    )
+    network_service_type: Mapped[str] = mapped_column(String(64), index=True)
+    create_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW)
+    last_op_date: Mapped[datetime] = mapped_column(DateTime, server_default=NOW, onupdate=NOW)
+
+
 class L3NetworkVO(Base):
     __tablename__ = "L3NetworkVO"
     __table_args__ = (Index("ix_L3NetworkVO_create_date_uuid", "create_date", "uuid"),)
@@ -149,6 +178,9 @@ class L3NetworkVO(Base):
     )
     dns_entries: Mapped[list[L3NetworkDnsVO]] = relationship(
         lazy="raise", order_by=L3NetworkDnsVO.position
+    )
+    service_refs: Mapped[list[NetworkServiceL3NetworkRefVO]] = relationship(
+        lazy="raise", order_by=NetworkServiceL3NetworkRefVO.id
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from zstackpy.api.query import Expansion, QueryableResource
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.network.inventories import (
+    L3_LOAD_OPTIONS,
     IpRangeInventory,
     L2NetworkClusterRefInventory,
     L2NetworkInventory,
@@ -120,7 +121,7 @@ L3_NETWORK = QueryableResource(
         "dns": _list_field(L3NetworkVO.uuid, L3NetworkDnsVO.l3_network_uuid, L3NetworkDnsVO.dns)
     },
     to_inventory=l3_inventory,
-    load_options=(selectinload(L3NetworkVO.ip_ranges), selectinload(L3NetworkVO.dns_entries)),
+    load_options=L3_LOAD_OPTIONS,
 )
 IP_RANGE = QueryableResource(
     name="IpRange",

@@ -33,6 +33,7 @@ from zstackpy.services.host.messages import (
 )
 from zstackpy.services.image.messages import ImageStatus
 from zstackpy.services.network.messages import L3NetworkSummary
+from zstackpy.services.vm import placement_hooks
 from zstackpy.services.vm.api import APICreateVmInstanceMsg
 from zstackpy.services.vm.create_spec import CreateSpec, new_vm_row, resolve
 from zstackpy.services.vm.extensions import (
@@ -40,6 +41,7 @@ from zstackpy.services.vm.extensions import (
     VmHost,
     VmNicSpec,
     VmOnHost,
+    VmPlacementEvent,
     VmStartEvent,
     VmStartSpec,
 )
@@ -90,6 +92,7 @@ class CreateVmCtx:
     nics: list[VmNicVO] = field(default_factory=list)
     # start-on-hypervisor: set before the agent call, so a timeout is undone too
     start_sent: bool = False
+    arriving: VmPlacementEvent | None = None  # network services agreed to the VM's arrival
 
     @property
     def vm_uuid(self) -> str:
@@ -308,16 +311,21 @@ class StartVmOnHypervisor(Flow[CreateVmCtx]):
         spec = start_spec(ctx)
         for extension in ctx.node.plugins.extensions(VmBeforeStartExtension):
             await extension.before_vm_start(VmStartEvent(spec=spec, is_new=True))
+        event = placement_hooks.event(ctx.vm_uuid, spec.host, spec.nics, "create", spec.hostname)
+        await placement_hooks.arriving(ctx.node, event)
+        ctx.arriving = event
         backend = backend_for(ctx.node, spec.host.hypervisor_type)
         ctx.start_sent = True
         await backend.start_vm(spec)
 
     async def rollback(self, ctx: CreateVmCtx) -> None:
-        if not ctx.start_sent:
-            return
-        backend = backend_for(ctx.node, ctx.chosen_host().hypervisor_type)
-        await backend.destroy_vm(VmOnHost(vm_uuid=ctx.vm_uuid, host=ctx.vm_host()))
-        ctx.start_sent = False
+        if ctx.start_sent:
+            backend = backend_for(ctx.node, ctx.chosen_host().hypervisor_type)
+            await backend.destroy_vm(VmOnHost(vm_uuid=ctx.vm_uuid, host=ctx.vm_host()))
+            ctx.start_sent = False
+        if ctx.arriving is not None:
+            await placement_hooks.left(ctx.node, placement_hooks.failed(ctx.arriving))
+            ctx.arriving = None
 
 
 class FinishVmCreate(Flow[CreateVmCtx]):
@@ -338,6 +346,8 @@ class FinishVmCreate(Flow[CreateVmCtx]):
         )
         if not ctx.starts:
             await return_capacity(ctx)
+        elif ctx.arriving is not None:
+            await placement_hooks.arrived(ctx.node, ctx.arriving)
 
 
 def _clusters_reaching(networks: list[L3NetworkSummary]) -> list[str] | None:

@@ -24,6 +24,7 @@ from zstackpy.core.cascade import CascadeParticipant, DeleteMode, cascade_delete
 from zstackpy.core.clock import utcnow
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
+from zstackpy.services.vm import placement_hooks
 from zstackpy.services.vm.configs import DELETION_POLICY, EXPUNGE_INTERVAL, EXPUNGE_PERIOD
 from zstackpy.services.vm.extensions import VmOnHost
 from zstackpy.services.vm.lifecycle import begin, fall_back, return_capacity
@@ -57,6 +58,7 @@ async def destroy(ctx: NodeContext, vm_uuid: str, policy: str | None = None) -> 
     """Destroy the VM; answers True when it was expunged too (Direct policy)."""
     vm, old = await begin(ctx, vm_uuid, VmOp.DESTROY)
     host_uuid = vm.host_uuid if old in ON_HOST else None
+    departure = None
     try:
         if host_uuid is not None:
             host = await vm_host(ctx, host_uuid)
@@ -64,6 +66,7 @@ async def destroy(ctx: NodeContext, vm_uuid: str, policy: str | None = None) -> 
             await backend_for(ctx, host.hypervisor_type).destroy_vm(
                 VmOnHost(vm_uuid=vm_uuid, host=host, nics=nics)
             )
+            departure = placement_hooks.event(vm_uuid, host, nics, "destroy")
     except BaseException:
         await fall_back(ctx, vm_uuid, old)
         raise
@@ -74,6 +77,8 @@ async def destroy(ctx: NodeContext, vm_uuid: str, policy: str | None = None) -> 
         host_uuid=None,
         last_host_uuid=host_uuid or vm.last_host_uuid,
     )
+    if departure is not None:
+        await placement_hooks.left(ctx, departure)
     if host_uuid is not None:
         await return_capacity(ctx, host_uuid, vm)
     if (policy or ctx.configs.value(DELETION_POLICY)) == "Direct":

@@ -183,3 +183,39 @@ class VmBeforeStartExtension(Protocol):
     to refuse: a create then rolls back, a start leaves the VM Stopped."""
 
     async def before_vm_start(self, event: VmStartEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VmPlacementEvent:
+    """A VM arriving on, or leaving, a host: what network services follow (DHCP entries,
+    EIPs, security-group rules live on the host that runs the VM).
+
+    ``cause``: create, start, migrate (arriving on the target, leaving the source), stop,
+    destroy, failed (an arrival that did not happen), sync (what the host reported: the VM
+    stopped, or runs where we did not start it), or nic-detached (only ``nics`` leave: they
+    were unplugged from the running VM, and their rows still exist)."""
+
+    vm_uuid: str
+    host: VmHost
+    nics: tuple[VmNicSpec, ...]
+    cause: str
+    hostname: str | None = None
+
+
+class VmPlacementExtension(Protocol):
+    """Called in the VM's queue, in registration order.
+
+    - ``vm_arriving``: before the agent starts the VM on ``host`` or migrates it there.
+      Raise ZError to refuse: the start or migration fails and every extension that had
+      agreed hears ``vm_left`` with cause ``failed``.
+    - ``vm_arrived``: the VM runs on ``host`` and the database says so. Errors are
+      logged, never fatal: the VM runs.
+    - ``vm_left``: the VM is no longer on ``host`` (stopped, destroyed, migrated away, or
+      its arrival failed). Errors are logged, never fatal.
+    """
+
+    async def vm_arriving(self, event: VmPlacementEvent) -> None: ...
+
+    async def vm_arrived(self, event: VmPlacementEvent) -> None: ...
+
+    async def vm_left(self, event: VmPlacementEvent) -> None: ...

@@ -21,10 +21,12 @@ from zstackpy.services.host.messages import (
     HostErr,
     ReturnHostCapacityMsg,
 )
+from zstackpy.services.vm import placement_hooks
 from zstackpy.services.vm.extensions import (
     VmBeforeStartExtension,
     VmHost,
     VmOnHost,
+    VmPlacementEvent,
     VmStartEvent,
     VmStartSpec,
     VmStopRequest,
@@ -162,6 +164,7 @@ async def start(
     vm, old = await begin(ctx, vm_uuid, VmOp.START)
     host: HostCandidate | None = None
     sent: VmStartSpec | None = None  # set while a start command may be on the host
+    arriving: VmPlacementEvent | None = None  # set once network services agreed
     try:
         volumes = await vm_volumes(ctx, vm_uuid)
         placement = placement_of(vm, volumes, host_uuid, cluster_uuid)
@@ -170,6 +173,9 @@ async def start(
         spec = await start_spec(ctx, vm, target, volumes)
         for extension in ctx.plugins.extensions(VmBeforeStartExtension):
             await extension.before_vm_start(VmStartEvent(spec=spec, is_new=False))
+        event = placement_hooks.event(vm_uuid, target, spec.nics, "start", spec.hostname)
+        await placement_hooks.arriving(ctx, event)
+        arriving = event
         sent = spec
         await backend_for(ctx, target.hypervisor_type).start_vm(spec)
         sent = None  # started: nothing to undo on the host from here
@@ -184,8 +190,11 @@ async def start(
         )
     except BaseException:
         await _undo_start(ctx, vm, host, sent)
+        if arriving is not None:
+            await placement_hooks.left(ctx, placement_hooks.failed(arriving))
         await fall_back(ctx, vm_uuid, old)
         raise
+    await placement_hooks.arrived(ctx, arriving)
 
 
 async def _undo_start(
@@ -252,6 +261,7 @@ async def stop(
         await fall_back(ctx, vm_uuid, old)
         raise
     await stopped(ctx, vm, host.uuid, give_back=give_back)
+    await placement_hooks.left(ctx, placement_hooks.event(vm_uuid, host, nics, "stop"))
 
 
 async def stopped(

@@ -19,7 +19,8 @@ from zstackpy.services.host.messages import (
     HostInventory,
 )
 from zstackpy.services.host.models import HostVO
-from zstackpy.services.vm.extensions import VmHost, VmMigrateRequest
+from zstackpy.services.vm import placement_hooks
+from zstackpy.services.vm.extensions import VmHost, VmMigrateRequest, VmPlacementEvent
 from zstackpy.services.vm.lifecycle import begin, fall_back, return_capacity
 from zstackpy.services.vm.messages import VmErr, VmState
 from zstackpy.services.vm.models import VmInstanceVO
@@ -90,6 +91,7 @@ async def migrate(ctx: NodeContext, vm_uuid: str, target_uuid: str | None) -> No
     source = await vm_host(ctx, vm.host_uuid)
     vm, old = await begin(ctx, vm_uuid, VmOp.MIGRATE)
     target: HostCandidate | None = None
+    arriving: VmPlacementEvent | None = None  # set once network services agreed
     try:
         reply = await ctx.bus.request(
             await _request(ctx, vm, volumes, target_uuid, dry_run=False), AllocateHostReply
@@ -98,16 +100,23 @@ async def migrate(ctx: NodeContext, vm_uuid: str, target_uuid: str | None) -> No
             raise ZError(SysErr.INTERNAL, "the host allocator answered no host")
         target = reply.host
         nics = await nic_specs(ctx, await load_nics(ctx, vm_uuid), vm.default_l3_network_uuid)
+        target_host = VmHost(target.uuid, target.management_ip, target.hypervisor_type)
+        # The VM arrives protected: its services are on the target before it moves.
+        event = placement_hooks.event(vm_uuid, target_host, nics, "migrate")
+        await placement_hooks.arriving(ctx, event)
+        arriving = event
         await backend_for(ctx, source.hypervisor_type).migrate_vm(
             VmMigrateRequest(
                 vm_uuid=vm_uuid,
                 source=source,
-                target=VmHost(target.uuid, target.management_ip, target.hypervisor_type),
+                target=target_host,
                 volumes=tuple(volumes),
                 nics=nics,
             )
         )
     except BaseException:
+        if arriving is not None:
+            await placement_hooks.left(ctx, placement_hooks.failed(arriving))
         if target is not None:
             await return_capacity(ctx, target.uuid, vm)
         await fall_back(ctx, vm_uuid, old)
@@ -120,6 +129,9 @@ async def migrate(ctx: NodeContext, vm_uuid: str, target_uuid: str | None) -> No
         last_host_uuid=source.uuid,
         cluster_uuid=target.cluster_uuid,
     )
+    await placement_hooks.arrived(ctx, arriving)
+    departure = placement_hooks.event(vm_uuid, source, arriving.nics, "migrate")
+    await placement_hooks.left(ctx, departure)
     await return_capacity(ctx, source.uuid, vm)
 
 

@@ -27,7 +27,15 @@ from zstackpy.services.host.messages import (
     HostStatusChangedEvent,
     VmStateChangedOnHostEvent,
 )
-from zstackpy.services.vm import deletion, lifecycle, migrate, sync, update, volumes
+from zstackpy.services.vm import (
+    deletion,
+    lifecycle,
+    migrate,
+    placement_hooks,
+    sync,
+    update,
+    volumes,
+)
 from zstackpy.services.vm.api import (
     APIChangeInstanceOfferingMsg,
     APICreateVmInstanceMsg,
@@ -46,7 +54,7 @@ from zstackpy.services.vm.api import (
     VmInstanceEvent,
 )
 from zstackpy.services.vm.create_flows import CreateVmCtx
-from zstackpy.services.vm.extensions import VmNicRequest
+from zstackpy.services.vm.extensions import VmNicRequest, VmPlacementEvent
 from zstackpy.services.vm.messages import (
     VM_SERVICE,
     AttachVolumeToVmMsg,
@@ -303,7 +311,11 @@ class VmService(Service):
                 )
             if nic is None:
                 return
+            departure = await self._nic_departure(uuid, nic)
             await self._unplug(uuid, nic)
+            if departure is not None:
+                # Before the row goes: network services read what the NIC had.
+                await placement_hooks.left(self.ctx, departure)
             await delete_nic_rows(self.ctx, [nic.uuid])
             if msg.release_ip and nic.used_ip_uuid is not None:
                 await release_ip(self.ctx, nic.l3_network_uuid, nic.used_ip_uuid)
@@ -311,6 +323,15 @@ class VmService(Service):
 
         await self._queued(uuid, run)
         return Reply()
+
+    async def _nic_departure(self, vm_uuid: str, nic: VmNicVO) -> VmPlacementEvent | None:
+        """The NIC leaving its VM's host, when the VM is on one."""
+        vm = await self._find(vm_uuid)
+        if vm is None or vm.host_uuid is None or VmState(vm.state) not in ON_HOST:
+            return None
+        host = await vm_host(self.ctx, vm.host_uuid)
+        specs = await nic_specs(self.ctx, [nic], vm.default_l3_network_uuid)
+        return placement_hooks.event(vm_uuid, host, specs, "nic-detached")
 
     async def _unplug(self, vm_uuid: str, nic: VmNicVO) -> None:
         """Take the NIC off the guest when the VM runs (or is paused) on a host; a VM in

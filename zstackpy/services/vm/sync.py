@@ -23,11 +23,19 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.services.host.messages import ReserveHostCapacityMsg
 from zstackpy.services.host.models import HostVO
+from zstackpy.services.vm import placement_hooks
 from zstackpy.services.vm.extensions import VmOnHost
 from zstackpy.services.vm.lifecycle import return_capacity
 from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmRowStamp, VmState
 from zstackpy.services.vm.models import VmInstanceVO
-from zstackpy.services.vm.records import backend_for, load_vm, set_fields, vm_host
+from zstackpy.services.vm.records import (
+    backend_for,
+    load_nics,
+    load_vm,
+    nic_specs,
+    set_fields,
+    vm_host,
+)
 from zstackpy.services.vm.states import ON_HOST
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,7 @@ async def reconcile(
             ctx, vm_uuid, state=VmState.STOPPED.value, host_uuid=None, last_host_uuid=host_uuid
         )
         await return_capacity(ctx, host_uuid, vm)
+        await _announce(ctx, vm, left=host_uuid)
         return True
     if vm.host_uuid == host_uuid:
         if vm.state == reported:
@@ -119,7 +128,26 @@ async def reconcile(
     )
     if vm.host_uuid is not None and state in ON_HOST:
         await return_capacity(ctx, vm.host_uuid, vm)
+        await _announce(ctx, vm, left=vm.host_uuid)
+    await _announce(ctx, vm, appeared=host_uuid)
     return True
+
+
+async def _announce(
+    ctx: NodeContext, vm: VmInstanceVO, *, left: str | None = None, appeared: str | None = None
+) -> None:
+    """Tell network services (VmPlacementExtension) what the host's report changed: the VM
+    left ``left``, or runs on ``appeared`` without having been started there by us."""
+    try:
+        nics = await nic_specs(ctx, await load_nics(ctx, vm.uuid), vm.default_l3_network_uuid)
+        if left is not None:
+            ev = placement_hooks.event(vm.uuid, await vm_host(ctx, left), nics, "sync")
+            await placement_hooks.left(ctx, ev)
+        if appeared is not None:
+            ev = placement_hooks.event(vm.uuid, await vm_host(ctx, appeared), nics, "sync")
+            await placement_hooks.appeared(ctx, ev)
+    except ZError as exc:  # the state is the host's truth whatever its services say
+        log.warning("VM %s: network services did not follow its sync: %s", vm.uuid, exc)
 
 
 async def _cluster_of(ctx: NodeContext, host_uuid: str) -> str | None:
@@ -294,6 +322,7 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
         if vm.host_uuid is not None:  # a destroy that died before leaving the host
             await _leave_host(ctx, vm)
         await set_fields(ctx, vm_uuid, state=VmState.DESTROYED.value, host_uuid=None)
+        await _announce(ctx, vm, left=vm.host_uuid)
         return True
     if vm.root_volume_uuid is None:
         # A create that died (its last step records the root volume) is Error: the
@@ -302,6 +331,7 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
         if vm.host_uuid is not None:
             await _leave_host(ctx, vm)
         await set_fields(ctx, vm_uuid, state=VmState.ERROR.value, host_uuid=None)
+        await _announce(ctx, vm, left=vm.host_uuid)
         return True
     if vm.host_uuid is None:
         await set_fields(ctx, vm_uuid, state=VmState.STOPPED.value)  # a start that died

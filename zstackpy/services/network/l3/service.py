@@ -24,7 +24,7 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.network.errors import L3Err
-from zstackpy.services.network.inventories import L3NetworkInventory, l3_inventory
+from zstackpy.services.network.inventories import L3_LOAD_OPTIONS, L3NetworkInventory, l3_inventory
 from zstackpy.services.network.l2.bridges import bridge_name
 from zstackpy.services.network.l3.api import (
     APIAddDnsToL3NetworkMsg,
@@ -50,6 +50,7 @@ from zstackpy.services.network.models import (
     L2NetworkVO,
     L3NetworkDnsVO,
     L3NetworkVO,
+    NetworkServiceL3NetworkRefVO,
     UsedIpVO,
 )
 from zstackpy.services.network.queues import l3_queue
@@ -344,9 +345,7 @@ async def load_l3_inventory(session: AsyncSession, uuid: str) -> L3NetworkInvent
     async with session:
         row = (
             await session.execute(
-                select(L3NetworkVO)
-                .options(selectinload(L3NetworkVO.ip_ranges), selectinload(L3NetworkVO.dns_entries))
-                .where(L3NetworkVO.uuid == uuid)
+                select(L3NetworkVO).options(*L3_LOAD_OPTIONS).where(L3NetworkVO.uuid == uuid)
             )
         ).scalar_one_or_none()
     if row is None:
@@ -359,6 +358,11 @@ async def _delete_rows(session: AsyncSession, uuid: str, range_uuids: list[str])
     await session.execute(delete(UsedIpVO).where(UsedIpVO.l3_network_uuid == uuid))
     await session.execute(delete(IpRangeVO).where(IpRangeVO.l3_network_uuid == uuid))
     await session.execute(delete(L3NetworkDnsVO).where(L3NetworkDnsVO.l3_network_uuid == uuid))
+    await session.execute(
+        delete(NetworkServiceL3NetworkRefVO).where(
+            NetworkServiceL3NetworkRefVO.l3_network_uuid == uuid
+        )
+    )
     await session.execute(delete(L3NetworkVO).where(L3NetworkVO.uuid == uuid))
     await remove_resources(session, [uuid, *range_uuids])
 

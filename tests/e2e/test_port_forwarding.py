@@ -1,0 +1,127 @@
+"""Port forwarding on a VIP over REST (flat provider, simulated hosts): rules share a VIP
+but never a port, follow their VM through stop and start, detach and attach, go with the
+VIP; a host refusing leaves a rule as it was; bad input changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator import Simulator
+from tests.e2e.test_vm_lifecycle import destroy_and_expunge, error_of, inventories, new_vm, vm_ok
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_full_datacenter
+from tests.support.netsvc import attach_services, host_forwards, new_vip, public_l3
+
+HOSTS = ["10.85.0.1"]
+FLAT = {"Flat": ["DHCP", "PortForwarding"]}
+
+
+async def _rule(admin: ApiClient, uuid: str) -> dict[str, Any]:
+    [rule] = await inventories(admin, "/port-forwarding", f"uuid={uuid}")
+    return rule
+
+
+async def test_rules_share_a_vip_follow_their_vm_and_go_with_the_vip(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "pf", HOSTS, storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await public_l3(admin, dc, "pf-public")
+    vip = await new_vip(admin, public["uuid"], "pf-vip", requiredIp="16.16.16.30")
+    vm = await new_vm(admin, dc, "web")
+    nic = vm["vmNics"][0]
+
+    web = await admin.inventory(
+        "/port-forwarding",
+        {
+            "name": "web",
+            "vipUuid": vip["uuid"],
+            "vipPortStart": 80,
+            "privatePortStart": 8080,
+            "protocolType": "TCP",
+            "vmNicUuid": nic["uuid"],
+        },
+    )
+    assert (web["vipPortEnd"], web["privatePortEnd"]) == (80, 8080)
+    assert web["guestIp"] == nic["ip"]
+    dns = await admin.inventory(
+        "/port-forwarding",
+        {"name": "dns", "vipUuid": vip["uuid"], "vipPortStart": 53, "protocolType": "UDP"},
+    )
+    assert dns.get("vmNicUuid") is None
+    assert host_forwards(sim, HOSTS[0]) == {"16.16.16.30:TCP:80-80": (nic["ip"], 8080, 8080)}
+    [shared] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert shared["useFor"] == "PortForwarding"
+    assert sorted(r["uuid"] for r in shared["servicesRefs"]) == sorted([web["uuid"], dns["uuid"]])
+
+    # A port another rule has, and a use that cannot share the VIP: refused, nothing made.
+    overlap = {"name": "x", "vipUuid": vip["uuid"], "vipPortStart": 70, "vipPortEnd": 90}
+    error_of(await admin.create("/port-forwarding", {**overlap, "protocolType": "TCP"}), "VIP.1003")
+    error_of(await admin.create("/eips", {"name": "e", "vipUuid": vip["uuid"]}), "VIP.1001")
+    assert len(await inventories(admin, "/port-forwarding")) == 2
+
+    # The rule follows its VM; detach and attach while it runs.
+    await vm_ok(admin, vm["uuid"], "stopVmInstance")
+    assert host_forwards(sim, HOSTS[0]) == {}
+    await vm_ok(admin, vm["uuid"], "startVmInstance")
+    assert list(host_forwards(sim, HOSTS[0])) == ["16.16.16.30:TCP:80-80"]
+    answer = await admin.delete(f"/port-forwarding/{web['uuid']}/vm-instances/nics")
+    assert answer.status == 200, answer.body
+    assert host_forwards(sim, HOSTS[0]) == {}
+    answer = await admin.create(
+        f"/port-forwarding/{dns['uuid']}/vm-instances/nics/{nic['uuid']}", {}
+    )
+    assert answer.status == 200, answer.body
+    assert host_forwards(sim, HOSTS[0]) == {"16.16.16.30:UDP:53-53": (nic["ip"], 53, 53)}
+
+    # Deleting the VIP deletes its rules (and takes them off the host).
+    assert (await admin.delete(f"/vips/{vip['uuid']}")).status == 200
+    assert await inventories(admin, "/port-forwarding") == []
+    assert host_forwards(sim, HOSTS[0]) == {}
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_refusals_and_bad_input_change_nothing(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "pfbad", HOSTS, storage=("nfs",))
+    public = await public_l3(admin, dc, "pfbad-public")
+    vip = await new_vip(admin, public["uuid"], "v")
+    vm = await new_vm(admin, dc, "app")
+    nic = vm["vmNics"][0]
+    base = {"name": "r", "vipUuid": vip["uuid"], "protocolType": "TCP"}
+    for params in (
+        {"vipPortStart": 90, "vipPortEnd": 80},
+        {"vipPortStart": 80, "vipPortEnd": 81, "privatePortStart": 80, "privatePortEnd": 90},
+        {"vipPortStart": 0},
+        {"vipPortStart": 80, "protocolType": "ICMP"},
+        {"vipPortStart": 80, "allowedCidr": "10.0.0.0/40"},
+    ):
+        error_of(await admin.create("/port-forwarding", {**base, **params}), "SYS.1007")
+    # The NIC's network has no PortForwarding service: refused, and the ports stay free.
+    error_of(
+        await admin.create(
+            "/port-forwarding", {**base, "vipPortStart": 22, "vmNicUuid": nic["uuid"]}
+        ),
+        "NS.1005",
+    )
+    assert await inventories(admin, "/port-forwarding") == []
+    [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert free.get("useFor") is None
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    rule = await admin.inventory("/port-forwarding", {**base, "vipPortStart": 22})
+
+    sim.set_fault(
+        HOSTS[0], "/flatnetworkprovider/portforwarding/apply", fail="iptables: locked", times=1
+    )
+    path = f"/port-forwarding/{rule['uuid']}/vm-instances/nics/{nic['uuid']}"
+    refused = await admin.create(path, {})
+    assert refused.status != 200
+    assert "iptables: locked" in str(refused.body)
+    assert (await _rule(admin, rule["uuid"])).get("vmNicUuid") is None
+    assert host_forwards(sim, HOSTS[0]) == {}
+    assert (await admin.create(path, {})).status == 200
+    error_of(await admin.create(path, {}), "PF.1001")
+    assert (await admin.delete(f"/port-forwarding/{rule['uuid']}")).status == 200
+    assert host_forwards(sim, HOSTS[0]) == {}
+    [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert free.get("useFor") is None
+    await destroy_and_expunge(admin, vm["uuid"])

@@ -1,0 +1,214 @@
+"""The flat network-service provider: DHCP, DNS, userdata and EIPs served on each KVM host
+by its agent (no appliance VM). A VM's DHCP entries (address, gateway, DNS servers, host
+name) go to the host before the VM boots there and leave with it; its NICs' EIPs are NATed
+on that host the same way (``FlatEips``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import ZError
+from zstackpy.core.service import Service
+from zstackpy.services.eip.extensions import EipOnHost
+from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
+from zstackpy.services.flat import eips, port_forwarding, resync
+from zstackpy.services.host.extensions import ConnectingHost
+from zstackpy.services.host.messages import HostAgentCallMsg
+from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
+from zstackpy.services.networkservice.errors import NetworkServiceErr
+from zstackpy.services.networkservice.extensions import (
+    DHCP,
+    DNS,
+    EIP,
+    PORT_FORWARDING,
+    USERDATA,
+    L3ServiceChange,
+    ProviderInfo,
+    VmServicesEvent,
+)
+from zstackpy.services.portforwarding.extensions import PortForwardingOnHost
+from zstackpy.services.vm.extensions import VmNicSpec
+
+log = logging.getLogger(__name__)
+
+FLAT = "Flat"
+DHCP_APPLY = "/flatnetworkprovider/dhcp/apply"
+DHCP_RELEASE = "/flatnetworkprovider/dhcp/release"
+AGENT_TIMEOUT_S = 120.0
+
+
+async def host_call(ctx: NodeContext, host_uuid: str, path: str, command: dict[str, Any]) -> None:
+    """One command on a Connected host, in its queue (HOST.1002 when it is not)."""
+    reply = await ctx.bus.call(
+        HostAgentCallMsg(host_uuid=host_uuid, path=path, command=command, timeout=AGENT_TIMEOUT_S),
+        timeout=AGENT_TIMEOUT_S + 30,
+    )
+    reply.raise_if_error()
+
+
+class FlatProvider(Service):
+    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend. A service
+    only to get the node's context: it handles no messages."""
+
+    name = "flatNetworkProvider"
+
+    def provider(self) -> ProviderInfo:
+        return ProviderInfo(
+            name="Flat Network Service Provider",
+            type=FLAT,
+            description="DHCP, DNS, userdata, EIPs and port forwarding on each KVM host",
+            # PortForwarding: ours; ZStack serves it from its virtual router only.
+            service_types=(DHCP, DNS, USERDATA, EIP, PORT_FORWARDING),
+        )
+
+    async def attach_to_l3(self, change: L3ServiceChange) -> None:
+        return None
+
+    async def detach_from_l3(self, change: L3ServiceChange) -> None:
+        if EIP not in change.service_types:
+            return  # DHCP/DNS entries stay on hosts until their VMs leave them
+        reply = await self.ctx.bus.request(
+            GetNicEipsMsg(l3_network_uuid=change.l3_network_uuid), GetNicEipsReply
+        )
+        if reply.eips:
+            used = sorted(e.eip_uuid for e in reply.eips)
+            raise ZError(
+                NetworkServiceErr.IN_USE,
+                f"EIPs {', '.join(used)} are attached to NICs of L3 network "
+                f"{change.l3_network_uuid}: detach them first",
+                l3NetworkUuid=change.l3_network_uuid,
+                eipUuids=used,
+            )
+
+    async def _dhcp(self, event: VmServicesEvent) -> list[dict[str, Any]]:
+        nics = [n for n in event.nics if DHCP in event.services.get(n.uuid, ())]
+        if not nics:
+            return []
+        reply = await self.ctx.bus.request(
+            GetL3NetworksMsg(l3_network_uuids=sorted({n.l3_network_uuid for n in nics})),
+            GetL3NetworksReply,
+        )
+        dns = {net.uuid: list(net.dns) for net in reply.networks}
+        domains = {net.uuid: net.dns_domain for net in reply.networks}
+        return [_dhcp_entry(event, n, dns.get(n.l3_network_uuid, []), domains) for n in nics]
+
+    async def vm_arriving(self, event: VmServicesEvent) -> None:
+        host = event.placement.host.uuid
+        entries = await self._dhcp(event)
+        if entries:
+            await host_call(self.ctx, host, DHCP_APPLY, {"dhcp": entries, "rebuild": False})
+        nat = await eips.eips_of(self.ctx, event)
+        forwards = await port_forwarding.rules_of(self.ctx, event)
+        try:
+            if nat:
+                await host_call(self.ctx, host, eips.BATCH_APPLY, {"eips": nat})
+            if forwards:
+                await host_call(self.ctx, host, port_forwarding.BATCH_APPLY, {"rules": forwards})
+        except BaseException:
+            # The VM will not come: what it had put there goes (best effort: the refusal
+            # is the error that matters).
+            try:
+                await self._release(host, entries, nat, forwards)
+            except ZError as exc:
+                log.warning(
+                    "VM %s: undoing its flat services failed: %s", event.placement.vm_uuid, exc
+                )
+            raise
+
+    async def vm_arrived(self, event: VmServicesEvent) -> None:
+        return None
+
+    async def vm_left(self, event: VmServicesEvent) -> None:
+        entries = await self._dhcp(event)
+        nat = await eips.eips_of(self.ctx, event)
+        forwards = await port_forwarding.rules_of(self.ctx, event)
+        await self._release(event.placement.host.uuid, entries, nat, forwards)
+
+    async def _release(
+        self,
+        host: str,
+        entries: list[dict[str, Any]],
+        nat: list[dict[str, Any]],
+        forwards: list[dict[str, Any]],
+    ) -> None:
+        """Take a VM's entries off the host; each table is tried even if another fails."""
+        calls = [
+            (port_forwarding.BATCH_DELETE, {"rules": forwards}, forwards),
+            (eips.BATCH_DELETE, {"eips": nat}, nat),
+            (DHCP_RELEASE, {"dhcp": entries}, entries),
+        ]
+        failure: ZError | None = None
+        for path, command, items in calls:
+            if not items:
+                continue
+            try:
+                await host_call(self.ctx, host, path, command)
+            except ZError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    # ----- EipBackend: EIPs attached or detached while the VM runs ----------------------
+
+    def provider_type(self) -> str:
+        return FLAT
+
+    async def apply_eip(self, eip: EipOnHost) -> None:
+        bridges = await eips.public_bridges(self.ctx, [eip.eip.vip_l3_network_uuid])
+        command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
+        await host_call(self.ctx, eip.host.uuid, eips.APPLY, command)
+
+    async def apply_port_forwarding(self, rule: PortForwardingOnHost) -> None:
+        command = await port_forwarding.one_rule(self.ctx, rule.rule, rule.vm_uuid, rule.nic)
+        await host_call(self.ctx, rule.host.uuid, port_forwarding.APPLY, {"rule": command})
+
+    async def revoke_port_forwarding(self, rule: PortForwardingOnHost) -> None:
+        command = await port_forwarding.one_rule(self.ctx, rule.rule, rule.vm_uuid, rule.nic)
+        await host_call(self.ctx, rule.host.uuid, port_forwarding.DELETE, {"rule": command})
+
+    async def revoke_eip(self, eip: EipOnHost) -> None:
+        bridges = await eips.public_bridges(self.ctx, [eip.eip.vip_l3_network_uuid])
+        command = {"eip": eips.eip_to(eip.eip, eip.vm_uuid, eip.nic, bridges)}
+        await host_call(self.ctx, eip.host.uuid, eips.DELETE, command)
+
+    async def host_connected(self, host: ConnectingHost) -> None:
+        if host.is_first_connect:
+            return  # a new host runs no VM yet
+        events = await resync.events_on_host(self.ctx, host, FLAT)
+        dhcp = resync.merged([await self._dhcp(e) for e in events])
+        nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
+        forwards = resync.merged([await port_forwarding.rules_of(self.ctx, e) for e in events])
+        # In the host's queue: its agent directly (a HostAgentCallMsg would wait for us).
+        # ``rebuild``: the host's whole tables, so entries it should no longer hold go.
+        await self.ctx.agents.call(
+            host.agent, DHCP_APPLY, {"dhcp": dhcp, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+        )
+        await self.ctx.agents.call(
+            host.agent, eips.BATCH_APPLY, {"eips": nat, "rebuild": True}, timeout=AGENT_TIMEOUT_S
+        )
+        await self.ctx.agents.call(
+            host.agent,
+            port_forwarding.BATCH_APPLY,
+            {"rules": forwards, "rebuild": True},
+            timeout=AGENT_TIMEOUT_S,
+        )
+
+
+def _dhcp_entry(
+    event: VmServicesEvent, nic: VmNicSpec, dns: list[str], domains: dict[str, str | None]
+) -> dict[str, Any]:
+    return {
+        "vmUuid": event.placement.vm_uuid,
+        "ip": nic.ip,
+        "mac": nic.mac,
+        "netmask": nic.netmask,
+        "gateway": nic.gateway,
+        "hostname": event.placement.hostname,
+        "dns": dns if DNS in event.services.get(nic.uuid, ()) else [],
+        "dnsDomain": domains.get(nic.l3_network_uuid),
+        "bridgeName": nic.bridge_name,
+        "l3NetworkUuid": nic.l3_network_uuid,
+        "isDefaultL3Network": nic.is_default,
+    }
