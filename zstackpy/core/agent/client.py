@@ -38,6 +38,12 @@ CALLBACK_PATH = "/zstack/asyncrest/callback"
 SEND_COMMAND_PATH = "/zstack/asyncrest/sendcommand"
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_IN_FLIGHT = 10  # ZStack's ``kvm host.syncLevel``
+# A command whose result has not come back after this long is sent again under the same
+# task id: the agent runs a task id once, so the resend only fetches a result whose
+# callback was lost (or reaches an agent that restarted and lost the command before it ran).
+DEFAULT_RESEND_AFTER_S = 5.0
+# A resend that cannot reach the agent is tried again after this long, until the timeout.
+_RESEND_BACKOFF_MAX_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +75,17 @@ class AgentClient:
     """Created by the node; ``start`` after the HTTP server bound (the callback URL needs
     its port), ``stop`` fails every call still waiting."""
 
-    def __init__(self, queues: WorkQueues, *, connection_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        queues: WorkQueues,
+        *,
+        connection_limit: int = 1000,
+        resend_after: float = DEFAULT_RESEND_AFTER_S,
+    ) -> None:
         self._queues = queues
         self._connection_limit = connection_limit
+        self.resend_after = resend_after
+        self.resends = 0  # commands sent again for a result that was late (metrics, tests)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._report_handlers: dict[str, ReportHandler] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -186,10 +200,38 @@ class AgentClient:
         try:
             headers = {"taskuuid": task_uuid, "callbackurl": self.callback_url}
             await self._post(endpoint, path, cmd, headers)
-            result = await future
+            result = await self._await_result(future, endpoint, path, cmd, headers)
         finally:
             self._pending.pop(task_uuid, None)
         return _checked(result, endpoint, path)
+
+    async def _await_result(
+        self,
+        future: asyncio.Future[dict[str, Any]],
+        endpoint: AgentEndpoint,
+        path: str,
+        cmd: Mapping[str, Any],
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        """The callback's result; while it is late, the command is sent again with the
+        same task id (the caller's timeout ends the wait). The agent answers a known task
+        id from its cache or journal, or adds our callback to the run in progress, so a
+        lost callback costs one resend period instead of the whole timeout and a
+        command never runs twice."""
+        wait = self.resend_after
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=wait)
+            if done:
+                return future.result()
+            self.resends += 1
+            try:
+                await self._post(endpoint, path, cmd, headers)
+                wait = self.resend_after
+            except ZError as exc:
+                # Unreachable now (restarting, or down): the command may still finish
+                # there; keep waiting and try again later, until the caller's timeout.
+                log.info("resending %s to %s failed: %s", path, endpoint.address, exc.description)
+                wait = min(wait * 2, _RESEND_BACKOFF_MAX_S)
 
     async def call_sync(
         self,
