@@ -14,12 +14,13 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.events import JobCompletedEvent
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 API_JOB_SERVICE = "apiJob"
 # Ended jobs this node answers from memory (the newest; older ones are read from the row).
 RECENTLY_FINISHED_JOBS = 4096
+# How long a job's outcome is retried while the database is unreachable.
+OUTCOME_RETRY_S = 600.0
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -297,6 +300,24 @@ class ApiJobService(Service):
             row = await session.get(ApiJobVO, job_uuid)
             return JobView.of(row) if row is not None else None
 
+    async def _write_outcome(
+        self, job_uuid: str, finish: Callable[[AsyncSession], Awaitable[int]]
+    ) -> int:
+        """Write a job's end, again and again while the database is unreachable (up to
+        OUTCOME_RETRY_S): a short outage must not leave the job Processing forever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OUTCOME_RETRY_S
+        pause = 0.5
+        while True:
+            try:
+                return await self.ctx.db.write(finish)
+            except (DBAPIError, ConnectionError) as exc:
+                if loop.time() + pause > deadline or not self._accepting:
+                    raise
+                log.warning("API job %s: its outcome waits for the database: %s", job_uuid, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
     # ----- the job itself ------------------------------------------------------------
 
     async def _run(self, job: JobView, msg: APIMessage, timeout_s: float) -> None:
@@ -329,7 +350,7 @@ class ApiJobService(Service):
             return changed.rowcount  # type: ignore[attr-defined, no-any-return]  # CursorResult at runtime
 
         try:
-            rowcount = await self.ctx.db.write(finish)
+            rowcount = await self._write_outcome(job.uuid, finish)
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.
             log.exception("could not record the outcome of API job %s", job.uuid)
