@@ -326,7 +326,12 @@ class ApiJobService(Service):
         collector = collecting()
         self._collectors[job.uuid] = collector
         try:
-            reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+            # This node's own portal, not the shared portal queue: the bus fails a call at
+            # once when its destination node leaves the ring, but a message on the shared
+            # queue has no known destination, so had another node taken it and died, the
+            # job would wait out its timeout (30 min) Processing. The portal forwards to
+            # the resource's owner by a call the bus does track.
+            reply = await self.ctx.bus.call(msg, timeout=timeout_s, node=self.ctx.node_uuid)
         finally:
             self._collectors.pop(job.uuid, None)
         collected = collector.close()
