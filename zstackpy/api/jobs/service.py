@@ -142,6 +142,17 @@ class ApiJobService(Service):
             await self._fail_jobs_of(node, "died")
         self._accepting = True
 
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 -- the drain's bound
+        """Take no new job (SYS.1010) and let the running ones end, for at most
+        ``timeout`` s; answers how many still run (``stop`` then fails them)."""
+        self._accepting = False
+        tasks = set(self._tasks)
+        if tasks and timeout > 0:
+            log.info("draining: %d API jobs running", len(tasks))
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            return len(pending)
+        return len(tasks)
+
     async def stop(self) -> None:
         self._accepting = False
         tasks = list(self._tasks)
