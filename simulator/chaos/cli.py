@@ -14,12 +14,14 @@ import signal
 import sys
 import tempfile
 from collections.abc import Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from simulator.chaos.cluster import Servers
 from simulator.chaos.faults import FAULTS
 from simulator.chaos.report import table
-from simulator.chaos.run import ChaosRun, Config, Result
+from simulator.chaos.run import ChaosRun, Config, Result, private_servers
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,21 +48,29 @@ async def run_all(args: argparse.Namespace, base: Path) -> list[Result]:
     cluster = args.nodes > 1
     faults = args.fault or [n for n, f in FAULTS.items() if cluster or not f.needs_cluster]
     results = []
-    for name in faults:
-        config = Config(
-            fault=name,
-            workdir=base / name,
-            nodes=args.nodes,
-            hosts=args.hosts,
-            ops=args.ops,
-            concurrency=args.concurrency,
-            vm_pool=args.vm_pool,
-            fault_seconds=args.fault_seconds,
-            seed=args.seed,
-        )
-        print(f"chaos: {name} ...", file=sys.stderr, flush=True)
-        results.append(await ChaosRun(config).run())
+    async with AsyncExitStack() as stack:
+        # One pair of private servers for every cluster run (each gets its own database
+        # and vhost there): starting RabbitMQ costs seconds.
+        shared = await stack.enter_async_context(private_servers(base)) if cluster else None
+        for name in faults:
+            results.append(await _one(args, base, name, shared))
     return results
+
+
+async def _one(args: argparse.Namespace, base: Path, name: str, shared: Servers | None) -> Result:
+    config = Config(
+        fault=name,
+        workdir=base / name,
+        nodes=args.nodes,
+        hosts=args.hosts,
+        ops=args.ops,
+        concurrency=args.concurrency,
+        vm_pool=args.vm_pool,
+        fault_seconds=args.fault_seconds,
+        seed=args.seed,
+    )
+    print(f"chaos: {name} ...", file=sys.stderr, flush=True)
+    return await ChaosRun(config, shared).run()
 
 
 async def _stoppable(work: Coroutine[Any, Any, list[Result]]) -> list[Result]:

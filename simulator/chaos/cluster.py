@@ -45,8 +45,12 @@ class NodeProc:
 
 @dataclass
 class Servers:
+    """The private servers of a cluster run, and the database and vhost it uses there."""
+
     db: PrivateMariaDB
     bus: PrivateRabbitMQ
+    db_url: str = ""
+    bus_url: str = ""
 
 
 @dataclass
@@ -95,7 +99,7 @@ class SystemUnderTest:
             ZSTACK_LOG_LEVEL="INFO",
         )
         if self.servers is not None:
-            env.update(ZSTACK_DB_URL=self.servers.db.url, ZSTACK_BUS_URL=self.servers.bus.url)
+            env.update(ZSTACK_DB_URL=self.servers.db_url, ZSTACK_BUS_URL=self.servers.bus_url)
         env.update(self.extra_env)
         return env
 

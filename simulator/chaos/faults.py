@@ -78,6 +78,15 @@ async def _node_kill(run: ChaosRun) -> float:
     return time.monotonic()
 
 
+async def _node_drain(run: ChaosRun) -> float:
+    """SIGTERM one node of the cluster: it takes no new job, lets its running jobs end,
+    then leaves the ring."""
+    index = random.randrange(len(run.sut.nodes))  # noqa: S311
+    run.drained_url = run.sut.nodes[index].url
+    await run.sut.terminate(index)
+    return time.monotonic()
+
+
 async def _broker_outage(run: ChaosRun) -> float:
     assert run.sut.servers is not None
     await run.sut.servers.bus.stop_app()
@@ -111,6 +120,7 @@ FAULTS = {
         Fault("agent-crash", _agent_crash),
         Fault("node-restart", _node_restart, bound=_restart_bound),
         Fault("node-kill", _node_kill, needs_cluster=True, bound=_takeover_bound),
+        Fault("node-drain", _node_drain, needs_cluster=True, bound=_takeover_bound),
         Fault("broker-outage", _broker_outage, needs_cluster=True),
         Fault("db-outage", _db_outage, needs_cluster=True),
     )

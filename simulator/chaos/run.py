@@ -12,7 +12,9 @@ import logging
 import random
 import secrets
 import time
-from contextlib import AsyncExitStack
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from simulator.chaos import invariants
 from simulator.chaos.cluster import Servers, SystemUnderTest
 from simulator.chaos.faults import FAULTS, Fault
 from simulator.chaos.servers import PrivateMariaDB, PrivateRabbitMQ
-from simulator.chaos.workload import NoNodeError, Rest, Workload
+from simulator.chaos.workload import NoNodeError, Op, Rest, Workload
 from simulator.stress.datacenter import add_hosts, build_base, host_ip
 from simulator.stress.rest import ApiClient, Driver
 
@@ -58,6 +60,8 @@ class Result:
     seconds: float
     consumers: dict[str, str] = field(default_factory=dict)  # node -> its health's view
     rings: dict[str, int] = field(default_factory=dict)  # node -> nodes in its ring
+    # Of the jobs the drained node accepted: how they ended (node-drain only)
+    drained_jobs: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         v = self.verdict
@@ -84,12 +88,26 @@ class Result:
             "consumers": self.consumers,
             "rings": self.rings,
             "liveNodes": len(self.rings),
+            "drainedJobs": self.drained_jobs,
         }
 
 
+@asynccontextmanager
+async def private_servers(workdir: Path) -> AsyncIterator[Servers]:
+    """A private mariadbd and RabbitMQ node for cluster runs, removed on the way out."""
+    servers = Servers(PrivateMariaDB(workdir / "mariadb"), PrivateRabbitMQ(workdir / "rabbitmq"))
+    try:
+        await asyncio.gather(servers.db.setup(), servers.bus.setup())
+        yield servers
+    finally:
+        await servers.bus.close()
+        await servers.db.close()
+
+
 class ChaosRun:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, shared: Servers | None = None) -> None:
         self.config = config
+        self.shared = shared  # private servers started once for several runs
         self.fault: Fault = FAULTS[config.fault]
         if self.fault.needs_cluster and not (config.cluster or config.nodes > 1):
             raise ValueError(f"fault {config.fault} needs cluster mode (--nodes 2 or more)")
@@ -99,6 +117,7 @@ class ChaosRun:
         self.http: aiohttp.ClientSession | None = None
         self.rest: Rest | None = None
         self.node_start_s = 0.0
+        self.drained_url = ""  # the node a drain stopped (node-drain)
 
     # ----- what faults use --------------------------------------------------------------
 
@@ -140,14 +159,17 @@ class ChaosRun:
         async with AsyncExitStack() as stack:
             self.http = await stack.enter_async_context(aiohttp.ClientSession())
             if cfg.cluster or cfg.nodes > 1:
-                servers = Servers(
-                    PrivateMariaDB(cfg.workdir / "mariadb"),
-                    PrivateRabbitMQ(cfg.workdir / "rabbitmq"),
+                servers = self.shared
+                if servers is None:
+                    servers = await stack.enter_async_context(private_servers(cfg.workdir))
+                # A database and a vhost of its own, on servers other runs may have used.
+                name = f"chaos_{cfg.fault.replace('-', '_')}_{secrets.token_hex(4)}"
+                self.sut.servers = Servers(
+                    servers.db,
+                    servers.bus,
+                    await servers.db.new_database(name),
+                    await servers.bus.new_vhost(name),
                 )
-                stack.push_async_callback(servers.bus.close)
-                stack.push_async_callback(servers.db.close)
-                await asyncio.gather(servers.db.setup(), servers.bus.setup())
-                self.sut.servers = servers
             stack.push_async_callback(self.sut.close)
             await self.sut.start_simulator()
             await self.sut.upgrade_db()
@@ -160,7 +182,7 @@ class ChaosRun:
             for _ in range(cfg.nodes - 1):
                 await self.sut.start_node()
             dc = await self._build()
-            verdict = await self._load_and_strike(dc)
+            verdict, records = await self._load_and_strike(dc)
             consumers, rings = await self._health()
         mode = f"cluster x{cfg.nodes}" if self.sut.servers else "embedded"
         return Result(
@@ -171,6 +193,9 @@ class ChaosRun:
             seconds=time.monotonic() - started,
             consumers=consumers,
             rings=rings,
+            drained_jobs=_outcomes(
+                r for r in records if self.drained_url and r.node_url == self.drained_url
+            ),
         )
 
     async def _health(self) -> tuple[dict[str, str], dict[str, int]]:
@@ -233,7 +258,7 @@ class ChaosRun:
             raise RuntimeError(f"{len(failed)} hosts could not be added: {failed[0]}")
         return dc
 
-    async def _load_and_strike(self, dc: dict[str, Any]) -> invariants.Verdict:
+    async def _load_and_strike(self, dc: dict[str, Any]) -> tuple[invariants.Verdict, list[Op]]:
         cfg = self.config
         assert self.rest is not None
         assert self.http is not None
@@ -272,7 +297,7 @@ class ChaosRun:
         verdict.duplicates = await invariants.duplicates(
             self._http(), self.sut.sim_url, workload.records
         )
-        return verdict
+        return verdict, workload.records
 
     def _rest(self) -> Rest:
         assert self.rest is not None
@@ -314,3 +339,11 @@ class ChaosRun:
     async def _pings(self) -> dict[str, int]:
         machines = await invariants.sim_machines(self._http(), self.sut.sim_url)
         return {m["address"]: int((m.get("commands") or {}).get("/host/ping", 0)) for m in machines}
+
+
+def _outcomes(ops: Iterable[Op]) -> dict[str, int]:
+    """``succeeded`` or the error code, counted."""
+    counts: Counter[str] = Counter()
+    for op in ops:
+        counts[op.error_code or str(op.outcome)] += 1
+    return dict(counts)

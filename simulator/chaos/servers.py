@@ -145,6 +145,14 @@ class PrivateMariaDB:
             )
         await _wait_port(self.port, self._proc, "private mariadbd", log)
 
+    async def new_database(self, name: str) -> str:
+        """A fresh database on this server for one run; its URL."""
+        await _run(
+            _binary("mariadb", "mysql"), "--no-defaults", "-h127.0.0.1", f"-P{self.port}",
+            "-uroot", "-e", f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+        )  # fmt: skip
+        return f"mysql+asyncmy://root@127.0.0.1:{self.port}/{name}"
+
     async def stop(self) -> None:
         await _end(self._proc)
         self._proc = None
@@ -213,6 +221,12 @@ class PrivateRabbitMQ:
         return await _run(
             _rabbit_binary("rabbitmqctl"), "-n", self.node_name, *args, env=self._env()
         )
+
+    async def new_vhost(self, name: str) -> str:
+        """A fresh vhost for one run; its AMQP URL."""
+        await self.ctl("add_vhost", name)
+        await self.ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{name}"
 
     async def stop_app(self) -> None:
         await self.ctl("stop_app")

@@ -43,6 +43,7 @@ class Op:
     vm_uuid: str
     job_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
     accepted: bool = False
+    node_url: str = ""  # the node that accepted it
     outcome: Outcome | None = None
     error_code: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -53,6 +54,7 @@ class Op:
 class Answer:
     status: int
     body: Any
+    node_url: str = ""  # the node that answered
 
     @property
     def error_code(self) -> str | None:
@@ -114,9 +116,9 @@ class Rest:
             except aiohttp.ClientConnectionError:
                 continue  # that node is gone: another one may take it
             try:
-                return Answer(resp.status, json.loads(raw) if raw else None)
+                return Answer(resp.status, json.loads(raw) if raw else None, base)
             except ValueError:
-                return Answer(resp.status, raw)
+                return Answer(resp.status, raw, base)
         raise NoNodeError(path)
 
 
@@ -187,7 +189,7 @@ class Workload:
             await asyncio.sleep(NO_NODE_PAUSE_S)
             return
         if answer.status == 202:
-            op.accepted = True
+            op.accepted, op.node_url = True, answer.node_url
             await self.follow(op)
         else:
             self._ended(op, answer, accepted=False)

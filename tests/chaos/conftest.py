@@ -35,12 +35,15 @@ def require_private_servers() -> None:
         pytest.skip(reason)
 
 
-async def chaos(tmp_path: Path, fault: str, *args: str, timeout: float = 240) -> dict[str, Any]:
-    """Run one fault; its result (``Result.to_dict``). The table and the node logs are
-    in the assertion message when the run itself fails."""
+async def chaos(
+    tmp_path: Path, *faults: str, args: tuple[str, ...] = (), timeout: float = 240
+) -> dict[str, dict[str, Any]]:
+    """Run the faults (one system each; cluster runs share one pair of private servers);
+    their results (``Result.to_dict``) by fault, each with the printed table."""
     out_json = tmp_path / "result.json"
+    chosen = [arg for fault in faults for arg in ("--fault", fault)]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulator.chaos", "--fault", fault, *SMALL, *args,
+        sys.executable, "-m", "simulator.chaos", *chosen, *SMALL, *args,
         "--workdir", str(tmp_path / "run"), "--json", str(out_json),
         env=node_env(), cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -48,14 +51,16 @@ async def chaos(tmp_path: Path, fault: str, *args: str, timeout: float = 240) ->
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
-        proc.terminate()
+        proc.terminate()  # the harness stops what it started on SIGTERM
         await proc.wait()
         raise
     text = out.decode(errors="replace")
     assert out_json.exists(), f"the chaos run failed ({proc.returncode}):\n{text[-4000:]}"
-    result: dict[str, Any] = json.loads(out_json.read_text())[0]
-    result["table"] = text
-    return result
+    results: dict[str, dict[str, Any]] = {}
+    for result in json.loads(out_json.read_text()):
+        result["table"] = text
+        results[result["fault"]] = result
+    return results
 
 
 def assert_invariants(result: dict[str, Any]) -> None:

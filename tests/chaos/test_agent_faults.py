@@ -14,7 +14,7 @@ from tests.chaos.conftest import assert_invariants, chaos
 
 @pytest.mark.timeout(300)
 async def test_lost_and_late_callbacks_cost_no_operation(tmp_path: Path) -> None:
-    result = await chaos(tmp_path, "agent-callbacks")
+    result = (await chaos(tmp_path, "agent-callbacks"))["agent-callbacks"]
     assert_invariants(result)
     # Every lost callback was fetched again: no operation failed for it.
     assert result["failed"] == 0, result["table"]
@@ -23,10 +23,11 @@ async def test_lost_and_late_callbacks_cost_no_operation(tmp_path: Path) -> None
 
 @pytest.mark.timeout(300)
 async def test_agents_killed_after_acting_never_act_twice(tmp_path: Path) -> None:
-    result = await chaos(tmp_path, "agent-crash")
+    result = (await chaos(tmp_path, "agent-crash"))["agent-crash"]
     assert_invariants(result)
-    # Operations that met a dead agent failed with a code saying so; none was lost.
-    assert set(result["errors"]) <= {"AGENT.1001", "AGENT.1002", "HOST.1101", "VM.1001"}, result[
+    # Operations that met a dead agent failed with a code of the agent's, host's or VM's
+    # domain saying so (never an internal error); none was lost.
+    assert all(code.split(".")[0] in ("AGENT", "HOST", "VM") for code in result["errors"]), result[
         "table"
     ]
     assert result["succeeded"] > 0

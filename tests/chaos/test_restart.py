@@ -13,7 +13,7 @@ from tests.chaos.conftest import assert_invariants, chaos
 
 @pytest.mark.timeout(300)
 async def test_a_restart_leaves_nothing_lost_or_stuck(tmp_path: Path) -> None:
-    result = await chaos(tmp_path, "node-restart")
+    result = (await chaos(tmp_path, "node-restart"))["node-restart"]
     assert_invariants(result)
     assert result["recoveryS"] is not None
     assert result["recoveryS"] <= result["recoveryBoundS"]
