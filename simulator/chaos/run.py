@@ -262,7 +262,9 @@ class ChaosRun:
         cfg = self.config
         assert self.rest is not None
         assert self.http is not None
-        workload = Workload(self.rest, dc, cfg.ops, cfg.concurrency, cfg.vm_pool)
+        workload = Workload(
+            self.rest, dc, cfg.ops, cfg.concurrency, cfg.vm_pool, follow_bound_s=cfg.settle_bound_s
+        )
         load = asyncio.create_task(workload.run())
         # A random moment: once between a fifth and a half of the operations were taken.
         threshold = max(1, int(cfg.ops * random.uniform(0.2, 0.5)))  # noqa: S311

@@ -137,6 +137,8 @@ class Workload:
     # VM uuid -> its last known state ("Running", "Stopped"); busy ones are out of it
     vms: dict[str, str] = field(default_factory=dict)
     busy: set[str] = field(default_factory=set)
+    # How long an operation's client follows its job before leaving it to ``settle``
+    follow_bound_s: float = 120.0
     _issued: int = 0
     accepted_event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -190,11 +192,11 @@ class Workload:
             return
         if answer.status == 202:
             op.accepted, op.node_url = True, answer.node_url
-            await self.follow(op)
+            await self.follow(op, self.follow_bound_s)
         else:
             self._ended(op, answer, accepted=False)
 
-    async def follow(self, op: Op, bound_s: float = 600.0) -> None:
+    async def follow(self, op: Op, bound_s: float) -> None:
         """Poll the job on any live node until it ends; it stays without an outcome (to be
         settled later) if it does not within ``bound_s``."""
         loop = asyncio.get_running_loop()
