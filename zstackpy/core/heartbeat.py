@@ -78,6 +78,7 @@ class Heartbeat:
         # evicted: after a database outage every heartbeat is old, and the others need one
         # window to write theirs again (they were as cut off as we were).
         self._db_back_since: float | None = float("-inf")
+        self._db_lost_at = 0.0  # loop time of the first failed round of an outage
         self.last_beat: float | None = None  # DB-clock time of our last successful write
         # This process's monotonic clock at that write: its age needs no database read.
         self.last_beat_monotonic: float | None = None
@@ -173,6 +174,8 @@ class Heartbeat:
             except Exception:
                 # The database may be briefly unreachable; keep trying at the same pace.
                 log.exception("heartbeat round failed")
+                if self._db_back_since is not None:
+                    self._db_lost_at = loop.time()
                 self._db_back_since = None
                 last_beat_at = float("-inf")  # beat first when it answers again
                 await self._pause(self.interval)
@@ -257,6 +260,12 @@ class Heartbeat:
         others = [r.heartbeat for r in rows if r.uuid in live and r.uuid != self.node_uuid]
         soonest = min((hb + self.window - now for hb in others), default=self.interval)
         return max(soonest, grace) if grace > 0 else soonest
+
+    def database_unreachable_for(self) -> float:
+        """Seconds since this node's rounds stopped reaching the database (0 when they do)."""
+        if self._db_back_since is not None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._db_lost_at
 
     def _eviction_grace(self) -> float:
         """Seconds until this node may evict again after the database came back."""

@@ -169,6 +169,7 @@ class ManagementNode:
         )
         await self.heartbeat.start()
         self._stack.push_async_callback(self._leave_ring)
+        self.ctx.agents.hold = self._agent_hold
 
         # HTTP before the services' own start: agents call back to it (a host reconnect at
         # start needs the callback URL's port); /health says "not ready" until the end.
@@ -220,6 +221,18 @@ class ManagementNode:
             flows.load_dir(default)
         for directory in registry.flow_dirs:
             flows.load_dir(directory)
+
+    def _agent_hold(self) -> str | None:
+        """Past one heartbeat window without the database, the node sends no agent
+        command: it could not record what the command did, and the other nodes may be
+        about to take the resource over."""
+        beat = self.heartbeat
+        if beat is None:
+            return None
+        lost_for = beat.database_unreachable_for()
+        if lost_for > beat.window:
+            return f"the database has been unreachable for {lost_for:.0f} s"
+        return None
 
     async def _leave_ring(self) -> None:
         if self.heartbeat is not None:

@@ -92,6 +92,9 @@ class AgentClient:
         self.node_base_url = ""  # http://<advertised host>:<port>, set by the node
         self.driver: AgentDriverLike | None = None  # set by start
         self.observer: AgentCallObserver | None = None  # set by the node (metrics)
+        # Set by the node: a reason to send no command now (the database has been
+        # unreachable too long to record what a command would do), or None.
+        self.hold: Callable[[], str | None] | None = None
 
     # ----- lifecycle --------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class AgentClient:
         failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
         """
         key = QueueKey("agent", endpoint.owner_uuid)
+        self._check_hold(path)
         with self._observed(path):
             try:
                 async with asyncio.timeout(timeout):
@@ -172,6 +176,11 @@ class AgentClient:
                     address=endpoint.address,
                     timeout_s=timeout,
                 ) from None
+
+    def _check_hold(self, path: str) -> None:
+        reason = self.hold() if self.hold is not None else None
+        if reason is not None:
+            raise ZError(SysErr.NOT_READY, f"agent commands are held: {reason}", path=path)
 
     @contextmanager
     def _observed(self, path: str) -> Iterator[None]:
@@ -242,6 +251,7 @@ class AgentClient:
         timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> dict[str, Any]:
         """A plain request/response command (``/host/connect``, ``/host/echo``)."""
+        self._check_hold(path)
         with self._observed(path):
             try:
                 async with asyncio.timeout(timeout):
