@@ -34,7 +34,11 @@ class SimulatedAgent(AgentRuntime):
 
     def __init__(self, machine: Machine, http: aiohttp.ClientSession) -> None:
         super().__init__(
-            http=http, cache_size=SIM_CACHE_SIZE, cache_age=SIM_CACHE_AGE_S, loopback_only=True
+            http=http,
+            cache_size=SIM_CACHE_SIZE,
+            cache_age=SIM_CACHE_AGE_S,
+            loopback_only=True,
+            journal=machine.world.ledger,
         )
         self.machine = machine
 
@@ -49,14 +53,23 @@ async def _run(machine: Machine, path: str, fn: SimFn, cmd: dict[str, Any]) -> d
     machine.count(path)
     fault = machine.take_fault(path)
     if fault is None:
-        return fn(machine, cmd)
+        return _acted(machine, path, cmd, fn(machine, cmd))
     if fault.delay > 0:
         await asyncio.sleep(fault.delay)
     if fault.fail is not None:
         raise AgentCommandError(fault.fail)
-    result = fn(machine, cmd)
+    result = _acted(machine, path, cmd, fn(machine, cmd))
     if fault.drop_callback:
         drop_callback()
+    return result
+
+
+def _acted(
+    machine: Machine, path: str, cmd: dict[str, Any], result: dict[str, Any]
+) -> dict[str, Any]:
+    # The chaos harness's ledger and crashes (simulator.ledger, simulator.crash).
+    machine.world.ledger.acted(path, cmd)
+    machine.world.crashes.after_run(machine, path)
     return result
 
 

@@ -15,6 +15,7 @@ from typing import Self
 import aiohttp
 from aiohttp import web
 
+from simulator.chaos_control import ChaosControlApi
 from simulator.control import ControlApi
 from simulator.world import World
 
@@ -58,6 +59,7 @@ class Simulator(World):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/agents/{address}/{port}/{path:.+}", self._agent_request)
         ControlApi(self).add_routes(app.router)
+        ChaosControlApi(self).add_routes(app.router)
         # A short shutdown: requests parked in a delay fault need not be waited for.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

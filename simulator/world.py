@@ -12,7 +12,9 @@ from typing import Any
 import aiohttp
 
 from simulator.agent import SimulatedAgent
+from simulator.crash import CrashPlan
 from simulator.errors import DeployError, MachineStateError, SimulatorError, UnknownMachineError
+from simulator.ledger import EffectLedger
 from simulator.machine import (
     AGENT_PORTS,
     DEFAULT_BACKUP_STORAGE,
@@ -38,6 +40,8 @@ class World:
         self.machines: dict[tuple[str, int], Machine] = {}
         self.nfs_shares: dict[str, NfsShare] = {}
         self.http: aiohttp.ClientSession | None = None
+        self.ledger = EffectLedger()
+        self.crashes = CrashPlan(self)
 
     # ----- machines ---------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class World:
 
     async def stop_agents(self) -> None:
         """Cancel every machine's running commands (the simulator is stopping)."""
+        await self.crashes.stop()
         for machine in self.machines.values():
             if machine.agent is not None:
                 await machine.agent.stop()

@@ -147,6 +147,11 @@ class AgentRuntime:
         """Commands running in the background now."""
         return len(self._tasks) if self._tasks is not None else 0
 
+    def forget_tasks(self) -> None:
+        """Forget every cached task id, as a restarted process would (the simulator's
+        crashes); a journal still recalls the finished ones."""
+        self._cache = None
+
     async def start(self) -> None:
         """Make the callback session when none was injected. Idempotent."""
         self._stopping = False

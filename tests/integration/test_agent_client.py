@@ -197,3 +197,31 @@ async def test_stop_fails_waiting_calls(rig: Rig) -> None:
     await rig.client.stop()
     with pytest.raises(ZError):
         await call
+
+
+async def test_a_lost_callback_is_fetched_by_a_resend_under_the_same_task_id(rig: Rig) -> None:
+    rig.client.resend_after = 0.2
+    rig.agent.post_callback = False  # the first result is lost on the way
+
+    async def deliver_from_now_on() -> None:
+        while not rig.agent.seen:
+            await asyncio.sleep(0.01)
+        rig.agent.post_callback = True
+
+    flip = asyncio.create_task(deliver_from_now_on())
+    result = await rig.client.call(rig.endpoint, "/vm/start", {}, timeout=5)
+    await flip
+    assert result == {"success": True, "x": 1}
+    task_ids = {headers["taskuuid"] for headers in rig.agent.seen}
+    assert len(rig.agent.seen) >= 2
+    assert len(task_ids) == 1  # a resend, never a new command
+    assert rig.client.resends >= 1
+
+
+async def test_held_commands_are_refused_without_reaching_the_agent(rig: Rig) -> None:
+    rig.client.hold = lambda: "the database has been unreachable for 9 s"
+    for send in (rig.client.call, rig.client.call_sync):
+        with pytest.raises(ZError) as caught:
+            await send(rig.endpoint, "/vm/start", {})
+        assert caught.value.code == "SYS.1010"
+    assert rig.agent.seen == []

@@ -73,6 +73,12 @@ class Heartbeat:
         self._replan = asyncio.Event()
         self._stopping = False
         self._unwatch: list[Callable[[], None]] = []
+        # Loop time since which our rounds reach the database again, after a round that
+        # failed (None while they fail). Until a window has passed since then, nobody is
+        # evicted: after a database outage every heartbeat is old, and the others need one
+        # window to write theirs again (they were as cut off as we were).
+        self._db_back_since: float | None = float("-inf")
+        self._db_lost_at = 0.0  # loop time of the first failed round of an outage
         self.last_beat: float | None = None  # DB-clock time of our last successful write
         # This process's monotonic clock at that write: its age needs no database read.
         self.last_beat_monotonic: float | None = None
@@ -153,6 +159,9 @@ class Heartbeat:
                         await self._fence()
                         return
                     last_beat_at = loop.time()
+                    if self._db_back_since is None:
+                        self._db_back_since = last_beat_at
+                        log.warning("the database answers again; evictions wait one window")
                 if self._stopping:
                     return
                 soonest_expiry = await self._check()
@@ -165,6 +174,10 @@ class Heartbeat:
             except Exception:
                 # The database may be briefly unreachable; keep trying at the same pace.
                 log.exception("heartbeat round failed")
+                if self._db_back_since is not None:
+                    self._db_lost_at = loop.time()
+                self._db_back_since = None
+                last_beat_at = float("-inf")  # beat first when it answers again
                 await self._pause(self.interval)
 
     async def _pause(self, seconds: float) -> None:
@@ -223,6 +236,10 @@ class Heartbeat:
             ]
             deadline = now - self.window
             stale = [r.uuid for r in rows if r.heartbeat < deadline and r.uuid != self.node_uuid]
+            grace = self._eviction_grace()
+            if stale and grace > 0:
+                log.info("not evicting %s yet: the database was unreachable", stale)
+                stale = []
             if stale:
                 # The heartbeat condition again: a node that beat since our read survives.
                 await session.execute(
@@ -241,7 +258,20 @@ class Heartbeat:
         if joined:
             await self._run_takeovers(joined=frozenset(joined), left=frozenset())
         others = [r.heartbeat for r in rows if r.uuid in live and r.uuid != self.node_uuid]
-        return min((hb + self.window - now for hb in others), default=self.interval)
+        soonest = min((hb + self.window - now for hb in others), default=self.interval)
+        return max(soonest, grace) if grace > 0 else soonest
+
+    def database_unreachable_for(self) -> float:
+        """Seconds since this node's rounds stopped reaching the database (0 when they do)."""
+        if self._db_back_since is not None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._db_lost_at
+
+    def _eviction_grace(self) -> float:
+        """Seconds until this node may evict again after the database came back."""
+        if self._db_back_since is None:
+            return self.window
+        return self._db_back_since + self.window - asyncio.get_running_loop().time()
 
     async def _leave(self, node: str) -> None:
         if node == self.node_uuid or not self.ring.remove(node):

@@ -61,6 +61,12 @@ class NodeSettings(BaseSettings):
     flows_dir: Path | None = Field(None, description="directory of flow chains (YAML)")
     log_level: str = Field("INFO", description="logging level")
     call_timeout: float = Field(30.0, gt=0, description="default bus call timeout, seconds")
+    drain_timeout: float = Field(
+        60.0,
+        ge=0,
+        description="on SIGTERM/SIGINT, seconds the node lets its running API jobs finish "
+        "(taking no new ones) before it stops",
+    )
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -70,6 +70,7 @@ async def _run(settings: NodeSettings) -> int:
     url = f"http://{settings.http_host}:{node.http.port if node.http else settings.http_port}"
     print(f"zstackpy management node {node.uuid} ready at {url}/health", flush=True)
     await node.wait_stopped()
+    await node.drain(settings.drain_timeout)
     await node.stop()
     logging.getLogger(__name__).info("management node %s %s", node.uuid, node.state)
     return EXIT_FENCED if node.state is NodeState.FENCED else EXIT_OK

@@ -50,6 +50,8 @@ class NodeHealth:
             if not getattr(ctx.bus.transport, "is_connected", True):
                 checks["bus"] += " (disconnected)"
                 reasons.append("bus disconnected")
+            else:
+                await self._consumers(checks, reasons)
             self._heartbeat(checks, reasons)
         return HealthReport(
             node_uuid=node.uuid,
@@ -60,6 +62,25 @@ class NodeHealth:
             checks=checks,
             reasons=reasons,
         )
+
+    async def _consumers(self, checks: dict[str, str], reasons: list[str]) -> None:
+        """On RabbitMQ, whether the broker sees a consumer on every queue of this node: a
+        reconnect that left one out would make the node deaf to that service."""
+        ctx = self.node.ctx
+        assert ctx is not None
+        missing_consumers = getattr(ctx.bus.transport, "missing_consumers", None)
+        if missing_consumers is None:
+            return
+        try:
+            async with asyncio.timeout(_DB_PROBE_TIMEOUT_S):
+                missing: list[str] = await missing_consumers()
+        except Exception as exc:
+            checks["consumers"] = f"unknown: {type(exc).__name__}"
+            reasons.append("bus consumers could not be checked")
+            return
+        checks["consumers"] = "all present" if not missing else f"missing on {missing}"
+        if missing:
+            reasons.append("bus consumers missing")
 
     def _heartbeat(self, checks: dict[str, str], reasons: list[str]) -> None:
         beat = self.node.heartbeat

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zstackpy.api.http.errors import register_error_status
+from zstackpy.api.jobs.service import ApiJobService
 from zstackpy.core.agent import AgentClient
 from zstackpy.core.agent.driver import REAL_HOSTS_DRIVER, SIMULATOR_DRIVER, AgentDriverProvider
 from zstackpy.core.bus import CloudBus, Transport
@@ -51,6 +52,7 @@ REPO_FLOWS_DIR = Path(__file__).resolve().parent.parent.parent / "flows"
 class NodeState(StrEnum):
     STARTING = "starting"
     READY = "ready"
+    DRAINING = "draining"
     STOPPING = "stopping"
     STOPPED = "stopped"
     FENCED = "fenced"
@@ -73,6 +75,7 @@ class ManagementNode:
         self._serve_http = serve_http
         self._stack = contextlib.AsyncExitStack()
         self._stopped = asyncio.Event()
+        self._urgent = asyncio.Event()  # a second stop request: no more draining
         self.ctx: NodeContext | None = None
         self.heartbeat: Heartbeat | None = None
         self.http: HttpServer | None = None
@@ -166,6 +169,7 @@ class ManagementNode:
         )
         await self.heartbeat.start()
         self._stack.push_async_callback(self._leave_ring)
+        self.ctx.agents.hold = self._agent_hold
 
         # HTTP before the services' own start: agents call back to it (a host reconnect at
         # start needs the callback URL's port); /health says "not ready" until the end.
@@ -218,6 +222,18 @@ class ManagementNode:
         for directory in registry.flow_dirs:
             flows.load_dir(directory)
 
+    def _agent_hold(self) -> str | None:
+        """Past one heartbeat window without the database, the node sends no agent
+        command: it could not record what the command did, and the other nodes may be
+        about to take the resource over."""
+        beat = self.heartbeat
+        if beat is None:
+            return None
+        lost_for = beat.database_unreachable_for()
+        if lost_for > beat.window:
+            return f"the database has been unreachable for {lost_for:.0f} s"
+        return None
+
     async def _leave_ring(self) -> None:
         if self.heartbeat is not None:
             await self.heartbeat.stop(leave=self.state is not NodeState.FENCED)
@@ -238,7 +254,34 @@ class ManagementNode:
         self._stopped.set()
 
     def request_stop(self) -> None:
+        """The first request drains then stops; a second one ends a drain at once."""
+        if self._stopped.is_set():
+            self._urgent.set()
         self._stopped.set()
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 -- the drain's bound
+        """Graceful leave, before ``stop``: ``/health`` turns not ready (load balancers
+        send no more), new API jobs are refused with SYS.1010, and the running ones get
+        up to ``timeout`` s to end (a second ``request_stop`` cuts it short). The node
+        stays in the ring meanwhile, serving the messages those jobs and other nodes
+        send it; ``stop`` then leaves the ring and the others take its resources over.
+        Answers how many jobs were still running."""
+        if self.state is not NodeState.READY:
+            return 0
+        self.state = NodeState.DRAINING
+        jobs = next((s for s in self.services.values() if isinstance(s, ApiJobService)), None)
+        if jobs is None:
+            return 0
+        drained = asyncio.create_task(jobs.drain(timeout))
+        urgent = asyncio.create_task(self._urgent.wait())
+        await asyncio.wait({drained, urgent}, return_when=asyncio.FIRST_COMPLETED)
+        urgent.cancel()
+        left = await drained if drained.done() else -1
+        if not drained.done():
+            drained.cancel()
+            await asyncio.gather(drained, return_exceptions=True)
+        log.info("management node %s drained (%s jobs left)", self.uuid, left)
+        return left
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

@@ -1,11 +1,15 @@
 """HTTP statuses for error codes (the one mapping), the error body, and the middleware that
-gives aiohttp's own 404/405/413 answers the same ``{"error": {...}}`` shape."""
+gives aiohttp's own 404/405/413 answers, and any failure a handler did not expect, the same
+``{"error": {...}}`` shape."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from zstackpy.core.errors import ErrorInfo, KernelErr, SysErr
 from zstackpy.services.identity.errors import IdentityErr
@@ -61,6 +65,8 @@ def error_response(info: ErrorInfo, status: int | None = None) -> web.Response:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+log = logging.getLogger(__name__)
+
 
 def _http_error(exc: web.HTTPException, request: web.Request) -> ErrorInfo:
     if exc.status == 404:
@@ -97,3 +103,29 @@ async def error_shape_middleware(request: web.Request, handler: Handler) -> web.
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
+    except Exception as exc:
+        # A client must always get a code to act on, never aiohttp's bare 500 page.
+        if not request.path.startswith("/zstack"):
+            raise
+        info = _unexpected(exc)
+        if info.code == SysErr.NOT_READY:
+            log.warning("%s %s: %s", request.method, request.path, info.description)
+        else:
+            log.exception("%s %s failed unexpectedly", request.method, request.path)
+        return error_response(info)
+
+
+def _unexpected(exc: Exception) -> ErrorInfo:
+    if isinstance(exc, DBAPIError | PoolTimeoutError | ConnectionError):
+        # The database is down or unreachable: nothing was done that a retry could repeat
+        # (a transaction that failed is rolled back), so the client may try again later.
+        return ErrorInfo(
+            code=SysErr.NOT_READY,
+            description="the database is unreachable; try again later",
+            details={"cause": type(exc).__name__},
+        )
+    return ErrorInfo(
+        code=SysErr.INTERNAL,
+        description="the request failed unexpectedly",
+        details={"cause": type(exc).__name__},
+    )

@@ -32,7 +32,9 @@ class ApiFrontend:
     async def call(self, msg: APIMessage, timeout_s: float) -> Reply:
         """A sync API: the reply, success or error (the bus never raises for those)."""
         msg.api_timeout_s = timeout_s
-        return await self.ctx.bus.call(msg, timeout=timeout_s)
+        # This node's own portal (see ApiJobService._run): a call through the shared
+        # queue is failed by no one if the node that took it dies.
+        return await self.ctx.bus.call(msg, timeout=timeout_s, node=self.ctx.node_uuid)
 
     async def submit(
         self, msg: APIMessage, job_uuid: str | None, timeout_s: float

@@ -14,12 +14,13 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.api.events import JobCompletedEvent
@@ -42,6 +43,8 @@ API_JOB_SERVICE = "apiJob"
 # load: 10,000 creations end within half a minute. As text a VM creation's job is about
 # 6 KB (answer and traces), so this many take about 100 MB at most.
 RECENTLY_FINISHED_JOBS = 16384
+# How long a job's outcome is retried while the database is unreachable.
+OUTCOME_RETRY_S = 600.0
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -152,6 +155,17 @@ class ApiJobService(Service):
         for node in nodes:
             await self._fail_jobs_of(node, "died")
         self._accepting = True
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 -- the drain's bound
+        """Take no new job (SYS.1010) and let the running ones end, for at most
+        ``timeout`` s; answers how many still run (``stop`` then fails them)."""
+        self._accepting = False
+        tasks = set(self._tasks)
+        if tasks and timeout > 0:
+            log.info("draining: %d API jobs running", len(tasks))
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            return len(pending)
+        return len(tasks)
 
     async def stop(self) -> None:
         self._accepting = False
@@ -311,6 +325,24 @@ class ApiJobService(Service):
             row = await session.get(ApiJobVO, job_uuid)
             return JobView.of(row) if row is not None else None
 
+    async def _write_outcome(
+        self, job_uuid: str, finish: Callable[[AsyncSession], Awaitable[int]]
+    ) -> int:
+        """Write a job's end, again and again while the database is unreachable (up to
+        OUTCOME_RETRY_S): a short outage must not leave the job Processing forever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OUTCOME_RETRY_S
+        pause = 0.5
+        while True:
+            try:
+                return await self.ctx.db.write(finish)
+            except (DBAPIError, ConnectionError) as exc:
+                if loop.time() + pause > deadline or not self._accepting:
+                    raise
+                log.warning("API job %s: its outcome waits for the database: %s", job_uuid, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
     # ----- the job itself ------------------------------------------------------------
 
     async def _run(self, job: JobView, msg: APIMessage, timeout_s: float) -> None:
@@ -319,7 +351,12 @@ class ApiJobService(Service):
         collector = collecting()
         self._collectors[job.uuid] = collector
         try:
-            reply = await self.ctx.bus.call(msg, timeout=timeout_s)
+            # This node's own portal, not the shared portal queue: the bus fails a call at
+            # once when its destination node leaves the ring, but a message on the shared
+            # queue has no known destination, so had another node taken it and died, the
+            # job would wait out its timeout (30 min) Processing. The portal forwards to
+            # the resource's owner by a call the bus does track.
+            reply = await self.ctx.bus.call(msg, timeout=timeout_s, node=self.ctx.node_uuid)
         finally:
             self._collectors.pop(job.uuid, None)
         collected = collector.close()
@@ -346,7 +383,7 @@ class ApiJobService(Service):
             return changed.rowcount  # type: ignore[attr-defined, no-any-return]  # CursorResult at runtime
 
         try:
-            rowcount = await self.ctx.db.write(finish)
+            rowcount = await self._write_outcome(job.uuid, finish)
         except Exception:
             # The outcome is lost; the row stays Processing until this node leaves the ring.
             log.exception("could not record the outcome of API job %s", job.uuid)

@@ -38,6 +38,12 @@ CALLBACK_PATH = "/zstack/asyncrest/callback"
 SEND_COMMAND_PATH = "/zstack/asyncrest/sendcommand"
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_IN_FLIGHT = 10  # ZStack's ``kvm host.syncLevel``
+# A command whose result has not come back after this long is sent again under the same
+# task id: the agent runs a task id once, so the resend only fetches a result whose
+# callback was lost (or reaches an agent that restarted and lost the command before it ran).
+DEFAULT_RESEND_AFTER_S = 5.0
+# A resend that cannot reach the agent is tried again after this long, until the timeout.
+_RESEND_BACKOFF_MAX_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +75,26 @@ class AgentClient:
     """Created by the node; ``start`` after the HTTP server bound (the callback URL needs
     its port), ``stop`` fails every call still waiting."""
 
-    def __init__(self, queues: WorkQueues, *, connection_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        queues: WorkQueues,
+        *,
+        connection_limit: int = 1000,
+        resend_after: float = DEFAULT_RESEND_AFTER_S,
+    ) -> None:
         self._queues = queues
         self._connection_limit = connection_limit
+        self.resend_after = resend_after
+        self.resends = 0  # commands sent again for a result that was late (metrics, tests)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._report_handlers: dict[str, ReportHandler] = {}
         self._http: aiohttp.ClientSession | None = None
         self.node_base_url = ""  # http://<advertised host>:<port>, set by the node
         self.driver: AgentDriverLike | None = None  # set by start
         self.observer: AgentCallObserver | None = None  # set by the node (metrics)
+        # Set by the node: a reason to send no command now (the database has been
+        # unreachable too long to record what a command would do), or None.
+        self.hold: Callable[[], str | None] | None = None
 
     # ----- lifecycle --------------------------------------------------------------------
 
@@ -142,6 +159,7 @@ class AgentClient:
         failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
         """
         key = QueueKey("agent", endpoint.owner_uuid)
+        self._check_hold(path)
         with self._observed(path):
             try:
                 async with asyncio.timeout(timeout):
@@ -158,6 +176,11 @@ class AgentClient:
                     address=endpoint.address,
                     timeout_s=timeout,
                 ) from None
+
+    def _check_hold(self, path: str) -> None:
+        reason = self.hold() if self.hold is not None else None
+        if reason is not None:
+            raise ZError(SysErr.NOT_READY, f"agent commands are held: {reason}", path=path)
 
     @contextmanager
     def _observed(self, path: str) -> Iterator[None]:
@@ -186,10 +209,40 @@ class AgentClient:
         try:
             headers = {"taskuuid": task_uuid, "callbackurl": self.callback_url}
             await self._post(endpoint, path, cmd, headers)
-            result = await future
+            result = await self._await_result(future, endpoint, path, cmd, headers)
         finally:
             self._pending.pop(task_uuid, None)
         return _checked(result, endpoint, path)
+
+    async def _await_result(
+        self,
+        future: asyncio.Future[dict[str, Any]],
+        endpoint: AgentEndpoint,
+        path: str,
+        cmd: Mapping[str, Any],
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        """The callback's result; while it is late, the command is sent again with the
+        same task id (the caller's timeout ends the wait). The agent answers a known task
+        id from its cache or journal, or adds our callback to the run in progress, so a
+        lost callback costs one resend period instead of the whole timeout and a
+        command never runs twice. Each resend waits twice as long as the one before (up
+        to the backoff's cap): a node so busy that callbacks queue up behind its work
+        must not add a resend per command every period on top."""
+        wait = self.resend_after
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=wait)
+            if done:
+                return future.result()
+            self.resends += 1
+            try:
+                await self._post(endpoint, path, cmd, headers)
+                wait = min(wait * 2, max(_RESEND_BACKOFF_MAX_S, self.resend_after))
+            except ZError as exc:
+                # Unreachable now (restarting, or down): the command may still finish
+                # there; keep waiting and try again later, until the caller's timeout.
+                log.info("resending %s to %s failed: %s", path, endpoint.address, exc.description)
+                wait = min(wait * 2, _RESEND_BACKOFF_MAX_S)
 
     async def call_sync(
         self,
@@ -200,6 +253,7 @@ class AgentClient:
         timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> dict[str, Any]:
         """A plain request/response command (``/host/connect``, ``/host/echo``)."""
+        self._check_hold(path)
         with self._observed(path):
             try:
                 async with asyncio.timeout(timeout):

@@ -80,6 +80,10 @@ class AmqpTransport:
         self.prefetch = prefetch
         self.reconnect_interval = reconnect_interval
         self.reconnects = 0
+        # Bumped at each reconnect; the bus notes it on every request it sends, and
+        # ``on_reconnect`` (the bus's) fails the calls sent on an earlier connection.
+        self.generation = 0
+        self.on_reconnect: Callable[[], object] | None = None
         self._node_uuid = ""
         self._sink: Sink | None = None
         self._conn: AbstractRobustConnection | None = None
@@ -247,6 +251,11 @@ class AmqpTransport:
 
     async def _after_reconnect(self, _conn: AbstractRobustConnection | None, /) -> None:
         self.reconnects += 1
+        self.generation += 1
+        if self.on_reconnect is not None:
+            failed = self.on_reconnect()
+            if failed:
+                log.warning("%s calls in flight across the reconnect failed", failed)
         try:
             missing = await self.ensure_consumers()
         except Exception:

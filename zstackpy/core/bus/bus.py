@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from zstackpy.core.bus import deadline
 from zstackpy.core.bus.carriers import ContextCarrier
 from zstackpy.core.bus.failures import (
+    connection_lost_before_reply,
     no_service,
     node_left_before_reply,
     node_unavailable,
@@ -54,6 +55,8 @@ class _Pending:
     dest_node: str | None
     type_name: str
     reply_headers: dict[str, str] | None = None
+    # The transport's connection generation the request went out on (remote calls only)
+    generation: int | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +100,8 @@ class CloudBus:
     # ----- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        if hasattr(self.transport, "on_reconnect"):
+            self.transport.on_reconnect = self.connection_renewed
         await self.transport.start(self.node_uuid, self)
         for service in self._services:
             await self.transport.open_service(service)
@@ -187,6 +192,8 @@ class CloudBus:
                         )
                     except Undeliverable as exc:
                         return Reply.failure(undeliverable(msg, service, dest, exc))
+                    if dest != self.node_uuid:
+                        self._pending[msg_id].generation = getattr(self.transport, "generation", 0)
                     reply = await future
                     if self.carriers and dest != self.node_uuid:
                         self._replied(self._pending[msg_id].reply_headers or {})
@@ -276,6 +283,22 @@ class CloudBus:
                 Reply.failure(node_left_before_reply(node_uuid, pending.type_name)),
             )
         return len(ids)
+
+    def connection_renewed(self) -> int:
+        """The transport reconnected to the broker: fail every remote call whose request
+        went out on an earlier connection (its request or reply may have been lost with
+        it; without this the caller would wait out its whole deadline). Returns how many
+        failed."""
+        generation = getattr(self.transport, "generation", 0)
+        lost = [
+            msg_id
+            for msg_id, pending in self._pending.items()
+            if pending.generation is not None and pending.generation < generation
+        ]
+        for msg_id in lost:
+            pending = self._pending[msg_id]
+            self._resolve(msg_id, Reply.failure(connection_lost_before_reply(pending.type_name)))
+        return len(lost)
 
     def in_flight(self, node_uuid: str | None = None) -> int:
         if node_uuid is None:

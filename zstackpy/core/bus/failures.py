@@ -54,3 +54,12 @@ def node_left_before_reply(node_uuid: str, type_name: str) -> ErrorInfo:
         description=f"management node {node_uuid} left the ring before answering {type_name}",
         details={"node": node_uuid, "message": type_name},
     )
+
+
+def connection_lost_before_reply(type_name: str) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.UNDELIVERABLE,
+        description=f"the connection to the message broker was lost while {type_name} was "
+        "in flight: its request or its reply may be gone, its outcome is unknown",
+        details={"message": type_name},
+    )

@@ -39,4 +39,16 @@ EXPUNGE_INTERVAL = GlobalConfigDef(
     "vm.expungePeriod has passed",
 )
 
-VM_CONFIGS = (DELETION_POLICY, EXPUNGE_PERIOD, EXPUNGE_INTERVAL)
+TRANSITIONAL_CHECK_INTERVAL = GlobalConfigDef(
+    category=CATEGORY,
+    name="transitionalCheckInterval",
+    value_type=int,
+    default=60,
+    min=1,
+    max=86400,
+    description="seconds between two checks for VMs left in a transitional state "
+    "(Starting, Stopping...) with no operation running for them; such a VM, transitional "
+    "for longer than this, takes the state its host reports",
+)
+
+VM_CONFIGS = (DELETION_POLICY, EXPUNGE_PERIOD, EXPUNGE_INTERVAL, TRANSITIONAL_CHECK_INTERVAL)

@@ -14,6 +14,8 @@ transitional state by a failed create.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete
@@ -67,6 +69,10 @@ from zstackpy.services.volume.messages import (
 # Making a volume may copy an image into the storage's cache first: give it time.
 VOLUME_TIMEOUT_S = 3600.0
 START_TIMEOUT_S = 300.0
+# Pauses between the attempts of a rollback's destroy on the host (15 s in all).
+_DESTROY_RETRY_PAUSES_S = (1.0, 2.0, 4.0, 8.0)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -321,7 +327,20 @@ class StartVmOnHypervisor(Flow[CreateVmCtx]):
     async def rollback(self, ctx: CreateVmCtx) -> None:
         if ctx.start_sent:
             backend = backend_for(ctx.node, ctx.chosen_host().hypervisor_type)
-            await backend.destroy_vm(VmOnHost(vm_uuid=ctx.vm_uuid, host=ctx.vm_host()))
+            target = VmOnHost(vm_uuid=ctx.vm_uuid, host=ctx.vm_host())
+            # The start's outcome may be unknown (its host's owner left, the broker
+            # reconnected) and the guest there: the destroy must reach the host, or the
+            # guest runs on with no VM row left to say whose it is. A host its new owner
+            # is still reconnecting refuses for a moment, so try again before giving up.
+            for pause in (*_DESTROY_RETRY_PAUSES_S, None):
+                try:
+                    await backend.destroy_vm(target)
+                    break
+                except ZError as exc:
+                    if pause is None:
+                        raise
+                    log.info("VM %s: destroy on rollback failed (%s); again", ctx.vm_uuid, exc)
+                    await asyncio.sleep(pause)
             ctx.start_sent = False
         if ctx.arriving is not None:
             await placement_hooks.left(ctx.node, placement_hooks.failed(ctx.arriving))

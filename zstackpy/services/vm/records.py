@@ -8,6 +8,7 @@ Functions that change a VM run inside the VM's work queue; they do not queue the
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any, cast
 
@@ -50,6 +51,8 @@ ONE_VM_LOAD_OPTIONS = (
     joinedload(VmInstanceVO.vm_nics).joinedload(VmNicVO.used_ip),
     selectinload(VmInstanceVO.all_volumes),
 )
+
+log = logging.getLogger(__name__)
 
 
 def nic_inventory(row: VmNicVO) -> VmNicInventory:
@@ -121,15 +124,19 @@ async def publish(
         ctx.db, "vm.announced", lambda: BatchedReads(partial(_read_announced, ctx.db), _gone)
     )
     inventory, account = await reads.read(vm_uuid)
-    await ctx.bus.publish(
-        ResourceChangedEvent(
-            resource_type=VM_RESOURCE_TYPE,
-            resource_uuid=vm_uuid,
-            change="deleted" if inventory is None else change,
-            account_uuid=account,
-            inventory=inventory.model_dump(mode="json", by_alias=True) if inventory else None,
-        )
+    event = ResourceChangedEvent(
+        resource_type=VM_RESOURCE_TYPE,
+        resource_uuid=vm_uuid,
+        change="deleted" if inventory is None else change,
+        account_uuid=account,
+        inventory=inventory.model_dump(mode="json", by_alias=True) if inventory else None,
     )
+    try:
+        await ctx.bus.publish(event)
+    except Exception:
+        # The operation is done and its rows say so: a broker that cannot take the event
+        # now (an outage) costs the event streams one line, not the operation's answer.
+        log.warning("could not announce VM %s", vm_uuid, exc_info=True)
     return inventory
 
 

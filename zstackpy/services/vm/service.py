@@ -73,6 +73,7 @@ from zstackpy.services.vm.nics import delete_nic_rows, release_ip
 from zstackpy.services.vm.records import backend_for, load_vm, nic_specs, publish, vm_host
 from zstackpy.services.vm.reference_reads import ReferenceReads
 from zstackpy.services.vm.states import ON_HOST, vm_queue
+from zstackpy.services.vm.stuck import StuckVmCheck
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class VmService(Service):
         self.strangers = sync.StrangerLog()
         self.reference_reads = ReferenceReads(ctx)
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
+        self.stuck_check = StuckVmCheck(ctx, self._settle)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -99,6 +101,7 @@ class VmService(Service):
 
     async def node_ready(self) -> None:
         self.expunger.start()
+        self.stuck_check.start()
         if self.ctx.ring.nodes <= {self.ctx.node_uuid}:
             # Alone: every VM left in a transitional state died with an earlier run.
             self._spawn(self._settle_all(lambda _uuid: True), "vm-settle-at-start")
@@ -125,6 +128,7 @@ class VmService(Service):
 
     async def stop(self) -> None:
         await self.expunger.stop()
+        await self.stuck_check.stop()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

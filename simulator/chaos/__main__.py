@@ -1,0 +1,3 @@
+from simulator.chaos.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""One fault at a time, injected while the workload runs.
+
+``strike`` injects the fault, lets it last, heals it and answers the monotonic time from
+which recovery is measured (the heal, or the kill for a node that stays dead). The
+recovery bound is part of the fault: two detection periods for a node's death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simulator.chaos.run import ChaosRun
+
+log = logging.getLogger(__name__)
+
+Strike = Callable[["ChaosRun"], Awaitable[float]]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    strike: Strike
+    needs_cluster: bool = False
+    # None: only "serves again"; else seconds, given the run's heartbeat window
+    bound: Callable[[ChaosRun], float] | None = None
+
+
+async def _none(run: ChaosRun) -> float:
+    return time.monotonic()
+
+
+async def _agent_callbacks(run: ChaosRun) -> float:
+    """Callbacks lost (twice per host and command), late (3 s) and duplicated (a resend of
+    a task id whose result is cached answers the same result again)."""
+    for address in run.host_ips:
+        for path in ("/vm/start", "/vm/stop", "/vm/reboot"):
+            await run.sim_put(f"/hosts/{address}/faults", {"path": path, "dropCallback": True})
+        await run.sim_put(f"/hosts/{address}/faults", {"path": "/vm/destroy", "delay": 3.0})
+    await asyncio.sleep(run.fault_seconds)
+    for address in run.host_ips:
+        await run.sim_delete(f"/hosts/{address}/faults")
+    return time.monotonic()
+
+
+async def _agent_crash(run: ChaosRun) -> float:
+    """Agents die after acting and before calling back (2 s down, restarted without
+    their task cache), then every agent restarts once more."""
+    for address in run.host_ips:
+        for path in ("/vm/start", "/vm/stop"):
+            body = {"path": path, "downFor": 2.0, "times": 1}
+            await run.sim_put(f"/hosts/{address}/crash", body)
+    await asyncio.sleep(run.fault_seconds)
+    for address in run.host_ips:
+        await run.sim_post(f"/hosts/{address}/restart", {"downFor": 0.5})
+    return time.monotonic()
+
+
+async def _node_restart(run: ChaosRun) -> float:
+    """kill -9 a node at a random moment and start it again on the same database."""
+    index = random.randrange(len(run.sut.nodes))  # noqa: S311
+    await run.sut.kill(index)
+    await asyncio.sleep(run.fault_seconds)
+    await run.sut.start_node(index)
+    return time.monotonic()
+
+
+async def _node_kill(run: ChaosRun) -> float:
+    """kill -9 one node of the cluster; the survivors adopt its resources."""
+    index = random.randrange(len(run.sut.nodes))  # noqa: S311
+    await run.sut.kill(index)
+    return time.monotonic()
+
+
+async def _node_drain(run: ChaosRun) -> float:
+    """SIGTERM one node of the cluster: it takes no new job, lets its running jobs end,
+    then leaves the ring."""
+    index = random.randrange(len(run.sut.nodes))  # noqa: S311
+    run.drained_url = run.sut.nodes[index].url
+    await run.sut.terminate(index)
+    return time.monotonic()
+
+
+async def _broker_outage(run: ChaosRun) -> float:
+    assert run.sut.servers is not None
+    await run.sut.servers.bus.stop_app()
+    await asyncio.sleep(run.fault_seconds)
+    await run.sut.servers.bus.start_app()
+    return time.monotonic()
+
+
+async def _db_outage(run: ChaosRun) -> float:
+    assert run.sut.servers is not None
+    await run.sut.servers.db.stop()
+    await asyncio.sleep(run.fault_seconds)
+    await run.sut.servers.db.start()
+    return time.monotonic()
+
+
+def _takeover_bound(run: ChaosRun) -> float:
+    # Two detection periods, plus one ping round for the new owner to reach the hosts.
+    return 2 * run.heartbeat_window + run.ping_interval
+
+
+def _restart_bound(run: ChaosRun) -> float:
+    return 2 * run.heartbeat_window + run.ping_interval + run.node_start_s
+
+
+FAULTS = {
+    f.name: f
+    for f in (
+        Fault("none", _none),
+        Fault("agent-callbacks", _agent_callbacks),
+        Fault("agent-crash", _agent_crash),
+        Fault("node-restart", _node_restart, bound=_restart_bound),
+        Fault("node-kill", _node_kill, needs_cluster=True, bound=_takeover_bound),
+        Fault("node-drain", _node_drain, needs_cluster=True, bound=_takeover_bound),
+        Fault("broker-outage", _broker_outage, needs_cluster=True),
+        Fault("db-outage", _db_outage, needs_cluster=True),
+    )
+}

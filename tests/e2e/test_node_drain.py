@@ -1,0 +1,46 @@
+"""A node drained before it stops: it turns not ready, refuses new API jobs with SYS.1010,
+and lets the job it runs end (here a VM creation whose agent answers late) instead of
+failing it with SYS.1012."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from simulator import Simulator
+from tests.e2e.test_vm_lifecycle import create_vm
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_full_datacenter
+from zstackpy.node.node import ManagementNode
+
+
+async def test_a_drain_refuses_new_jobs_and_lets_running_ones_end(
+    admin: ApiClient, sim: Simulator, node: ManagementNode, http: aiohttp.ClientSession
+) -> None:
+    dc = await add_full_datacenter(admin, "drain", ["10.64.8.1"], storage=("nfs",))
+    sim.set_fault("10.64.8.1", "/vm/start", delay=2.0, times=1)
+    body = {
+        "name": "slow",
+        "imageUuid": dc["image"]["uuid"],
+        "instanceOfferingUuid": dc["offering"]["uuid"],
+        "l3NetworkUuids": [dc["l3"]["uuid"]],
+    }
+    started = await admin.request("POST", "/vm-instances", json={"params": body})
+    assert started.status == 202, started.body
+    await asyncio.sleep(0.5)  # the job waits for the slow agent now
+
+    drain = asyncio.create_task(node.drain(30))
+    await asyncio.sleep(0.1)
+    refused = await create_vm(admin, dc, "too-late")
+    assert refused.status == 503, refused.body
+    assert refused.body["error"]["code"] == "SYS.1010"
+    assert node.http is not None
+    async with http.get(f"http://127.0.0.1:{node.http.port}/health") as resp:
+        assert resp.status == 503
+        assert (await resp.json())["nodeState"] == "draining"
+
+    assert await drain == 0  # nothing left running
+    finished = await admin.finish(started)
+    assert finished.status == 200, finished.body
+    assert finished.body["inventory"]["state"] == "Running"
