@@ -180,6 +180,12 @@ class FlatProvider(Service):
         dhcp = resync.merged([await self._dhcp(e) for e in events])
         nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
         forwards = resync.merged([await port_forwarding.rules_of(self.ctx, e) for e in events])
+        if not (dhcp or nat or forwards):
+            # Nothing of ours runs there: hosts of clusters without flat services (a KVM
+            # agent built without them among them) are not sent empty tables. Entries left
+            # by a service detached from an L3 while its VMs ran stay until one of its VMs
+            # comes back (docs/network-services.md).
+            return
         # In the host's queue: its agent directly (a HostAgentCallMsg would wait for us).
         # ``rebuild``: the host's whole tables, so entries it should no longer hold go.
         await self.ctx.agents.call(

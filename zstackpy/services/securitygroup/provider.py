@@ -201,6 +201,11 @@ class SecurityGroupHostService(Service):
         if host.is_first_connect:
             return  # a new host runs no VM yet
         command = await hosts.host_command(self.ctx, host.uuid)
+        if not command["ruleTOs"]:
+            # No member NIC runs there: a host of a cluster without security groups (a
+            # KVM agent built without them among them) is not sent an empty set. Rules
+            # left by a NIC removed while its host was away stay until a member arrives.
+            return
         await self.ctx.agents.call(
             host.agent, hosts.REFRESH_PATH, command, timeout=hosts.REFRESH_TIMEOUT_S
         )
