@@ -46,13 +46,9 @@ from zstackpy.services.eip.models import EipVO
 from zstackpy.services.host.messages import HostErr
 from zstackpy.services.network.models import NetworkServiceL3NetworkRefVO
 from zstackpy.services.networkservice.access import require_usable
+from zstackpy.services.networkservice.backends import backend_for
 from zstackpy.services.networkservice.candidates import candidate_nics
-from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import EIP
-from zstackpy.services.networkservice.messages import (
-    GetL3NetworkServicesMsg,
-    GetL3NetworkServicesReply,
-)
 from zstackpy.services.networkservice.nics import NicPlace, nic_place
 from zstackpy.services.resource_service import ResourceService
 from zstackpy.services.vip.messages import (
@@ -289,25 +285,7 @@ class EipService(ResourceService):
             )
 
     async def _backend(self, l3_uuid: str) -> EipBackend:
-        services = await self.ctx.bus.request(
-            GetL3NetworkServicesMsg(l3_network_uuids=[l3_uuid]), GetL3NetworkServicesReply
-        )
-        provider = services.provider_of(l3_uuid, EIP)
-        if provider is None:
-            raise ZError(
-                NetworkServiceErr.NOT_ENABLED,
-                f"L3 network {l3_uuid} has no Eip network service: attach one first",
-                l3NetworkUuid=l3_uuid,
-                networkServiceType=EIP,
-            )
-        for backend in self.ctx.plugins.extensions(EipBackend):
-            if backend.provider_type() == provider:
-                return backend
-        raise ZError(
-            SysErr.OPERATION,
-            f"no EIP backend for provider {provider} on this node",
-            provider=provider,
-        )
+        return await backend_for(self.ctx, l3_uuid, EIP, EipBackend, "EIP")
 
     async def _on_host(self, uuid: str, place: NicPlace) -> EipOnHost:
         assert place.host is not None

@@ -24,12 +24,8 @@ from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.host.messages import HostErr
 from zstackpy.services.networkservice.access import require_usable
-from zstackpy.services.networkservice.errors import NetworkServiceErr
+from zstackpy.services.networkservice.backends import backend_for
 from zstackpy.services.networkservice.extensions import PORT_FORWARDING
-from zstackpy.services.networkservice.messages import (
-    GetL3NetworkServicesMsg,
-    GetL3NetworkServicesReply,
-)
 from zstackpy.services.networkservice.nics import NicPlace, nic_place
 from zstackpy.services.portforwarding.api import (
     APIAttachPortForwardingRuleMsg,
@@ -297,24 +293,8 @@ class PortForwardingService(ResourceService):
             )
 
     async def _backend(self, l3_uuid: str) -> PortForwardingBackend:
-        services = await self.ctx.bus.request(
-            GetL3NetworkServicesMsg(l3_network_uuids=[l3_uuid]), GetL3NetworkServicesReply
-        )
-        provider = services.provider_of(l3_uuid, PORT_FORWARDING)
-        if provider is None:
-            raise ZError(
-                NetworkServiceErr.NOT_ENABLED,
-                f"L3 network {l3_uuid} has no PortForwarding network service: attach one first",
-                l3NetworkUuid=l3_uuid,
-                networkServiceType=PORT_FORWARDING,
-            )
-        for backend in self.ctx.plugins.extensions(PortForwardingBackend):
-            if backend.provider_type() == provider:
-                return backend
-        raise ZError(
-            SysErr.OPERATION,
-            f"no port-forwarding backend for provider {provider} on this node",
-            provider=provider,
+        return await backend_for(
+            self.ctx, l3_uuid, PORT_FORWARDING, PortForwardingBackend, "port-forwarding"
         )
 
     async def _on_host(self, uuid: str, place: NicPlace) -> PortForwardingOnHost:
