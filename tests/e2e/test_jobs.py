@@ -97,10 +97,13 @@ async def test_processing_job_of_a_vanished_node_fails_at_start(
 
 async def test_job_of_a_crashed_node_fails_on_the_survivor(start_node: Start) -> None:
     a = await start_node(plugins=[API_PROBE])
-    reply = await a.context.bus.call(
-        UpdateGlobalConfigMsg(category="node", name="heartbeatInterval", value="0.2")
-    )
-    reply.raise_if_error()
+    # A short interval for a quick detection, but a window of 2 s: a loaded machine may
+    # delay A's beats past a tighter window, and B would then evict A before its crash.
+    for name, value in (("heartbeatInterval", "0.2"), ("heartbeatMissCount", "10")):
+        reply = await a.context.bus.call(
+            UpdateGlobalConfigMsg(category="node", name=name, value=value)
+        )
+        reply.raise_if_error()
     b = await start_node(plugins=[API_PROBE])
     name = f"crash-{new_uuid()}"
     accepted = await create(b, name, 30)
@@ -116,7 +119,7 @@ async def test_job_of_a_crashed_node_fails_on_the_survivor(start_node: Start) ->
     transport = b.context.bus.transport
     assert isinstance(transport, InProcTransport)
     transport.broker.cancel(b.context.bus)
-    status, body = await wait_job(a, job_uuid, 0.2 * 3 + 3)
+    status, body = await wait_job(a, job_uuid, 0.2 * 10 + 3)
     assert status == 503
     assert body["error"]["code"] == "SYS.1012"
     assert b.uuid in body["error"]["description"]
