@@ -80,6 +80,7 @@ from simulator.stress.datacenter import (  # noqa: E402
     destroy_vms,
     set_global_config,
 )
+from simulator.stress.figures import parse_metrics, sample  # noqa: E402
 from simulator.stress.job_events import POLL_PACE, JobEvents, pace  # noqa: E402
 from simulator.stress.processes import CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from simulator.stress.rest import Answer, ApiClient, Driver  # noqa: E402
@@ -259,6 +260,28 @@ def limit(counts: dict[str, float], bus_rate: float, db_rate: float, http_rate: 
 
 # ----- phase 3: the real processes ---------------------------------------------------
 
+# Counters summed over the nodes' /metrics around each size: what a burst costs at scale
+# (the sample's per-VM counts are taken with a few VMs in flight), and whether agent
+# callbacks came so late that commands were sent again.
+NODE_COUNTERS = {
+    "bus_messages": "zstack_bus_sent_total",
+    "bus_events": "zstack_bus_events_published_total",
+    "bus_timeouts": "zstack_bus_timeouts_total",
+    "agent_resends": "zstack_agent_resends_total",
+    "db_batches": "zstack_db_write_batches_total",
+    "db_units": "zstack_db_write_units_total",
+}
+
+
+async def node_counters(clients: list[ApiClient]) -> dict[str, float]:
+    totals = dict.fromkeys(NODE_COUNTERS, 0.0)
+    for client in clients:
+        async with client.http.get(f"{client.base}/metrics") as resp:
+            samples = parse_metrics(await resp.text())
+        for key, name in NODE_COUNTERS.items():
+            totals[key] += sample(samples, name)
+    return totals
+
 
 @dataclass
 class Setup:
@@ -338,10 +361,11 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
         for i, n in enumerate(args.counts):
             cpu0, polls0 = sum(cpu_seconds(p) for p in setup.pids), driver.polls
-            busy0 = machine_busy_seconds()
+            busy0, counters0 = machine_busy_seconds(), await node_counters(setup.clients)
             wall, answers = await create_vms(driver, dc, n)
             cpu = sum(cpu_seconds(p) for p in setup.pids) - cpu0
             busy = machine_busy_seconds() - busy0
+            counters = await node_counters(setup.clients)
             failed = [a.body for a in answers if a.status != 200]
             row: dict[str, Any] = {
                 "wall_s": round(wall, 2),
@@ -352,6 +376,7 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
                 # driver, anything else running): 1.0 = all cores busy.
                 "machine_cpu_share": round(busy / wall / (os.cpu_count() or 1), 2),
                 "polls": driver.polls - polls0,
+                "per_vm": {k: round((counters[k] - counters0[k]) / n, 2) for k in counters},
             }
             if failed:
                 row["first_error"] = failed[0]

@@ -86,6 +86,9 @@ async def test_metrics_count_api_calls_messages_chains_agents_and_resources(
     assert _value(samples, "zstack_db_pool_size") >= 1
     assert _value(samples, "process_resident_memory_bytes") > 0
     assert _value(samples, "zstack_bus_sent_total") > 0
+    assert _value(samples, "zstack_agent_resends_total") == 0  # every callback came in time
+    batches = _value(samples, "zstack_db_write_batches_total")
+    assert 0 < batches <= _value(samples, "zstack_db_write_units_total")
     assert any(name == "zstack_workqueue_granted_total" for name, _ in samples)
     # Labels stay bounded: no resource UUID anywhere in a label value.
     uuids = {zone["uuid"], cluster["uuid"]}

@@ -9,7 +9,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -86,6 +97,50 @@ async def test_concurrent_writes_share_commits_and_all_land(db: Database) -> Non
     # The first write went alone; the 99 handed in while it ran shared far fewer commits.
     assert db.group_commit.units == 100
     assert db.group_commit.batches < 10
+
+
+def slow(uuid: str) -> Unit[str]:
+    """A write whose transaction lasts half a second (MariaDB's SLEEP)."""
+
+    async def unit(session: AsyncSession) -> str:
+        await session.execute(text("SELECT SLEEP(0.5)"))
+        await session.execute(insert(things).values(uuid=uuid, state="new", n=0))
+        return uuid
+
+    return unit
+
+
+@pytest.mark.real_server
+async def test_writes_arriving_during_a_batch_wait_for_one_next_batch() -> None:
+    """While a batch runs, later writes queue for the next one instead of starting writers
+    of their own (which made batches of two or three units under load); more writers
+    start only for a backlog bigger than a batch."""
+    async with fresh_mariadb() as url:
+        database = Database(url)
+        group = database.group_commit
+        try:
+            await _create(database)
+            first = asyncio.create_task(database.write(slow("slow")))
+            await asyncio.sleep(0.1)  # its batch is under way
+            trickle = []
+            for i in range(30):
+                trickle.append(asyncio.create_task(database.write(add(f"t{i}"))))
+                await asyncio.sleep(0.005)
+            assert await first == "slow"
+            assert await asyncio.gather(*trickle) == [f"t{i}" for i in range(30)]
+            assert (group.batches, group.units) == (2, 31)
+
+            group._max_batch = 5
+            busy = asyncio.create_task(database.write(slow("busy")))
+            await asyncio.sleep(0.1)
+            backlog = [asyncio.create_task(database.write(add(f"b{i}"))) for i in range(20)]
+            await asyncio.sleep(0)
+            assert len(group._tasks) > 1  # a backlog of 20 over batches of 5
+            assert await busy == "busy"
+            assert len(await asyncio.gather(*backlog)) == 20
+            assert await count(database) == 52
+        finally:
+            await database.close()
 
 
 async def test_a_failing_unit_fails_alone_and_its_neighbours_commit(db: Database) -> None:

@@ -41,8 +41,9 @@ SQLITE_POOL_TIMEOUT_S = 120
 MARIADB_POOL_RECYCLE_S = 1800
 MARIADB_POOL_SIZE = 10
 MARIADB_MAX_OVERFLOW = 20
-# Group-commit batches written at once: SQLite has one connection (one writer) anyway; on
-# MariaDB a few batches overlap their round trips and leave most of the pool to reads.
+# Group-commit batches written at once, at most: SQLite has one connection (one writer)
+# anyway; on MariaDB a backlog of more than one batch is written by a few writers at once,
+# whose round trips overlap, leaving most of the pool to reads.
 MARIADB_GROUP_WRITERS = 4
 
 T = TypeVar("T")

@@ -113,7 +113,13 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         entry: _Pending[T] = _Pending(unit, loop.create_future(), reads_only, prepare)
         self._pending.append(entry)
-        if len(self._tasks) < self._writers:
+        # One writer takes everything pending as one batch; another starts only when the
+        # backlog is more than a batch. Starting writers eagerly split a burst's units into
+        # batches of two or three (one transaction and COMMIT each): in cluster mode, four
+        # eager writers per node made 3.4 transactions per VM against 0.9 with this rule.
+        if not self._tasks or (
+            len(self._tasks) < self._writers and len(self._pending) > self._max_batch
+        ):
             task = loop.create_task(self._drain(), name="group-commit")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

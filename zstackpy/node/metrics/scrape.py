@@ -28,6 +28,7 @@ class NodeCollector(Collector):
         if self.node.ctx is None:
             return
         yield from self._bus()
+        yield from self._agents()
         yield from self._queues()
         yield from self._db_pool()
         yield from self._resources()
@@ -75,6 +76,13 @@ class NodeCollector(Collector):
             "zstack_bus_calls_in_flight",
             "Calls from this node waiting for their reply",
             value=bus.in_flight(),
+        )
+
+    def _agents(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "zstack_agent_resends",
+            "Agent commands sent again because their callback was late",
+            value=self.node.context.agents.resends,
         )
 
     def _queues(self) -> Iterator[Metric]:
@@ -132,7 +140,18 @@ class NodeCollector(Collector):
         yield from counters.values()
 
     def _db_pool(self) -> Iterator[Metric]:
-        pool = self.node.context.db.engine.pool
+        db = self.node.context.db
+        yield CounterMetricFamily(
+            "zstack_db_write_batches",
+            "Transactions the group commit ran (each commits one batch of units)",
+            value=db.group_commit.batches,
+        )
+        yield CounterMetricFamily(
+            "zstack_db_write_units",
+            "Writes and reads the group commit ran in those transactions",
+            value=db.group_commit.units,
+        )
+        pool = db.engine.pool
         # QueuePool has these; SQLite in memory uses a pool without them: no figures then.
         for attr, name, doc in (
             ("size", "size", "Connections the pool keeps"),
