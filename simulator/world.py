@@ -17,6 +17,7 @@ from simulator.errors import DeployError, MachineStateError, SimulatorError, Unk
 from simulator.ledger import EffectLedger
 from simulator.machine import (
     AGENT_PORTS,
+    APPLIANCE_PORT,
     DEFAULT_BACKUP_STORAGE,
     DEFAULT_CPU_NUM,
     DEFAULT_CPU_OVERPROVISIONING,
@@ -118,6 +119,11 @@ class World:
         if self.http is None:
             raise MachineStateError("the simulator is not started")
         machine = self.machines.get((address, port)) or self.declare(address, port)
+        if port == APPLIANCE_PORT:
+            # An appliance's agent comes with its VM's boot: alive again, configured anew.
+            machine.alive = True
+            machine.appliance = None
+            machine.username = username
         where = f"{username}@{address}:{ssh_port}"
         if not machine.alive:  # SSH cannot even connect, so credentials are not checked
             raise DeployError(f"{address}:{ssh_port} is unreachable")

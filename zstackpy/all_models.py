@@ -24,6 +24,7 @@ from zstackpy.services.securitygroup import models as _securitygroup  # noqa: F4
 from zstackpy.services.sftp_backup_storage import models as _sftp_backup_storage  # noqa: F401
 from zstackpy.services.tag import models as _tag  # noqa: F401
 from zstackpy.services.vip import models as _vip  # noqa: F401
+from zstackpy.services.virtualrouter import models as _virtualrouter  # noqa: F401
 from zstackpy.services.vm import models as _vm  # noqa: F401
 from zstackpy.services.volume import models as _volume  # noqa: F401
 from zstackpy.services.zone import models as _zone  # noqa: F401

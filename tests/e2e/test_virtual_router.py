@@ -1,0 +1,141 @@
+"""The virtual-router provider over REST (simulated hosts and appliance): the router is
+made with the first VM of its guest network through the VM flows, serves DHCP, DNS, SNAT,
+EIPs and port forwarding from its appliance agent, and is brought back with all of it
+when its appliance dies; bad input changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator import Simulator
+from tests.e2e.test_vm_lifecycle import error_of, inventories, new_vm, vm_ok
+from tests.support.api_client import ApiClient
+from tests.support.datacenter import add_full_datacenter, set_global_config, wait_for
+from tests.support.netsvc import attach_services, new_vip, public_l3
+
+HOSTS = ["10.86.0.1"]
+VR_SERVICES = {"VirtualRouter": ["DHCP", "DNS", "SNAT", "Eip", "PortForwarding"]}
+APPLIANCE_PORT = 7272
+MIB = 1024**2
+
+
+def appliance(sim: Simulator, ip: str) -> dict[str, Any]:
+    """What the appliance agent at ``ip`` holds (empty when it never booted)."""
+    machine = sim.find(ip, APPLIANCE_PORT)
+    if machine is None or machine.appliance is None:
+        return {}
+    return machine.appliance.view()
+
+
+async def routers(admin: ApiClient, *conditions: str) -> list[dict[str, Any]]:
+    return await inventories(admin, "/vm-instances/appliances/virtual-routers", *conditions)
+
+
+def management_ip(router: dict[str, Any], network_uuid: str) -> str:
+    [nic] = [n for n in router["vmNics"] if n["l3NetworkUuid"] == network_uuid]
+    return str(nic["ip"])
+
+
+async def test_router_serves_its_network_and_comes_back_after_it_dies(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "vr", HOSTS, storage=("nfs",))
+    guest = dc["l3"]["uuid"]
+    public = await public_l3(admin, dc, "vr-public")
+
+    # No offering in the zone: the provider refuses, nothing is attached.
+    error_of(await attach_services(admin, guest, VR_SERVICES), "VR.1001")
+    [l3] = await inventories(admin, "/l3-networks", f"uuid={guest}")
+    assert l3["networkServices"] == []
+    # An offering whose image does not exist: refused, nothing made.
+    bad = {
+        "name": "vr-offering",
+        "zoneUuid": dc["zone"]["uuid"],
+        "managementNetworkUuid": public["uuid"],
+        "imageUuid": "0" * 32,
+        "cpuNum": 1,
+        "memorySize": 512 * MIB,
+        "isDefault": True,
+    }
+    error_of(await admin.create("/instance-offerings/virtual-routers", bad), "SYS.1003")
+    assert await inventories(admin, "/instance-offerings/virtual-routers") == []
+
+    offering = await admin.inventory(
+        "/instance-offerings/virtual-routers", {**bad, "imageUuid": dc["image"]["uuid"]}
+    )
+    assert offering["type"] == "VirtualRouter"
+    assert offering["publicNetworkUuid"] == public["uuid"]
+    assert (await attach_services(admin, guest, VR_SERVICES)).status == 200
+    assert await routers(admin) == []  # made with the network's first VM
+
+    vm = await new_vm(admin, dc, "web")
+    nic = vm["vmNics"][0]
+    [router] = await routers(admin)
+    assert (router["status"], router["state"]) == ("Connected", "Running")
+    assert router["applianceVmType"] == "VirtualRouter"
+    assert sorted(n["l3NetworkUuid"] for n in router["vmNics"]) == sorted([guest, public["uuid"]])
+    assert [a["uuid"] for a in await inventories(admin, "/vm-instances/appliances")] == [
+        router["uuid"]
+    ]
+    ip = management_ip(router, public["uuid"])
+    held = appliance(sim, ip)
+    assert list(held["dhcp"]) == [nic["mac"]]
+    assert held["dhcp"][nic["mac"]]["ip"] == nic["ip"]
+    [snat] = held["snat"].values()
+    assert snat["publicIp"] == ip
+    assert snat["privateNicIp"] == nic["gateway"]
+
+    # A second VM on the network uses the same router.
+    db = await new_vm(admin, dc, "db")
+    assert len(await routers(admin)) == 1
+    assert sorted(appliance(sim, ip)["dhcp"]) == sorted([nic["mac"], db["vmNics"][0]["mac"]])
+
+    # EIPs and port forwarding are the router's.
+    eip_vip = await new_vip(admin, public["uuid"], "vr-eip", requiredIp="16.16.16.40")
+    await admin.inventory(
+        "/eips", {"name": "web", "vipUuid": eip_vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    pf_vip = await new_vip(admin, public["uuid"], "vr-pf", requiredIp="16.16.16.41")
+    await admin.inventory(
+        "/port-forwarding",
+        {
+            "name": "ssh",
+            "vipUuid": pf_vip["uuid"],
+            "vipPortStart": 2222,
+            "privatePortStart": 22,
+            "protocolType": "TCP",
+            "vmNicUuid": db["vmNics"][0]["uuid"],
+        },
+    )
+    held = appliance(sim, ip)
+    assert held["eips"]["16.16.16.40"]["guestIp"] == nic["ip"]
+    assert held["portForwarding"]["16.16.16.41:TCP:2222-2222"]["privateIp"] == db["vmNics"][0]["ip"]
+    assert sim.machine(HOSTS[0]).network is None  # nothing of it on the host
+
+    # A VM that stops takes its entries off the router; they come back with it.
+    await vm_ok(admin, db["uuid"], "stopVmInstance")
+    held = appliance(sim, ip)
+    assert list(held["dhcp"]) == [nic["mac"]]
+    assert held["portForwarding"] == {}
+    await vm_ok(admin, db["uuid"], "startVmInstance")
+    assert "16.16.16.41:TCP:2222-2222" in appliance(sim, ip)["portForwarding"]
+
+    # The appliance dies: the node sees it, starts its VM again and sends it everything.
+    await set_global_config(admin, "virtualRouter", "ping.interval", 1)
+    before = appliance(sim, ip)
+    await sim.set_alive(ip, False, port=APPLIANCE_PORT)
+
+    async def back() -> bool:
+        [now] = await routers(admin)
+        machine = sim.find(ip, APPLIANCE_PORT)
+        return (
+            bool(now["status"] == "Connected" and machine is not None and machine.alive)
+            and appliance(sim, ip).get("eips") == before["eips"]
+        )
+
+    await wait_for(back, timeout=30.0)
+    after = appliance(sim, ip)
+    for table in ("dhcp", "snat", "eips", "portForwarding"):
+        assert after[table] == before[table], table
+    [again] = await routers(admin)
+    assert again["uuid"] == router["uuid"]
