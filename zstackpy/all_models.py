@@ -13,6 +13,7 @@ from zstackpy.services.host import models as _host  # noqa: F401
 from zstackpy.services.identity import models as _identity  # noqa: F401
 from zstackpy.services.image import models as _image  # noqa: F401
 from zstackpy.services.kvm import models as _kvm  # noqa: F401
+from zstackpy.services.loadbalancer import models as _loadbalancer  # noqa: F401
 from zstackpy.services.local_storage import models as _local_storage  # noqa: F401
 from zstackpy.services.network import models as _network  # noqa: F401
 from zstackpy.services.networkservice import models as _networkservice  # noqa: F401

@@ -5,35 +5,23 @@ when its appliance dies; bad input changes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from simulator import Simulator
 from tests.e2e.test_vm_lifecycle import error_of, inventories, new_vm, vm_ok
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, set_global_config, wait_for
-from tests.support.netsvc import attach_services, new_vip, public_l3
+from tests.support.netsvc import (
+    APPLIANCE_PORT,
+    appliance,
+    attach_services,
+    new_vip,
+    public_l3,
+    router_ip,
+    routers,
+)
 
 HOSTS = ["10.86.0.1"]
 VR_SERVICES = {"VirtualRouter": ["DHCP", "DNS", "SNAT", "Eip", "PortForwarding"]}
-APPLIANCE_PORT = 7272
 MIB = 1024**2
-
-
-def appliance(sim: Simulator, ip: str) -> dict[str, Any]:
-    """What the appliance agent at ``ip`` holds (empty when it never booted)."""
-    machine = sim.find(ip, APPLIANCE_PORT)
-    if machine is None or machine.appliance is None:
-        return {}
-    return machine.appliance.view()
-
-
-async def routers(admin: ApiClient, *conditions: str) -> list[dict[str, Any]]:
-    return await inventories(admin, "/vm-instances/appliances/virtual-routers", *conditions)
-
-
-def management_ip(router: dict[str, Any], network_uuid: str) -> str:
-    [nic] = [n for n in router["vmNics"] if n["l3NetworkUuid"] == network_uuid]
-    return str(nic["ip"])
 
 
 async def test_router_serves_its_network_and_comes_back_after_it_dies(
@@ -77,7 +65,7 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     assert [a["uuid"] for a in await inventories(admin, "/vm-instances/appliances")] == [
         router["uuid"]
     ]
-    ip = management_ip(router, public["uuid"])
+    ip = router_ip(router, public["uuid"])
     held = appliance(sim, ip)
     assert list(held["dhcp"]) == [nic["mac"]]
     assert held["dhcp"][nic["mac"]]["ip"] == nic["ip"]

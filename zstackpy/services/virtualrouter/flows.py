@@ -25,7 +25,6 @@ from zstackpy.core.flow import Flow
 from zstackpy.core.ids import new_uuid
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
 from zstackpy.services.virtualrouter import agent
-from zstackpy.services.virtualrouter.extensions import RouterConfigured
 from zstackpy.services.virtualrouter.messages import (
     APPLIANCE_AGENT_PORT,
     APPLIANCE_VM,
@@ -279,8 +278,7 @@ async def configure(ctx: NodeContext, router: RouterView) -> None:
     await agent.call(
         ctx, router, agent.CREATE_PORT_FORWARDING, {"rules": tables.rules, "rebuild": True}
     )
-    for extension in ctx.plugins.extensions(RouterConfigured):
-        await extension.router_configured(router)
+    await agent.call(ctx, router, agent.REFRESH_LB, {"lbs": tables.lbs, "rebuild": True})
 
 
 ROUTER_FLOWS: dict[str, type[Flow[RouterCtx]]] = {

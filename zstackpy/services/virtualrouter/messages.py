@@ -89,8 +89,12 @@ class GetVirtualRouterReply(Reply):
 
 class DestroyVirtualRouterMsg(NeedReplyMessage):
     """The router of ``l3_network_uuid`` goes (its guest L3 no longer takes services from
-    it, or the L3 is deleted); none: success."""
+    it, or the L3 is deleted); none: success. ``if_unused``: only if the L3 takes no
+    service from it when the message's turn comes (a detach sends it without waiting:
+    the router's delete releases its addresses, which waits for the L3 the detach holds).
+    """
 
     service: ClassVar[str] = VIRTUAL_ROUTER_SERVICE
     route_by: ClassVar[str | None] = "l3_network_uuid"
     l3_network_uuid: str
+    if_unused: bool = False

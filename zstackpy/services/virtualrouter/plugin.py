@@ -3,10 +3,13 @@ network-service provider."""
 
 from __future__ import annotations
 
+from zstackpy.core.cascade import CascadeParticipant
 from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.eip.extensions import EipBackend
+from zstackpy.services.loadbalancer.extensions import LoadBalancerBackend
 from zstackpy.services.networkservice.extensions import NetworkServiceProviderBackend
 from zstackpy.services.portforwarding.extensions import PortForwardingBackend
+from zstackpy.services.virtualrouter.cascade import VirtualRouterCascade
 from zstackpy.services.virtualrouter.configs import VR_CONFIGS
 from zstackpy.services.virtualrouter.flows import ROUTER_FLOWS
 from zstackpy.services.virtualrouter.messages import VirtualRouterErr
@@ -27,9 +30,12 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(VirtualRouterService)
         registry.add_service(VirtualRouterProvider)
+        registry.add_service(VirtualRouterCascade)
+        registry.add_extension(CascadeParticipant, VirtualRouterCascade)
         registry.add_extension(NetworkServiceProviderBackend, VirtualRouterProvider)
         registry.add_extension(EipBackend, VirtualRouterProvider)
         registry.add_extension(PortForwardingBackend, VirtualRouterProvider)
+        registry.add_extension(LoadBalancerBackend, VirtualRouterProvider)
         for flow_id, flow in ROUTER_FLOWS.items():
             registry.add_flow(flow_id, flow)
         for definition in VR_CONFIGS:

@@ -14,11 +14,13 @@ from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
 from zstackpy.services.host.extensions import ConnectingHost
+from zstackpy.services.loadbalancer.messages import LoadBalancerTO
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import (
     DHCP,
     DNS,
     EIP,
+    LOAD_BALANCER,
     PORT_FORWARDING,
     SNAT,
     L3ServiceChange,
@@ -33,7 +35,7 @@ from zstackpy.services.virtualrouter.messages import (
     DestroyVirtualRouterMsg,
     RouterView,
 )
-from zstackpy.services.virtualrouter.routers import ROUTER_TIMEOUT_S, is_appliance, router_for
+from zstackpy.services.virtualrouter.routers import is_appliance, router_for
 from zstackpy.services.virtualrouter.tables import (
     GuestNic,
     Tables,
@@ -83,7 +85,7 @@ class VirtualRouterProvider(Service):
             type=VIRTUAL_ROUTER,
             description="DHCP, DNS, SNAT, EIPs, port forwarding and load balancers in a "
             "virtual-router appliance VM per guest L3 network",
-            service_types=(DHCP, DNS, SNAT, EIP, PORT_FORWARDING, "LoadBalancer"),
+            service_types=(DHCP, DNS, SNAT, EIP, PORT_FORWARDING, LOAD_BALANCER),
         )
 
     def provider_type(self) -> str:
@@ -116,11 +118,10 @@ class VirtualRouterProvider(Service):
                 )
         left = await router_services(self.ctx, l3_uuid) - set(change.service_types)
         if not left:
-            # Nothing left for the router to serve there: it goes.
-            gone = await self.ctx.bus.call(
-                DestroyVirtualRouterMsg(l3_network_uuid=l3_uuid), timeout=ROUTER_TIMEOUT_S
+            # Nothing left for the router to serve there: it goes, once the detach is done.
+            await self.ctx.bus.send(
+                DestroyVirtualRouterMsg(l3_network_uuid=l3_uuid, if_unused=True)
             )
-            gone.raise_if_error()
         elif SNAT in change.service_types:
             router = await router_for(self.ctx, l3_uuid, ensure=False)
             if router is not None:
@@ -233,3 +234,15 @@ class VirtualRouterProvider(Service):
                 "protocolType": r.protocol_type,
             }
             await agent.call(self.ctx, router, agent.REVOKE_PORT_FORWARDING, {"rules": [entry]})
+
+    # ----- LoadBalancerBackend ----------------------------------------------------------
+
+    async def refresh_load_balancer(self, l3_network_uuid: str, lb: LoadBalancerTO) -> None:
+        router = await router_for(self.ctx, l3_network_uuid)
+        if router is not None:
+            await agent.call(self.ctx, router, agent.REFRESH_LB, {"lbs": [lb.to_agent()]})
+
+    async def delete_load_balancer(self, l3_network_uuid: str, lb: LoadBalancerTO) -> None:
+        router = await router_for(self.ctx, l3_network_uuid, ensure=False)
+        if router is not None:
+            await agent.call(self.ctx, router, agent.DELETE_LB, {"lbs": [{"lbUuid": lb.lb_uuid}]})

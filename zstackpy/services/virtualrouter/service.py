@@ -43,6 +43,7 @@ from zstackpy.services.virtualrouter.models import ApplianceVmVO, VirtualRouterO
 from zstackpy.services.virtualrouter.monitor import RouterMonitor
 from zstackpy.services.virtualrouter.query import appliance_inventory, offering_inventory
 from zstackpy.services.virtualrouter.routers import record_of, router_queue, view_of
+from zstackpy.services.virtualrouter.tables import router_services
 from zstackpy.services.vm.messages import DeleteVmMsg, VmState
 from zstackpy.services.zone.models import ZoneVO
 
@@ -266,8 +267,11 @@ class VirtualRouterService(Service):
     async def destroy_router(self, msg: DestroyVirtualRouterMsg) -> GetVirtualRouterReply:
         async def run() -> None:
             found = await record_of(self.ctx, msg.l3_network_uuid)
-            if found is not None:
-                await self._delete_vm(found[0].uuid)
+            if found is None:
+                return
+            if msg.if_unused and await router_services(self.ctx, msg.l3_network_uuid):
+                return  # attached again meanwhile: the router stays
+            await self._delete_vm(found[0].uuid)
 
         await self.ctx.queues.run(router_queue(msg.l3_network_uuid), run)
         return GetVirtualRouterReply()

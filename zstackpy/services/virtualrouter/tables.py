@@ -12,11 +12,16 @@ from sqlalchemy import select
 
 from zstackpy.core.context import NodeContext
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
+from zstackpy.services.loadbalancer.messages import (
+    GetL3LoadBalancersMsg,
+    GetL3LoadBalancersReply,
+)
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
 from zstackpy.services.networkservice.extensions import (
     DHCP,
     DNS,
     EIP,
+    LOAD_BALANCER,
     PORT_FORWARDING,
     SNAT,
 )
@@ -57,6 +62,7 @@ class Tables:
     snats: list[dict[str, Any]] = field(default_factory=list)
     eips: list[dict[str, Any]] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
+    lbs: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def router_services(ctx: NodeContext, l3_uuid: str) -> set[str]:
@@ -181,4 +187,10 @@ async def whole(ctx: NodeContext, router: RouterView) -> Tables:
     )
     if SNAT in services:
         tables.snats = [snat_to(router)]
+    if LOAD_BALANCER in services:
+        reply = await ctx.bus.request(
+            GetL3LoadBalancersMsg(l3_network_uuid=router.guest_l3_network_uuid),
+            GetL3LoadBalancersReply,
+        )
+        tables.lbs = [lb.to_agent() for lb in reply.load_balancers]
     return tables
