@@ -127,3 +127,43 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
         assert after[table] == before[table], table
     [again] = await routers(admin)
     assert again["uuid"] == router["uuid"]
+
+    # The appliance refuses a VM's entries: the VM is not created, the router unchanged.
+    before = appliance(sim, ip)
+    sim.set_fault(ip, "/adddhcp", port=APPLIANCE_PORT, fail="dnsmasq is down", times=1)
+    answer = await admin.create(
+        "/vm-instances",
+        {
+            "name": "refused",
+            "instanceOfferingUuid": dc["offering"]["uuid"],
+            "imageUuid": dc["image"]["uuid"],
+            "l3NetworkUuids": [guest],
+        },
+    )
+    assert "dnsmasq is down" in str(error_of(answer, "AGENT.1003"))
+    assert await inventories(admin, "/vm-instances", "name=refused") == []
+    assert appliance(sim, ip)["dhcp"] == before["dhcp"]
+
+    # Its VM destroyed: the node makes a new router and sends it everything.
+    assert (await admin.delete(f"/vm-instances/{router['uuid']}")).status == 200
+
+    async def replaced() -> bool:
+        found = await routers(admin)
+        return (
+            len(found) == 1
+            and found[0]["uuid"] != router["uuid"]
+            and found[0]["status"] == "Connected"
+        )
+
+    await wait_for(replaced, timeout=30.0)
+    [new] = await routers(admin)
+    held = appliance(sim, router_ip(new, public["uuid"]))
+    for table in ("dhcp", "portForwarding"):
+        assert held[table] == before[table], table
+    # The same EIPs, NATed by the new router's public NIC.
+    assert {v: e["guestIp"] for v, e in held["eips"].items()} == {
+        v: e["guestIp"] for v, e in before["eips"].items()
+    }
+    assert [a["uuid"] for a in await inventories(admin, "/vm-instances", "type=ApplianceVm")] == [
+        new["uuid"]
+    ]
