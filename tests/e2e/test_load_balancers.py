@@ -6,9 +6,15 @@ nothing."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
 from simulator import Simulator
+from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
 from tests.e2e.test_vm_lifecycle import destroy_and_expunge, error_of, inventories, new_vm
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
@@ -23,6 +29,7 @@ from tests.support.netsvc import (
     router_offering,
     routers,
 )
+from zstackpy.core.ids import new_uuid
 
 HOSTS = ["10.87.0.1"]
 
@@ -170,3 +177,56 @@ async def test_router_goes_with_its_services_and_with_its_network(
     assert answer.status == 200, answer.body
     await wait_for(no_router, timeout=10.0)
     assert await inventories(admin, "/vm-instances/appliances") == []
+
+
+@pytest.fixture
+async def shared_sim() -> AsyncIterator[Simulator]:
+    async with Simulator() as simulator:
+        yield simulator
+
+
+async def test_a_router_and_a_load_balancer_across_two_nodes(
+    start_node: Start, shared_sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
+    first = await start_node(**options)
+    second = await start_node(**options)
+
+    async def both_joined() -> bool:
+        return all(n.context.ring.nodes == {first.uuid, second.uuid} for n in (first, second))
+
+    await wait_for(both_joined)
+    admin = await login_admin(first, http)
+    dc = await add_full_datacenter(admin, "lb2", ["10.87.2.1"], storage=("nfs",))
+    guest = dc["l3"]["uuid"]
+    public = await public_l3(admin, dc, "lb2-public")
+    await router_offering(admin, dc, public)
+    assert (await attach_services(admin, guest, VR_SERVICES)).status == 200
+    ring = first.context.ring
+    # A VM owned by the node that does not own the guest network (and so its router).
+    vm_uuid = new_uuid()
+    while ring.owner(vm_uuid) == ring.owner(guest):
+        vm_uuid = new_uuid()
+    web = await new_vm(admin, dc, "web", resourceUuid=vm_uuid)
+    [router] = await routers(admin)
+    assert router["status"] == "Connected"
+    ip = router_ip(router, public["uuid"])
+    assert list(appliance(shared_sim, ip)["dhcp"]) == [web["vmNics"][0]["mac"]]
+
+    # A load balancer the second node owns, its listener changed through the first.
+    lb_uuid = new_uuid()
+    while ring.owner(lb_uuid) != second.uuid:
+        lb_uuid = new_uuid()
+    vip = await new_vip(admin, public["uuid"], "lb2-vip")
+    await admin.inventory(
+        "/load-balancers", {"name": "web", "vipUuid": vip["uuid"], "resourceUuid": lb_uuid}
+    )
+    listener = await admin.inventory(
+        f"/load-balancers/{lb_uuid}/listeners", {"name": "http", "loadBalancerPort": 80}
+    )
+    answer = await admin.create(
+        f"/load-balancers/listeners/{listener['uuid']}/vm-instances/nics",
+        {"vmNicUuids": [web["vmNics"][0]["uuid"]]},
+    )
+    assert answer.status == 200, answer.body
+    assert held_backends(shared_sim, ip, lb_uuid) == {80: [web["vmNics"][0]["ip"]]}

@@ -19,7 +19,7 @@ from tests.support.netsvc import (
     routers,
 )
 
-HOSTS = ["10.86.0.1"]
+HOSTS = ["10.86.0.1", "10.86.0.2"]
 VR_SERVICES = {"VirtualRouter": ["DHCP", "DNS", "SNAT", "Eip", "PortForwarding"]}
 MIB = 1024**2
 
@@ -98,7 +98,13 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     held = appliance(sim, ip)
     assert held["eips"]["16.16.16.40"]["guestIp"] == nic["ip"]
     assert held["portForwarding"]["16.16.16.41:TCP:2222-2222"]["privateIp"] == db["vmNics"][0]["ip"]
-    assert sim.machine(HOSTS[0]).network is None  # nothing of it on the host
+    assert all(sim.machine(h).network is None for h in HOSTS)  # nothing of it on hosts
+
+    # A VM that migrates keeps its entries: the router is on no host.
+    other = next(h["uuid"] for h in dc["hosts"] if h["uuid"] != db["hostUuid"])
+    moved = await vm_ok(admin, db["uuid"], "migrateVm", hostUuid=other)
+    assert moved["hostUuid"] == other
+    assert appliance(sim, ip) == held
 
     # A VM that stops takes its entries off the router; they come back with it.
     await vm_ok(admin, db["uuid"], "stopVmInstance")

@@ -121,7 +121,17 @@ class DeleteLoadBalancerMsg(NeedReplyMessage):
 
 
 class DropLoadBalancerNicsMsg(NeedReplyMessage):
-    """These NICs leave every listener (their VM is destroyed, or they are detached)."""
+    """These NICs leave every listener (their VM is destroyed, or they are detached): one
+    DropNicsFromLoadBalancerMsg per load balancer that has some."""
 
     service: ClassVar[str] = LOAD_BALANCER_SERVICE
+    vm_nic_uuids: list[str]
+
+
+class DropNicsFromLoadBalancerMsg(NeedReplyMessage):
+    """These NICs leave every listener of the load balancer, in its queue."""
+
+    service: ClassVar[str] = LOAD_BALANCER_SERVICE
+    route_by: ClassVar[str | None] = "load_balancer_uuid"
+    load_balancer_uuid: str
     vm_nic_uuids: list[str]

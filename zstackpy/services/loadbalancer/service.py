@@ -11,10 +11,12 @@ detached, leaves every listener.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 
-from zstackpy.api.messages import AuthContext
+from zstackpy.api.messages import APIMessage, APIReply, AuthContext
 from zstackpy.api.ownership import add_resource, remove_resources
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
@@ -39,6 +41,7 @@ from zstackpy.services.loadbalancer.messages import (
     LOAD_BALANCER_USE,
     DeleteLoadBalancerMsg,
     DropLoadBalancerNicsMsg,
+    DropNicsFromLoadBalancerMsg,
     GetL3LoadBalancersMsg,
     GetL3LoadBalancersReply,
     LoadBalancerErr,
@@ -66,6 +69,7 @@ from zstackpy.services.vm.extensions import VmPlacementEvent
 from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=APIReply)
 
 # What takes a NIC out of its listeners (a stop keeps it: ZStack's backends stay).
 _LEAVING = frozenset({"destroy", "nic-detached"})
@@ -81,6 +85,22 @@ class LoadBalancerService(ResourceService):
     inventory = LoadBalancerInventory
     resource_type = LOAD_BALANCER_TYPE
     noun = "load balancer"
+
+    async def _at_owner(
+        self,
+        lb_uuid: str,
+        msg: APIMessage,
+        reply_type: type[R],
+        run: Callable[[], Awaitable[R]],
+    ) -> R:
+        """Run ``run`` in the load balancer's queue on its owner node: a request about one
+        of its listeners came to whichever node took it, and is sent on to the owner."""
+        owner = self.ctx.ring.owner(lb_uuid)
+        if owner == self.ctx.node_uuid:
+            return await self.ctx.queues.run(lb_queue(lb_uuid), run)
+        return await self.ctx.bus.request(
+            msg, reply_type, node=owner, service=LOAD_BALANCER_SERVICE, timeout=msg.api_timeout_s
+        )
 
     async def _backend(self, l3_uuid: str) -> LoadBalancerBackend:
         return await backend_for(
@@ -260,7 +280,7 @@ class LoadBalancerService(ResourceService):
                 await remove_resources(session, [msg.uuid])
             return LoadBalancerEvent(inventory=await self._answer(lb_uuid, auth))
 
-        return await self.ctx.queues.run(lb_queue(lb_uuid), run)
+        return await self._at_owner(lb_uuid, msg, LoadBalancerEvent, run)
 
     # ----- backends ----------------------------------------------------------------------
 
@@ -293,7 +313,7 @@ class LoadBalancerService(ResourceService):
             inventory = await listener_inventory(self.ctx, msg.listener_uuid)
             return LoadBalancerListenerEvent(inventory=inventory)
 
-        return await self.ctx.queues.run(lb_queue(lb_uuid), run)
+        return await self._at_owner(lb_uuid, msg, LoadBalancerListenerEvent, run)
 
     @handles(APIRemoveVmNicFromLoadBalancerMsg)
     async def remove_nics(self, msg: APIRemoveVmNicFromLoadBalancerMsg) -> LoadBalancerEvent:
@@ -304,7 +324,7 @@ class LoadBalancerService(ResourceService):
             await self._drop(lb_uuid, set(msg.vm_nic_uuids), msg.listener_uuid)
             return LoadBalancerEvent(inventory=await self._answer(lb_uuid, auth))
 
-        return await self.ctx.queues.run(lb_queue(lb_uuid), run)
+        return await self._at_owner(lb_uuid, msg, LoadBalancerEvent, run)
 
     async def _drop(self, lb_uuid: str, nic_uuids: set[str], listener_uuid: str | None) -> None:
         """The NICs leave the listener (every listener when None): off the backend first."""
@@ -346,8 +366,21 @@ class LoadBalancerService(ResourceService):
                     )
                 ).scalars()
             )
-        for lb_uuid in sorted(lbs):
-            await self.ctx.queues.run(lb_queue(lb_uuid), self._drop, lb_uuid, nics, None)
+        replies = await self.ctx.bus.call_many(
+            [
+                DropNicsFromLoadBalancerMsg(load_balancer_uuid=lb, vm_nic_uuids=sorted(nics))
+                for lb in sorted(lbs)
+            ],
+            parallelism=8,
+        )
+        for reply in replies:
+            reply.raise_if_error()
+        return Reply()
+
+    @handles(DropNicsFromLoadBalancerMsg)
+    async def drop_nics_from(self, msg: DropNicsFromLoadBalancerMsg) -> Reply:
+        uuid = msg.load_balancer_uuid
+        await self.ctx.queues.run(lb_queue(uuid), self._drop, uuid, set(msg.vm_nic_uuids), None)
         return Reply()
 
     @handles(GetL3LoadBalancersMsg)

@@ -15,15 +15,19 @@ from sqlalchemy import select
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
-from zstackpy.services.virtualrouter import agent
 from zstackpy.services.virtualrouter.configs import PING_INTERVAL
 from zstackpy.services.virtualrouter.messages import ApplianceStatus
 from zstackpy.services.virtualrouter.models import ApplianceVmVO
-from zstackpy.services.virtualrouter.routers import router_queue, set_status, view_of
+from zstackpy.services.virtualrouter.routers import answers, router_queue, view_of
 from zstackpy.services.vm.messages import VmState
 from zstackpy.services.vm.models import VmInstanceVO
 
 log = logging.getLogger(__name__)
+
+
+def ping_timeout(ctx: NodeContext) -> float:
+    return min(10.0, float(ctx.configs.value(PING_INTERVAL)))
+
 
 Recover = Callable[[str], Awaitable[None]]  # guest L3 uuid; queues the work itself
 
@@ -89,7 +93,7 @@ class RouterMonitor:
                 continue
             if await self._healthy(record, state):
                 continue
-            await set_status(self._ctx, record.uuid, ApplianceStatus.DISCONNECTED)
+            # Looked at again in its queue, where it is marked Disconnected if still down.
             task = asyncio.create_task(self._bring_back(l3_uuid), name=f"vr-recover:{l3_uuid}")
             self._recovering[l3_uuid] = task
 
@@ -99,13 +103,7 @@ class RouterMonitor:
         router = await view_of(self._ctx, record)
         if router is None:
             return True  # a router missing a network is not the monitor's to fix
-        timeout = min(10.0, float(self._ctx.configs.value(PING_INTERVAL)))
-        try:
-            await agent.call(self._ctx, router, agent.PING, {"uuid": router.uuid}, timeout=timeout)
-        except ZError as exc:
-            log.warning("virtual router %s does not answer: %s", record.uuid, exc.description)
-            return False
-        return True
+        return await answers(self._ctx, router, ping_timeout(self._ctx))
 
     async def _bring_back(self, l3_uuid: str) -> None:
         try:

@@ -35,7 +35,7 @@ from zstackpy.services.virtualrouter.messages import (
     DestroyVirtualRouterMsg,
     RouterView,
 )
-from zstackpy.services.virtualrouter.routers import is_appliance, router_for
+from zstackpy.services.virtualrouter.routers import router_for, vm_kind
 from zstackpy.services.virtualrouter.tables import (
     GuestNic,
     Tables,
@@ -44,6 +44,7 @@ from zstackpy.services.virtualrouter.tables import (
     tables_for,
 )
 from zstackpy.services.vm.extensions import VmNicSpec
+from zstackpy.services.vm.messages import VmState
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,14 @@ class VirtualRouterProvider(Service):
     async def _per_router(
         self, event: VmServicesEvent, *, ensure: bool
     ) -> list[tuple[RouterView, Tables]]:
-        if await is_appliance(self.ctx, event.placement.vm_uuid):
+        cause = event.placement.cause
+        if cause == "migrate":
+            return []  # the router is on no host: a VM moving between hosts keeps its entries
+        vm_type, state = await vm_kind(self.ctx, event.placement.vm_uuid)
+        if vm_type is not None and vm_type != "UserVm":
             return []  # a router's own NICs: it is not its own client
+        if cause == "failed" and state == VmState.MIGRATING:
+            return []  # a migration that failed: the VM runs on where it was
         out = []
         for l3_uuid in sorted({n.l3_network_uuid for n in event.nics}):
             router = await router_for(self.ctx, l3_uuid, ensure=ensure)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select, update
 
 from zstackpy.core.context import NodeContext
+from zstackpy.core.errors import ZError
 from zstackpy.core.workqueue import QueueKey
+from zstackpy.services.virtualrouter import agent
 from zstackpy.services.virtualrouter.messages import (
     ApplianceStatus,
     GetVirtualRouterMsg,
@@ -14,6 +18,8 @@ from zstackpy.services.virtualrouter.messages import (
 )
 from zstackpy.services.virtualrouter.models import ApplianceVmVO
 from zstackpy.services.vm.models import VmInstanceVO, VmNicVO
+
+log = logging.getLogger(__name__)
 
 ROUTER_TIMEOUT_S = 900.0
 
@@ -77,12 +83,25 @@ async def set_status(ctx: NodeContext, uuid: str, status: ApplianceStatus) -> No
         )
 
 
-async def is_appliance(ctx: NodeContext, vm_uuid: str) -> bool:
+async def vm_kind(ctx: NodeContext, vm_uuid: str) -> tuple[str | None, str | None]:
+    """The VM's type and state (None, None when its row is gone)."""
     async with ctx.db.session() as session:
-        vm_type = await session.scalar(
-            select(VmInstanceVO.type).where(VmInstanceVO.uuid == vm_uuid)
-        )
-    return vm_type is not None and vm_type != "UserVm"
+        row = (
+            await session.execute(
+                select(VmInstanceVO.type, VmInstanceVO.state).where(VmInstanceVO.uuid == vm_uuid)
+            )
+        ).one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+async def answers(ctx: NodeContext, router: RouterView, timeout: float) -> bool:  # noqa: ASYNC109 -- the ping's own bound
+    """Whether the router's agent answers a ping within ``timeout`` s."""
+    try:
+        await agent.call(ctx, router, agent.PING, {"uuid": router.uuid}, timeout=timeout)
+    except ZError as exc:
+        log.warning("virtual router %s does not answer: %s", router.uuid, exc.description)
+        return False
+    return True
 
 
 async def router_for(ctx: NodeContext, l3_uuid: str, *, ensure: bool = True) -> RouterView | None:

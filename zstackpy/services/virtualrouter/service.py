@@ -40,9 +40,15 @@ from zstackpy.services.virtualrouter.messages import (
     VirtualRouterErr,
 )
 from zstackpy.services.virtualrouter.models import ApplianceVmVO, VirtualRouterOfferingVO
-from zstackpy.services.virtualrouter.monitor import RouterMonitor
+from zstackpy.services.virtualrouter.monitor import RouterMonitor, ping_timeout
 from zstackpy.services.virtualrouter.query import appliance_inventory, offering_inventory
-from zstackpy.services.virtualrouter.routers import record_of, router_queue, view_of
+from zstackpy.services.virtualrouter.routers import (
+    answers,
+    record_of,
+    router_queue,
+    set_status,
+    view_of,
+)
 from zstackpy.services.virtualrouter.tables import router_services
 from zstackpy.services.vm.messages import DeleteVmMsg, VmState
 from zstackpy.services.zone.models import ZoneVO
@@ -256,12 +262,22 @@ class VirtualRouterService(Service):
         reply.raise_if_error()
 
     async def recover_queued(self, l3_uuid: str) -> None:
-        """The monitor's: in the router's queue, bring it back if it still needs it."""
-        await self.ctx.queues.run(
-            router_queue(l3_uuid),
-            self._router,
-            GetVirtualRouterMsg(l3_network_uuid=l3_uuid, ensure=True),
-        )
+        """The monitor's: in the router's queue, bring it back if it is still down (an
+        operation may have connected it since the monitor looked)."""
+
+        async def run() -> None:
+            found = await record_of(self.ctx, l3_uuid)
+            if found is None:
+                return
+            record, state = found
+            if record.status == ApplianceStatus.CONNECTED and state == VmState.RUNNING:
+                router = await view_of(self.ctx, record)
+                if router is None or await answers(self.ctx, router, ping_timeout(self.ctx)):
+                    return
+            await set_status(self.ctx, record.uuid, ApplianceStatus.DISCONNECTED)
+            await self._recover(record, state)
+
+        await self.ctx.queues.run(router_queue(l3_uuid), run)
 
     @handles(DestroyVirtualRouterMsg)
     async def destroy_router(self, msg: DestroyVirtualRouterMsg) -> GetVirtualRouterReply:
