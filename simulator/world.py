@@ -43,6 +43,8 @@ class World:
         self.http: aiohttp.ClientSession | None = None
         self.ledger = EffectLedger()
         self.crashes = CrashPlan(self)
+        # Appliance agents by their VM's uuid: a VM stopped or destroyed takes its down.
+        self.appliances: dict[str, Machine] = {}
 
     # ----- machines ---------------------------------------------------------------------
 
@@ -108,12 +110,14 @@ class World:
         username: str = "root",
         password: str | None = None,
         ssh_port: int = 22,
+        owner_uuid: str | None = None,
     ) -> Machine:
         """Stand-in for SSH + Ansible: check credentials, install ``token``, run the agent.
 
         An undeclared machine is declared with the defaults. Re-deploying replaces the
         token and keeps the rest. Raises DeployError (bad credentials, dead machine, empty
         token), SimulatorError (bad address or port), MachineStateError (not started).
+        On the appliance port it is the appliance's boot: ``owner_uuid`` names its VM.
         """
         _check_address(address, port)
         if self.http is None:
@@ -124,6 +128,8 @@ class World:
             machine.alive = True
             machine.appliance = None
             machine.username = username
+            if owner_uuid is not None:
+                self.appliances[owner_uuid] = machine
         where = f"{username}@{address}:{ssh_port}"
         if not machine.alive:  # SSH cannot even connect, so credentials are not checked
             raise DeployError(f"{address}:{ssh_port} is unreachable")
@@ -171,6 +177,14 @@ class World:
         if not alive and machine.agent is not None:
             await machine.agent.cancel_running()
         return machine
+
+    def vm_gone(self, vm_uuid: str) -> None:
+        """A VM stopped or destroyed on its host: the appliance agent it ran dies with it
+        (its configuration goes: a boot starts it empty)."""
+        machine = self.appliances.pop(vm_uuid, None)
+        if machine is not None:
+            machine.alive = False
+            machine.appliance = None
 
     async def report(
         self, address: str, commandpath: str, body: dict[str, Any], port: int = KVM_PORT

@@ -134,6 +134,17 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     [again] = await routers(admin)
     assert again["uuid"] == router["uuid"]
 
+    # Its VM crashes on its host (the agent goes with it): the same again.
+    host_ip = next(h["managementIp"] for h in dc["hosts"] if h["uuid"] == again["hostUuid"])
+    assert sim.machine(host_ip).remove_vm(router["uuid"]) is not None
+    sim.vm_gone(router["uuid"])
+    assert not sim.machine(ip, APPLIANCE_PORT).alive
+    await wait_for(back, timeout=30.0)
+    assert appliance(sim, ip)["dhcp"] == before["dhcp"]
+    [again] = await routers(admin)
+    assert again["state"] == "Running"
+    assert any(router["uuid"] in (sim.machine(h).vms or {}) for h in HOSTS)
+
     # The appliance refuses a VM's entries: the VM is not created, the router unchanged.
     before = appliance(sim, ip)
     sim.set_fault(ip, "/adddhcp", port=APPLIANCE_PORT, fail="dnsmasq is down", times=1)
