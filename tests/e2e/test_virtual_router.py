@@ -145,6 +145,17 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     assert again["state"] == "Running"
     assert any(router["uuid"] in (sim.machine(h).vms or {}) for h in HOSTS)
 
+    # Down when a VM starts, before the monitor noticed: the start brings it back itself.
+    await set_global_config(admin, "virtualRouter", "ping.interval", 3600)
+    await vm_ok(admin, db["uuid"], "stopVmInstance")
+    await sim.set_alive(ip, False, port=APPLIANCE_PORT)
+    await vm_ok(admin, db["uuid"], "startVmInstance")
+    assert appliance(sim, ip)["dhcp"] == before["dhcp"]
+    assert appliance(sim, ip)["portForwarding"] == before["portForwarding"]
+    [again] = await routers(admin)
+    assert again["status"] == "Connected"
+    await set_global_config(admin, "virtualRouter", "ping.interval", 1)
+
     # The appliance refuses a VM's entries: the VM is not created, the router unchanged.
     before = appliance(sim, ip)
     sim.set_fault(ip, "/adddhcp", port=APPLIANCE_PORT, fail="dnsmasq is down", times=1)

@@ -81,6 +81,9 @@ class GetVirtualRouterMsg(NeedReplyMessage):
     l3_network_uuid: str
     ensure: bool = True
     reconnect: bool = False  # boot the agent again if it does not answer, re-send everything
+    # The caller could not reach it: if it does not answer a ping, bring it back now
+    # instead of waiting for the monitor.
+    unreachable: bool = False
 
 
 class GetVirtualRouterReply(Reply):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from zstackpy.core.agent import AgentErr
 from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
@@ -132,7 +133,7 @@ class VirtualRouterProvider(Service):
 
     async def _per_router(
         self, event: VmServicesEvent, *, ensure: bool
-    ) -> list[tuple[RouterView, Tables]]:
+    ) -> list[tuple[RouterView, list[GuestNic], set[str]]]:
         cause = event.placement.cause
         if cause == "migrate":
             return []  # the router is on no host: a VM moving between hosts keeps its entries
@@ -148,18 +149,14 @@ class VirtualRouterProvider(Service):
                 continue
             nics = [_guest(event, n) for n in event.nics if n.l3_network_uuid == l3_uuid]
             services = {t for n in nics for t in event.services.get(n.uuid, ())}
-            out.append((router, await tables_for(self.ctx, router, nics, services)))
+            out.append((router, nics, services))
         return out
 
     async def vm_arriving(self, event: VmServicesEvent) -> None:
         sent: list[tuple[RouterView, str, str, list[dict[str, Any]]]] = []
         try:
-            for router, tables in await self._per_router(event, ensure=True):
-                for add, remove, key in _KINDS:
-                    entries = _entries(tables, key)
-                    if entries:
-                        await agent.call(self.ctx, router, add, {key: entries})
-                        sent.append((router, remove, key, entries))
+            for router, nics, services in await self._per_router(event, ensure=True):
+                await self._send(router, nics, services, sent)
         except BaseException:
             # The VM will not come: what went to its routers goes (best effort: the
             # refusal is the error that matters).
@@ -170,12 +167,46 @@ class VirtualRouterProvider(Service):
                     log.warning("undoing %s on router %s failed: %s", remove, router.uuid, exc)
             raise
 
+    async def _send(
+        self,
+        router: RouterView,
+        nics: list[GuestNic],
+        services: set[str],
+        sent: list[tuple[RouterView, str, str, list[dict[str, Any]]]],
+    ) -> None:
+        """A VM's entries to its router. A router that cannot be reached is brought back
+        at once (restarted, or made anew) and the entries sent to it, rather than the VM's
+        start failing until the monitor notices."""
+        try:
+            await self._add(router, await tables_for(self.ctx, router, nics, services), sent)
+        except ZError as exc:
+            if exc.code != AgentErr.UNREACHABLE:
+                raise
+            log.warning("virtual router %s unreachable: bringing it back", router.uuid)
+            back = await router_for(self.ctx, router.guest_l3_network_uuid, unreachable=True)
+            if back is None:
+                raise
+            await self._add(back, await tables_for(self.ctx, back, nics, services), sent)
+
+    async def _add(
+        self,
+        router: RouterView,
+        tables: Tables,
+        sent: list[tuple[RouterView, str, str, list[dict[str, Any]]]],
+    ) -> None:
+        for add, remove, key in _KINDS:
+            entries = _entries(tables, key)
+            if entries:
+                await agent.call(self.ctx, router, add, {key: entries})
+                sent.append((router, remove, key, entries))
+
     async def vm_arrived(self, event: VmServicesEvent) -> None:
         return None
 
     async def vm_left(self, event: VmServicesEvent) -> None:
         failure: ZError | None = None
-        for router, tables in await self._per_router(event, ensure=False):
+        for router, nics, services in await self._per_router(event, ensure=False):
+            tables = await tables_for(self.ctx, router, nics, services)
             for _add, remove, key in reversed(_KINDS):
                 entries = _entries(tables, key)
                 if not entries:

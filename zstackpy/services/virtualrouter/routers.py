@@ -104,11 +104,14 @@ async def answers(ctx: NodeContext, router: RouterView, timeout: float) -> bool:
     return True
 
 
-async def router_for(ctx: NodeContext, l3_uuid: str, *, ensure: bool = True) -> RouterView | None:
-    """The Connected router of ``l3_uuid`` (made or brought back first when ``ensure``);
-    raises ZError VR.* when it cannot be."""
+async def router_for(
+    ctx: NodeContext, l3_uuid: str, *, ensure: bool = True, unreachable: bool = False
+) -> RouterView | None:
+    """The Connected router of ``l3_uuid`` (made or brought back first when ``ensure``;
+    ``unreachable``: the caller could not reach the one it was given); raises ZError VR.*
+    when it cannot be."""
     reply = await ctx.bus.request(
-        GetVirtualRouterMsg(l3_network_uuid=l3_uuid, ensure=ensure),
+        GetVirtualRouterMsg(l3_network_uuid=l3_uuid, ensure=ensure, unreachable=unreachable),
         GetVirtualRouterReply,
         # Making a router is a VM creation (image copy included) plus its agent's boot.
         timeout=ROUTER_TIMEOUT_S,

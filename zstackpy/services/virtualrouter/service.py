@@ -198,9 +198,14 @@ class VirtualRouterService(Service):
             return await self._create(l3_uuid)
         record, state = found
         if record.status == ApplianceStatus.CONNECTED and state == VmState.RUNNING:
-            if not msg.reconnect:
-                return await view_of(self.ctx, record)
-            return await self._connect(record)
+            if msg.reconnect:
+                return await self._connect(record)
+            router = await view_of(self.ctx, record)
+            if not msg.unreachable or router is None:
+                return router
+            if await answers(self.ctx, router, ping_timeout(self.ctx)):
+                return router
+            await set_status(self.ctx, record.uuid, ApplianceStatus.DISCONNECTED)
         if not msg.ensure and not msg.reconnect:
             return None  # what it should hold is sent whole when it is back
         return await self._recover(record, state)
