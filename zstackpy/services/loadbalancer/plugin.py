@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from zstackpy.core.cascade import CascadeParticipant
 from zstackpy.core.plugin import PluginRegistry
+from zstackpy.services.loadbalancer.cascade import LoadBalancerFollower
 from zstackpy.services.loadbalancer.messages import LoadBalancerErr
 from zstackpy.services.loadbalancer.query import register_queries
 from zstackpy.services.loadbalancer.service import LoadBalancerService
@@ -22,8 +23,9 @@ class _Plugin:
 
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(LoadBalancerService)
-        registry.add_extension(CascadeParticipant, LoadBalancerService)
-        registry.add_extension(VmPlacementExtension, LoadBalancerService)
+        registry.add_service(LoadBalancerFollower)
+        registry.add_extension(CascadeParticipant, LoadBalancerFollower)
+        registry.add_extension(VmPlacementExtension, LoadBalancerFollower)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)

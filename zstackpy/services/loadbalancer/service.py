@@ -4,8 +4,7 @@ backend holds is sent there first, computed from the database and the change; on
 the backend took it is the database changed, so a refusal leaves everything as it was.
 
 The VIP is acquired for ``LoadBalancer`` (the load balancer's alone) and released with
-it; deleting the VIP deletes its load balancers; a NIC whose VM is destroyed, or that is
-detached, leaves every listener.
+it. What follows VIPs and VMs is ``cascade.py``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from sqlalchemy import delete, select
 from zstackpy.api.messages import APIMessage, APIReply, AuthContext
 from zstackpy.api.ownership import add_resource, remove_resources
 from zstackpy.core.bus.message import Reply
-from zstackpy.core.cascade import CascadeChildren, DeleteMode
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
@@ -60,19 +58,14 @@ from zstackpy.services.networkservice.backends import backend_for
 from zstackpy.services.networkservice.extensions import LOAD_BALANCER
 from zstackpy.services.resource_service import ResourceService
 from zstackpy.services.vip.messages import (
-    VIP_TYPE,
     AcquireVipMsg,
     AcquireVipReply,
     ReleaseVipMsg,
 )
-from zstackpy.services.vm.extensions import VmPlacementEvent
 from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=APIReply)
-
-# What takes a NIC out of its listeners (a stop keeps it: ZStack's backends stay).
-_LEAVING = frozenset({"destroy", "nic-detached"})
 
 
 def lb_queue(uuid: str) -> QueueKey:
@@ -200,7 +193,10 @@ class LoadBalancerService(ResourceService):
                     )
                 ).scalars()
             )
-        await self.remove([*listeners, uuid], auth)
+        async with self.ctx.db.session() as session, session.begin():
+            # Their rows go with the load balancer's (foreign keys); their records here.
+            await remove_resources(session, listeners)
+        await self.remove([uuid], auth)
         if release_vip:
             await self._release_vip(row.vip_uuid, uuid)
 
@@ -292,7 +288,15 @@ class LoadBalancerService(ResourceService):
             auth = msg.require_auth()
             await require_usable(self.ctx, auth, msg.vm_nic_uuids, "VM NIC")
             before, l3_of = await current(self.ctx, lb_uuid)
-            [listener] = [li for li in before.listeners if li.listener_uuid == msg.listener_uuid]
+            listener = next(
+                (li for li in before.listeners if li.listener_uuid == msg.listener_uuid), None
+            )
+            if listener is None:  # deleted while this request waited
+                raise ZError(
+                    SysErr.RESOURCE_NOT_FOUND,
+                    f"no listener with uuid {msg.listener_uuid}",
+                    uuid=msg.listener_uuid,
+                )
             joining, l3_uuid = await joining_nics(self.ctx, before, l3_of, msg.vm_nic_uuids)
             held = {n.uuid for n in listener.nics}
             new = [n for n in joining if n.uuid not in held]
@@ -402,41 +406,6 @@ class LoadBalancerService(ResourceService):
             )
         found = [applied((await current(self.ctx, uuid))[0]) for uuid in sorted(lbs)]
         return GetL3LoadBalancersReply(load_balancers=found)
-
-    # ----- VmPlacementExtension: a destroyed VM's NICs leave their listeners -------------
-
-    async def vm_arriving(self, event: VmPlacementEvent) -> None:
-        return None
-
-    async def vm_arrived(self, event: VmPlacementEvent) -> None:
-        return None
-
-    async def vm_left(self, event: VmPlacementEvent) -> None:
-        if event.cause in _LEAVING and event.nics:
-            await self.drop_nics(DropLoadBalancerNicsMsg(vm_nic_uuids=[n.uuid for n in event.nics]))
-
-    # ----- CascadeParticipant: load balancers go with their VIP ------------------------
-
-    async def cascade_children(
-        self, parent_type: str, parent_uuids: tuple[str, ...]
-    ) -> CascadeChildren | None:
-        if parent_type != VIP_TYPE:
-            return None
-        async with self.ctx.db.session() as session:
-            rows = await session.execute(
-                select(LoadBalancerVO.uuid).where(LoadBalancerVO.vip_uuid.in_(parent_uuids))
-            )
-            return CascadeChildren(LOAD_BALANCER_TYPE, tuple(rows.scalars()))
-
-    async def cascade_check(self, children: CascadeChildren) -> None:
-        return None
-
-    async def cascade_delete(self, children: CascadeChildren, mode: DeleteMode) -> None:
-        replies = await self.ctx.bus.call_many(
-            [DeleteLoadBalancerMsg(uuid=u) for u in children.uuids], parallelism=8
-        )
-        for reply in replies:
-            reply.raise_if_error()
 
 
 def _one(l3_of: dict[str, str]) -> str:
