@@ -53,6 +53,8 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     )
     assert offering["type"] == "VirtualRouter"
     assert offering["publicNetworkUuid"] == public["uuid"]
+    # The offering's own network cannot take services from a router.
+    error_of(await attach_services(admin, public["uuid"], VR_SERVICES), "VR.1002")
     assert (await attach_services(admin, guest, VR_SERVICES)).status == 200
     assert await routers(admin) == []  # made with the network's first VM
 

@@ -35,6 +35,7 @@ from zstackpy.services.virtualrouter.messages import (
     VIRTUAL_ROUTER,
     DestroyVirtualRouterMsg,
     RouterView,
+    VirtualRouterErr,
 )
 from zstackpy.services.virtualrouter.routers import router_for, vm_kind
 from zstackpy.services.virtualrouter.tables import (
@@ -96,8 +97,20 @@ class VirtualRouterProvider(Service):
     # ----- L3 networks ------------------------------------------------------------------
 
     async def attach_to_l3(self, change: L3ServiceChange) -> None:
-        # The router is made with the network's first VM; its zone must have an offering.
-        await offering_for(self.ctx, change.l3_network_uuid)
+        # The router is made with the network's first VM; its zone must have an offering,
+        # whose own networks are the router's outside, not a network it serves.
+        offering, _account = await offering_for(self.ctx, change.l3_network_uuid)
+        if change.l3_network_uuid in (
+            offering.management_network_uuid,
+            offering.public_network_uuid,
+        ):
+            raise ZError(
+                VirtualRouterErr.BAD_OFFERING,
+                f"L3 network {change.l3_network_uuid} is the management or public network of "
+                f"virtual-router offering {offering.uuid}: a router cannot serve it",
+                l3NetworkUuid=change.l3_network_uuid,
+                offeringUuid=offering.uuid,
+            )
         if SNAT in change.service_types:
             router = await router_for(self.ctx, change.l3_network_uuid, ensure=False)
             if router is not None:
