@@ -67,6 +67,14 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
     assert [a["uuid"] for a in await inventories(admin, "/vm-instances/appliances")] == [
         router["uuid"]
     ]
+    # Queryable by its own fields and by its VM's.
+    for condition in ("status=Connected", f"name=virtualRouter.l3.{guest}", "state=Running"):
+        assert [r["uuid"] for r in await routers(admin, condition)] == [router["uuid"]]
+    assert await routers(admin, "status=Disconnected") == []
+    [found] = await inventories(
+        admin, "/instance-offerings/virtual-routers", "name=vr-offering", "isDefault=true"
+    )
+    assert found["uuid"] == offering["uuid"]
     ip = router_ip(router, public["uuid"])
     held = appliance(sim, ip)
     assert list(held["dhcp"]) == [nic["mac"]]
