@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from agents.runtime import AgentCommandError, AgentRuntime, Command, drop_callback
-from simulator import kvm_host, kvm_network, kvm_storage, kvm_vm, sftp
+from simulator import appliance, kvm_host, kvm_network, kvm_storage, kvm_vm, sftp
 from simulator.commands import SimCommand, SimFn
-from simulator.machine import KVM_PORT, SFTP_PORT
+from simulator.machine import APPLIANCE_PORT, KVM_PORT, SFTP_PORT
 
 if TYPE_CHECKING:
     from simulator.machine import Machine
@@ -86,4 +86,5 @@ _TABLES: dict[int, dict[str, SimCommand]] = {
         **kvm_network.COMMANDS,
     },
     SFTP_PORT: dict(sftp.COMMANDS),
+    APPLIANCE_PORT: dict(appliance.COMMANDS),
 }

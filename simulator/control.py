@@ -99,6 +99,7 @@ class ControlApi:
             username=_typed(body, "username", str, "root"),
             password=_typed(body, "password", (str, type(None)), None),
             ssh_port=_typed(body, "sshPort", int, 22),
+            owner_uuid=_typed(body, "ownerUuid", (str, type(None)), None),
         )
         return web.json_response({"success": True, "error": None})
 

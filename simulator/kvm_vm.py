@@ -59,12 +59,16 @@ def start(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 def stop(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
-    machine.remove_vm(field_str(cmd, "uuid"))
+    vm_uuid = field_str(cmd, "uuid")
+    machine.remove_vm(vm_uuid)
+    machine.world.vm_gone(vm_uuid)
     return {}
 
 
 def destroy(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
-    machine.remove_vm(field_str(cmd, "uuid"))
+    vm_uuid = field_str(cmd, "uuid")
+    machine.remove_vm(vm_uuid)
+    machine.world.vm_gone(vm_uuid)
     return {}
 
 

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.agent import SimulatedAgent
+    from simulator.appliance import ApplianceState
     from simulator.kvm_network import NetworkState
     from simulator.world import World
 
 KVM_PORT = 7070
 SFTP_PORT = 7171
-AGENT_PORTS = (KVM_PORT, SFTP_PORT)
+APPLIANCE_PORT = 7272  # a virtual-router appliance VM's agent
+AGENT_PORTS = (KVM_PORT, SFTP_PORT, APPLIANCE_PORT)
 
 GIB = 1024**3
 TIB = 1024**4
@@ -114,6 +116,7 @@ class Machine:
     commands: dict[str, int] | None = None  # path -> times run
     faults: dict[str, Fault] | None = field(default=None)
     network: NetworkState | None = None  # network services applied (simulator.kvm_network)
+    appliance: ApplianceState | None = None  # an appliance's configuration (simulator.appliance)
 
     @property
     def deployed(self) -> bool:
@@ -202,4 +205,5 @@ class Machine:
             "commands": dict(self.commands or {}),
             "faults": {path: f.view() for path, f in (self.faults or {}).items()},
             "network": self.network.view() if self.network else {},
+            "appliance": self.appliance.view() if self.appliance else {},
         }

@@ -56,6 +56,8 @@ class SimulatorDriver:
             "password": request.password,
             "sshPort": request.ssh_port,
             "token": endpoint.token,
+            # An appliance's agent lives and dies with its VM (the owner).
+            "ownerUuid": endpoint.owner_uuid,
         }
         answer: Any
         try:

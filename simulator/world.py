@@ -17,6 +17,7 @@ from simulator.errors import DeployError, MachineStateError, SimulatorError, Unk
 from simulator.ledger import EffectLedger
 from simulator.machine import (
     AGENT_PORTS,
+    APPLIANCE_PORT,
     DEFAULT_BACKUP_STORAGE,
     DEFAULT_CPU_NUM,
     DEFAULT_CPU_OVERPROVISIONING,
@@ -42,6 +43,8 @@ class World:
         self.http: aiohttp.ClientSession | None = None
         self.ledger = EffectLedger()
         self.crashes = CrashPlan(self)
+        # Appliance agents by their VM's uuid: a VM stopped or destroyed takes its down.
+        self.appliances: dict[str, Machine] = {}
 
     # ----- machines ---------------------------------------------------------------------
 
@@ -107,17 +110,26 @@ class World:
         username: str = "root",
         password: str | None = None,
         ssh_port: int = 22,
+        owner_uuid: str | None = None,
     ) -> Machine:
         """Stand-in for SSH + Ansible: check credentials, install ``token``, run the agent.
 
         An undeclared machine is declared with the defaults. Re-deploying replaces the
         token and keeps the rest. Raises DeployError (bad credentials, dead machine, empty
         token), SimulatorError (bad address or port), MachineStateError (not started).
+        On the appliance port it is the appliance's boot: ``owner_uuid`` names its VM.
         """
         _check_address(address, port)
         if self.http is None:
             raise MachineStateError("the simulator is not started")
         machine = self.machines.get((address, port)) or self.declare(address, port)
+        if port == APPLIANCE_PORT:
+            # An appliance's agent comes with its VM's boot: alive again, configured anew.
+            machine.alive = True
+            machine.appliance = None
+            machine.username = username
+            if owner_uuid is not None:
+                self.appliances[owner_uuid] = machine
         where = f"{username}@{address}:{ssh_port}"
         if not machine.alive:  # SSH cannot even connect, so credentials are not checked
             raise DeployError(f"{address}:{ssh_port} is unreachable")
@@ -165,6 +177,14 @@ class World:
         if not alive and machine.agent is not None:
             await machine.agent.cancel_running()
         return machine
+
+    def vm_gone(self, vm_uuid: str) -> None:
+        """A VM stopped or destroyed on its host: the appliance agent it ran dies with it
+        (its configuration goes: a boot starts it empty)."""
+        machine = self.appliances.pop(vm_uuid, None)
+        if machine is not None:
+            machine.alive = False
+            machine.appliance = None
 
     async def report(
         self, address: str, commandpath: str, body: dict[str, Any], port: int = KVM_PORT

@@ -78,3 +78,49 @@ async def public_l3(admin: ApiClient, dc: dict[str, Any], name: str) -> dict[str
 async def new_vip(admin: ApiClient, l3_uuid: str, name: str, **params: Any) -> dict[str, Any]:
     """``POST /vips`` on ``l3_uuid`` (``params``: requiredIp, ...)."""
     return await admin.inventory("/vips", {"name": name, "l3NetworkUuid": l3_uuid, **params})
+
+
+APPLIANCE_PORT = 7272
+VR_SERVICES = {"VirtualRouter": ["DHCP", "DNS", "SNAT", "Eip", "PortForwarding", "LoadBalancer"]}
+
+
+def appliance(sim: Simulator, ip: str) -> dict[str, Any]:
+    """What the virtual-router appliance whose management IP is ``ip`` holds (empty when
+    it never booted)."""
+    machine = sim.find(ip, APPLIANCE_PORT)
+    if machine is None or machine.appliance is None:
+        return {}
+    return machine.appliance.view()
+
+
+async def router_offering(
+    admin: ApiClient, dc: dict[str, Any], public: dict[str, Any], **params: Any
+) -> dict[str, Any]:
+    """The zone's default virtual-router offering: the data center's image, ``public`` as
+    management and public network."""
+    return await admin.inventory(
+        "/instance-offerings/virtual-routers",
+        {
+            "name": "vr-offering",
+            "zoneUuid": dc["zone"]["uuid"],
+            "managementNetworkUuid": public["uuid"],
+            "imageUuid": dc["image"]["uuid"],
+            "cpuNum": 1,
+            "memorySize": 512 * 1024**2,
+            "isDefault": True,
+            **params,
+        },
+    )
+
+
+async def routers(admin: ApiClient, *conditions: str) -> list[dict[str, Any]]:
+    answer = await admin.query("/vm-instances/appliances/virtual-routers", *conditions)
+    assert answer.status == 200, answer.body
+    found: list[dict[str, Any]] = answer.body["inventories"]
+    return found
+
+
+def router_ip(router: dict[str, Any], network_uuid: str) -> str:
+    """The router's address on ``network_uuid`` (its management IP on the management one)."""
+    [nic] = [n for n in router["vmNics"] if n["l3NetworkUuid"] == network_uuid]
+    return str(nic["ip"])

@@ -23,7 +23,7 @@ class VipErr(StrEnum):
 
 
 # Service types a VIP serves one resource of at a time; others (PortForwarding) share it.
-EXCLUSIVE_USES = frozenset({"Eip"})
+EXCLUSIVE_USES = frozenset({"Eip", "LoadBalancer"})
 
 
 class VipNetworkServicesRefInventory(Inventory):

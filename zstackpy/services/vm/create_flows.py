@@ -80,6 +80,7 @@ class CreateVmCtx:
     node: NodeContext
     msg: APICreateVmInstanceMsg
     reads: ReferenceReads  # the VM service's, shared by concurrent creates
+    vm_type: str = "UserVm"  # ApplianceVm for CreateApplianceVmMsg
     # resolve-vm-create
     spec: CreateSpec | None = None
     # create-vm-row
@@ -144,7 +145,11 @@ class CreateVmRow(Flow[CreateVmCtx]):
             session.add(sequence)
 
         async def insert(session: AsyncSession) -> int:
-            session.add(new_vm_row(uuid, msg, spec, ctx.chosen_host(), sequence.id, state))
+            session.add(
+                new_vm_row(
+                    uuid, msg, spec, ctx.chosen_host(), sequence.id, state, vm_type=ctx.vm_type
+                )
+            )
             add_resource(
                 session,
                 uuid=uuid,

@@ -336,6 +336,7 @@ def new_vm_row(
     host: HostCandidate,
     internal_id: int,
     state: str,
+    vm_type: str | None = None,
 ) -> VmInstanceVO:
     """The VM's row as the create inserts it, on the host whose capacity it reserved (so
     a node that dies mid-create leaves a record of it); no root volume yet."""
@@ -351,7 +352,7 @@ def new_vm_row(
         image_uuid=spec.image.uuid,
         root_volume_uuid=None,
         default_l3_network_uuid=spec.default_l3_uuid,
-        type=msg.type,
+        type=vm_type or msg.type,
         hypervisor_type=host.hypervisor_type,
         cpu_num=spec.cpu_num,
         cpu_speed=spec.cpu_speed,

@@ -175,6 +175,29 @@ class DetachNicFromVmMsg(NeedReplyMessage):
     release_ip: bool = True
 
 
+class CreateApplianceVmMsg(NeedReplyMessage):
+    """Internal: create and start an appliance VM (a virtual router, ...) through the VM
+    flows (``flows/appliance-vm.yaml``), in the new VM's queue. Its NICs are on
+    ``l3_network_uuids`` in that order; the VM belongs to ``account_uuid``. A failure
+    leaves nothing, as a failed CreateVmInstance."""
+
+    service: ClassVar[str] = VM_SERVICE
+    route_by: ClassVar[str | None] = "vm_uuid"
+    vm_uuid: str
+    name: str
+    appliance_vm_type: str
+    image_uuid: str
+    instance_offering_uuid: str
+    l3_network_uuids: list[str]
+    default_l3_network_uuid: str
+    zone_uuid: str
+    account_uuid: str
+
+
+class CreateApplianceVmReply(Reply):
+    inventory: VmInstanceInventory | None = None
+
+
 class VmRowStamp(BaseModel):
     """What identifies one version of a VM's row: its state, host and last change."""
 

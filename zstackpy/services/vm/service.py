@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from zstackpy.api.messages import AuthContext
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
@@ -59,6 +60,8 @@ from zstackpy.services.vm.messages import (
     VM_SERVICE,
     AttachVolumeToVmMsg,
     AttachVolumeToVmReply,
+    CreateApplianceVmMsg,
+    CreateApplianceVmReply,
     DeleteVmMsg,
     DetachNicFromVmMsg,
     DetachVolumeFromVmMsg,
@@ -78,6 +81,7 @@ from zstackpy.services.vm.stuck import StuckVmCheck
 log = logging.getLogger(__name__)
 
 CREATE_CHAIN = "vm-create"
+APPLIANCE_CREATE_CHAIN = "appliance-vm-create"
 # States in which the VM's devices are defined on its host (a detach must unplug them).
 PLUGGED = frozenset({VmState.RUNNING, VmState.PAUSED})
 T = TypeVar("T")
@@ -160,6 +164,35 @@ class VmService(Service):
             return VmInstanceEvent(inventory=await publish(self.ctx, uuid, "created"))
 
         return await self._queued(uuid, run)
+
+    @handles(CreateApplianceVmMsg)
+    async def create_appliance(self, msg: CreateApplianceVmMsg) -> CreateApplianceVmReply:
+        """An appliance VM through the same flows as a user's, as its owner account."""
+        create = APICreateVmInstanceMsg(
+            name=msg.name,
+            image_uuid=msg.image_uuid,
+            instance_offering_uuid=msg.instance_offering_uuid,
+            l3_network_uuids=msg.l3_network_uuids,
+            default_l3_network_uuid=msg.default_l3_network_uuid,
+            zone_uuid=msg.zone_uuid,
+            resource_uuid=msg.vm_uuid,
+            auth=AuthContext(session_uuid="", account_uuid=msg.account_uuid, is_admin=True),
+        )
+
+        async def run() -> CreateApplianceVmReply:
+            await self.ctx.flows.run(
+                APPLIANCE_CREATE_CHAIN,
+                CreateVmCtx(
+                    node=self.ctx,
+                    msg=create,
+                    reads=self.reference_reads,
+                    vm_type=msg.appliance_vm_type,
+                ),
+            )
+            inventory = await publish(self.ctx, msg.vm_uuid, "created")
+            return CreateApplianceVmReply(inventory=inventory)
+
+        return await self._queued(msg.vm_uuid, run)
 
     @handles(APIStartVmInstanceMsg)
     async def start_vm(self, msg: APIStartVmInstanceMsg) -> VmInstanceEvent:

@@ -1,0 +1,63 @@
+"""What load balancers follow: deleting a VIP deletes its load balancers (off their
+router first), and a NIC whose VM is destroyed, or that is detached, leaves every
+listener (a stop keeps it, as ZStack's backends stay). Each change goes to the load
+balancer's service, which makes it in the load balancer's queue."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from zstackpy.core.cascade import CascadeChildren, DeleteMode
+from zstackpy.core.service import Service
+from zstackpy.services.loadbalancer.messages import (
+    LOAD_BALANCER_TYPE,
+    DeleteLoadBalancerMsg,
+    DropLoadBalancerNicsMsg,
+)
+from zstackpy.services.loadbalancer.models import LoadBalancerVO
+from zstackpy.services.vip.messages import VIP_TYPE
+from zstackpy.services.vm.extensions import VmPlacementEvent
+
+# What takes a NIC out of its listeners.
+_LEAVING = frozenset({"destroy", "nic-detached"})
+
+
+class LoadBalancerFollower(Service):
+    """The load balancers' CascadeParticipant and VmPlacementExtension; handles no
+    messages itself."""
+
+    name = "loadBalancerFollower"
+
+    async def vm_arriving(self, event: VmPlacementEvent) -> None:
+        return None
+
+    async def vm_arrived(self, event: VmPlacementEvent) -> None:
+        return None
+
+    async def vm_left(self, event: VmPlacementEvent) -> None:
+        if event.cause in _LEAVING and event.nics:
+            reply = await self.ctx.bus.call(
+                DropLoadBalancerNicsMsg(vm_nic_uuids=[n.uuid for n in event.nics])
+            )
+            reply.raise_if_error()
+
+    async def cascade_children(
+        self, parent_type: str, parent_uuids: tuple[str, ...]
+    ) -> CascadeChildren | None:
+        if parent_type != VIP_TYPE:
+            return None
+        async with self.ctx.db.session() as session:
+            rows = await session.execute(
+                select(LoadBalancerVO.uuid).where(LoadBalancerVO.vip_uuid.in_(parent_uuids))
+            )
+            return CascadeChildren(LOAD_BALANCER_TYPE, tuple(rows.scalars()))
+
+    async def cascade_check(self, children: CascadeChildren) -> None:
+        return None
+
+    async def cascade_delete(self, children: CascadeChildren, mode: DeleteMode) -> None:
+        replies = await self.ctx.bus.call_many(
+            [DeleteLoadBalancerMsg(uuid=u) for u in children.uuids], parallelism=8
+        )
+        for reply in replies:
+            reply.raise_if_error()
