@@ -34,11 +34,22 @@ def host_queue(host_uuid: str) -> QueueKey:
     return QueueKey(HOST_QUEUE, host_uuid)
 
 
+def host_not_found(host_uuid: str) -> ZError:
+    return ZError(SysErr.RESOURCE_NOT_FOUND, f"no host with uuid {host_uuid}", uuid=host_uuid)
+
+
 async def require_host(session: AsyncSession, host_uuid: str) -> HostVO:
     row = await session.get(HostVO, host_uuid)
     if row is None:
-        raise ZError(SysErr.RESOURCE_NOT_FOUND, f"no host with uuid {host_uuid}", uuid=host_uuid)
+        raise host_not_found(host_uuid)
     return row
+
+
+async def load_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, HostVO]:
+    """The rows of those of ``host_uuids`` that exist (with their hypervisor's columns)."""
+    async with ctx.db.session() as session:
+        rows = (await session.execute(select(HostVO).where(HostVO.uuid.in_(host_uuids)))).scalars()
+        return {row.uuid: row for row in rows}
 
 
 async def load_host(ctx: NodeContext, host_uuid: str) -> HostVO:

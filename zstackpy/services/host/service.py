@@ -19,7 +19,7 @@ from zstackpy.api.ownership import rename_resource
 from zstackpy.core.batching import QueueBatcher
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
-from zstackpy.core.coalesce import CoalescedReads
+from zstackpy.core.coalesce import BatchedReads
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
@@ -53,8 +53,10 @@ from zstackpy.services.host.models import HostVO
 from zstackpy.services.host.records import (
     backend_for,
     duplicate_ip,
+    host_not_found,
     host_queue,
     load_host,
+    load_hosts,
     publish_changed,
     refuse_duplicate_ip,
     require_host,
@@ -87,8 +89,11 @@ class HostService(ResourceService):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.tracker = PingTracker(self.ctx, self.reconnect_in_queue)
-        # Agent calls read their host's row; a burst of them to one host shares the reads.
-        self._host_reads: CoalescedReads[str, HostVO] = CoalescedReads(partial(load_host, ctx))
+        # Agent calls read their host's row; a burst of them, to any hosts, shares one
+        # read (per-host reads of a burst spread over 32 hosts shared almost nothing).
+        self._host_reads: BatchedReads[str, HostVO] = BatchedReads(
+            partial(load_hosts, ctx), host_not_found
+        )
         self._deleting: Counter[str] = Counter()  # hosts whose delete is queued or running
         self._reservations: QueueBatcher[CapacityAsk, HostCapacityReply] = QueueBatcher(
             ctx.queues, partial(reserve_many, ctx)
