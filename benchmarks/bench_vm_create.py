@@ -217,16 +217,18 @@ async def per_vm_counts(sample: int, tmp: Path) -> dict[str, float]:
             driver = Driver([admin], 100, 0.1, 100.0)
             _, answers = await create_vms(driver, dc, 1)  # warm-up: the image cache
             await destroy_vms(driver, [a.body["inventory"]["uuid"] for a in answers])
-            engine = node.context.db.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", on_statement)
-            event.listen(engine, "commit", on_commit)
+            engines = [engine.sync_engine for engine in node.context.db.engines]
+            for engine in engines:
+                event.listen(engine, "before_cursor_execute", on_statement)
+                event.listen(engine, "commit", on_commit)
             stats = node.context.bus.stats
             sent0, events0, agent0 = stats.sent, stats.events_published, agent_commands(node)
             _, answers = await create_vms(driver, dc, sample)
             sent, events = stats.sent - sent0, stats.events_published - events0
             agent = agent_commands(node) - agent0
-            event.remove(engine, "before_cursor_execute", on_statement)
-            event.remove(engine, "commit", on_commit)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", on_statement)
+                event.remove(engine, "commit", on_commit)
             failed = [a.body for a in answers if a.status != 200]
             if failed:
                 raise RuntimeError(f"sample creates failed; first: {failed[0]}")

@@ -4,6 +4,7 @@ and an idle pooled connection the server dropped is replaced, not handed out."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -11,7 +12,7 @@ import asyncmy.connection
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.support.mariadb import fresh_mariadb
@@ -66,6 +67,37 @@ async def test_sessions_send_only_what_they_need(round_trips: Counter[str]) -> N
             assert round_trips["rollback"] == 1
             async with db.session() as session:
                 assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+        finally:
+            await db.close()
+
+
+async def test_read_sessions_end_without_a_round_trip(round_trips: Counter[str]) -> None:
+    async with fresh_mariadb() as url:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)"))
+            async with db.read_session() as session:  # its pool's first connection
+                await session.execute(text("SELECT 1"))
+            round_trips.clear()
+            async with db.read_session() as reader:
+                assert (await reader.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+                # A row committed meanwhile is seen by the next statement (autocommit).
+                async with db.session() as writer, writer.begin():
+                    await writer.execute(text("INSERT INTO t VALUES (1, 'new')"))
+                rows = (await reader.execute(text("SELECT v FROM t"))).scalars().all()
+                assert rows == ["new"]
+            # Two statements and the writer's INSERT and COMMIT; nothing ends the reads.
+            assert round_trips == Counter(query=3, commit=1)
+
+            # Read-only group-commit batches run there too: no COMMIT for them.
+            round_trips.clear()
+
+            async def count(session: AsyncSession) -> int:
+                return int((await session.execute(text("SELECT count(*) FROM t"))).scalar_one())
+
+            assert list(await asyncio.gather(db.read(count), db.read(count))) == [1, 1]
+            assert round_trips == Counter(query=2)  # their statements, and no COMMIT
         finally:
             await db.close()
 

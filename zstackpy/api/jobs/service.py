@@ -321,7 +321,7 @@ class ApiJobService(Service):
         known = self._running.get(job_uuid) or self._finished.get(job_uuid)
         if known is not None:
             return known
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             row = await session.get(ApiJobVO, job_uuid)
             return JobView.of(row) if row is not None else None
 

@@ -83,7 +83,7 @@ async def run_query(
 
     total: int | None = None
     inventories: list[dict[str, Any]] | None = None
-    async with db.session() as session:
+    async with db.read_session() as session:
         if msg.count or msg.reply_with_count:
             count_stmt = select(func.count()).select_from(queried.model).where(*where)
             total = int((await session.execute(count_stmt)).scalar_one())

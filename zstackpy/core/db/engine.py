@@ -41,6 +41,9 @@ SQLITE_POOL_TIMEOUT_S = 120
 MARIADB_POOL_RECYCLE_S = 1800
 MARIADB_POOL_SIZE = 10
 MARIADB_MAX_OVERFLOW = 20
+# The read sessions' own pool (autocommit connections, see read_session).
+MARIADB_READ_POOL_SIZE = 5
+MARIADB_READ_MAX_OVERFLOW = 15
 # Group-commit batches written at once, at most: SQLite has one connection (one writer)
 # anyway; on MariaDB a backlog of more than one batch is written by a few writers at once,
 # whose round trips overlap, leaving most of the pool to reads.
@@ -62,12 +65,40 @@ class Database:
         else:
             self.engine = create_async_engine(self.url, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = self._sessions
+        self._read_engine: AsyncEngine | None = None
+        if self.dialect in ("mysql", "mariadb"):
+            self._read_engine = self._mariadb_engine(
+                echo,
+                isolation_level="AUTOCOMMIT",
+                pool_size=MARIADB_READ_POOL_SIZE,
+                max_overflow=MARIADB_READ_MAX_OVERFLOW,
+            )
+            self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         writers = 1 if self.dialect == "sqlite" else MARIADB_GROUP_WRITERS
-        self.group_commit = GroupCommit(self._sessions, writers=writers)
+        self.group_commit = GroupCommit(
+            self._sessions, read_sessions=self._read_sessions, writers=writers
+        )
 
     def session(self) -> AsyncSession:
         """A new session; use as ``async with db.session() as s, s.begin(): ...``."""
         return self._sessions()
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine statements run on (MariaDB: the read sessions' one too), for
+        listeners that must see them all."""
+        return (self.engine,) if self._read_engine is None else (self.engine, self._read_engine)
+
+    def read_session(self) -> AsyncSession:
+        """A session for statements that only read (``async with db.read_session() as s``).
+
+        On MariaDB its connections run in autocommit: no transaction opens, so none has to
+        be ended (a read session was its statements plus a ROLLBACK round trip, about two a
+        VM in a burst of creations). Each statement sees what was committed when it ran,
+        as in the write sessions' READ COMMITTED; a write here would commit at once, so
+        never write in it. On SQLite it is an ordinary session (one connection anyway)."""
+        return self._read_sessions()
 
     async def write(self, unit: Unit[T], *, prepare: Prepare | None = None) -> T:
         """Run the write transaction ``unit(session)``, maybe committed together with the
@@ -87,6 +118,8 @@ class Database:
     async def close(self) -> None:
         await self.group_commit.close()
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
 
     # ----- SQLite ----------------------------------------------------------------------
 
@@ -132,7 +165,14 @@ class Database:
 
     # ----- MariaDB ---------------------------------------------------------------------
 
-    def _mariadb_engine(self, echo: bool) -> AsyncEngine:
+    def _mariadb_engine(
+        self,
+        echo: bool,
+        *,
+        isolation_level: str = "READ COMMITTED",
+        pool_size: int = MARIADB_POOL_SIZE,
+        max_overflow: int = MARIADB_MAX_OVERFLOW,
+    ) -> AsyncEngine:
         url = self.url
         if "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
@@ -144,11 +184,11 @@ class Database:
             # at every checkout.
             module=transaction_aware_dbapi(),
             pool_recycle=MARIADB_POOL_RECYCLE_S,
-            pool_size=MARIADB_POOL_SIZE,
-            max_overflow=MARIADB_MAX_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             # Short transactions that read what other nodes just committed; REPEATABLE READ
             # would add gap locks and stale snapshots for no benefit.
-            isolation_level="READ COMMITTED",
+            isolation_level=isolation_level,
         )
         event.listen(engine.sync_engine, "connect", _mariadb_on_connect)
         install_idle_ping(engine)

@@ -83,10 +83,14 @@ class GroupCommit:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
         writers: int = 1,
         max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self._sessions = sessions
+        # A batch of reads only runs in a read session (Database.read_session: on MariaDB
+        # no transaction, so no COMMIT round trip to end it).
+        self._read_sessions = read_sessions or sessions
         self._writers = writers
         self._max_batch = max_batch
         self._pending: list[_Pending[Any]] = []
@@ -146,8 +150,10 @@ class GroupCommit:
             await self._alone(batch[0])
             return
         results: list[Any] = []
+        reads_only = all(entry.reads_only for entry in batch)
+        sessions = self._read_sessions if reads_only else self._sessions
         try:
-            async with self._sessions() as session, session.begin():
+            async with sessions() as session, session.begin():
                 await _prepare(session, batch)
                 for entry in batch:
                     results.append(await self._run_unit(entry, session))
@@ -178,8 +184,10 @@ class GroupCommit:
             return _Raised(exc)
 
     async def _alone(self, entry: _Pending[Any]) -> None:
+        sessions = self._read_sessions if entry.reads_only else self._sessions
+
         async def transaction() -> Any:
-            async with self._sessions() as session, session.begin():
+            async with sessions() as session, session.begin():
                 await _prepare(session, [entry])
                 return await entry.unit(session)
 

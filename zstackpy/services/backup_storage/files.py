@@ -72,7 +72,7 @@ class ImageFiles(BackupStorageBase):
                 BackupStorageZoneRefVO.zone_uuid.in_(zone_uuids)
             )
             stmt = stmt.where(BackupStorageVO.uuid.in_(attached))
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             rows = (await session.execute(stmt.order_by(BackupStorageVO.uuid))).scalars().all()
         return [BackupStorageSummary.model_validate(r, from_attributes=True) for r in rows]
 

@@ -47,14 +47,14 @@ async def require_host(session: AsyncSession, host_uuid: str) -> HostVO:
 
 async def load_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, HostVO]:
     """The rows of those of ``host_uuids`` that exist (with their hypervisor's columns)."""
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         rows = (await session.execute(select(HostVO).where(HostVO.uuid.in_(host_uuids)))).scalars()
         return {row.uuid: row for row in rows}
 
 
 async def load_host(ctx: NodeContext, host_uuid: str) -> HostVO:
     """The host row (with its hypervisor's columns); SYS.1003 if it does not exist."""
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         return await require_host(session, host_uuid)
 
 

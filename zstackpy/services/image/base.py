@@ -38,7 +38,7 @@ class ImageBase(ResourceService):
         return row
 
     async def load(self, uuid: str) -> ImageInventory:
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             row = await self.require(session, uuid)
         return ImageInventory.model_validate(row, from_attributes=True)
 

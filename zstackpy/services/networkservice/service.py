@@ -321,7 +321,7 @@ class NetworkServiceService(Service):
         return await self._reads.read(tuple(sorted(set(l3_uuids))))
 
     async def _read_services(self, l3_uuids: tuple[str, ...]) -> dict[str, dict[str, str]]:
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             rows = await session.execute(
                 select(
                     NetworkServiceL3NetworkRefVO.l3_network_uuid,

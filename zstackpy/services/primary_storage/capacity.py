@@ -339,7 +339,7 @@ class PrimaryStorageCapacityService(PlacementFilter, HostBooksCascade, Service):
             stmt = stmt.where(PrimaryStorageVO.type.in_(storage_types))
         if excluded:
             stmt = stmt.where(PrimaryStorageVO.uuid.not_in(excluded))
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             rows = (await session.execute(stmt)).all()
             fitting_hosts: set[str] = set()
             # Only host-local storage keeps books per host: none among the rows, no read.

@@ -25,12 +25,12 @@ class ReferenceReads:
         )
 
     async def _owners(self, uuids: tuple[str, ...]) -> Owners:
-        async with self._ctx.db.session() as session:
+        async with self._ctx.db.read_session() as session:
             rows = await session.execute(
                 select(ResourceVO.uuid, ResourceVO.account_uuid).where(ResourceVO.uuid.in_(uuids))
             )
             return {uuid: account for uuid, account in rows.all()}
 
     async def _offering(self, uuid: str) -> InstanceOfferingVO | None:
-        async with self._ctx.db.session() as session:
+        async with self._ctx.db.read_session() as session:
             return await session.get(InstanceOfferingVO, uuid)

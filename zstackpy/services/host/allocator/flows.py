@@ -87,7 +87,7 @@ async def read_candidates(node: NodeContext, key: CandidateKey) -> list[HostCand
         stmt = stmt.where(HostVO.hypervisor_type == hypervisor_type)
     if excluded:
         stmt = stmt.where(HostVO.uuid.not_in(excluded))
-    async with node.db.session() as session:
+    async with node.db.read_session() as session:
         rows = (await session.execute(stmt.order_by(HostVO.uuid))).all()
     return [
         HostCandidate(

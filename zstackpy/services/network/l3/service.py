@@ -282,7 +282,7 @@ class L3NetworkService(ResourceService):
         return GetL3NetworksReply(networks=list(networks))
 
     async def _read_networks(self, wanted: tuple[str, ...]) -> list[L3NetworkSummary]:
-        async with self.ctx.db.session() as session:
+        async with self.ctx.db.read_session() as session:
             rows = await session.execute(
                 select(L3NetworkVO, L2NetworkVO)
                 .join(L2NetworkVO, L2NetworkVO.uuid == L3NetworkVO.l2_network_uuid)
