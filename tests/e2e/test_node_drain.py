@@ -5,13 +5,16 @@ failing it with SYS.1012."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
+import pytest
 
 from simulator import Simulator
 from tests.e2e.test_vm_lifecycle import create_vm
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter
+from zstackpy.core.db.group_commit import Prepare, Unit
 from zstackpy.node.node import ManagementNode
 
 
@@ -41,6 +44,44 @@ async def test_a_drain_refuses_new_jobs_and_lets_running_ones_end(
         assert (await resp.json())["nodeState"] == "draining"
 
     assert await drain == 0  # nothing left running
+    finished = await admin.finish(started)
+    assert finished.status == 200, finished.body
+    assert finished.body["inventory"]["state"] == "Running"
+
+
+async def test_a_job_still_being_recorded_when_the_drain_begins_gets_to_end(
+    admin: ApiClient, node: ManagementNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A submit past the accepting check whose job row is still being written when the
+    drain begins: its job was accepted, so the drain waits for it too (it used to look only
+    at the jobs already started, and the stop that follows failed this one with SYS.1012)."""
+    dc = await add_full_datacenter(admin, "drain-race", ["10.64.8.2"], storage=("nfs",))
+    db = node.context.db
+    real_write = db.write
+    recording, release = asyncio.Event(), asyncio.Event()
+
+    async def held_write(unit: Unit[Any], *, prepare: Prepare | None = None) -> Any:
+        if "_record_and_start" in unit.__qualname__ and not recording.is_set():
+            recording.set()  # the job's row: hold it until the drain has begun
+            await release.wait()
+        return await real_write(unit, prepare=prepare)
+
+    monkeypatch.setattr(db, "write", held_write)
+    body = {
+        "name": "accepted",
+        "imageUuid": dc["image"]["uuid"],
+        "instanceOfferingUuid": dc["offering"]["uuid"],
+        "l3NetworkUuids": [dc["l3"]["uuid"]],
+    }
+    create = asyncio.create_task(admin.request("POST", "/vm-instances", json={"params": body}))
+    await asyncio.wait_for(recording.wait(), 30)
+    drain = asyncio.create_task(node.drain(30))
+    await asyncio.sleep(0.2)
+    assert not drain.done()  # the accepted job is not recorded yet, and is waited for
+    release.set()
+    started = await create
+    assert started.status == 202, started.body
+    assert await drain == 0
     finished = await admin.finish(started)
     assert finished.status == 200, finished.body
     assert finished.body["inventory"]["state"] == "Running"

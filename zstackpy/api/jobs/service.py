@@ -43,6 +43,8 @@ API_JOB_SERVICE = "apiJob"
 # load: 10,000 creations end within half a minute. As text a VM creation's job is about
 # 6 KB (answer and traces), so this many take about 100 MB at most.
 RECENTLY_FINISHED_JOBS = 16384
+# How often a drain looks again for submits still recording their job.
+_SUBMIT_POLL_S = 0.01
 # How long a job's outcome is retried while the database is unreachable.
 OUTCOME_RETRY_S = 600.0
 
@@ -135,6 +137,7 @@ class ApiJobService(Service):
         # The flow traces of those jobs while they run, for progress (``live_traces``).
         self._collectors: dict[str, TraceCollector] = {}
         self._accepting = False
+        self._submitting = 0  # submits past the accepting check, still recording their job
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -158,14 +161,24 @@ class ApiJobService(Service):
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 -- the drain's bound
         """Take no new job (SYS.1010) and let the running ones end, for at most
-        ``timeout`` s; answers how many still run (``stop`` then fails them)."""
+        ``timeout`` s; answers how many still run (``stop`` then fails them).
+
+        A submit that passed the check before the drain began may still be writing its
+        row: its job was accepted (the client got or will get 202) and gets the same
+        chance to end, not a SYS.1012 for a task that started after the drain looked."""
         self._accepting = False
-        tasks = set(self._tasks)
-        if tasks and timeout > 0:
-            log.info("draining: %d API jobs running", len(tasks))
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
-            return len(pending)
-        return len(tasks)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._tasks or self._submitting:
+            log.info("draining: %d API jobs running", len(self._tasks) + self._submitting)
+        while (left := deadline - loop.time()) > 0:
+            if self._submitting:
+                await asyncio.sleep(min(left, _SUBMIT_POLL_S))
+            elif self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=left)
+            else:
+                break
+        return len(self._tasks) + self._submitting
 
     async def stop(self) -> None:
         self._accepting = False
@@ -258,6 +271,16 @@ class ApiJobService(Service):
         the node is stopping."""
         if not self._accepting:
             raise ZError(SysErr.NOT_READY, "this management node is not taking API jobs")
+        # Accepted from here: a drain that begins now waits for this job too.
+        self._submitting += 1
+        try:
+            return await self._record_and_start(job_uuid, msg, timeout_s)
+        finally:
+            self._submitting -= 1
+
+    async def _record_and_start(
+        self, job_uuid: str, msg: APIMessage, timeout_s: float
+    ) -> tuple[JobView, bool]:
         spec = msg.api
         api_name = spec.name if spec is not None else msg.wire_type()
         resource = msg.resource_uuid if isinstance(msg, APICreateMessage) else None
