@@ -85,3 +85,15 @@ async def test_a_job_still_being_recorded_when_the_drain_begins_gets_to_end(
     finished = await admin.finish(started)
     assert finished.status == 200, finished.body
     assert finished.body["inventory"]["state"] == "Running"
+
+
+async def test_the_drain_api_refuses_a_node_whose_life_is_not_its_own(
+    admin: ApiClient, node: ManagementNode
+) -> None:
+    """In-process (tests, embedding) the program around the node decides when it stops:
+    the API says so instead of pretending to drain."""
+    path = f"/management-nodes/{node.uuid}/actions"
+    refused = await admin.action(path, "drainManagementNode", {})
+    assert refused.error["code"] == "SYS.1010", refused.body
+    assert "cannot be stopped from the API" in refused.error["description"]
+    assert str(node.state) == "ready"

@@ -260,3 +260,35 @@ async def test_job_of_a_killed_node_fails_on_the_survivor(cluster: ApiCluster) -
 
     listed = await on_survivor.query("/management-nodes")
     assert [n["uuid"] for n in listed.body["inventories"]] == [survivor.uuid]
+
+
+async def test_a_node_drained_over_the_api_ends_its_jobs_and_leaves(cluster: ApiCluster) -> None:
+    keeper, drained = cluster.a, cluster.b
+    on_keeper = cluster.client(keeper)
+    on_drained = cluster.client(drained, session=False)  # the probe is sessionless
+    (resource,) = await _owned(on_keeper, {drained.uuid}, per_owner=1)
+    running = await on_drained.request(
+        "PUT", f"/probe/sleep/{resource}/actions", json={"probeSleep": {"sleepS": 1.5}}
+    )
+    assert running.status == 202, running.body
+
+    unknown = await on_keeper.action(
+        f"/management-nodes/{'0' * 32}/actions", "drainManagementNode", {}
+    )
+    assert unknown.error["code"] == "SYS.1003", unknown.body
+    answer = await on_keeper.action(
+        f"/management-nodes/{drained.uuid}/actions", "drainManagementNode", {}
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["managementNodeId"] == drained.uuid
+    # The drained node ends the job it runs (no SYS.1012), then its process ends.
+    finished = await _finish_on(on_keeper, running)
+    assert finished.status == 200, finished.body
+    assert await asyncio.wait_for(drained.proc.wait(), 30) == 0
+
+    async def alone() -> bool:
+        return await _health_ring(cluster.http, keeper) == {keeper.uuid}
+
+    await _until(alone)
+    listed = await on_keeper.query("/management-nodes")
+    assert [n["uuid"] for n in listed.body["inventories"]] == [keeper.uuid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,3 +32,6 @@ class NodeContext:
     plugins: PluginRegistry
     agents: AgentClient
     health: HealthCheck | None = None  # the node's own check (IsReadyToGo)
+    # Asks the process to drain and stop (DrainManagementNode); None when the node runs
+    # inside a program that manages its life itself (tests, embedding).
+    request_stop: Callable[[], None] | None = None

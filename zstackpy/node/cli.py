@@ -66,6 +66,8 @@ async def _run(settings: NodeSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.request_stop)
     await node.start()
+    # This process's life is the node's: DrainManagementNode may end it, as SIGTERM does.
+    node.context.request_stop = node.request_stop
     tune_after_start()
     url = f"http://{settings.http_host}:{node.http.port if node.http else settings.http_port}"
     print(f"zstackpy management node {node.uuid} ready at {url}/health", flush=True)

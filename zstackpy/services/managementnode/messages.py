@@ -101,3 +101,34 @@ class APIIsReadyToGoReply(APIReply):
     management_node_id: str
     state: str
     checks: dict[str, str]
+
+
+class APIDrainManagementNodeMsg(APIMessage):
+    """Our addition (ZStack has none): drain a management node, as SIGTERM does. It turns
+    not ready, refuses new API jobs (SYS.1010), lets its running ones end (up to its
+    ``ZSTACK_DRAIN_TIMEOUT``), then stops; the others take its resources over."""
+
+    api_service: ClassVar[str] = "managementNode"
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="DrainManagementNode",
+        java_class=f"{_PKG}.APIDrainManagementNodeMsg",
+        method="PUT",
+        path="/management-nodes/{uuid}/actions",
+        body_key="drainManagementNode",
+        admin_only=True,
+        result_java_class=f"{_PKG}.APIDrainManagementNodeEvent",
+        summary="Drain a management node (no new jobs, running ones end), then stop it",
+    )
+
+    uuid: str
+
+
+class DrainManagementNodeMsg(NeedReplyMessage):
+    """Sent to the node to drain; it answers, then drains and stops."""
+
+    service: ClassVar[str] = "managementNode"
+
+
+class APIDrainManagementNodeEvent(APIReply):
+    management_node_id: str
+    state: str

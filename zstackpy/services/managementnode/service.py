@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from zstackpy import __version__
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.managementnode.messages import (
+    APIDrainManagementNodeEvent,
+    APIDrainManagementNodeMsg,
     APIGetVersionMsg,
     APIGetVersionReply,
     APIIsReadyToGoMsg,
     APIIsReadyToGoReply,
+    DrainManagementNodeMsg,
     GetManagementNodeInfoMsg,
     GetManagementNodeInfoReply,
     WhoOwnsResourceMsg,
@@ -67,3 +72,31 @@ class ManagementNodeService(Service):
         return APIIsReadyToGoReply(
             management_node_id=report.node_uuid, state="ready", checks=report.checks
         )
+
+    @handles(APIDrainManagementNodeMsg)
+    async def drain_api(self, msg: APIDrainManagementNodeMsg) -> APIDrainManagementNodeEvent:
+        target = msg.uuid
+        if target != self.ctx.node_uuid and target not in self.ctx.ring:
+            raise ZError(
+                SysErr.RESOURCE_NOT_FOUND,
+                f"no management node {target} in the ring",
+                uuid=target,
+            )
+        reply = await self.ctx.bus.call(DrainManagementNodeMsg(), node=target, service=self.name)
+        reply.raise_if_error()
+        return APIDrainManagementNodeEvent(management_node_id=target, state="draining")
+
+    @handles(DrainManagementNodeMsg)
+    async def drain(self, msg: DrainManagementNodeMsg) -> Reply:
+        request_stop = self.ctx.request_stop
+        if request_stop is None:
+            raise ZError(
+                SysErr.NOT_READY,
+                f"management node {self.ctx.node_uuid} cannot be stopped from the API "
+                "(it runs inside another program)",
+                uuid=self.ctx.node_uuid,
+            )
+        # After this reply is on its way: the drain that follows keeps serving messages,
+        # so the reply and the API job that asked still end normally.
+        asyncio.get_running_loop().call_soon(request_stop)
+        return Reply()
