@@ -35,6 +35,7 @@ from aio_pika.abc import (
     ExchangeType,
 )
 
+from zstackpy.core.bus.acks import AckBatcher
 from zstackpy.core.bus.amqp_wire import (
     DEAD_LETTER_EXCHANGE,
     DEAD_LETTER_MAX_LENGTH,
@@ -90,6 +91,8 @@ class AmqpTransport:
         self._pub: AbstractRobustChannel | None = None
         self._sub: AbstractRobustChannel | None = None
         self._consumers: dict[str, _Consumer] = {}
+        # The consuming channel's acks, a frame per loop turn instead of one per delivery.
+        self.acks = AckBatcher()
 
     @property
     def is_connected(self) -> bool:
@@ -210,6 +213,7 @@ class AmqpTransport:
     async def _on_request(self, service: str, msg: AbstractIncomingMessage) -> None:
         # Nothing may escape: an exception here would only be logged by aiormq, but a
         # message left unacked would hold a prefetch slot until the connection dies.
+        self.acks.delivered(msg)
         try:
             await self._require_sink().on_message(envelope_of(Kind.MESSAGE, msg, service=service))
         except DecodeError as exc:
@@ -220,7 +224,7 @@ class AmqpTransport:
                 msg.routing_key,
                 exc.reason,
             )
-            await _settle(msg, ack=False)
+            await self._dead_letter(msg)
             return
         except Exception:
             log.exception(
@@ -228,9 +232,9 @@ class AmqpTransport:
                 msg.message_id,
                 msg.routing_key,
             )
-            await _settle(msg, ack=False)
+            await self._dead_letter(msg)
             return
-        await _settle(msg, ack=True)
+        self.acks.ack(msg)
 
     async def _on_reply(self, msg: AbstractIncomingMessage) -> None:
         try:
@@ -239,13 +243,22 @@ class AmqpTransport:
             log.exception("dropping reply %s: the bus failed to take it", msg.message_id)
 
     async def _on_event(self, msg: AbstractIncomingMessage) -> None:
+        self.acks.delivered(msg)
         try:
             await self._require_sink().on_event(envelope_of(Kind.EVENT, msg))
         except Exception:
             log.exception(
                 "dropping event %s (%r): the bus failed to take it", msg.message_id, msg.type
             )
-        await _settle(msg, ack=True)
+        self.acks.ack(msg)
+
+    async def _dead_letter(self, msg: AbstractIncomingMessage) -> None:
+        try:
+            # No requeue: the queue's dead-letter exchange takes it.
+            await self.acks.reject(msg)
+        except Exception as exc:
+            # The channel went away: the broker redelivers what was never settled.
+            log.warning("could not dead-letter message %s: %r", msg.message_id, exc)
 
     # ----- reconnect checks ------------------------------------------------------------
 
@@ -316,15 +329,3 @@ class AmqpTransport:
         if channel is None:
             raise RuntimeError("the AMQP transport is not started")
         return channel
-
-
-async def _settle(msg: AbstractIncomingMessage, *, ack: bool) -> None:
-    try:
-        if ack:
-            await msg.ack()
-        else:
-            # No requeue: the queue's dead-letter exchange takes it.
-            await msg.reject(requeue=False)
-    except Exception as exc:
-        # The channel went away: the broker redelivers what was never acked.
-        log.warning("could not settle message %s: %r", msg.message_id, exc)
