@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
+from tests.support.datacenter import wait_for
 from zstackpy.core.bus.inproc import InProcBroker
 from zstackpy.core.db import upgrade
 from zstackpy.core.settings import NodeSettings
@@ -92,3 +93,27 @@ async def admin(node: ManagementNode, http: aiohttp.ClientSession) -> ApiClient:
 def sim(node: ManagementNode) -> Simulator:
     assert node.simulator is not None
     return node.simulator
+
+
+@pytest.fixture
+async def shared_sim() -> AsyncIterator[Simulator]:
+    """A simulator of its own, whose hosts several in-process nodes drive."""
+    async with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def two_nodes(
+    start_node: Start, shared_sim: Simulator
+) -> tuple[ManagementNode, ManagementNode]:
+    """Two nodes on one database and broker driving ``shared_sim``'s hosts, each in the
+    other's ring (admin's password ADMIN_PASSWORD)."""
+    options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
+    first = await start_node(**options)
+    second = await start_node(**options)
+
+    async def both_joined() -> bool:
+        return all(n.context.ring.nodes == {first.uuid, second.uuid} for n in (first, second))
+
+    await wait_for(both_joined)
+    return first, second

@@ -6,15 +6,12 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
-from pydantic import SecretStr
 
 from simulator import Simulator
-from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
+from tests.e2e.conftest import login_admin
 from tests.e2e.test_vm_lifecycle import destroy_and_expunge, error_of, inventories, new_vm
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
@@ -30,6 +27,7 @@ from tests.support.netsvc import (
     routers,
 )
 from zstackpy.core.ids import new_uuid
+from zstackpy.node.node import ManagementNode
 
 HOSTS = ["10.87.0.1"]
 
@@ -179,23 +177,12 @@ async def test_router_goes_with_its_services_and_with_its_network(
     assert await inventories(admin, "/vm-instances/appliances") == []
 
 
-@pytest.fixture
-async def shared_sim() -> AsyncIterator[Simulator]:
-    async with Simulator() as simulator:
-        yield simulator
-
-
 async def test_a_router_and_a_load_balancer_across_two_nodes(
-    start_node: Start, shared_sim: Simulator, http: aiohttp.ClientSession
+    two_nodes: tuple[ManagementNode, ManagementNode],
+    shared_sim: Simulator,
+    http: aiohttp.ClientSession,
 ) -> None:
-    options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
-    first = await start_node(**options)
-    second = await start_node(**options)
-
-    async def both_joined() -> bool:
-        return all(n.context.ring.nodes == {first.uuid, second.uuid} for n in (first, second))
-
-    await wait_for(both_joined)
+    first, second = two_nodes
     admin = await login_admin(first, http)
     dc = await add_full_datacenter(admin, "lb2", ["10.87.2.1"], storage=("nfs",))
     guest = dc["l3"]["uuid"]

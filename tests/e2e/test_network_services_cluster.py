@@ -4,39 +4,25 @@ through one node is NATed on a host the other drives."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
-from pydantic import SecretStr
 
 from simulator import Simulator
-from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
+from tests.e2e.conftest import login_admin
 from tests.e2e.test_vm_lifecycle import destroy_and_expunge, new_vm
-from tests.support.datacenter import add_full_datacenter, wait_for
+from tests.support.datacenter import add_full_datacenter
 from tests.support.netsvc import attach_services, host_nat, host_rules
 from zstackpy.core.ids import new_uuid
+from zstackpy.node.node import ManagementNode
 
 HOSTS = ["10.90.0.1"]
 
 
-@pytest.fixture
-async def shared_sim() -> AsyncIterator[Simulator]:
-    async with Simulator() as simulator:
-        yield simulator
-
-
 async def test_rules_and_nat_reach_a_host_another_node_owns(
-    start_node: Start, shared_sim: Simulator, http: aiohttp.ClientSession
+    two_nodes: tuple[ManagementNode, ManagementNode],
+    shared_sim: Simulator,
+    http: aiohttp.ClientSession,
 ) -> None:
-    options = {"simulator_url": shared_sim.base_url, "admin_password": SecretStr(ADMIN_PASSWORD)}
-    first = await start_node(**options)
-    second = await start_node(**options)
-
-    async def both_joined() -> bool:
-        return all(n.context.ring.nodes == {first.uuid, second.uuid} for n in (first, second))
-
-    await wait_for(both_joined)
+    first, _ = two_nodes
     admin = await login_admin(first, http)
     dc = await add_full_datacenter(admin, "ns2", HOSTS, storage=("nfs",))
     l3 = dc["l3"]["uuid"]
