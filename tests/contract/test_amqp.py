@@ -214,3 +214,35 @@ async def test_a_burst_is_acknowledged_in_few_frames_and_none_stays_unacked(
         return await _unacked(url) == 0
 
     await eventually(settled, timeout=20, what="every delivery acknowledged")
+
+
+async def test_a_stopping_transport_acknowledges_what_it_took(cluster: Cluster) -> None:
+    """An ack still waiting for its batch is sent before the connection closes: otherwise
+    the broker would put the handled message back (on the shared portal queue another node
+    would run it again)."""
+    assert cluster.url is not None
+    node, sender = new_uuid(), new_uuid()
+    sink = FlakySink()
+    sink.failed_message = True  # no failure: take every message
+    target, source = AmqpTransport(cluster.url), AmqpTransport(cluster.url)
+    await target.start(node, sink)
+    await source.start(sender, FlakySink())
+    cluster.stack.push_async_callback(source.stop)
+    await target.open_service("contract.raw")
+    env = Envelope(
+        kind=Kind.MESSAGE,
+        type_name="ContractRawMsg",
+        message_id=new_uuid(),
+        source_node=sender,
+        body=b"once",
+        service="contract.raw",
+    )
+    await source.send(node, env)
+    assert (await asyncio.wait_for(sink.messages.get(), 10)).body == b"once"
+    await target.stop()  # at once: the ack has not gone out yet
+
+    listing = await rabbitmqctl(
+        "list_queues", "-p", vhost_of(cluster.url), "name", "messages", "--formatter", "json"
+    )
+    left = {q["name"]: int(q["messages"]) for q in json.loads(listing)}
+    assert left[service_queue("contract.raw", node)] == 0

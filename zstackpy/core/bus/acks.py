@@ -17,6 +17,7 @@ the old one had not acknowledged the broker delivers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # How long an ack may wait for others. Short beside any handler, and far inside the
 # prefetch window (256 deliveries in 5 ms would be 50,000 a second).
 ACK_DELAY_S = 0.005
+# Flushes a stopping transport waits for (acks of deliveries still arriving meanwhile).
+_STOP_ROUNDS = 3
 
 
 class AckBatcher:
@@ -37,6 +40,7 @@ class AckBatcher:
         self._open: set[int] = set()  # delivered, not settled yet
         self._done: list[int] = []  # settled by an ack not sent yet
         self._flush_task: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # set when stopping: flush without waiting
         self.frames = 0  # ack frames sent (tests, metrics)
 
     def delivered(self, msg: AbstractIncomingMessage) -> None:
@@ -61,6 +65,17 @@ class AckBatcher:
             self._open.discard(msg.delivery_tag)
         await msg.reject(requeue=False)
 
+    async def flush(self) -> None:
+        """Send the acks still waiting, now (the transport is stopping: an ack lost with
+        the connection would have the broker deliver a handled message again, and the
+        shared portal queue would hand it to another node)."""
+        self._now.set()
+        for _ in range(_STOP_ROUNDS):
+            task = self._flush_task
+            if task is None:
+                break
+            await asyncio.shield(task)
+
     def _follow(self, msg: AbstractIncomingMessage) -> None:
         if msg.channel is not self._channel:
             self._channel = msg.channel
@@ -69,7 +84,9 @@ class AckBatcher:
 
     async def _flush(self) -> None:
         try:
-            await asyncio.sleep(ACK_DELAY_S)  # the burst's other deliveries settle meanwhile
+            # The burst's other deliveries settle meanwhile (unless the transport stops).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), ACK_DELAY_S)
             channel, done = self._channel, sorted(self._done)
             self._done.clear()
             if not done:

@@ -126,6 +126,8 @@ class AmqpTransport:
         conn.reconnect_callbacks.add(self._after_reconnect)
 
     async def stop(self) -> None:
+        if self._conn is not None:
+            await self.acks.flush()
         conn, self._conn = self._conn, None
         self._pub = self._sub = None
         self._consumers.clear()
