@@ -1,0 +1,459 @@
+"""The system under test: a fresh embedded node (SQLite, in-process bus) whose hosts the
+in-process simulator plays, the walk's data center built over REST, and each step done
+over the public REST API and judged against the model.
+
+The data center is small on purpose, so a short walk reaches its edges: hosts with room
+for four VMs each, an L3 range of ten addresses, NFS primary storage (a VM may start or
+migrate to any host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from simulator import Simulator
+from simulator.stress.rest import Answer, ApiClient
+from simulator.walker.model import TRANSITIONAL, CloudModel, HostModel
+from simulator.walker.steps import Step
+from zstackpy.core.bus.inproc import InProcBroker
+from zstackpy.core.db import upgrade
+from zstackpy.core.settings import NodeSettings
+from zstackpy.node.node import ManagementNode
+
+GIB = 1024**3
+ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
+JOB_TIMEOUT_S = 60.0
+SETTLE_TIMEOUT_S = 10.0
+ACTIONS = {
+    "start": "startVmInstance",
+    "stop": "stopVmInstance",
+    "reboot": "rebootVmInstance",
+    "pause": "pauseVmInstance",
+    "resume": "resumeVmInstance",
+    "migrate": "migrateVm",
+    "recover": "recoverVmInstance",
+    "expunge": "expungeVmInstance",
+}
+
+
+class WalkError(AssertionError):
+    """A step broke the model or an invariant; the message lists what."""
+
+
+@dataclass(frozen=True)
+class WalkConfig:
+    """What a walk runs against; written in the log's header so replay builds the same.
+
+    ``plugins``: extra node plugins (module:attribute), e.g. a test's seeded bug;
+    ``faults``: the fault kinds the walk may inject; ``resend_after_s``: how soon the
+    node's agent client asks again for a late result (a lost callback costs that long).
+    """
+
+    hosts: int = 2
+    host_memory_gib: int = 5  # 1 GiB is reserved: room for four 1-GiB VMs
+    ip_capacity: int = 10
+    plugins: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ("agent-error", "lost-callback", "host-outage")
+    resend_after_s: float = 0.3
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hosts": self.hosts,
+            "hostMemoryGib": self.host_memory_gib,
+            "ipCapacity": self.ip_capacity,
+            "plugins": list(self.plugins),
+            "faults": list(self.faults),
+            "resendAfterS": self.resend_after_s,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> WalkConfig:
+        return cls(
+            hosts=int(raw.get("hosts", 2)),
+            host_memory_gib=int(raw.get("hostMemoryGib", 5)),
+            ip_capacity=int(raw.get("ipCapacity", 10)),
+            plugins=tuple(raw.get("plugins", ())),
+            faults=tuple(raw.get("faults", ())),
+            resend_after_s=float(raw.get("resendAfterS", 0.3)),
+        )
+
+
+def host_ip(index: int) -> str:
+    return f"10.77.0.{index + 1}"
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    code: str | None
+    answer: Answer
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "done"
+        error = self.answer.body.get("error", {}) if isinstance(self.answer.body, dict) else {}
+        return f"{self.code}: {error.get('description', self.answer.body)}"
+
+
+@dataclass
+class Cloud:
+    """Start with ``start`` (or ``async with``); ``model`` is reset by ``reset``."""
+
+    config: WalkConfig
+    node: ManagementNode | None = None
+    sim: Simulator | None = None
+    rest: ApiClient | None = None
+    dc: dict[str, Any] = field(default_factory=dict)
+    model: CloudModel | None = None
+    _http: aiohttp.ClientSession | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+    _baseline: CloudModel | None = None
+
+    # ----- life -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tmp = await asyncio.to_thread(tempfile.TemporaryDirectory, prefix="walker-")
+        tmp = Path(self._tmp.name)
+        settings = NodeSettings(
+            data_dir=tmp,
+            db_url=f"sqlite+aiosqlite:///{tmp / 'zstack.db'}",
+            http_port=0,
+            bus_url=None,
+            plugins=list(self.config.plugins),
+            admin_password=SecretStr(ADMIN_PASSWORD),
+        )
+        await upgrade(settings.database_url)
+        self.node = ManagementNode(settings, broker=InProcBroker())
+        await self.node.start()
+        assert self.node.ctx is not None
+        # A lost callback costs one resend period; the walk shortens it from 5 s.
+        self.node.ctx.agents.resend_after = self.config.resend_after_s
+        assert self.node.simulator is not None
+        assert self.node.http is not None
+        self.sim = self.node.simulator
+        self._http = aiohttp.ClientSession()
+        self.rest = ApiClient(f"http://127.0.0.1:{self.node.http.port}", self._http)
+        await self.rest.login("admin", ADMIN_PASSWORD)
+        await self._build()
+        await self.read_baseline()
+        self.model = self._fresh_model()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self.node is not None:
+            await self.node.stop()
+        if self._tmp is not None:
+            await asyncio.to_thread(self._tmp.cleanup)
+
+    async def __aenter__(self) -> Cloud:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ----- REST -------------------------------------------------------------------------
+
+    async def call(self, method: str, path: str, body: Any = None) -> Answer:
+        """One API call followed to its job's end; a job still open after JOB_TIMEOUT_S
+        fails the walk (a hung call)."""
+        assert self.rest is not None
+        try:
+            async with asyncio.timeout(JOB_TIMEOUT_S):
+                return await self.rest.job(method, path, body, poll_s=0.02)
+        except TimeoutError:
+            raise WalkError(f"{method} {path}: no end within {JOB_TIMEOUT_S} s") from None
+
+    async def create(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.call("POST", path, {"params": params})
+        if answer.status != 200:
+            raise RuntimeError(f"building the data center: POST {path}: {answer.body}")
+        inventory: dict[str, Any] = answer.body["inventory"]
+        return inventory
+
+    async def query(self, path: str, *conditions: str) -> list[dict[str, Any]]:
+        query = "&".join(f"q={c}" for c in conditions)
+        answer = await self.call("GET", f"{path}?{query}&limit=10000" if query else path)
+        if answer.status != 200:
+            raise WalkError(f"GET {path}: {answer.status} {answer.body}")
+        found: list[dict[str, Any]] = answer.body["inventories"]
+        return found
+
+    async def _build(self) -> None:
+        assert self.sim is not None
+        for i in range(self.config.hosts):
+            self.sim.declare(host_ip(i), cpu_num=4, memory_size=self.config.host_memory_gib * GIB)
+        zone = await self.create("/zones", {"name": "walk-zone"})
+        z = zone["uuid"]
+        cluster = await self.create(
+            "/clusters", {"name": "walk-cluster", "zoneUuid": z, "hypervisorType": "KVM"}
+        )
+        c = cluster["uuid"]
+        nfs = await self.create(
+            "/primary-storage/nfs",
+            {"name": "walk-nfs", "url": "nfs.walk.example:/share", "zoneUuid": z},
+        )
+        await self.create(f"/clusters/{c}/primary-storage/{nfs['uuid']}", {})
+        bs = await self.create(
+            "/backup-storage/sftp",
+            {
+                "name": "walk-bs",
+                "url": "/bs",
+                "hostname": "10.77.0.254",
+                "username": "root",
+                "password": "pw",
+            },
+        )
+        await self.create(f"/zones/{z}/backup-storage/{bs['uuid']}", {})
+        image = await self.create(
+            "/images",
+            {
+                "name": "walk-image",
+                "url": "http://images.example/walk.qcow2?size=1073741824",
+                "format": "qcow2",
+                "mediaType": "RootVolumeTemplate",
+                "platform": "Linux",
+                "backupStorageUuids": [bs["uuid"]],
+            },
+        )
+        l2 = await self.create(
+            "/l2-networks/no-vlan", {"name": "walk-l2", "zoneUuid": z, "physicalInterface": "eth0"}
+        )
+        await self.create(f"/l2-networks/{l2['uuid']}/clusters/{c}", {})
+        l3 = await self.create(
+            "/l3-networks", {"name": "walk-l3", "l2NetworkUuid": l2["uuid"], "category": "Private"}
+        )
+        await self.create(
+            f"/l3-networks/{l3['uuid']}/ip-ranges",
+            {
+                "name": "walk-range",
+                "startIp": "172.30.0.10",
+                "endIp": f"172.30.0.{9 + self.config.ip_capacity}",
+                "netmask": "255.255.255.0",
+                "gateway": "172.30.0.1",
+            },
+        )
+        offering = await self.create(
+            "/instance-offerings", {"name": "walk-offering", "cpuNum": 1, "memorySize": GIB}
+        )
+        hosts = []
+        for i in range(self.config.hosts):
+            hosts.append(
+                await self.create(
+                    "/hosts/kvm",
+                    {
+                        "name": f"walk-host-{i}",
+                        "managementIp": host_ip(i),
+                        "clusterUuid": c,
+                        "username": "root",
+                        "password": "password",
+                    },
+                )
+            )
+        # Host death is noticed in a few tenths of a second instead of minutes.
+        for name, value in (("ping.timeout", 0.5), ("ping.maxFailure", 2), ("ping.interval", 0.1)):
+            answer = await self.call(
+                "PUT",
+                f"/global-configurations/host/{name}/actions",
+                {"updateGlobalConfig": {"value": str(value)}},
+            )
+            if answer.status != 200:
+                raise RuntimeError(f"global config host {name}: {answer.body}")
+        self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts}
+        # The image cache on the shared storage is filled once and keeps its capacity; a
+        # first VM fills it, so no step of the walk sees it grow.
+        warm = await self.call("POST", "/vm-instances", self._create_body("warm", 0, stopped=True))
+        if warm.status != 200:
+            raise RuntimeError(f"warming the image cache: {warm.body}")
+        uuid = warm.body["inventory"]["uuid"]
+        await self.call("DELETE", f"/vm-instances/{uuid}")
+        await self.call("PUT", f"/vm-instances/{uuid}/actions", {"expungeVmInstance": {}})
+
+    def _create_body(self, name: str, host: int, *, stopped: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "name": name,
+            "imageUuid": self.dc["image"]["uuid"],
+            "instanceOfferingUuid": self.dc["offering"]["uuid"],
+            "l3NetworkUuids": [self.dc["l3"]["uuid"]],
+            "hostUuid": self.dc["hosts"][host]["uuid"],
+        }
+        if stopped:
+            params["strategy"] = "CreateStopped"
+        return {"params": params}
+
+    def _fresh_model(self) -> CloudModel:
+        if self._baseline is None:
+            raise RuntimeError("reset() reads the baseline first")
+        return CloudModel(
+            hosts=[HostModel(h.index, h.ip, h.uuid, h.cpu, h.memory) for h in self._baseline.hosts],
+            vm_cpu=1,
+            vm_memory=GIB,
+            ip_capacity=self.config.ip_capacity,
+        )
+
+    async def read_baseline(self) -> None:
+        """The hosts' free capacity with no VM: what the model starts from."""
+        by_uuid = {h["uuid"]: h for h in await self.query("/hosts")}
+        hosts = []
+        for i, made in enumerate(self.dc["hosts"]):
+            host = by_uuid[made["uuid"]]
+            hosts.append(
+                HostModel(
+                    i,
+                    host_ip(i),
+                    made["uuid"],
+                    int(host["availableCpuCapacity"]),
+                    int(host["availableMemoryCapacity"]),
+                )
+            )
+        self._baseline = CloudModel(hosts=hosts, vm_cpu=1, vm_memory=GIB, ip_capacity=0)
+
+    async def reset(self) -> None:
+        """Back to an empty cloud between two walks on one node: every fault cleared,
+        every VM destroyed and expunged; the model starts again from the baseline."""
+        assert self.sim is not None
+        for i in range(self.config.hosts):
+            self.sim.clear_faults(host_ip(i))
+        if self.model is not None:
+            for vm in self.model.live_vms():
+                await self.call("DELETE", f"/vm-instances/{vm.uuid}")
+                await self.call(
+                    "PUT", f"/vm-instances/{vm.uuid}/actions", {"expungeVmInstance": {}}
+                )
+        # Anything a failed walk left behind (a VM the model never learnt of) goes too.
+        for row in await self.query("/vm-instances"):
+            await self.call("DELETE", f"/vm-instances/{row['uuid']}")
+            body: dict[str, Any] = {"expungeVmInstance": {}}
+            await self.call("PUT", f"/vm-instances/{row['uuid']}/actions", body)
+        if self._baseline is None:
+            await self.read_baseline()
+        self.model = self._fresh_model()
+
+    # ----- steps ------------------------------------------------------------------------
+
+    async def do(self, step: Step) -> None:
+        """Do ``step`` and check its outcome against the model, then move the model.
+        Raises WalkError when the node answered otherwise than the model expects."""
+        assert self.model is not None
+        if step.op in ("agent-error", "lost-callback"):
+            self._inject(step)
+        elif step.op == "host-outage":
+            await self._host_outage(step)
+        elif step.op == "concurrent":
+            await self._concurrent(step)
+        else:
+            expect = self.model.expect(step)
+            outcome = await self._send(step)
+            if not expect.admits(outcome.ok, outcome.code):
+                raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
+            uuid = (
+                outcome.answer.body["inventory"]["uuid"]
+                if outcome.ok and step.op == "create"
+                else None
+            )
+            self.model.apply(step, expect, uuid)
+
+    async def _send(self, step: Step) -> Outcome:
+        assert self.model is not None
+        if step.op == "create":
+            assert step.host is not None
+            name = f"walk-vm-{len(self.model.vms)}"
+            answer = await self.call("POST", "/vm-instances", self._create_body(name, step.host))
+        else:
+            assert step.vm is not None
+            uuid = self.model.vms[step.vm].uuid
+            if step.op == "destroy":
+                answer = await self.call("DELETE", f"/vm-instances/{uuid}")
+            else:
+                params: dict[str, Any] = {}
+                if step.op in ("start", "migrate"):
+                    assert step.host is not None
+                    params["hostUuid"] = self.model.hosts[step.host].uuid
+                body = {ACTIONS[step.op]: params}
+                answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)
+        return outcome_of(step, answer)
+
+    def _inject(self, step: Step) -> None:
+        assert self.sim is not None
+        assert self.model is not None
+        assert step.host is not None
+        assert step.path is not None
+        ip = host_ip(step.host)
+        if step.op == "agent-error":
+            self.sim.set_fault(ip, step.path, fail="injected by the walker", times=1)
+        else:
+            self.sim.set_fault(ip, step.path, drop_callback=True, times=1)
+        self.model.set_fault(step.host, step.path, step.op)
+
+    async def _host_outage(self, step: Step) -> None:
+        assert self.sim is not None
+        assert self.model is not None
+        assert step.host is not None
+        host = self.model.hosts[step.host]
+        await self.sim.set_alive(host.ip, False)
+        await self._settle(
+            f"host {host.ip} Disconnected", lambda: self._host_is(host, "Disconnected")
+        )
+        if step.lose_vm is not None:
+            self.sim.machine(host.ip).remove_vm(self.model.vms[step.lose_vm].uuid)
+        await self.sim.set_alive(host.ip, True)
+        await self._settle(f"host {host.ip} Connected", lambda: self._host_is(host, "Connected"))
+        self.model.host_outage(step.host, step.lose_vm)
+        await self._settle(f"the VMs of {host.ip} settled", lambda: self._vms_settled_on(host.uuid))
+
+    async def _host_is(self, host: HostModel, status: str) -> bool:
+        found = await self.query("/hosts", f"uuid={host.uuid}")
+        return bool(found) and found[0]["status"] == status
+
+    async def _vms_settled_on(self, host_uuid: str) -> bool:
+        assert self.model is not None
+        wanted = {vm.uuid: vm.state for vm in self.model.live_vms()}
+        for vm in await self.query("/vm-instances"):
+            if vm["uuid"] in wanted and vm["state"] in TRANSITIONAL:
+                return False
+            if vm.get("lastHostUuid") == host_uuid and vm["state"] != wanted.get(vm["uuid"]):
+                return False
+        return True
+
+    async def _settle(self, what: str, check: Any) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_TIMEOUT_S
+        while not await check():
+            if loop.time() > deadline:
+                raise WalkError(f"{what}: not within {SETTLE_TIMEOUT_S} s")
+            await asyncio.sleep(0.05)
+
+    async def _concurrent(self, step: Step) -> None:
+        assert self.model is not None
+        assert step.vm is not None
+        model = self.model
+        vm = model.vms[step.vm]
+        steps = [
+            Step(op, vm=step.vm, host=model.start_host(vm) if op == "start" else None)
+            for op in step.ops
+        ]
+        outcomes = await asyncio.gather(*(self._send(s) for s in steps))
+        for order, after in model.orders(step.vm, steps):
+            if all(e.admits(o.ok, o.code) for e, o in zip(order, outcomes, strict=True)):
+                self.model = after
+                return
+        got = ", ".join(f"{s.op}: {o}" for s, o in zip(steps, outcomes, strict=True))
+        raise WalkError(f"{step}: no order of the operations explains the answers ({got})")
+
+
+def outcome_of(step: Step, answer: Answer) -> Outcome:
+    """Done (200), or a structured error; an error without a code fails the walk."""
+    if answer.status == 200:
+        return Outcome(True, None, answer)
+    error = answer.body.get("error") if isinstance(answer.body, dict) else None
+    if not isinstance(error, dict) or not error.get("code"):
+        raise WalkError(f"{step}: HTTP {answer.status} without a structured error: {answer.body}")
+    return Outcome(False, str(error["code"]), answer)
