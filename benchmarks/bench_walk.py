@@ -35,6 +35,7 @@ async def _run(args: argparse.Namespace) -> list[WalkResult]:
             log_path=args.out / f"walk_seed{seed}.jsonl",
             example_steps=args.example_steps,
             save_dir=args.out / "shrunk",
+            reduce_replays=args.reduce,
         )
         results.append(result)
     return results
@@ -48,6 +49,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--hours", type=float, default=0.0)
     parser.add_argument("--out", type=Path, default=Path("walk-bench"))
+    parser.add_argument("--reduce", type=int, default=60, help="log-level shrink replays")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     started = time.monotonic()

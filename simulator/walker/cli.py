@@ -19,7 +19,8 @@ from pathlib import Path
 
 from simulator.walker.actionlog import Log
 from simulator.walker.cloud import WalkConfig
-from simulator.walker.runner import replay, walk
+from simulator.walker.replay import replay
+from simulator.walker.runner import walk
 from simulator.walker.steps import FAULT_KINDS
 
 DEFAULT_SAVE_DIR = Path("tests/regressions/walks")
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_SAVE_DIR,
         help="where a shrunk failing log is saved (a regression test replays it)",
     )
+    w.add_argument(
+        "--reduce",
+        type=int,
+        default=60,
+        help="after Hypothesis' shrink, at most this many replays deleting steps (0: none)",
+    )
     r = sub.add_parser("replay", help="re-run a log's example on a fresh node")
     r.add_argument("log", type=Path)
     r.add_argument("--example", type=int, default=None, help="default: the last failing one")
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 log_path=args.log,
                 example_steps=args.example_steps,
                 save_dir=args.save_dir,
+                reduce_replays=args.reduce,
             )
         )
         print(json.dumps(result.to_json(), indent=2))

@@ -153,6 +153,13 @@ class Cloud:
         if self._tmp is not None:
             await asyncio.to_thread(self._tmp.cleanup)
 
+    async def restart(self) -> None:
+        """A fresh node, simulator and data center in place of this one's."""
+        await self.stop()
+        self.node = self.sim = self.rest = self.model = self._baseline = None
+        self._http = self._tmp = None
+        await self.start()
+
     async def __aenter__(self) -> Cloud:
         await self.start()
         return self
@@ -277,14 +284,15 @@ class Cloud:
         await self.call("DELETE", f"/vm-instances/{uuid}")
         await self.call("PUT", f"/vm-instances/{uuid}/actions", {"expungeVmInstance": {}})
 
-    def _create_body(self, name: str, host: int, *, stopped: bool = False) -> dict[str, Any]:
+    def _create_body(self, name: str, host: int | None, *, stopped: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {
             "name": name,
             "imageUuid": self.dc["image"]["uuid"],
             "instanceOfferingUuid": self.dc["offering"]["uuid"],
             "l3NetworkUuids": [self.dc["l3"]["uuid"]],
-            "hostUuid": self.dc["hosts"][host]["uuid"],
         }
+        if host is not None:
+            params["hostUuid"] = self.dc["hosts"][host]["uuid"]
         if stopped:
             params["strategy"] = "CreateStopped"
         return {"params": params}
@@ -322,20 +330,23 @@ class Cloud:
         assert self.sim is not None
         for i in range(self.config.hosts):
             self.sim.clear_faults(host_ip(i))
-        if self.model is not None:
-            for vm in self.model.live_vms():
-                await self.call("DELETE", f"/vm-instances/{vm.uuid}")
-                await self.call(
-                    "PUT", f"/vm-instances/{vm.uuid}/actions", {"expungeVmInstance": {}}
-                )
-        # Anything a failed walk left behind (a VM the model never learnt of) goes too.
+        # Every VM the API lists, the model's and any a failed walk left behind.
         for row in await self.query("/vm-instances"):
-            await self.call("DELETE", f"/vm-instances/{row['uuid']}")
-            body: dict[str, Any] = {"expungeVmInstance": {}}
-            await self.call("PUT", f"/vm-instances/{row['uuid']}/actions", body)
+            await self._expunge(row["uuid"], row["state"])
         if self._baseline is None:
             await self.read_baseline()
         self.model = self._fresh_model()
+
+    async def _expunge(self, uuid: str, state: str) -> None:
+        """Destroy (unless Destroyed) and expunge one VM; WalkError if the node refuses."""
+        if state != "Destroyed":
+            answer = await self.call("DELETE", f"/vm-instances/{uuid}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: destroy {uuid} ({state}): {answer.body}")
+        body: dict[str, Any] = {"expungeVmInstance": {}}
+        answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)
+        if answer.status != 200:
+            raise WalkError(f"emptying the cloud: expunge {uuid}: {answer.body}")
 
     # ----- steps ------------------------------------------------------------------------
 
@@ -343,6 +354,8 @@ class Cloud:
         """Do ``step`` and check its outcome against the model, then move the model.
         Raises WalkError when the node answered otherwise than the model expects."""
         assert self.model is not None
+        if not self.model.refers_well(step):
+            return  # a reduced log dropped what this step refers to: nothing to do
         if step.op in ("agent-error", "lost-callback"):
             self._inject(step)
         elif step.op == "host-outage":
@@ -354,17 +367,31 @@ class Cloud:
             outcome = await self._send(step)
             if not expect.admits(outcome.ok, outcome.code):
                 raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
-            uuid = (
-                outcome.answer.body["inventory"]["uuid"]
-                if outcome.ok and step.op == "create"
-                else None
+            uuid, placed = None, None
+            if outcome.ok and step.op in ("create", "start", "migrate"):
+                inventory = outcome.answer.body["inventory"]
+                uuid = inventory["uuid"]
+                if step.host is None:
+                    placed = self._placed(step, inventory)
+            self.model.apply(step, expect, uuid, placed)
+
+    def _placed(self, step: Step, inventory: dict[str, Any]) -> int:
+        """The host the allocator chose; it must be one the model had room on."""
+        assert self.model is not None
+        index = {h.uuid: h.index for h in self.model.hosts}.get(inventory.get("hostUuid") or "")
+        exclude = (
+            self.model.vms[step.vm].host if step.op == "migrate" and step.vm is not None else None
+        )
+        if index is None or index not in self.model.placeable(step.op, exclude):
+            raise WalkError(
+                f"{step}: the allocator chose host {index}; the model had room on "
+                f"{self.model.placeable(step.op, exclude)}"
             )
-            self.model.apply(step, expect, uuid)
+        return index
 
     async def _send(self, step: Step) -> Outcome:
         assert self.model is not None
         if step.op == "create":
-            assert step.host is not None
             name = f"walk-vm-{len(self.model.vms)}"
             answer = await self.call("POST", "/vm-instances", self._create_body(name, step.host))
         else:
@@ -374,8 +401,7 @@ class Cloud:
                 answer = await self.call("DELETE", f"/vm-instances/{uuid}")
             else:
                 params: dict[str, Any] = {}
-                if step.op in ("start", "migrate"):
-                    assert step.host is not None
+                if step.op in ("start", "migrate") and step.host is not None:
                     params["hostUuid"] = self.model.hosts[step.host].uuid
                 body = {ACTIONS[step.op]: params}
                 answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)

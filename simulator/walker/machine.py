@@ -50,6 +50,8 @@ class Session:
         self.log = log
         self.stats = Stats()
         self.current: list[Step] = []
+        self.failed = False  # the running example failed
+        self.dirty = False  # emptying the cloud left something behind: a fresh node next
 
     @property
     def model(self) -> CloudModel:
@@ -60,10 +62,35 @@ class Session:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(STEP_TIMEOUT_S)
 
     def begin(self) -> None:
-        self._run(self.cloud.reset())
+        """Before an example: the cloud is empty (``end`` emptied it), or, when emptying
+        it left something behind, a fresh node takes over: a polluted node would make
+        every later example fail, and shrinking would learn nothing."""
+        if self.dirty:
+            self._run(self.cloud.restart())
+            self.dirty = False
         self.log.begin()
         self.stats.examples += 1
         self.current = []
+        self.failed = False
+
+    def end(self) -> None:
+        """After an example: empty the cloud and check it is back to its baseline (a
+        capacity, an address or a guest an operation leaked shows here). A failure here
+        is the example's, unless one of its steps failed already."""
+        try:
+            self._run(self.cloud.reset())
+            problems = self._run(check(self.cloud))
+        except Exception as exc:
+            problems = [f"emptying the cloud: {type(exc).__name__}: {exc}"]
+        if not problems:
+            return
+        self.dirty = True
+        if self.failed:
+            return
+        text = "after the walk, with every VM expunged: " + "; ".join(problems)
+        self.log.failure(text)
+        self.stats.failures.append((list(self.current), text))
+        raise WalkError(text)
 
     def step(self, step: Step) -> None:
         """Do one step and check every invariant; WalkError (logged) when one breaks."""
@@ -79,6 +106,7 @@ class Session:
         except Exception as exc:  # a step that broke the walker itself still ends the walk
             problems = [f"{step}: {type(exc).__name__}: {exc}"]
         if problems:
+            self.failed = True
             text = "; ".join(problems)
             self.log.failure(text)
             self.stats.failures.append((list(self.current), text))
@@ -95,6 +123,9 @@ class WalkMachine(RuleBasedStateMachine):
         assert WalkMachine.session is not None, "the runner sets WalkMachine.session"
         self.s = WalkMachine.session
         self.s.begin()
+
+    def teardown(self) -> None:
+        self.s.end()
 
     @property
     def model(self) -> CloudModel:
@@ -114,7 +145,7 @@ class WalkMachine(RuleBasedStateMachine):
         # Creates come in a quarter of the draws: often enough to reach the hosts' and
         # the L3's limits, rarely enough to leave room for the VMs' lives.
         if weight == 0 or not self.model.live_vms():
-            self.s.step(Step("create", host=host % len(self.model.hosts)))
+            self.s.step(Step("create", host=self.pick_host("create", host)))
         else:
             self.operate_on(VM_OPS[host % len(VM_OPS)], weight, host)
 
@@ -124,8 +155,15 @@ class WalkMachine(RuleBasedStateMachine):
         self.operate_on(op, vm, host)
 
     def operate_on(self, op: str, vm: int, host: int) -> None:
-        target = host % len(self.model.hosts) if op in ("start", "migrate") else None
+        target = self.pick_host(op, host) if op in ("start", "migrate") else None
         self.s.step(Step(op, vm=vm % len(self.model.vms), host=target))
+
+    def pick_host(self, op: str, draw: int) -> int | None:
+        """A host by number, or (one draw in n+1) none: the node's allocator chooses."""
+        n = len(self.model.hosts)
+        if draw % (n + 1) == n and self.model.may_allocate(op):
+            return None
+        return draw % n
 
     @precondition(_has_live_vms)
     @rule(

@@ -63,6 +63,7 @@ AGENT_PATH: dict[str, str] = {
     "pause": "/vm/pause",
     "resume": "/vm/resume",
     "destroy": "/vm/destroy",
+    "migrate": "/vm/migrate",  # on the VM's (source) host
 }
 NO_CAPACITY = frozenset({"HOST.1101", "HOST.1102"})
 WRONG_STATE = frozenset({"VM.1001"})
@@ -153,17 +154,41 @@ class CloudModel:
 
     # ----- precondition -----------------------------------------------------------------
 
+    def refers_well(self, step: Step) -> bool:
+        """Whether the VM and hosts ``step`` names exist (a log with steps removed may
+        name a VM that was never made, or lose a VM its host no longer runs)."""
+        if step.vm is not None and step.vm >= len(self.vms):
+            return False
+        if step.host is not None and step.host >= len(self.hosts):
+            return False
+        lose = step.lose_vm
+        return lose is None or (lose < len(self.vms) and self.vms[lose].host == step.host)
+
     def _fault(self, host: int | None, op: str) -> str | None:
         path = AGENT_PATH.get(op)
         if host is None or path is None:
             return None
         return self.faults.get((host, path))
 
+    def placeable(self, op: str, exclude: int | None = None) -> list[int]:
+        """The hosts an allocator may choose for ``op``: room, and not ``exclude``."""
+        return [h.index for h in self.hosts if h.index != exclude and self.has_room(h.index)]
+
+    def may_allocate(self, op: str) -> bool:
+        """Whether the walk may leave the host to the allocator for ``op``: not while an
+        agent error waits on some host for it (which host fails would be the allocator's
+        pick, and the model could not say which fault fired)."""
+        path = AGENT_PATH.get(op)
+        return not any(kind == "agent-error" and p == path for (_, p), kind in self.faults.items())
+
     def expect(self, step: Step) -> Expect:
-        """The outcome ``step`` must have (create and single VM operations)."""
+        """The outcome ``step`` must have (create and single VM operations). A create,
+        start or migrate without ``host`` leaves the choice to the node's allocator."""
         if step.op == "create":
-            assert step.host is not None
-            if not self.has_room(step.host):
+            if step.host is None:
+                if not self.placeable("create"):
+                    return Expect(False, NO_CAPACITY)
+            elif not self.has_room(step.host):
                 return Expect(False, NO_CAPACITY)
             if self.ips_used() >= self.ip_capacity:
                 return Expect(False, NO_ADDRESS)
@@ -177,12 +202,16 @@ class CloudModel:
         if vm.state not in ALLOWED[step.op]:
             return Expect(False, WRONG_STATE)
         if step.op == "start":
-            assert step.host is not None
-            if not self.has_room(step.host):
+            if step.host is None:
+                if not self.placeable("start"):
+                    return Expect(False, NO_CAPACITY)
+            elif not self.has_room(step.host):
                 return Expect(False, NO_CAPACITY)
         if step.op == "migrate":
-            assert step.host is not None
-            if step.host == vm.host or not self.has_room(step.host):
+            if step.host is None:
+                if not self.placeable("migrate", exclude=vm.host):
+                    return Expect(False, NO_CAPACITY)
+            elif step.host == vm.host or not self.has_room(step.host):
                 return Expect(False, None)
         on = step.host if step.op == "start" else vm.host
         if self._fault(on, step.op) == "agent-error":
@@ -191,9 +220,13 @@ class CloudModel:
 
     # ----- effect -----------------------------------------------------------------------
 
-    def apply(self, step: Step, expect: Expect, uuid: str | None = None) -> None:
-        """The state after ``step`` had the outcome ``expect`` (``uuid``: a created VM's)."""
-        on = step.host if step.op in ("create", "start") else None
+    def apply(
+        self, step: Step, expect: Expect, uuid: str | None = None, placed: int | None = None
+    ) -> None:
+        """The state after ``step`` had the outcome ``expect`` (``uuid``: a created VM's;
+        ``placed``: the host the node chose when the step left it to the allocator)."""
+        target = step.host if step.host is not None else placed
+        on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":
             on = on if on is not None else self.vms[step.vm].host
         path = AGENT_PATH.get(step.op)
@@ -205,13 +238,13 @@ class CloudModel:
             return
         if step.op == "create":
             assert uuid is not None
-            assert step.host is not None
-            self.vms.append(VmModel(len(self.vms), uuid, RUNNING, step.host, step.host))
+            assert target is not None
+            self.vms.append(VmModel(len(self.vms), uuid, RUNNING, target, target))
             return
         assert step.vm is not None
         vm = self.vms[step.vm]
         if step.op == "start":
-            vm.state, vm.host, vm.last_host = RUNNING, step.host, step.host
+            vm.state, vm.host, vm.last_host = RUNNING, target, target
         elif step.op == "stop":
             vm.state, vm.host, vm.last_host = STOPPED, None, vm.host
         elif step.op in ("reboot", "resume"):
@@ -219,7 +252,7 @@ class CloudModel:
         elif step.op == "pause":
             vm.state = PAUSED
         elif step.op == "migrate":
-            vm.host, vm.last_host = step.host, vm.host
+            vm.host, vm.last_host = target, vm.host
         elif step.op == "destroy":
             if vm.host is not None:
                 vm.last_host = vm.host

@@ -5,8 +5,7 @@
 the first failure Hypothesis shrinks the example to a minimal one (each attempt is logged
 too), and the minimal log is written to ``save_dir``.
 
-``replay``: one example of a log, step by step, on a fresh node, invariants checked after
-each step; the first failure is the answer.
+(``replay`` re-runs a log: ``simulator.walker.replay``.)
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ import hypothesis.core as hypothesis_core
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from simulator.walker.actionlog import Log, LogWriter, write_minimal
+from simulator.walker.actionlog import LogWriter, write_minimal
 from simulator.walker.cloud import Cloud, WalkConfig, WalkError
-from simulator.walker.invariants import check
 from simulator.walker.machine import Session, WalkMachine
+from simulator.walker.reduce import reduce
 from simulator.walker.steps import Step
 
 
@@ -55,13 +54,6 @@ class WalkResult:
             "minimalSteps": [s.to_json() for s in self.minimal],
             "saved": str(self.saved) if self.saved else None,
         }
-
-
-@dataclass
-class ReplayResult:
-    steps: int
-    failure: str | None
-    seconds: float
 
 
 def _hypothesis_settings(examples: int, example_steps: int) -> settings:
@@ -115,8 +107,11 @@ async def walk(
     log_path: Path,
     example_steps: int = 50,
     save_dir: Path | None = None,
+    reduce_replays: int = 0,
 ) -> WalkResult:
-    """A seeded walk of about ``steps`` steps; see the module's docstring."""
+    """A seeded walk of about ``steps`` steps; see the module's docstring.
+    ``reduce_replays`` > 0: shrink the failing example further over its log
+    (``simulator.walker.reduce``), with at most that many replays on fresh nodes."""
     started = time.monotonic()
     writer = await asyncio.to_thread(LogWriter, log_path, seed, config)
     try:
@@ -141,6 +136,10 @@ async def walk(
     )
     if failure is not None and stats.failures:
         result.minimal, text = stats.failures[-1]
+        if reduce_replays > 0:
+            result.minimal, text = await reduce(
+                config, result.minimal, text, max_replays=reduce_replays
+            )
         result.failure = text
         if save_dir is not None:
             result.saved = await asyncio.to_thread(
@@ -159,27 +158,3 @@ def save_regression(
     path = save_dir / f"walk_seed{seed}_{digest}.jsonl"
     write_minimal(path, seed, config, steps, failure)
     return path
-
-
-async def replay(
-    log: Log, example: int | None = None, config: WalkConfig | None = None
-) -> ReplayResult:
-    """Re-run one example of ``log`` (default: its last failing one, else its last) on a
-    fresh node; ``config`` overrides the log's (e.g. without a plugin)."""
-    if example is None:
-        example = log.last_failure if log.last_failure is not None else max(log.steps, default=0)
-    steps = log.steps.get(example, [])
-    started = time.monotonic()
-    done = 0
-    async with Cloud(config or log.config) as cloud:
-        await cloud.reset()
-        for step in steps:
-            done += 1
-            try:
-                await cloud.do(step)
-                problems = await check(cloud)
-            except WalkError as exc:
-                problems = [str(exc)]
-            if problems:
-                return ReplayResult(done, "; ".join(problems), time.monotonic() - started)
-    return ReplayResult(done, None, time.monotonic() - started)

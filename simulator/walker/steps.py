@@ -25,7 +25,15 @@ VM_OPS = (
 # Operations sent together on one VM by a "concurrent" step.
 CONCURRENT_OPS = ("start", "stop", "reboot", "pause", "resume")
 # Agent command paths an "agent-error" or "lost-callback" fault can hit.
-FAULT_PATHS = ("/vm/start", "/vm/stop", "/vm/reboot", "/vm/pause", "/vm/resume", "/vm/destroy")
+FAULT_PATHS = (
+    "/vm/start",
+    "/vm/stop",
+    "/vm/reboot",
+    "/vm/pause",
+    "/vm/resume",
+    "/vm/destroy",
+    "/vm/migrate",
+)
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 
 
@@ -34,7 +42,8 @@ class Step:
     """One action of a walk.
 
     ``op``: "create", one of VM_OPS, "concurrent" (``ops`` on ``vm`` at once) or a fault
-    (FAULT_KINDS). ``vm`` and ``host`` are walk indexes; ``path`` is the agent command a
+    (FAULT_KINDS). ``vm`` and ``host`` are walk indexes (no ``host`` for a create, start
+    or migrate: the node's allocator chooses); ``path`` is the agent command a
     fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it.
     """
 

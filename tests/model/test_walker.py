@@ -13,7 +13,8 @@ import pytest
 from simulator.walker.actionlog import Log
 from simulator.walker.cloud import WalkConfig
 from simulator.walker.invariants import CHECKS
-from simulator.walker.runner import replay, walk
+from simulator.walker.replay import replay
+from simulator.walker.runner import walk
 from tests.support.walker_bug import CODE
 
 BUG = "tests.support.walker_bug:plugin"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from simulator.walker.actionlog import Log
-from simulator.walker.runner import replay
+from simulator.walker.replay import replay
 
 LOGS = sorted((Path(__file__).parent / "walks").glob("*.jsonl"))
 
