@@ -234,6 +234,9 @@ class CloudModel:
         if on is not None and path is not None and reached_host:
             # the command reached the host: a fault waiting there fired once
             self.faults.pop((on, path), None)
+        if on is not None and step.op in ("create", "start") and expect.codes == AGENT_FAILED:
+            # a failed start is undone by a destroy there (the agent may have defined it)
+            self.faults.pop((on, "/vm/destroy"), None)
         if not expect.ok:
             return
         if step.op == "create":
