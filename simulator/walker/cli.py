@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         default=60,
         help="after Hypothesis' shrink, at most this many replays deleting steps (0: none)",
     )
+    w.add_argument("--shrink-seconds", type=float, default=60.0, help="Hypothesis' shrink budget")
     r = sub.add_parser("replay", help="re-run a log's example on a fresh node")
     r.add_argument("log", type=Path)
     r.add_argument("--example", type=int, default=None, help="default: the last failing one")
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 example_steps=args.example_steps,
                 save_dir=args.save_dir,
                 reduce_replays=args.reduce,
+                shrink_seconds=args.shrink_seconds,
             )
         )
         print(json.dumps(result.to_json(), indent=2))

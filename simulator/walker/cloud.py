@@ -115,6 +115,7 @@ class Cloud:
     _http: aiohttp.ClientSession | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
     _baseline: CloudModel | None = None
+    storage_free: int = 0  # the primary storage's free bytes with no VM and no volume
 
     # ----- life -------------------------------------------------------------------------
 
@@ -323,6 +324,8 @@ class Cloud:
                 )
             )
         self._baseline = CloudModel(hosts=hosts, vm_cpu=1, vm_memory=GIB, ip_capacity=0)
+        [storage] = await self.query("/primary-storage")
+        self.storage_free = int(storage["availableCapacity"])
 
     async def reset(self) -> None:
         """Back to an empty cloud between two walks on one node: every fault cleared,
@@ -330,9 +333,13 @@ class Cloud:
         assert self.sim is not None
         for i in range(self.config.hosts):
             self.sim.clear_faults(host_ip(i))
-        # Every VM the API lists, the model's and any a failed walk left behind.
+        # Every VM and data volume the API lists, the model's and any a failed walk left.
         for row in await self.query("/vm-instances"):
             await self._expunge(row["uuid"], row["state"])
+        for row in await self.query("/volumes", "type=Data"):
+            answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
         if self._baseline is None:
             await self.read_baseline()
         self.model = self._fresh_model()
@@ -368,6 +375,8 @@ class Cloud:
             if not expect.admits(outcome.ok, outcome.code):
                 raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
             uuid, placed = None, None
+            if outcome.ok and step.op == "volume-create":
+                uuid = outcome.answer.body["inventory"]["uuid"]
             if outcome.ok and step.op in ("create", "start", "migrate"):
                 inventory = outcome.answer.body["inventory"]
                 uuid = inventory["uuid"]
@@ -391,7 +400,9 @@ class Cloud:
 
     async def _send(self, step: Step) -> Outcome:
         assert self.model is not None
-        if step.op == "create":
+        if step.op.startswith("volume-"):
+            answer = await self._send_volume(step)
+        elif step.op == "create":
             name = f"walk-vm-{len(self.model.vms)}"
             answer = await self.call("POST", "/vm-instances", self._create_body(name, step.host))
         else:
@@ -406,6 +417,23 @@ class Cloud:
                 body = {ACTIONS[step.op]: params}
                 answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)
         return outcome_of(step, answer)
+
+    async def _send_volume(self, step: Step) -> Answer:
+        assert self.model is not None
+        if step.op == "volume-create":
+            name = f"walk-volume-{len(self.model.volumes)}"
+            return await self.call(
+                "POST", "/volumes/data", {"params": {"name": name, "diskSize": GIB}}
+            )
+        assert step.volume is not None
+        uuid = self.model.volumes[step.volume].uuid
+        if step.op == "volume-attach":
+            assert step.vm is not None
+            vm = self.model.vms[step.vm].uuid
+            return await self.call("POST", f"/volumes/{uuid}/vm-instances/{vm}", {"params": {}})
+        if step.op == "volume-detach":
+            return await self.call("DELETE", f"/volumes/{uuid}/vm-instances")
+        return await self.call("DELETE", f"/volumes/{uuid}")
 
     def _inject(self, step: Step) -> None:
         assert self.sim is not None

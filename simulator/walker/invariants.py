@@ -7,6 +7,10 @@
 4. Capacity adds up: each host's free CPU and memory is its baseline less the VMs it runs.
 5. Addresses add up: the L3's used addresses are exactly the VMs' NIC addresses, one
    each, for every VM not expunged.
+6. Volumes: the API lists the model's data volumes, each Ready once attached and on the
+   model's VM; each simulated guest has exactly the data volumes attached to its VM.
+7. Storage adds up: the primary storage's free bytes are its baseline less the root
+   volumes of the VMs not expunged and the instantiated data volumes.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -18,7 +22,7 @@ from collections import Counter
 from simulator.walker.cloud import Cloud
 from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL
 
-CHECKS = ("api-model", "no-stuck", "db-hosts", "capacity", "addresses")
+CHECKS = ("api-model", "no-stuck", "db-hosts", "capacity", "addresses", "volumes", "storage")
 
 
 async def check(cloud: Cloud) -> list[str]:
@@ -94,4 +98,34 @@ async def check(cloud: Cloud) -> list[str]:
         problems.append(f"addresses: in use {sorted(used)}, NICs hold {sorted(nics)}")
     if len(used) != model.ips_used():
         problems.append(f"addresses: {len(used)} in use, the model {model.ips_used()}")
+
+    # 6. volumes
+    rows = {v["uuid"]: v for v in await cloud.query("/volumes", "type=Data")}
+    for volume in model.volumes:
+        row = rows.pop(volume.uuid, None)
+        if volume.gone or row is None:
+            if volume.gone != (row is None):
+                problems.append(f"volumes: volume {volume.index} is {row and row['status']}")
+            continue
+        on = model.vms[volume.vm].uuid if volume.vm is not None else None
+        status = "Ready" if volume.ready else "NotInstantiated"
+        if (row["status"], row.get("vmInstanceUuid")) != (status, on):
+            problems.append(
+                f"volumes: volume {volume.index} is {row['status']} on {row.get('vmInstanceUuid')}"
+                f", {status} on VM {volume.vm} in the model"
+            )
+    problems += [f"volumes: volume {uuid} is not in the model" for uuid in rows]
+    for vm_model in model.vms:
+        if vm_model.host is None or vm_model.state not in ON_HOST:
+            continue
+        guest = cloud.sim.machine(model.hosts[vm_model.host].ip).vm(vm_model.uuid)
+        has = set(guest.volumes or ()) if guest is not None else set()
+        if has != model.attached_to(vm_model.index):
+            problems.append(f"volumes: the guest of VM {vm_model.index} has {sorted(has)}")
+
+    # 7. storage
+    [storage] = await cloud.query("/primary-storage")
+    free = cloud.storage_free - model.storage_used()
+    if storage["availableCapacity"] != free:
+        problems.append(f"storage: {storage['availableCapacity']} free, the model {free}")
     return problems

@@ -14,6 +14,7 @@ drawn as often as valid ones: the model predicts their refusal.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -25,7 +26,7 @@ from simulator.walker.actionlog import LogWriter
 from simulator.walker.cloud import Cloud, WalkError
 from simulator.walker.invariants import CHECKS, check
 from simulator.walker.model import CloudModel
-from simulator.walker.steps import CONCURRENT_OPS, FAULT_PATHS, VM_OPS, Step
+from simulator.walker.steps import CONCURRENT_OPS, FAULT_PATHS, VM_OPS, VOLUME_OPS, Step
 
 T = TypeVar("T")
 # The fault kinds by weight: agent errors are cheap, a host outage costs a second or two.
@@ -44,8 +45,16 @@ class Stats:
 class Session:
     """The bridge between the machine (a worker thread) and the cloud (the loop)."""
 
-    def __init__(self, cloud: Cloud, loop: asyncio.AbstractEventLoop, log: LogWriter) -> None:
+    def __init__(
+        self,
+        cloud: Cloud,
+        loop: asyncio.AbstractEventLoop,
+        log: LogWriter,
+        shrink_seconds: float = 60.0,
+    ) -> None:
         self.cloud = cloud
+        self.shrink_seconds = shrink_seconds
+        self.first_failure_at: float | None = None
         self.loop = loop
         self.log = log
         self.stats = Stats()
@@ -61,10 +70,22 @@ class Session:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(STEP_TIMEOUT_S)
 
+    @property
+    def out_of_time(self) -> bool:
+        """Shrinking has had its time: Hypothesis' own bound is minutes of examples, each
+        a real walk here. From then on examples run nothing (and pass), so Hypothesis ends
+        at once; the last failure recorded is the smallest it found."""
+        return (
+            self.first_failure_at is not None
+            and time.monotonic() - self.first_failure_at > self.shrink_seconds
+        )
+
     def begin(self) -> None:
         """Before an example: the cloud is empty (``end`` emptied it), or, when emptying
         it left something behind, a fresh node takes over: a polluted node would make
         every later example fail, and shrinking would learn nothing."""
+        if self.out_of_time:
+            return
         if self.dirty:
             self._run(self.cloud.restart())
             self.dirty = False
@@ -77,6 +98,8 @@ class Session:
         """After an example: empty the cloud and check it is back to its baseline (a
         capacity, an address or a guest an operation leaked shows here). A failure here
         is the example's, unless one of its steps failed already."""
+        if self.out_of_time:
+            return
         try:
             self._run(self.cloud.reset())
             problems = self._run(check(self.cloud))
@@ -90,10 +113,14 @@ class Session:
         text = "after the walk, with every VM expunged: " + "; ".join(problems)
         self.log.failure(text)
         self.stats.failures.append((list(self.current), text))
+        if self.first_failure_at is None:
+            self.first_failure_at = time.monotonic()
         raise WalkError(text)
 
     def step(self, step: Step) -> None:
         """Do one step and check every invariant; WalkError (logged) when one breaks."""
+        if self.out_of_time:
+            return
         self.log.step(step)
         self.current.append(step)
         self.stats.steps += 1
@@ -110,6 +137,8 @@ class Session:
             text = "; ".join(problems)
             self.log.failure(text)
             self.stats.failures.append((list(self.current), text))
+            if self.first_failure_at is None:
+                self.first_failure_at = time.monotonic()
             raise WalkError(text)
 
 
@@ -173,6 +202,17 @@ class WalkMachine(RuleBasedStateMachine):
     def concurrent(self, ops: list[str], vm: int) -> None:
         live = self.model.live_vms()
         self.s.step(Step("concurrent", vm=live[vm % len(live)].index, ops=tuple(ops)))
+
+    @rule(op=st.sampled_from(VOLUME_OPS), volume=st.integers(0, 63), vm=st.integers(0, 63))
+    def volume(self, op: str, volume: int, vm: int) -> None:
+        volumes, vms = self.model.volumes, self.model.vms
+        if not volumes or (op == "volume-attach" and not vms):
+            op = "volume-create"
+        if op == "volume-create":
+            self.s.step(Step(op))
+            return
+        target = vm % len(vms) if op == "volume-attach" else None
+        self.s.step(Step(op, volume=volume % len(volumes), vm=target))
 
     @precondition(_may_fault)
     @rule(

@@ -70,6 +70,10 @@ WRONG_STATE = frozenset({"VM.1001"})
 NOT_FOUND = frozenset({"SYS.1003"})
 AGENT_FAILED = frozenset({"AGENT.1003"})
 NO_ADDRESS = frozenset({"L3.1005"})
+VOLUME_IN_USE = frozenset({"VOLUME.1001"})
+VOLUME_NOT_ATTACHED = frozenset({"VOLUME.1005"})
+# A data volume attaches to a Running or Stopped VM (docs: not while Paused).
+ATTACHABLE = frozenset({RUNNING, STOPPED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,19 @@ class VmModel:
     last_host: int | None
 
 
+@dataclass(slots=True)
+class VolumeModel:
+    """A data volume: ``ready`` once its first attach put it on the storage; ``vm`` the
+    walk index of the VM it is attached to; ``gone`` once deleted (the default
+    policy, Direct, removes it at once)."""
+
+    index: int
+    uuid: str
+    ready: bool = False
+    vm: int | None = None
+    gone: bool = False
+
+
 @dataclass
 class CloudModel:
     """The expected state. ``vm_cpu``/``vm_memory``: what every VM takes (one offering);
@@ -121,6 +138,7 @@ class CloudModel:
     vm_memory: int
     ip_capacity: int
     vms: list[VmModel] = field(default_factory=list)
+    volumes: list[VolumeModel] = field(default_factory=list)
     faults: dict[tuple[int, str], str] = field(default_factory=dict)  # (host, path) -> kind
 
     # ----- derived books ----------------------------------------------------------------
@@ -141,6 +159,15 @@ class CloudModel:
         """A Destroyed VM keeps its address (for a recover); an expunged one gave it back."""
         return sum(1 for vm in self.vms if vm.state != EXPUNGED)
 
+    def storage_used(self) -> int:
+        """Bytes the VMs take on primary storage: a root volume per VM not expunged (the
+        image's size) and every data volume that was instantiated and not deleted."""
+        volumes = sum(1 for v in self.volumes if v.ready and not v.gone)
+        return self.vm_memory * (self.ips_used() + volumes)  # each is 1 GiB in the walk
+
+    def attached_to(self, vm: int) -> set[str]:
+        return {v.uuid for v in self.volumes if v.vm == vm and not v.gone}
+
     def live_vms(self) -> list[VmModel]:
         return [vm for vm in self.vms if vm.state != EXPUNGED]
 
@@ -158,6 +185,8 @@ class CloudModel:
         """Whether the VM and hosts ``step`` names exist (a log with steps removed may
         name a VM that was never made, or lose a VM its host no longer runs)."""
         if step.vm is not None and step.vm >= len(self.vms):
+            return False
+        if step.volume is not None and step.volume >= len(self.volumes):
             return False
         if step.host is not None and step.host >= len(self.hosts):
             return False
@@ -184,6 +213,8 @@ class CloudModel:
     def expect(self, step: Step) -> Expect:
         """The outcome ``step`` must have (create and single VM operations). A create,
         start or migrate without ``host`` leaves the choice to the node's allocator."""
+        if step.op.startswith("volume-"):
+            return self._expect_volume(step)
         if step.op == "create":
             if step.host is None:
                 if not self.placeable("create"):
@@ -218,6 +249,29 @@ class CloudModel:
             return Expect(False, AGENT_FAILED)
         return Expect(True)
 
+    def _expect_volume(self, step: Step) -> Expect:
+        if step.op == "volume-create":
+            return Expect(True)
+        assert step.volume is not None
+        volume = self.volumes[step.volume]
+        if volume.gone:
+            return Expect(False, NOT_FOUND)
+        if step.op == "volume-delete":
+            return Expect(True)
+        if step.op == "volume-detach":
+            return Expect(True) if volume.vm is not None else Expect(False, VOLUME_NOT_ATTACHED)
+        assert step.vm is not None
+        vm = self.vms[step.vm]
+        # Several reasons may hold at once; the node may name any of them.
+        codes: set[str] = set()
+        if vm.state == EXPUNGED:
+            codes |= NOT_FOUND
+        elif vm.state not in ATTACHABLE:
+            codes |= WRONG_STATE
+        if volume.vm is not None:
+            codes |= VOLUME_IN_USE
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
     # ----- effect -----------------------------------------------------------------------
 
     def apply(
@@ -238,6 +292,9 @@ class CloudModel:
             # a failed start is undone by a destroy there (the agent may have defined it)
             self.faults.pop((on, "/vm/destroy"), None)
         if not expect.ok:
+            return
+        if step.op.startswith("volume-"):
+            self._apply_volume(step, uuid)
             return
         if step.op == "create":
             assert uuid is not None
@@ -264,6 +321,23 @@ class CloudModel:
             vm.state = STOPPED
         elif step.op == "expunge":
             vm.state = EXPUNGED
+            for volume in self.volumes:  # expunging a VM detaches its data volumes
+                if volume.vm == vm.index:
+                    volume.vm = None
+
+    def _apply_volume(self, step: Step, uuid: str | None) -> None:
+        if step.op == "volume-create":
+            assert uuid is not None
+            self.volumes.append(VolumeModel(len(self.volumes), uuid))
+            return
+        assert step.volume is not None
+        volume = self.volumes[step.volume]
+        if step.op == "volume-attach":
+            volume.vm, volume.ready = step.vm, True
+        elif step.op == "volume-detach":
+            volume.vm = None
+        elif step.op == "volume-delete":
+            volume.vm, volume.gone = None, True
 
     def set_fault(self, host: int, path: str, kind: str) -> None:
         """A fault on (host, path) replaces the one waiting there, as the simulator does."""

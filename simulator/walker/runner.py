@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hypothesis.core as hypothesis_core
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from simulator.walker.actionlog import LogWriter, write_minimal
@@ -66,6 +66,7 @@ def _hypothesis_settings(examples: int, example_steps: int) -> settings:
         phases=(Phase.generate, Phase.shrink),
         report_multiple_bugs=False,
         print_blob=False,
+        verbosity=Verbosity.quiet,  # the walk's result and its log say what failed
     )
 
 
@@ -108,16 +109,18 @@ async def walk(
     example_steps: int = 50,
     save_dir: Path | None = None,
     reduce_replays: int = 0,
+    shrink_seconds: float = 60.0,
 ) -> WalkResult:
     """A seeded walk of about ``steps`` steps; see the module's docstring.
     ``reduce_replays`` > 0: shrink the failing example further over its log
-    (``simulator.walker.reduce``), with at most that many replays on fresh nodes."""
+    (``simulator.walker.reduce``), with at most that many replays on fresh nodes.
+    ``shrink_seconds``: how long Hypothesis may shrink after the first failure."""
     started = time.monotonic()
     writer = await asyncio.to_thread(LogWriter, log_path, seed, config)
     try:
         async with Cloud(config) as cloud:
             await cloud.reset()
-            session = Session(cloud, asyncio.get_running_loop(), writer)
+            session = Session(cloud, asyncio.get_running_loop(), writer, shrink_seconds)
             examples = max(1, math.ceil(steps / example_steps))
             failure = await asyncio.to_thread(
                 _run_machine, session, seed, examples, min(example_steps, steps)
@@ -134,7 +137,7 @@ async def walk(
         log=log_path,
         failure=failure,
     )
-    if failure is not None and stats.failures:
+    if stats.failures:
         result.minimal, text = stats.failures[-1]
         if reduce_replays > 0:
             result.minimal, text = await reduce(

@@ -35,6 +35,8 @@ FAULT_PATHS = (
     "/vm/migrate",
 )
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
+# Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
+VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,8 @@ class Step:
     ``op``: "create", one of VM_OPS, "concurrent" (``ops`` on ``vm`` at once) or a fault
     (FAULT_KINDS). ``vm`` and ``host`` are walk indexes (no ``host`` for a create, start
     or migrate: the node's allocator chooses); ``path`` is the agent command a
-    fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it.
+    fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it;
+    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too).
     """
 
     op: str
@@ -53,6 +56,7 @@ class Step:
     ops: tuple[str, ...] = field(default=())
     path: str | None = None
     lose_vm: int | None = None
+    volume: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
@@ -72,6 +76,7 @@ class Step:
             ops=tuple(raw.get("ops", ())),
             path=raw.get("path"),
             lose_vm=raw.get("lose_vm"),
+            volume=raw.get("volume"),
         )
 
     def __str__(self) -> str:
