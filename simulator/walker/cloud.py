@@ -456,12 +456,37 @@ class Cloud:
         await self._settle(
             f"host {host.ip} Disconnected", lambda: self._host_is(host, "Disconnected")
         )
+        if step.vm is not None and step.ops:
+            await self._while_down(step)
         if step.lose_vm is not None:
             self.sim.machine(host.ip).remove_vm(self.model.vms[step.lose_vm].uuid)
         await self.sim.set_alive(host.ip, True)
         await self._settle(f"host {host.ip} Connected", lambda: self._host_is(host, "Connected"))
         self.model.host_outage(step.host, step.lose_vm)
         await self._settle(f"the VMs of {host.ip} settled", lambda: self._vms_settled_on(host.uuid))
+
+    async def _while_down(self, step: Step) -> None:
+        """``step.ops`` on ``step.vm``, one of the dead host's VMs: once the node shows it
+        Unknown, every operation is refused and leaves it Unknown."""
+        assert self.model is not None
+        assert step.vm is not None
+        vm = self.model.vms[step.vm]
+
+        async def unknown() -> bool:
+            found = await self.query("/vm-instances", f"uuid={vm.uuid}")
+            return bool(found) and found[0]["state"] == "Unknown"
+
+        await self._settle(f"VM {vm.index} Unknown", unknown)
+        for op in step.ops:
+            expect = self.model.expect_while_down(op)
+            outcome = await self._send(Step(op, vm=step.vm))
+            if not expect.admits(outcome.ok, outcome.code):
+                raise WalkError(
+                    f"{step}: {op} while the host is down: the model expects {expect}, "
+                    f"the node answered {outcome}"
+                )
+        if not await unknown():
+            raise WalkError(f"{step}: VM {vm.index} left Unknown while its host is down")
 
     async def _host_is(self, host: HostModel, status: str) -> bool:
         found = await self.query("/hosts", f"uuid={host.uuid}")

@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from simulator.walker.actionlog import LogWriter
 from simulator.walker.cloud import Cloud, WalkError
 from simulator.walker.invariants import CHECKS, check
-from simulator.walker.model import CloudModel
+from simulator.walker.model import DOWN_OPS, CloudModel
 from simulator.walker.steps import CONCURRENT_OPS, FAULT_PATHS, VM_OPS, VOLUME_OPS, Step
 
 T = TypeVar("T")
@@ -220,8 +220,9 @@ class WalkMachine(RuleBasedStateMachine):
         host=st.integers(0, 7),
         path=st.sampled_from(FAULT_PATHS),
         lose=st.integers(0, 63) | st.none(),
+        during=st.lists(st.sampled_from(DOWN_OPS), max_size=2),
     )
-    def fault(self, kind: str, host: int, path: str, lose: int | None) -> None:
+    def fault(self, kind: str, host: int, path: str, lose: int | None, during: list[str]) -> None:
         kinds = self.s.cloud.config.faults
         if kind not in kinds:
             kind = kinds[0]
@@ -231,4 +232,7 @@ class WalkMachine(RuleBasedStateMachine):
             return
         on_host = [vm.index for vm in self.model.vms if vm.host == h]
         lose_vm = on_host[lose % len(on_host)] if on_host and lose is not None else None
-        self.s.step(Step(kind, host=h, lose_vm=lose_vm))
+        # While it is down, a few operations go to one of its VMs (the last one it runs).
+        target = on_host[-1] if on_host and during else None
+        ops = tuple(during) if target is not None else ()
+        self.s.step(Step(kind, host=h, lose_vm=lose_vm, vm=target, ops=ops))

@@ -70,6 +70,10 @@ WRONG_STATE = frozenset({"VM.1001"})
 NOT_FOUND = frozenset({"SYS.1003"})
 AGENT_FAILED = frozenset({"AGENT.1003"})
 NO_ADDRESS = frozenset({"L3.1005"})
+HOST_NOT_CONNECTED = frozenset({"HOST.1002"})
+# A VM whose host is down is Unknown: a stop or destroy is allowed and reaches for the
+# host (refused: not Connected); anything else is refused for the state.
+DOWN_OPS = ("stop", "reboot", "pause", "resume", "migrate", "destroy", "start")
 VOLUME_IN_USE = frozenset({"VOLUME.1001"})
 VOLUME_NOT_ATTACHED = frozenset({"VOLUME.1005"})
 # A data volume attaches to a Running or Stopped VM (docs: not while Paused).
@@ -189,6 +193,9 @@ class CloudModel:
         if step.volume is not None and step.volume >= len(self.volumes):
             return False
         if step.host is not None and step.host >= len(self.hosts):
+            return False
+        outage_vm = step.vm if step.op == "host-outage" else None
+        if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
         lose = step.lose_vm
         return lose is None or (lose < len(self.vms) and self.vms[lose].host == step.host)
@@ -338,6 +345,12 @@ class CloudModel:
             volume.vm = None
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
+
+    def expect_while_down(self, op: str) -> Expect:
+        """``op`` on a VM whose host the node sees down (the VM Unknown)."""
+        if op in ("stop", "destroy"):
+            return Expect(False, HOST_NOT_CONNECTED)
+        return Expect(False, WRONG_STATE)
 
     def set_fault(self, host: int, path: str, kind: str) -> None:
         """A fault on (host, path) replaces the one waiting there, as the simulator does."""
