@@ -29,7 +29,7 @@ async def _run(args: argparse.Namespace) -> list[WalkResult]:
         seed = seeds[i] if i < len(seeds) else seeds[-1] + i - len(seeds) + 1
         i += 1
         result = await walk(
-            WalkConfig(hosts=args.hosts),
+            WalkConfig(hosts=args.hosts, nodes=args.nodes),
             seed=seed,
             steps=args.steps,
             log_path=args.out / f"walk_seed{seed}.jsonl",
@@ -48,6 +48,7 @@ def main() -> int:
     parser.add_argument("--example-steps", type=int, default=100)
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--hours", type=float, default=0.0)
+    parser.add_argument("--nodes", type=int, default=1, help="more: a cluster in one process")
     parser.add_argument("--out", type=Path, default=Path("walk-bench"))
     parser.add_argument("--reduce", type=int, default=60, help="log-level shrink replays")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--example-steps", type=int, default=50, help="steps per Hypothesis example")
     w.add_argument("--log", type=Path, default=Path("walk.jsonl"))
     w.add_argument("--hosts", type=int, default=2)
+    w.add_argument("--nodes", type=int, default=1, help="more: a cluster in one process")
     w.add_argument(
         "--faults",
         default=",".join(FAULT_KINDS),
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(faults) - set(FAULT_KINDS)
         if unknown:
             raise SystemExit(f"unknown fault kinds: {sorted(unknown)}")
-        config = WalkConfig(hosts=args.hosts, plugins=tuple(args.plugin), faults=faults)
+        config = WalkConfig(
+            hosts=args.hosts, nodes=args.nodes, plugins=tuple(args.plugin), faults=faults
+        )
         result = asyncio.run(
             walk(
                 config,

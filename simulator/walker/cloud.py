@@ -60,6 +60,7 @@ class WalkConfig:
     host_memory_gib: int = 5  # 1 GiB is reserved: room for four 1-GiB VMs
     ip_capacity: int = 10
     plugins: tuple[str, ...] = ()
+    nodes: int = 1  # more: a cluster in one process, operations sent to each in turn
     faults: tuple[str, ...] = ("agent-error", "lost-callback", "host-outage")
     resend_after_s: float = 0.3
 
@@ -69,6 +70,7 @@ class WalkConfig:
             "hostMemoryGib": self.host_memory_gib,
             "ipCapacity": self.ip_capacity,
             "plugins": list(self.plugins),
+            "nodes": self.nodes,
             "faults": list(self.faults),
             "resendAfterS": self.resend_after_s,
         }
@@ -80,6 +82,7 @@ class WalkConfig:
             host_memory_gib=int(raw.get("hostMemoryGib", 5)),
             ip_capacity=int(raw.get("ipCapacity", 10)),
             plugins=tuple(raw.get("plugins", ())),
+            nodes=int(raw.get("nodes", 1)),
             faults=tuple(raw.get("faults", ())),
             resend_after_s=float(raw.get("resendAfterS", 0.3)),
         )
@@ -116,6 +119,10 @@ class Cloud:
     _tmp: tempfile.TemporaryDirectory[str] | None = None
     _baseline: CloudModel | None = None
     storage_free: int = 0  # the primary storage's free bytes with no VM and no volume
+    nodes: list[ManagementNode] = field(default_factory=list)
+    clients: list[ApiClient] = field(default_factory=list)  # one per node
+    _own_sim: Simulator | None = None  # cluster mode: the simulator every node drives
+    _sent: int = 0  # operations sent: they go to the nodes in turn
 
     # ----- life -------------------------------------------------------------------------
 
@@ -131,17 +138,28 @@ class Cloud:
             admin_password=SecretStr(ADMIN_PASSWORD),
         )
         await upgrade(settings.database_url)
-        self.node = ManagementNode(settings, broker=InProcBroker())
-        await self.node.start()
-        assert self.node.ctx is not None
-        # A lost callback costs one resend period; the walk shortens it from 5 s.
-        self.node.ctx.agents.resend_after = self.config.resend_after_s
-        assert self.node.simulator is not None
-        assert self.node.http is not None
-        self.sim = self.node.simulator
+        if self.config.nodes > 1:
+            # A cluster in one process: one database file, one in-process broker, and one
+            # simulator every node drives (as real hosts are shared).
+            self._own_sim = Simulator()
+            await self._own_sim.start()
+            settings = settings.model_copy(update={"simulator_url": self._own_sim.base_url})
+        broker = InProcBroker()
         self._http = aiohttp.ClientSession()
-        self.rest = ApiClient(f"http://127.0.0.1:{self.node.http.port}", self._http)
-        await self.rest.login("admin", ADMIN_PASSWORD)
+        for _ in range(self.config.nodes):
+            node = ManagementNode(settings, broker=broker)
+            await node.start()
+            self.nodes.append(node)
+            assert node.ctx is not None
+            assert node.http is not None
+            # A lost callback costs one resend period; the walk shortens it from 5 s.
+            node.ctx.agents.resend_after = self.config.resend_after_s
+            client = ApiClient(f"http://127.0.0.1:{node.http.port}", self._http)
+            await client.login("admin", ADMIN_PASSWORD)
+            self.clients.append(client)
+        self.node, self.rest = self.nodes[0], self.clients[0]
+        self.sim = self._own_sim or self.node.simulator
+        assert self.sim is not None
         await self._build()
         await self.read_baseline()
         self.model = self._fresh_model()
@@ -149,8 +167,12 @@ class Cloud:
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.close()
-        if self.node is not None:
-            await self.node.stop()
+        for node in reversed(self.nodes):
+            await node.stop()
+        self.nodes, self.clients = [], []
+        if self._own_sim is not None:
+            await self._own_sim.stop()
+            self._own_sim = None
         if self._tmp is not None:
             await asyncio.to_thread(self._tmp.cleanup)
 
@@ -158,6 +180,7 @@ class Cloud:
         """A fresh node, simulator and data center in place of this one's."""
         await self.stop()
         self.node = self.sim = self.rest = self.model = self._baseline = None
+        self._sent = 0
         self._http = self._tmp = None
         await self.start()
 
@@ -170,13 +193,16 @@ class Cloud:
 
     # ----- REST -------------------------------------------------------------------------
 
-    async def call(self, method: str, path: str, body: Any = None) -> Answer:
-        """One API call followed to its job's end; a job still open after JOB_TIMEOUT_S
-        fails the walk (a hung call)."""
-        assert self.rest is not None
+    async def call(
+        self, method: str, path: str, body: Any = None, *, client: ApiClient | None = None
+    ) -> Answer:
+        """One API call (to ``client``'s node, default the first) followed to its job's
+        end; a job still open after JOB_TIMEOUT_S fails the walk (a hung call)."""
+        client = client or self.rest
+        assert client is not None
         try:
             async with asyncio.timeout(JOB_TIMEOUT_S):
-                return await self.rest.job(method, path, body, poll_s=0.02)
+                return await client.job(method, path, body, poll_s=0.02)
         except TimeoutError:
             raise WalkError(f"{method} {path}: no end within {JOB_TIMEOUT_S} s") from None
 
@@ -398,31 +424,40 @@ class Cloud:
             )
         return index
 
+    async def _op_call(self, method: str, path: str, body: Any = None) -> Answer:
+        """An operation of a step: in cluster mode the nodes take them in turn, so a VM's
+        operations reach it through every node (the ring routes them to its owner)."""
+        client = self.clients[self._sent % len(self.clients)]
+        self._sent += 1
+        return await self.call(method, path, body, client=client)
+
     async def _send(self, step: Step) -> Outcome:
         assert self.model is not None
         if step.op.startswith("volume-"):
             answer = await self._send_volume(step)
         elif step.op == "create":
             name = f"walk-vm-{len(self.model.vms)}"
-            answer = await self.call("POST", "/vm-instances", self._create_body(name, step.host))
+            answer = await self._op_call(
+                "POST", "/vm-instances", self._create_body(name, step.host)
+            )
         else:
             assert step.vm is not None
             uuid = self.model.vms[step.vm].uuid
             if step.op == "destroy":
-                answer = await self.call("DELETE", f"/vm-instances/{uuid}")
+                answer = await self._op_call("DELETE", f"/vm-instances/{uuid}")
             else:
                 params: dict[str, Any] = {}
                 if step.op in ("start", "migrate") and step.host is not None:
                     params["hostUuid"] = self.model.hosts[step.host].uuid
                 body = {ACTIONS[step.op]: params}
-                answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)
+                answer = await self._op_call("PUT", f"/vm-instances/{uuid}/actions", body)
         return outcome_of(step, answer)
 
     async def _send_volume(self, step: Step) -> Answer:
         assert self.model is not None
         if step.op == "volume-create":
             name = f"walk-volume-{len(self.model.volumes)}"
-            return await self.call(
+            return await self._op_call(
                 "POST", "/volumes/data", {"params": {"name": name, "diskSize": GIB}}
             )
         assert step.volume is not None
@@ -430,10 +465,10 @@ class Cloud:
         if step.op == "volume-attach":
             assert step.vm is not None
             vm = self.model.vms[step.vm].uuid
-            return await self.call("POST", f"/volumes/{uuid}/vm-instances/{vm}", {"params": {}})
+            return await self._op_call("POST", f"/volumes/{uuid}/vm-instances/{vm}", {"params": {}})
         if step.op == "volume-detach":
-            return await self.call("DELETE", f"/volumes/{uuid}/vm-instances")
-        return await self.call("DELETE", f"/volumes/{uuid}")
+            return await self._op_call("DELETE", f"/volumes/{uuid}/vm-instances")
+        return await self._op_call("DELETE", f"/volumes/{uuid}")
 
     def _inject(self, step: Step) -> None:
         assert self.sim is not None
