@@ -41,6 +41,19 @@ async def test_a_short_walk_with_faults_keeps_every_invariant(tmp_path: Path) ->
     assert len(ops & {"start", "stop", "reboot", "pause", "resume", "destroy"}) >= 4
 
 
+@pytest.mark.timeout(120)
+async def test_a_walk_on_two_nodes_keeps_every_invariant(tmp_path: Path) -> None:
+    config = WalkConfig(nodes=2, faults=("agent-error", "lost-callback"))
+    result = await walk(
+        config, seed=12, steps=100, log_path=tmp_path / "walk.jsonl", save_dir=tmp_path
+    )
+
+    assert result.failure is None, (result.failure, [str(s) for s in result.minimal])
+    assert result.steps >= 80
+    log = await asyncio.to_thread(Log.read, tmp_path / "walk.jsonl")
+    assert log.config.nodes == 2
+
+
 @pytest.mark.timeout(240)
 async def test_a_seeded_bug_is_found_shrunk_and_replayed(tmp_path: Path) -> None:
     config = WalkConfig(plugins=(BUG,), faults=("agent-error",))
