@@ -1,6 +1,7 @@
 """The system under test: a fresh embedded node (SQLite, in-process bus) whose hosts the
-in-process simulator plays, the walk's data center built over REST, and each step done
-over the public REST API and judged against the model.
+in-process simulator plays (or several nodes, ``WalkConfig.nodes``), the walk's data
+center built over REST, emptied between walks, and its baseline read. (The steps are
+done in ``simulator.walker.actions``.)
 
 The data center is small on purpose, so a short walk reaches its edges: hosts with room
 for four VMs each, an L3 range of ten addresses, NFS primary storage (a VM may start or
@@ -20,8 +21,7 @@ from pydantic import SecretStr
 
 from simulator import Simulator
 from simulator.stress.rest import Answer, ApiClient
-from simulator.walker.model import TRANSITIONAL, CloudModel, HostModel
-from simulator.walker.steps import Step
+from simulator.walker.model import CloudModel, HostModel
 from zstackpy.core.bus.inproc import InProcBroker
 from zstackpy.core.db import upgrade
 from zstackpy.core.settings import NodeSettings
@@ -31,16 +31,6 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
-ACTIONS = {
-    "start": "startVmInstance",
-    "stop": "stopVmInstance",
-    "reboot": "rebootVmInstance",
-    "pause": "pauseVmInstance",
-    "resume": "resumeVmInstance",
-    "migrate": "migrateVm",
-    "recover": "recoverVmInstance",
-    "expunge": "expungeVmInstance",
-}
 
 
 class WalkError(AssertionError):
@@ -93,19 +83,6 @@ def host_ip(index: int) -> str:
 
 
 @dataclass
-class Outcome:
-    ok: bool
-    code: str | None
-    answer: Answer
-
-    def __str__(self) -> str:
-        if self.ok:
-            return "done"
-        error = self.answer.body.get("error", {}) if isinstance(self.answer.body, dict) else {}
-        return f"{self.code}: {error.get('description', self.answer.body)}"
-
-
-@dataclass
 class Cloud:
     """Start with ``start`` (or ``async with``); ``model`` is reset by ``reset``."""
 
@@ -122,7 +99,7 @@ class Cloud:
     nodes: list[ManagementNode] = field(default_factory=list)
     clients: list[ApiClient] = field(default_factory=list)  # one per node
     _own_sim: Simulator | None = None  # cluster mode: the simulator every node drives
-    _sent: int = 0  # operations sent: they go to the nodes in turn
+    sent: int = 0  # operations sent: they go to the nodes in turn
 
     # ----- life -------------------------------------------------------------------------
 
@@ -180,7 +157,7 @@ class Cloud:
         """A fresh node, simulator and data center in place of this one's."""
         await self.stop()
         self.node = self.sim = self.rest = self.model = self._baseline = None
-        self._sent = 0
+        self.sent = 0
         self._http = self._tmp = None
         await self.start()
 
@@ -304,14 +281,14 @@ class Cloud:
         self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts}
         # The image cache on the shared storage is filled once and keeps its capacity; a
         # first VM fills it, so no step of the walk sees it grow.
-        warm = await self.call("POST", "/vm-instances", self._create_body("warm", 0, stopped=True))
+        warm = await self.call("POST", "/vm-instances", self.create_body("warm", 0, stopped=True))
         if warm.status != 200:
             raise RuntimeError(f"warming the image cache: {warm.body}")
         uuid = warm.body["inventory"]["uuid"]
         await self.call("DELETE", f"/vm-instances/{uuid}")
         await self.call("PUT", f"/vm-instances/{uuid}/actions", {"expungeVmInstance": {}})
 
-    def _create_body(self, name: str, host: int | None, *, stopped: bool = False) -> dict[str, Any]:
+    def create_body(self, name: str, host: int | None, *, stopped: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {
             "name": name,
             "imageUuid": self.dc["image"]["uuid"],
@@ -380,194 +357,3 @@ class Cloud:
         answer = await self.call("PUT", f"/vm-instances/{uuid}/actions", body)
         if answer.status != 200:
             raise WalkError(f"emptying the cloud: expunge {uuid}: {answer.body}")
-
-    # ----- steps ------------------------------------------------------------------------
-
-    async def do(self, step: Step) -> None:
-        """Do ``step`` and check its outcome against the model, then move the model.
-        Raises WalkError when the node answered otherwise than the model expects."""
-        assert self.model is not None
-        if not self.model.refers_well(step):
-            return  # a reduced log dropped what this step refers to: nothing to do
-        if step.op in ("agent-error", "lost-callback"):
-            self._inject(step)
-        elif step.op == "host-outage":
-            await self._host_outage(step)
-        elif step.op == "concurrent":
-            await self._concurrent(step)
-        else:
-            expect = self.model.expect(step)
-            outcome = await self._send(step)
-            if not expect.admits(outcome.ok, outcome.code):
-                raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
-            uuid, placed = None, None
-            if outcome.ok and step.op == "volume-create":
-                uuid = outcome.answer.body["inventory"]["uuid"]
-            if outcome.ok and step.op in ("create", "start", "migrate"):
-                inventory = outcome.answer.body["inventory"]
-                uuid = inventory["uuid"]
-                if step.host is None:
-                    placed = self._placed(step, inventory)
-            self.model.apply(step, expect, uuid, placed)
-
-    def _placed(self, step: Step, inventory: dict[str, Any]) -> int:
-        """The host the allocator chose; it must be one the model had room on."""
-        assert self.model is not None
-        index = {h.uuid: h.index for h in self.model.hosts}.get(inventory.get("hostUuid") or "")
-        exclude = (
-            self.model.vms[step.vm].host if step.op == "migrate" and step.vm is not None else None
-        )
-        if index is None or index not in self.model.placeable(step.op, exclude):
-            raise WalkError(
-                f"{step}: the allocator chose host {index}; the model had room on "
-                f"{self.model.placeable(step.op, exclude)}"
-            )
-        return index
-
-    async def _op_call(self, method: str, path: str, body: Any = None) -> Answer:
-        """An operation of a step: in cluster mode the nodes take them in turn, so a VM's
-        operations reach it through every node (the ring routes them to its owner)."""
-        client = self.clients[self._sent % len(self.clients)]
-        self._sent += 1
-        return await self.call(method, path, body, client=client)
-
-    async def _send(self, step: Step) -> Outcome:
-        assert self.model is not None
-        if step.op.startswith("volume-"):
-            answer = await self._send_volume(step)
-        elif step.op == "create":
-            name = f"walk-vm-{len(self.model.vms)}"
-            answer = await self._op_call(
-                "POST", "/vm-instances", self._create_body(name, step.host)
-            )
-        else:
-            assert step.vm is not None
-            uuid = self.model.vms[step.vm].uuid
-            if step.op == "destroy":
-                answer = await self._op_call("DELETE", f"/vm-instances/{uuid}")
-            else:
-                params: dict[str, Any] = {}
-                if step.op in ("start", "migrate") and step.host is not None:
-                    params["hostUuid"] = self.model.hosts[step.host].uuid
-                body = {ACTIONS[step.op]: params}
-                answer = await self._op_call("PUT", f"/vm-instances/{uuid}/actions", body)
-        return outcome_of(step, answer)
-
-    async def _send_volume(self, step: Step) -> Answer:
-        assert self.model is not None
-        if step.op == "volume-create":
-            name = f"walk-volume-{len(self.model.volumes)}"
-            return await self._op_call(
-                "POST", "/volumes/data", {"params": {"name": name, "diskSize": GIB}}
-            )
-        assert step.volume is not None
-        uuid = self.model.volumes[step.volume].uuid
-        if step.op == "volume-attach":
-            assert step.vm is not None
-            vm = self.model.vms[step.vm].uuid
-            return await self._op_call("POST", f"/volumes/{uuid}/vm-instances/{vm}", {"params": {}})
-        if step.op == "volume-detach":
-            return await self._op_call("DELETE", f"/volumes/{uuid}/vm-instances")
-        return await self._op_call("DELETE", f"/volumes/{uuid}")
-
-    def _inject(self, step: Step) -> None:
-        assert self.sim is not None
-        assert self.model is not None
-        assert step.host is not None
-        assert step.path is not None
-        ip = host_ip(step.host)
-        if step.op == "agent-error":
-            self.sim.set_fault(ip, step.path, fail="injected by the walker", times=1)
-        else:
-            self.sim.set_fault(ip, step.path, drop_callback=True, times=1)
-        self.model.set_fault(step.host, step.path, step.op)
-
-    async def _host_outage(self, step: Step) -> None:
-        assert self.sim is not None
-        assert self.model is not None
-        assert step.host is not None
-        host = self.model.hosts[step.host]
-        await self.sim.set_alive(host.ip, False)
-        await self._settle(
-            f"host {host.ip} Disconnected", lambda: self._host_is(host, "Disconnected")
-        )
-        if step.vm is not None and step.ops:
-            await self._while_down(step)
-        if step.lose_vm is not None:
-            self.sim.machine(host.ip).remove_vm(self.model.vms[step.lose_vm].uuid)
-        await self.sim.set_alive(host.ip, True)
-        await self._settle(f"host {host.ip} Connected", lambda: self._host_is(host, "Connected"))
-        self.model.host_outage(step.host, step.lose_vm)
-        await self._settle(f"the VMs of {host.ip} settled", lambda: self._vms_settled_on(host.uuid))
-
-    async def _while_down(self, step: Step) -> None:
-        """``step.ops`` on ``step.vm``, one of the dead host's VMs: once the node shows it
-        Unknown, every operation is refused and leaves it Unknown."""
-        assert self.model is not None
-        assert step.vm is not None
-        vm = self.model.vms[step.vm]
-
-        async def unknown() -> bool:
-            found = await self.query("/vm-instances", f"uuid={vm.uuid}")
-            return bool(found) and found[0]["state"] == "Unknown"
-
-        await self._settle(f"VM {vm.index} Unknown", unknown)
-        for op in step.ops:
-            expect = self.model.expect_while_down(op)
-            outcome = await self._send(Step(op, vm=step.vm))
-            if not expect.admits(outcome.ok, outcome.code):
-                raise WalkError(
-                    f"{step}: {op} while the host is down: the model expects {expect}, "
-                    f"the node answered {outcome}"
-                )
-        if not await unknown():
-            raise WalkError(f"{step}: VM {vm.index} left Unknown while its host is down")
-
-    async def _host_is(self, host: HostModel, status: str) -> bool:
-        found = await self.query("/hosts", f"uuid={host.uuid}")
-        return bool(found) and found[0]["status"] == status
-
-    async def _vms_settled_on(self, host_uuid: str) -> bool:
-        assert self.model is not None
-        wanted = {vm.uuid: vm.state for vm in self.model.live_vms()}
-        for vm in await self.query("/vm-instances"):
-            if vm["uuid"] in wanted and vm["state"] in TRANSITIONAL:
-                return False
-            if vm.get("lastHostUuid") == host_uuid and vm["state"] != wanted.get(vm["uuid"]):
-                return False
-        return True
-
-    async def _settle(self, what: str, check: Any) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SETTLE_TIMEOUT_S
-        while not await check():
-            if loop.time() > deadline:
-                raise WalkError(f"{what}: not within {SETTLE_TIMEOUT_S} s")
-            await asyncio.sleep(0.05)
-
-    async def _concurrent(self, step: Step) -> None:
-        assert self.model is not None
-        assert step.vm is not None
-        model = self.model
-        vm = model.vms[step.vm]
-        steps = [
-            Step(op, vm=step.vm, host=model.start_host(vm) if op == "start" else None)
-            for op in step.ops
-        ]
-        outcomes = await asyncio.gather(*(self._send(s) for s in steps))
-        for order, after in model.orders(step.vm, steps):
-            if all(e.admits(o.ok, o.code) for e, o in zip(order, outcomes, strict=True)):
-                self.model = after
-                return
-        got = ", ".join(f"{s.op}: {o}" for s, o in zip(steps, outcomes, strict=True))
-        raise WalkError(f"{step}: no order of the operations explains the answers ({got})")
-
-
-def outcome_of(step: Step, answer: Answer) -> Outcome:
-    """Done (200), or a structured error; an error without a code fails the walk."""
-    if answer.status == 200:
-        return Outcome(True, None, answer)
-    error = answer.body.get("error") if isinstance(answer.body, dict) else None
-    if not isinstance(error, dict) or not error.get("code"):
-        raise WalkError(f"{step}: HTTP {answer.status} without a structured error: {answer.body}")
-    return Outcome(False, str(error["code"]), answer)

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from simulator.walker.actionlog import LogWriter
+from simulator.walker.actions import do
 from simulator.walker.cloud import Cloud, WalkError
 from simulator.walker.invariants import CHECKS, check
 from simulator.walker.model import DOWN_OPS, CloudModel
@@ -125,7 +126,7 @@ class Session:
         self.current.append(step)
         self.stats.steps += 1
         try:
-            self._run(self.cloud.do(step))
+            self._run(do(self.cloud, step))
             problems = self._run(check(self.cloud))
             self.stats.checks += len(CHECKS)
         except WalkError as exc:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from simulator.walker.actionlog import Log
+from simulator.walker.actions import do
 from simulator.walker.cloud import Cloud, WalkConfig, WalkError
 from simulator.walker.invariants import check
 
@@ -34,7 +35,7 @@ async def replay(
         for step in steps:
             done += 1
             try:
-                await cloud.do(step)
+                await do(cloud, step)
                 problems = await check(cloud)
             except WalkError as exc:
                 problems = [str(exc)]
