@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--log", type=Path, default=Path("walk.jsonl"))
     w.add_argument("--hosts", type=int, default=2)
     w.add_argument("--nodes", type=int, default=1, help="more: a cluster in one process")
+    w.add_argument("--ip-capacity", type=int, default=10, help="addresses in the L3's range")
     w.add_argument(
         "--faults",
         default=",".join(FAULT_KINDS),
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"unknown fault kinds: {sorted(unknown)}")
         config = WalkConfig(
-            hosts=args.hosts, nodes=args.nodes, plugins=tuple(args.plugin), faults=faults
+            hosts=args.hosts,
+            nodes=args.nodes,
+            ip_capacity=args.ip_capacity,
+            plugins=tuple(args.plugin),
+            faults=faults,
         )
         result = asyncio.run(
             walk(
