@@ -203,14 +203,20 @@ async def _undo_start(
     """A start failed: the agent may have defined the VM before failing (or timing out),
     so destroy it there; give the reservation back. Best effort: the start's own error is
     what the caller must see."""
-    try:
-        if spec is not None:
+    if spec is not None:
+        try:
             backend = backend_for(ctx, spec.host.hypervisor_type)
             await backend.destroy_vm(VmOnHost(vm_uuid=vm.uuid, host=spec.host, nics=spec.nics))
-        if host is not None:
+        except Exception:
+            log.exception("VM %s: destroying a failed start on host %s failed", vm.uuid, host)
+    # Whatever the destroy did: the VM falls back to a state off the host, so the host's
+    # books must not keep its reservation (a guest the agent still defines is found by
+    # the host's next state sync, which books it again).
+    if host is not None:
+        try:
             await return_capacity(ctx, host.uuid, vm)
-    except Exception:
-        log.exception("VM %s: undoing a failed start on host %s failed", vm.uuid, host)
+        except Exception:
+            log.exception("VM %s: returning the capacity of host %s failed", vm.uuid, host)
 
 
 async def start_spec(

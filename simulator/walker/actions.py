@@ -1,0 +1,243 @@
+"""The walk's steps done over the REST API and judged against the model: each answer
+must be one the model admits, then the model moves (``do``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.stress.rest import Answer
+from simulator.walker.cloud import (
+    GIB,
+    SETTLE_TIMEOUT_S,
+    Cloud,
+    WalkError,
+    host_ip,
+)
+from simulator.walker.model import TRANSITIONAL, HostModel
+from simulator.walker.steps import Step
+
+# The REST action of each VM operation (PUT /vm-instances/{uuid}/actions).
+ACTIONS = {
+    "start": "startVmInstance",
+    "stop": "stopVmInstance",
+    "reboot": "rebootVmInstance",
+    "pause": "pauseVmInstance",
+    "resume": "resumeVmInstance",
+    "migrate": "migrateVm",
+    "recover": "recoverVmInstance",
+    "expunge": "expungeVmInstance",
+}
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    code: str | None
+    answer: Answer
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "done"
+        error = self.answer.body.get("error", {}) if isinstance(self.answer.body, dict) else {}
+        return f"{self.code}: {error.get('description', self.answer.body)}"
+
+
+async def do(cloud: Cloud, step: Step) -> None:
+    """Do ``step`` and check its outcome against the model, then move the model.
+    Raises WalkError when the node answered otherwise than the model expects."""
+    assert cloud.model is not None
+    if not cloud.model.refers_well(step):
+        return  # a reduced log dropped what this step refers to: nothing to do
+    if step.op in ("agent-error", "lost-callback"):
+        _inject(cloud, step)
+    elif step.op == "host-outage":
+        await _host_outage(cloud, step)
+    elif step.op == "concurrent":
+        await _concurrent(cloud, step)
+    else:
+        expect = cloud.model.expect(step)
+        outcome = await _send(cloud, step)
+        if not expect.admits(outcome.ok, outcome.code):
+            raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
+        uuid, placed = None, None
+        if outcome.ok and step.op == "volume-create":
+            uuid = outcome.answer.body["inventory"]["uuid"]
+        if outcome.ok and step.op in ("create", "start", "migrate"):
+            inventory = outcome.answer.body["inventory"]
+            uuid = inventory["uuid"]
+            if step.host is None:
+                placed = _placed(cloud, step, inventory)
+        cloud.model.apply(step, expect, uuid, placed)
+
+
+def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
+    """The host the allocator chose; it must be one the model had room on."""
+    assert cloud.model is not None
+    index = {h.uuid: h.index for h in cloud.model.hosts}.get(inventory.get("hostUuid") or "")
+    exclude = (
+        cloud.model.vms[step.vm].host if step.op == "migrate" and step.vm is not None else None
+    )
+    if index is None or index not in cloud.model.placeable(step.op, exclude):
+        raise WalkError(
+            f"{step}: the allocator chose host {index}; the model had room on "
+            f"{cloud.model.placeable(step.op, exclude)}"
+        )
+    return index
+
+
+async def _op_call(cloud: Cloud, method: str, path: str, body: Any = None) -> Answer:
+    """An operation of a step: in cluster mode the nodes take them in turn, so a VM's
+    operations reach it through every node (the ring routes them to its owner)."""
+    client = cloud.clients[cloud.sent % len(cloud.clients)]
+    cloud.sent += 1
+    return await cloud.call(method, path, body, client=client)
+
+
+async def _send(cloud: Cloud, step: Step) -> Outcome:
+    assert cloud.model is not None
+    if step.op.startswith("volume-"):
+        answer = await _send_volume(cloud, step)
+    elif step.op == "create":
+        name = f"walk-vm-{len(cloud.model.vms)}"
+        answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
+    else:
+        assert step.vm is not None
+        uuid = cloud.model.vms[step.vm].uuid
+        if step.op == "destroy":
+            answer = await _op_call(cloud, "DELETE", f"/vm-instances/{uuid}")
+        else:
+            params: dict[str, Any] = {}
+            if step.op in ("start", "migrate") and step.host is not None:
+                params["hostUuid"] = cloud.model.hosts[step.host].uuid
+            body = {ACTIONS[step.op]: params}
+            answer = await _op_call(cloud, "PUT", f"/vm-instances/{uuid}/actions", body)
+    return outcome_of(step, answer)
+
+
+async def _send_volume(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    if step.op == "volume-create":
+        name = f"walk-volume-{len(cloud.model.volumes)}"
+        return await _op_call(
+            cloud, "POST", "/volumes/data", {"params": {"name": name, "diskSize": GIB}}
+        )
+    assert step.volume is not None
+    uuid = cloud.model.volumes[step.volume].uuid
+    if step.op == "volume-attach":
+        assert step.vm is not None
+        vm = cloud.model.vms[step.vm].uuid
+        return await _op_call(cloud, "POST", f"/volumes/{uuid}/vm-instances/{vm}", {"params": {}})
+    if step.op == "volume-detach":
+        return await _op_call(cloud, "DELETE", f"/volumes/{uuid}/vm-instances")
+    return await _op_call(cloud, "DELETE", f"/volumes/{uuid}")
+
+
+def _inject(cloud: Cloud, step: Step) -> None:
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    assert step.host is not None
+    assert step.path is not None
+    ip = host_ip(step.host)
+    if step.op == "agent-error":
+        cloud.sim.set_fault(ip, step.path, fail="injected by the walker", times=1)
+    else:
+        cloud.sim.set_fault(ip, step.path, drop_callback=True, times=1)
+    cloud.model.set_fault(step.host, step.path, step.op)
+
+
+async def _host_outage(cloud: Cloud, step: Step) -> None:
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    assert step.host is not None
+    host = cloud.model.hosts[step.host]
+    await cloud.sim.set_alive(host.ip, False)
+    await _settle(
+        cloud, f"host {host.ip} Disconnected", lambda: _host_is(cloud, host, "Disconnected")
+    )
+    if step.vm is not None and step.ops:
+        await _while_down(cloud, step)
+    if step.lose_vm is not None:
+        cloud.sim.machine(host.ip).remove_vm(cloud.model.vms[step.lose_vm].uuid)
+    await cloud.sim.set_alive(host.ip, True)
+    await _settle(cloud, f"host {host.ip} Connected", lambda: _host_is(cloud, host, "Connected"))
+    cloud.model.host_outage(step.host, step.lose_vm)
+    await _settle(cloud, f"the VMs of {host.ip} settled", lambda: _vms_settled_on(cloud, host.uuid))
+
+
+async def _while_down(cloud: Cloud, step: Step) -> None:
+    """``step.ops`` on ``step.vm``, one of the dead host's VMs: once the node shows it
+    Unknown, every operation is refused and leaves it Unknown."""
+    assert cloud.model is not None
+    assert step.vm is not None
+    vm = cloud.model.vms[step.vm]
+
+    async def unknown() -> bool:
+        found = await cloud.query("/vm-instances", f"uuid={vm.uuid}")
+        return bool(found) and found[0]["state"] == "Unknown"
+
+    await _settle(cloud, f"VM {vm.index} Unknown", unknown)
+    for op in step.ops:
+        expect = cloud.model.expect_while_down(op)
+        outcome = await _send(cloud, Step(op, vm=step.vm))
+        if not expect.admits(outcome.ok, outcome.code):
+            raise WalkError(
+                f"{step}: {op} while the host is down: the model expects {expect}, "
+                f"the node answered {outcome}"
+            )
+    if not await unknown():
+        raise WalkError(f"{step}: VM {vm.index} left Unknown while its host is down")
+
+
+async def _host_is(cloud: Cloud, host: HostModel, status: str) -> bool:
+    found = await cloud.query("/hosts", f"uuid={host.uuid}")
+    return bool(found) and found[0]["status"] == status
+
+
+async def _vms_settled_on(cloud: Cloud, host_uuid: str) -> bool:
+    assert cloud.model is not None
+    wanted = {vm.uuid: vm.state for vm in cloud.model.live_vms()}
+    for vm in await cloud.query("/vm-instances"):
+        if vm["uuid"] in wanted and vm["state"] in TRANSITIONAL:
+            return False
+        if vm.get("lastHostUuid") == host_uuid and vm["state"] != wanted.get(vm["uuid"]):
+            return False
+    return True
+
+
+async def _settle(cloud: Cloud, what: str, check: Any) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT_S
+    while not await check():
+        if loop.time() > deadline:
+            raise WalkError(f"{what}: not within {SETTLE_TIMEOUT_S} s")
+        await asyncio.sleep(0.05)
+
+
+async def _concurrent(cloud: Cloud, step: Step) -> None:
+    assert cloud.model is not None
+    assert step.vm is not None
+    model = cloud.model
+    vm = model.vms[step.vm]
+    steps = [
+        Step(op, vm=step.vm, host=model.start_host(vm) if op == "start" else None)
+        for op in step.ops
+    ]
+    outcomes = await asyncio.gather(*(_send(cloud, s) for s in steps))
+    for order, after in model.orders(step.vm, steps):
+        if all(e.admits(o.ok, o.code) for e, o in zip(order, outcomes, strict=True)):
+            cloud.model = after
+            return
+    got = ", ".join(f"{s.op}: {o}" for s, o in zip(steps, outcomes, strict=True))
+    raise WalkError(f"{step}: no order of the operations explains the answers ({got})")
+
+
+def outcome_of(step: Step, answer: Answer) -> Outcome:
+    """Done (200), or a structured error; an error without a code fails the walk."""
+    if answer.status == 200:
+        return Outcome(True, None, answer)
+    error = answer.body.get("error") if isinstance(answer.body, dict) else None
+    if not isinstance(error, dict) or not error.get("code"):
+        raise WalkError(f"{step}: HTTP {answer.status} without a structured error: {answer.body}")
+    return Outcome(False, str(error["code"]), answer)

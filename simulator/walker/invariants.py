@@ -1,0 +1,131 @@
+"""What must hold after every step, read through the public API and the simulator.
+
+1. The API agrees with the model: the same VMs, each in the model's state, on its host.
+2. Nothing is stuck: no VM in a transitional state, every host Connected.
+3. The database agrees with the simulated hosts: each machine runs exactly the VMs the
+   API places on its host, in the same state.
+4. Capacity adds up: each host's free CPU and memory is its baseline less the VMs it runs.
+5. Addresses add up: the L3's used addresses are exactly the VMs' NIC addresses, one
+   each, for every VM not expunged.
+6. Volumes: the API lists the model's data volumes, each Ready once attached and on the
+   model's VM; each simulated guest has exactly the data volumes attached to its VM.
+7. Storage adds up: the primary storage's free bytes are its baseline less the root
+   volumes of the VMs not expunged and the instantiated data volumes.
+
+(Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from simulator.walker.cloud import Cloud
+from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL
+
+CHECKS = ("api-model", "no-stuck", "db-hosts", "capacity", "addresses", "volumes", "storage")
+
+
+async def check(cloud: Cloud) -> list[str]:
+    """Every invariant, now; what breaks them (empty: all hold)."""
+    model = cloud.model
+    assert model is not None
+    assert cloud.sim is not None
+    problems: list[str] = []
+    vms = {vm["uuid"]: vm for vm in await cloud.query("/vm-instances")}
+    hosts = {h["uuid"]: h for h in await cloud.query("/hosts")}
+    host_index = {h.uuid: h.index for h in model.hosts}
+
+    # 1. the API agrees with the model
+    known = {vm.uuid for vm in model.vms}
+    for vm in model.vms:
+        row = vms.get(vm.uuid)
+        if vm.state == EXPUNGED:
+            if row is not None:
+                problems.append(
+                    f"api-model: VM {vm.index} is {row['state']}, expunged in the model"
+                )
+            continue
+        if row is None:
+            problems.append(f"api-model: VM {vm.index} is gone, {vm.state} in the model")
+            continue
+        host = host_index.get(row.get("hostUuid") or "")
+        if (row["state"], host) != (vm.state, vm.host):
+            problems.append(
+                f"api-model: VM {vm.index} is {row['state']} on host {host}, "
+                f"{vm.state} on host {vm.host} in the model"
+            )
+    for uuid, row in vms.items():
+        if uuid not in known:
+            problems.append(f"api-model: VM {uuid} ({row['name']}) is not in the model")
+
+    # 2. nothing stuck
+    for uuid, row in vms.items():
+        if row["state"] in TRANSITIONAL:
+            problems.append(f"no-stuck: VM {uuid} is {row['state']}")
+    for h in model.hosts:
+        status = hosts.get(h.uuid, {}).get("status")
+        if status != "Connected":
+            problems.append(f"no-stuck: host {h.index} is {status}")
+
+    # 3. the database agrees with the simulated hosts
+    for h in model.hosts:
+        machine = cloud.sim.machine(h.ip)
+        runs = {uuid: vm.state for uuid, vm in (machine.vms or {}).items()}
+        placed = {
+            uuid: row["state"]
+            for uuid, row in vms.items()
+            if row.get("hostUuid") == h.uuid and row["state"] in ON_HOST
+        }
+        if runs != placed:
+            problems.append(f"db-hosts: host {h.index} runs {runs}, the database places {placed}")
+
+    # 4. capacity
+    for h in model.hosts:
+        row = hosts.get(h.uuid, {})
+        got = (row.get("availableCpuCapacity"), row.get("availableMemoryCapacity"))
+        want = (model.free_cpu(h.index), model.free_memory(h.index))
+        if got != want:
+            problems.append(f"capacity: host {h.index} has {got} free, the model {want}")
+
+    # 5. addresses
+    l3 = cloud.dc["l3"]["uuid"]
+    used = [a["ip"] for a in await cloud.query("/l3-networks/ip-address", f"l3NetworkUuid={l3}")]
+    nics = [n["ip"] for n in await cloud.query("/vm-instances/nics", f"l3NetworkUuid={l3}")]
+    twice = [ip for ip, n in Counter(nics).items() if n > 1]
+    if twice:
+        problems.append(f"addresses: NICs share {twice}")
+    if sorted(used) != sorted(nics):
+        problems.append(f"addresses: in use {sorted(used)}, NICs hold {sorted(nics)}")
+    if len(used) != model.ips_used():
+        problems.append(f"addresses: {len(used)} in use, the model {model.ips_used()}")
+
+    # 6. volumes
+    rows = {v["uuid"]: v for v in await cloud.query("/volumes", "type=Data")}
+    for volume in model.volumes:
+        row = rows.pop(volume.uuid, None)
+        if volume.gone or row is None:
+            if volume.gone != (row is None):
+                problems.append(f"volumes: volume {volume.index} is {row and row['status']}")
+            continue
+        on = model.vms[volume.vm].uuid if volume.vm is not None else None
+        status = "Ready" if volume.ready else "NotInstantiated"
+        if (row["status"], row.get("vmInstanceUuid")) != (status, on):
+            problems.append(
+                f"volumes: volume {volume.index} is {row['status']} on {row.get('vmInstanceUuid')}"
+                f", {status} on VM {volume.vm} in the model"
+            )
+    problems += [f"volumes: volume {uuid} is not in the model" for uuid in rows]
+    for vm_model in model.vms:
+        if vm_model.host is None or vm_model.state not in ON_HOST:
+            continue
+        guest = cloud.sim.machine(model.hosts[vm_model.host].ip).vm(vm_model.uuid)
+        has = set(guest.volumes or ()) if guest is not None else set()
+        if has != model.attached_to(vm_model.index):
+            problems.append(f"volumes: the guest of VM {vm_model.index} has {sorted(has)}")
+
+    # 7. storage
+    [storage] = await cloud.query("/primary-storage")
+    free = cloud.storage_free - model.storage_used()
+    if storage["availableCapacity"] != free:
+        problems.append(f"storage: {storage['availableCapacity']} free, the model {free}")
+    return problems

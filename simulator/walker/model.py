@@ -1,0 +1,381 @@
+"""The model: what the cloud should hold, and for each action its precondition and effect.
+
+The model is written from the API's documented behaviour (docs/errors.md, the VM state
+machine as the API reference describes it), not from the node's code: checking the node
+against a copy of itself would find nothing. It knows the hosts, their free CPU and
+memory, the addresses in use, every VM the walk made (its state and host) and the agent
+faults waiting on the simulated hosts.
+
+``expect(step)`` is the precondition side: the outcome the node must answer (done, or
+refused with one of some error codes). ``apply(step, ...)`` is the effect: the model's
+state after the step, given the outcome it expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+
+from simulator.walker.steps import Step
+
+RUNNING, STOPPED, PAUSED, DESTROYED, EXPUNGED = (
+    "Running",
+    "Stopped",
+    "Paused",
+    "Destroyed",
+    "Expunged",  # the model's own mark: the API no longer knows the VM
+)
+ON_HOST = frozenset({RUNNING, PAUSED})
+# The states the API shows only while an operation runs: never between two steps.
+TRANSITIONAL = frozenset(
+    {
+        "Created",
+        "Starting",
+        "Stopping",
+        "Rebooting",
+        "Pausing",
+        "Resuming",
+        "Migrating",
+        "Destroying",
+        "Expunging",
+        "Unknown",
+    }
+)
+# Which states allow each VM operation, as the API reference states them.
+ALLOWED: dict[str, frozenset[str]] = {
+    "start": frozenset({STOPPED}),
+    "stop": frozenset({RUNNING, PAUSED}),
+    "reboot": frozenset({RUNNING}),
+    "pause": frozenset({RUNNING}),
+    "resume": frozenset({PAUSED}),
+    "migrate": frozenset({RUNNING}),
+    "destroy": frozenset({RUNNING, STOPPED, PAUSED}),
+    "recover": frozenset({DESTROYED}),
+    "expunge": frozenset({DESTROYED}),
+}
+# The agent command each operation sends to the VM's host (where a fault can wait).
+AGENT_PATH: dict[str, str] = {
+    "create": "/vm/start",
+    "start": "/vm/start",
+    "stop": "/vm/stop",
+    "reboot": "/vm/reboot",
+    "pause": "/vm/pause",
+    "resume": "/vm/resume",
+    "destroy": "/vm/destroy",
+    "migrate": "/vm/migrate",  # on the VM's (source) host
+}
+NO_CAPACITY = frozenset({"HOST.1101", "HOST.1102"})
+WRONG_STATE = frozenset({"VM.1001"})
+NOT_FOUND = frozenset({"SYS.1003"})
+AGENT_FAILED = frozenset({"AGENT.1003"})
+NO_ADDRESS = frozenset({"L3.1005"})
+HOST_NOT_CONNECTED = frozenset({"HOST.1002"})
+# A VM whose host is down is Unknown: a stop or destroy is allowed and reaches for the
+# host (refused: not Connected); anything else is refused for the state.
+DOWN_OPS = ("stop", "reboot", "pause", "resume", "migrate", "destroy", "start")
+VOLUME_IN_USE = frozenset({"VOLUME.1001"})
+VOLUME_NOT_ATTACHED = frozenset({"VOLUME.1005"})
+# A data volume attaches to a Running or Stopped VM (docs: not while Paused).
+ATTACHABLE = frozenset({RUNNING, STOPPED})
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """The outcome a step must have: done (``ok``), or refused with a code in ``codes``
+    (None: any structured error will do, the model does not pin the code)."""
+
+    ok: bool
+    codes: frozenset[str] | None = None
+
+    def admits(self, ok: bool, code: str | None) -> bool:
+        if ok or self.ok:
+            return ok == self.ok
+        return self.codes is None or code in self.codes
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "done"
+        return "refused with " + (
+            "any code" if self.codes is None else "/".join(sorted(self.codes))
+        )
+
+
+@dataclass(slots=True)
+class HostModel:
+    index: int
+    ip: str
+    uuid: str
+    cpu: int  # available vCPUs with no VM on the host
+    memory: int  # available bytes with no VM on the host
+
+
+@dataclass(slots=True)
+class VmModel:
+    index: int
+    uuid: str
+    state: str
+    host: int | None
+    last_host: int | None
+
+
+@dataclass(slots=True)
+class VolumeModel:
+    """A data volume: ``ready`` once its first attach put it on the storage; ``vm`` the
+    walk index of the VM it is attached to; ``gone`` once deleted (the default
+    policy, Direct, removes it at once)."""
+
+    index: int
+    uuid: str
+    ready: bool = False
+    vm: int | None = None
+    gone: bool = False
+
+
+@dataclass
+class CloudModel:
+    """The expected state. ``vm_cpu``/``vm_memory``: what every VM takes (one offering);
+    ``ip_capacity``: the addresses of the walk's L3 network."""
+
+    hosts: list[HostModel]
+    vm_cpu: int
+    vm_memory: int
+    ip_capacity: int
+    vms: list[VmModel] = field(default_factory=list)
+    volumes: list[VolumeModel] = field(default_factory=list)
+    faults: dict[tuple[int, str], str] = field(default_factory=dict)  # (host, path) -> kind
+
+    # ----- derived books ----------------------------------------------------------------
+
+    def used_on(self, host: int) -> int:
+        return sum(1 for vm in self.vms if vm.host == host and vm.state in ON_HOST)
+
+    def free_cpu(self, host: int) -> int:
+        return self.hosts[host].cpu - self.vm_cpu * self.used_on(host)
+
+    def free_memory(self, host: int) -> int:
+        return self.hosts[host].memory - self.vm_memory * self.used_on(host)
+
+    def has_room(self, host: int) -> bool:
+        return self.free_cpu(host) >= self.vm_cpu and self.free_memory(host) >= self.vm_memory
+
+    def ips_used(self) -> int:
+        """A Destroyed VM keeps its address (for a recover); an expunged one gave it back."""
+        return sum(1 for vm in self.vms if vm.state != EXPUNGED)
+
+    def storage_used(self) -> int:
+        """Bytes the VMs take on primary storage: a root volume per VM not expunged (the
+        image's size) and every data volume that was instantiated and not deleted."""
+        volumes = sum(1 for v in self.volumes if v.ready and not v.gone)
+        return self.vm_memory * (self.ips_used() + volumes)  # each is 1 GiB in the walk
+
+    def attached_to(self, vm: int) -> set[str]:
+        return {v.uuid for v in self.volumes if v.vm == vm and not v.gone}
+
+    def live_vms(self) -> list[VmModel]:
+        return [vm for vm in self.vms if vm.state != EXPUNGED]
+
+    def start_host(self, vm: VmModel) -> int:
+        """Where the walker asks a start to go: the VM's last host while it has room,
+        else the first host with room (else the last host, which must refuse)."""
+        last = vm.last_host if vm.last_host is not None else 0
+        if self.has_room(last):
+            return last
+        return next((h.index for h in self.hosts if self.has_room(h.index)), last)
+
+    # ----- precondition -----------------------------------------------------------------
+
+    def refers_well(self, step: Step) -> bool:
+        """Whether the VM and hosts ``step`` names exist (a log with steps removed may
+        name a VM that was never made, or lose a VM its host no longer runs)."""
+        if step.vm is not None and step.vm >= len(self.vms):
+            return False
+        if step.volume is not None and step.volume >= len(self.volumes):
+            return False
+        if step.host is not None and step.host >= len(self.hosts):
+            return False
+        outage_vm = step.vm if step.op == "host-outage" else None
+        if outage_vm is not None and self.vms[outage_vm].host != step.host:
+            return False
+        lose = step.lose_vm
+        return lose is None or (lose < len(self.vms) and self.vms[lose].host == step.host)
+
+    def _fault(self, host: int | None, op: str) -> str | None:
+        path = AGENT_PATH.get(op)
+        if host is None or path is None:
+            return None
+        return self.faults.get((host, path))
+
+    def placeable(self, op: str, exclude: int | None = None) -> list[int]:
+        """The hosts an allocator may choose for ``op``: room, and not ``exclude``."""
+        return [h.index for h in self.hosts if h.index != exclude and self.has_room(h.index)]
+
+    def may_allocate(self, op: str) -> bool:
+        """Whether the walk may leave the host to the allocator for ``op``: not while an
+        agent error waits on some host for it (which host fails would be the allocator's
+        pick, and the model could not say which fault fired)."""
+        path = AGENT_PATH.get(op)
+        return not any(kind == "agent-error" and p == path for (_, p), kind in self.faults.items())
+
+    def expect(self, step: Step) -> Expect:
+        """The outcome ``step`` must have (create and single VM operations). A create,
+        start or migrate without ``host`` leaves the choice to the node's allocator."""
+        if step.op.startswith("volume-"):
+            return self._expect_volume(step)
+        if step.op == "create":
+            if step.host is None:
+                if not self.placeable("create"):
+                    return Expect(False, NO_CAPACITY)
+            elif not self.has_room(step.host):
+                return Expect(False, NO_CAPACITY)
+            if self.ips_used() >= self.ip_capacity:
+                return Expect(False, NO_ADDRESS)
+            if self._fault(step.host, "create") == "agent-error":
+                return Expect(False, AGENT_FAILED)
+            return Expect(True)
+        assert step.vm is not None
+        vm = self.vms[step.vm]
+        if vm.state == EXPUNGED:
+            return Expect(False, NOT_FOUND)
+        if vm.state not in ALLOWED[step.op]:
+            return Expect(False, WRONG_STATE)
+        if step.op == "start":
+            if step.host is None:
+                if not self.placeable("start"):
+                    return Expect(False, NO_CAPACITY)
+            elif not self.has_room(step.host):
+                return Expect(False, NO_CAPACITY)
+        if step.op == "migrate":
+            if step.host is None:
+                if not self.placeable("migrate", exclude=vm.host):
+                    return Expect(False, NO_CAPACITY)
+            elif step.host == vm.host or not self.has_room(step.host):
+                return Expect(False, None)
+        on = step.host if step.op == "start" else vm.host
+        if self._fault(on, step.op) == "agent-error":
+            return Expect(False, AGENT_FAILED)
+        return Expect(True)
+
+    def _expect_volume(self, step: Step) -> Expect:
+        if step.op == "volume-create":
+            return Expect(True)
+        assert step.volume is not None
+        volume = self.volumes[step.volume]
+        if volume.gone:
+            return Expect(False, NOT_FOUND)
+        if step.op == "volume-delete":
+            return Expect(True)
+        if step.op == "volume-detach":
+            return Expect(True) if volume.vm is not None else Expect(False, VOLUME_NOT_ATTACHED)
+        assert step.vm is not None
+        vm = self.vms[step.vm]
+        # Several reasons may hold at once; the node may name any of them.
+        codes: set[str] = set()
+        if vm.state == EXPUNGED:
+            codes |= NOT_FOUND
+        elif vm.state not in ATTACHABLE:
+            codes |= WRONG_STATE
+        if volume.vm is not None:
+            codes |= VOLUME_IN_USE
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
+    # ----- effect -----------------------------------------------------------------------
+
+    def apply(
+        self, step: Step, expect: Expect, uuid: str | None = None, placed: int | None = None
+    ) -> None:
+        """The state after ``step`` had the outcome ``expect`` (``uuid``: a created VM's;
+        ``placed``: the host the node chose when the step left it to the allocator)."""
+        target = step.host if step.host is not None else placed
+        on = target if step.op in ("create", "start") else None
+        if step.vm is not None and step.op != "create":
+            on = on if on is not None else self.vms[step.vm].host
+        path = AGENT_PATH.get(step.op)
+        reached_host = expect.ok or expect.codes == AGENT_FAILED
+        if on is not None and path is not None and reached_host:
+            # the command reached the host: a fault waiting there fired once
+            self.faults.pop((on, path), None)
+        if on is not None and step.op in ("create", "start") and expect.codes == AGENT_FAILED:
+            # a failed start is undone by a destroy there (the agent may have defined it)
+            self.faults.pop((on, "/vm/destroy"), None)
+        if not expect.ok:
+            return
+        if step.op.startswith("volume-"):
+            self._apply_volume(step, uuid)
+            return
+        if step.op == "create":
+            assert uuid is not None
+            assert target is not None
+            self.vms.append(VmModel(len(self.vms), uuid, RUNNING, target, target))
+            return
+        assert step.vm is not None
+        vm = self.vms[step.vm]
+        if step.op == "start":
+            vm.state, vm.host, vm.last_host = RUNNING, target, target
+        elif step.op == "stop":
+            vm.state, vm.host, vm.last_host = STOPPED, None, vm.host
+        elif step.op in ("reboot", "resume"):
+            vm.state = RUNNING
+        elif step.op == "pause":
+            vm.state = PAUSED
+        elif step.op == "migrate":
+            vm.host, vm.last_host = target, vm.host
+        elif step.op == "destroy":
+            if vm.host is not None:
+                vm.last_host = vm.host
+            vm.state, vm.host = DESTROYED, None
+        elif step.op == "recover":
+            vm.state = STOPPED
+        elif step.op == "expunge":
+            vm.state = EXPUNGED
+            for volume in self.volumes:  # expunging a VM detaches its data volumes
+                if volume.vm == vm.index:
+                    volume.vm = None
+
+    def _apply_volume(self, step: Step, uuid: str | None) -> None:
+        if step.op == "volume-create":
+            assert uuid is not None
+            self.volumes.append(VolumeModel(len(self.volumes), uuid))
+            return
+        assert step.volume is not None
+        volume = self.volumes[step.volume]
+        if step.op == "volume-attach":
+            volume.vm, volume.ready = step.vm, True
+        elif step.op == "volume-detach":
+            volume.vm = None
+        elif step.op == "volume-delete":
+            volume.vm, volume.gone = None, True
+
+    def expect_while_down(self, op: str) -> Expect:
+        """``op`` on a VM whose host the node sees down (the VM Unknown)."""
+        if op in ("stop", "destroy"):
+            return Expect(False, HOST_NOT_CONNECTED)
+        return Expect(False, WRONG_STATE)
+
+    def set_fault(self, host: int, path: str, kind: str) -> None:
+        """A fault on (host, path) replaces the one waiting there, as the simulator does."""
+        self.faults[(host, path)] = kind
+
+    def host_outage(self, host: int, lose_vm: int | None) -> None:
+        """The host died and came back; the VM ``lose_vm`` died with it (Stopped), every
+        other VM it ran runs again as it was."""
+        if lose_vm is not None:
+            vm = self.vms[lose_vm]
+            vm.state, vm.host, vm.last_host = STOPPED, None, host
+
+    # ----- concurrency ------------------------------------------------------------------
+
+    def orders(self, vm: int, steps: list[Step]) -> list[tuple[list[Expect], CloudModel]]:
+        """Every way ``steps`` on one VM can run one after the other (the VM's queue runs
+        them in arrival order, which the network decides): each order's outcomes, in the
+        order of ``steps``, and the model after it."""
+        out = []
+        for order in itertools.permutations(range(len(steps))):
+            model = copy.deepcopy(self)
+            outcomes: list[Expect | None] = [None] * len(steps)
+            for i in order:
+                expect = model.expect(steps[i])
+                model.apply(steps[i], expect)
+                outcomes[i] = expect
+            out.append(([o for o in outcomes if o is not None], model))
+        return out

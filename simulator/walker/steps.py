@@ -1,0 +1,84 @@
+"""The walker's actions as data: what the action log holds and what replay re-runs.
+
+A step names VMs and hosts by their index in the walk (VM 3 is the fourth VM the walk
+created, host 0 the first host it added), never by uuid, so a log replays on a fresh
+node whose uuids differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# One VM operation over REST each; "create" makes a VM, the rest act on one.
+VM_OPS = (
+    "start",
+    "stop",
+    "reboot",
+    "pause",
+    "resume",
+    "migrate",
+    "destroy",
+    "recover",
+    "expunge",
+)
+# Operations sent together on one VM by a "concurrent" step.
+CONCURRENT_OPS = ("start", "stop", "reboot", "pause", "resume")
+# Agent command paths an "agent-error" or "lost-callback" fault can hit.
+FAULT_PATHS = (
+    "/vm/start",
+    "/vm/stop",
+    "/vm/reboot",
+    "/vm/pause",
+    "/vm/resume",
+    "/vm/destroy",
+    "/vm/migrate",
+)
+FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
+# Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
+VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One action of a walk.
+
+    ``op``: "create", one of VM_OPS, "concurrent" (``ops`` on ``vm`` at once) or a fault
+    (FAULT_KINDS). ``vm`` and ``host`` are walk indexes (no ``host`` for a create, start
+    or migrate: the node's allocator chooses); ``path`` is the agent command a
+    fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it;
+    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too).
+    """
+
+    op: str
+    vm: int | None = None
+    host: int | None = None
+    ops: tuple[str, ...] = field(default=())
+    path: str | None = None
+    lose_vm: int | None = None
+    volume: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The compact form: fields left at their default are omitted."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if value is None or value == ():
+                continue
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Step:
+        return cls(
+            op=str(raw["op"]),
+            vm=raw.get("vm"),
+            host=raw.get("host"),
+            ops=tuple(raw.get("ops", ())),
+            path=raw.get("path"),
+            lose_vm=raw.get("lose_vm"),
+            volume=raw.get("volume"),
+        )
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.to_json().items() if k != "op")
+        return f"{self.op}({args})"
