@@ -80,7 +80,7 @@ async def _cluster(settings: NodeSettings) -> AsyncIterator[Start]:
 
     yield start
     for node in reversed(nodes):
-        if node.state.value in ("ready", "fenced"):
+        if node.state.value in ("ready", "draining", "fenced"):
             await node.stop()
 
 

@@ -135,15 +135,23 @@ class GroupCommit:
             raise
 
     async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            try:
-                await self._commit(batch)
-            finally:
-                for entry in batch:
-                    if not entry.future.done():  # only when this task was cancelled
-                        entry.future.cancel()
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    await self._commit(batch)
+                finally:
+                    for entry in batch:
+                        if not entry.future.done():  # only when this task was cancelled
+                            entry.future.cancel()
+        finally:
+            # In the same step as the last look at the queue: a done-callback runs later,
+            # and a write handed in meanwhile would see this writer, finished, as running
+            # and wait for a writer that never comes.
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
 
     async def _commit(self, batch: list[_Pending[Any]]) -> None:
         if len(batch) == 1:
