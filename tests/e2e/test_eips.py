@@ -198,6 +198,60 @@ async def test_a_host_refusing_the_nat_leaves_the_eip_as_it_was(
     await destroy_and_expunge(admin, vm["uuid"])
 
 
+async def test_a_disabled_eip_stays_attached_and_off_its_host(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipstate", HOSTS[:1], storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await public_l3(admin, dc, "eipstate-public")
+    vip = await new_vip(admin, public["uuid"], "v")
+    vm = await new_vm(admin, dc, "app")
+    nic = vm["vmNics"][0]
+    eip = await admin.inventory(
+        "/eips", {"name": "e", "vipUuid": vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    actions = f"/eips/{eip['uuid']}/actions"
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+    error_of(await admin.action(actions, "changeEipState", {"stateEvent": "off"}), "SYS.1007")
+
+    # A host refusing the revoke leaves the EIP Enabled and NATed.
+    sim.set_fault(HOSTS[0], "/flatnetworkprovider/eip/delete", fail="iptables: locked", times=1)
+    refused = await admin.action(actions, "changeEipState", {"stateEvent": "disable"})
+    assert refused.status != 200
+    assert (await _eip(admin, eip["uuid"]))["state"] == "Enabled"
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+
+    answer = await admin.action(actions, "changeEipState", {"stateEvent": "disable"})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["state"] == "Disabled"
+    assert answer.body["inventory"]["vmNicUuid"] == nic["uuid"]
+    assert host_nat(sim, HOSTS[0]) == {}
+    # A restart of its VM does not put it back.
+    await vm_ok(admin, vm["uuid"], "stopVmInstance")
+    await vm_ok(admin, vm["uuid"], "startVmInstance")
+    assert host_nat(sim, HOSTS[0]) == {}
+
+    # A host refusing the apply leaves it Disabled; then it goes back on.
+    sim.set_fault(HOSTS[0], "/flatnetworkprovider/eip/apply", fail="iptables: locked", times=1)
+    refused = await admin.action(actions, "changeEipState", {"stateEvent": "enable"})
+    assert refused.status != 200
+    assert (await _eip(admin, eip["uuid"]))["state"] == "Disabled"
+    assert host_nat(sim, HOSTS[0]) == {}
+    answer = await admin.action(actions, "changeEipState", {"stateEvent": "enable"})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["state"] == "Enabled"
+    assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
+
+    # Disabled, it detaches and attaches without touching the host.
+    assert (await admin.action(actions, "changeEipState", {"stateEvent": "disable"})).status == 200
+    assert (await admin.delete(f"/eips/{eip['uuid']}/vm-instances/nics")).status == 200
+    attached = await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{nic['uuid']}", {})
+    assert attached.status == 200, attached.body
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert (await admin.delete(f"/eips/{eip['uuid']}")).status == 200
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
 async def test_bad_input_changes_nothing_and_vips_go_with_their_network(
     admin: ApiClient, sim: Simulator
 ) -> None:

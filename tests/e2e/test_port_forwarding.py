@@ -120,6 +120,26 @@ async def test_refusals_and_bad_input_change_nothing(admin: ApiClient, sim: Simu
     assert host_forwards(sim, HOSTS[0]) == {}
     assert (await admin.create(path, {})).status == 200
     error_of(await admin.create(path, {}), "PF.1001")
+
+    # UpdatePortForwardingRule: name and description only; bad input changes nothing.
+    actions = f"/port-forwarding/{rule['uuid']}/actions"
+    error_of(await admin.action(actions, "updatePortForwardingRule", {"name": ""}), "SYS.1007")
+    error_of(
+        await admin.action(f"/port-forwarding/{'0' * 32}/actions", "updatePortForwardingRule", {}),
+        "SYS.1003",
+    )
+    assert (await _rule(admin, rule["uuid"]))["name"] == "r"
+    renamed = await admin.action(
+        actions, "updatePortForwardingRule", {"name": "ssh", "description": "to the app"}
+    )
+    assert renamed.status == 200, renamed.body
+    assert (renamed.body["inventory"]["name"], renamed.body["inventory"]["description"]) == (
+        "ssh",
+        "to the app",
+    )
+    [found] = await inventories(admin, "/port-forwarding", "name=ssh")
+    assert found["uuid"] == rule["uuid"]
+    assert found["vmNicUuid"] == nic["uuid"]  # still attached
     assert (await admin.delete(f"/port-forwarding/{rule['uuid']}")).status == 200
     assert host_forwards(sim, HOSTS[0]) == {}
     [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")

@@ -100,6 +100,22 @@ class APIUpdateEipMsg(APIMessage):
     description: str | None = Field(None, max_length=2048)
 
 
+class APIChangeEipStateMsg(APIMessage):
+    api_service: ClassVar[str] = EIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ChangeEipState",
+        java_class=f"{_PKG}.APIChangeEipStateMsg",
+        method="PUT",
+        path="/eips/{uuid}/actions",
+        body_key="changeEipState",
+        result_java_class=f"{_PKG}.APIChangeEipStateEvent",
+        summary="Enable or disable an EIP (a disabled one stays attached, off its host)",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    state_event: Literal["enable", "disable"]
+
+
 class APIGetEipAttachableVmNicsMsg(APIMessage):
     api_service: ClassVar[str] = EIP_SERVICE
     api: ClassVar[ApiSpec | None] = ApiSpec(

@@ -23,6 +23,7 @@ from zstackpy.core.service import handles
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.eip.api import (
     APIAttachEipMsg,
+    APIChangeEipStateMsg,
     APICreateEipMsg,
     APIDeleteEipMsg,
     APIDetachEipMsg,
@@ -62,6 +63,8 @@ from zstackpy.services.vip.models import VipVO
 from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
+
+EIP_ENABLED, EIP_DISABLED = "Enabled", "Disabled"
 
 USE_FOR = "Eip"
 
@@ -232,18 +235,24 @@ class EipService(ResourceService):
                 .where(EipVO.uuid == uuid)
                 .values(vm_nic_uuid=nic_uuid, guest_ip=place.nic.ip)
             )
+        if eip.state != EIP_ENABLED:
+            return  # attached, but off the host until it is enabled
+        try:
+            await self._apply(uuid, place, backend)
+        except BaseException:
+            await self._set_nic(uuid, None, None)
+            raise
+
+    async def _apply(self, uuid: str, place: NicPlace, backend: EipBackend) -> None:
+        """Put the EIP on the NIC's host (none when the VM runs nowhere)."""
         if place.host is None:
             return
         try:
             await backend.apply_eip(await self._on_host(uuid, place))
         except ZError as exc:
-            if exc.code == HostErr.WRONG_STATE:
-                return  # the host is not Connected: its reconnect puts the EIP there
-            await self._set_nic(uuid, None, None)
-            raise
-        except BaseException:
-            await self._set_nic(uuid, None, None)
-            raise
+            if exc.code != HostErr.WRONG_STATE:
+                raise
+            # The host is not Connected: its reconnect puts the EIP there.
 
     @handles(APIDetachEipMsg)
     async def detach(self, msg: APIDetachEipMsg) -> EipEvent:
@@ -259,22 +268,62 @@ class EipService(ResourceService):
 
     async def _detach(self, eip: EipVO) -> None:
         """Revoke on the host first: a host that refuses leaves the EIP attached."""
+        if eip.state == EIP_ENABLED:
+            await self._revoke(eip)
+        await self._set_nic(eip.uuid, None, None)
+
+    async def _revoke(self, eip: EipVO) -> None:
+        """Take the attached EIP off its NIC's host (while its row still says Enabled)."""
         assert eip.vm_nic_uuid is not None
         try:
             place = await nic_place(self.ctx, eip.vm_nic_uuid)
         except ZError as exc:
             if exc.code != SysErr.RESOURCE_NOT_FOUND:
                 raise
-            place = None  # the NIC is gone: nothing holds the EIP any more
-        if place is not None and place.host is not None:
-            backend = await self._backend(place.nic.l3_network_uuid)
-            try:
-                await backend.revoke_eip(await self._on_host(eip.uuid, place))
-            except ZError as exc:
-                # Not Connected: its reconnect sends the whole NAT table, without this one.
-                if exc.code != HostErr.WRONG_STATE:
-                    raise
-        await self._set_nic(eip.uuid, None, None)
+            return  # the NIC is gone: nothing holds the EIP any more
+        if place.host is None:
+            return
+        backend = await self._backend(place.nic.l3_network_uuid)
+        try:
+            await backend.revoke_eip(await self._on_host(eip.uuid, place))
+        except ZError as exc:
+            # Not Connected: its reconnect sends the whole NAT table, without this one.
+            if exc.code != HostErr.WRONG_STATE:
+                raise
+
+    # ----- state -------------------------------------------------------------------------
+
+    @handles(APIChangeEipStateMsg)
+    async def change_state_api(self, msg: APIChangeEipStateMsg) -> EipEvent:
+        async def run() -> EipEvent:
+            await self._change_state(msg.uuid, msg.state_event == "enable")
+            return EipEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+
+        return await self.ctx.queues.run(eip_queue(msg.uuid), run)
+
+    async def _change_state(self, uuid: str, enable: bool) -> None:
+        """A disabled EIP keeps its NIC but leaves the host's NAT table (revoked before the
+        row changes: a host that refuses leaves it Enabled); enabling puts it back, and a
+        host that refuses leaves it Disabled."""
+        async with self.ctx.db.session() as session:
+            eip: EipVO = await self.require(session, uuid)
+        wanted = EIP_ENABLED if enable else EIP_DISABLED
+        if eip.state == wanted:
+            return
+        if not enable:
+            if eip.vm_nic_uuid is not None:
+                await self._revoke(eip)
+            await self.update_fields(uuid, {"state": wanted})
+            return
+        await self.update_fields(uuid, {"state": wanted})
+        if eip.vm_nic_uuid is None:
+            return
+        try:
+            place = await nic_place(self.ctx, eip.vm_nic_uuid)
+            await self._apply(uuid, place, await self._backend(place.nic.l3_network_uuid))
+        except BaseException:
+            await self.update_fields(uuid, {"state": EIP_DISABLED})
+            raise
 
     async def _set_nic(self, uuid: str, nic_uuid: str | None, guest_ip: str | None) -> None:
         async with self.ctx.db.session() as session, session.begin():
@@ -344,7 +393,9 @@ class EipService(ResourceService):
                 return []
             query = query.where(EipVO.vm_nic_uuid.in_(nic_uuids))
         async with self.ctx.db.session() as session:
-            rows = (await session.execute(query.where(EipVO.vm_nic_uuid.is_not(None)))).all()
+            # What providers put on hosts and routers: attached and enabled EIPs.
+            attached = query.where(EipVO.vm_nic_uuid.is_not(None), EipVO.state == EIP_ENABLED)
+            rows = (await session.execute(attached)).all()
         return [
             EipView(
                 eip_uuid=eip.uuid,

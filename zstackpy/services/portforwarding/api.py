@@ -90,6 +90,23 @@ class APIDetachPortForwardingRuleMsg(APIMessage):
     uuid: str
 
 
+class APIUpdatePortForwardingRuleMsg(APIMessage):
+    api_service: ClassVar[str] = PORT_FORWARDING_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="UpdatePortForwardingRule",
+        java_class=f"{_PKG}.APIUpdatePortForwardingRuleMsg",
+        method="PUT",
+        path="/port-forwarding/{uuid}/actions",
+        body_key="updatePortForwardingRule",
+        result_java_class=f"{_PKG}.APIUpdatePortForwardingRuleEvent",
+        summary="Change a port-forwarding rule's name or description",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=2048)
+
+
 class APIQueryPortForwardingRuleMsg(APIQueryMessage):
     query_of: ClassVar[str] = "PortForwardingRule"
     api: ClassVar[ApiSpec | None] = ApiSpec(

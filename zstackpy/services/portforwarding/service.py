@@ -32,6 +32,7 @@ from zstackpy.services.portforwarding.api import (
     APICreatePortForwardingRuleMsg,
     APIDeletePortForwardingRuleMsg,
     APIDetachPortForwardingRuleMsg,
+    APIUpdatePortForwardingRuleMsg,
     PortForwardingRuleEvent,
 )
 from zstackpy.services.portforwarding.extensions import (
@@ -171,6 +172,18 @@ class PortForwardingService(ResourceService):
             reply.raise_if_error()
         except ZError as exc:
             log.warning("port-forwarding rule %s: undoing its create failed: %s", uuid, exc)
+
+    @handles(APIUpdatePortForwardingRuleMsg)
+    async def update(self, msg: APIUpdatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
+        async def run() -> PortForwardingRuleEvent:
+            changes = msg.model_dump(
+                include={"name", "description"}, exclude_none=True, by_alias=False
+            )
+            await self.update_fields(msg.uuid, changes)
+            inventory = await self.answer(msg.uuid, "updated", msg.require_auth())
+            return PortForwardingRuleEvent(inventory=inventory)
+
+        return await self.ctx.queues.run(pf_queue(msg.uuid), run)
 
     @handles(APIDeletePortForwardingRuleMsg)
     async def delete_api(self, msg: APIDeletePortForwardingRuleMsg) -> PortForwardingRuleEvent:
