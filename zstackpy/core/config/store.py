@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from zstackpy.core.config.definitions import ConfigValue, GlobalConfigDef, config_not_found
 from zstackpy.core.db import Database, GlobalConfigVO
+from zstackpy.core.db.retry import retrying
 from zstackpy.core.errors import ZError
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,9 @@ class GlobalConfigs:
         """
         for attempt in range(1, _LOAD_ATTEMPTS + 1):
             try:
-                rows = await self._sync_rows(db)
+                # Nodes starting together on a fresh database sync the same rows: InnoDB
+                # may pick one as a deadlock victim, which runs again (two-nodes.sh did).
+                rows = await retrying(partial(self._sync_rows, db), "syncing global configs")
                 break
             except IntegrityError:
                 if attempt == _LOAD_ATTEMPTS:
