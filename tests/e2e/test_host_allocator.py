@@ -11,7 +11,7 @@ import pytest
 
 from simulator import Simulator
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_cluster, add_kvm_host, add_zone
+from tests.support.datacenter import add_cluster, add_kvm_host, add_zone, set_global_config
 from zstackpy.core.errors import ZError
 from zstackpy.core.flow import Flow
 from zstackpy.core.plugin import PluginRegistry
@@ -242,3 +242,50 @@ async def test_filters_state_tags_and_plugins(
     )
     assert pinned.error is not None
     assert pinned.error.details["filter"] == "candidate-hosts"
+
+
+async def test_paginated_placement_finds_the_one_host_with_room(
+    admin: ApiClient, sim: Simulator, node: ManagementNode, cluster: dict[str, Any]
+) -> None:
+    """Pages of two hosts among seven, one host with room: whichever page a placement
+    starts from, it reads on (wrapping at the end) until it finds that host."""
+    await set_global_config(admin, "hostAllocator", "paginationLimit", 2)
+    for i in range(6):
+        await _small_host(admin, sim, cluster["uuid"], f"10.25.0.{i + 1}", GIB // 2)
+    roomy = await _small_host(admin, sim, cluster["uuid"], "10.25.0.9", 8 * GIB)
+    for _ in range(6):
+        reply = await _allocate(node, cpu_num=1, memory_size=GIB)
+        assert reply.host is not None
+        assert reply.host.uuid == roomy["uuid"]
+        assert reply.candidates == []  # a placement's reply does not carry the pages
+    assert await _free_memory(admin, roomy["uuid"]) == 2 * GIB
+
+    # No host of any page fits: the error names the filter, after every page was read.
+    full = await node.context.bus.call(AllocateHostMsg(cpu_num=1, memory_size=3 * GIB))
+    assert full.error is not None
+    assert full.error.code == "HOST.1101"
+    assert full.error.details["filter"] == "filter-by-capacity"
+    assert full.error.details["pagesRead"] >= 4  # 7 hosts, 2 a page, from anywhere
+    # The plugin's filter is reported when it is what the closest page met.
+    await _small_host(admin, sim, cluster["uuid"], "10.25.0.10", 8 * GIB, name="quarantined-2")
+    assert await _free_memory(admin, roomy["uuid"]) == 2 * GIB
+    filtered = await node.context.bus.call(AllocateHostMsg(cpu_num=1, memory_size=3 * GIB))
+    assert filtered.error is not None
+    assert filtered.error.details["filter"] == "_NoQuarantinedHosts"
+
+
+async def test_paginated_placements_spread_over_every_page(
+    admin: ApiClient, sim: Simulator, node: ManagementNode, cluster: dict[str, Any]
+) -> None:
+    await set_global_config(admin, "hostAllocator", "paginationLimit", 2)
+    hosts = [
+        await _small_host(admin, sim, cluster["uuid"], f"10.26.0.{i + 1}", 64 * GIB)
+        for i in range(8)
+    ]
+    chosen = set()
+    for _ in range(100):  # each host missed by all: (7/8)^100, about 1 in 600,000
+        reply = await _allocate(node, cpu_num=1, memory_size=MIB)
+        assert reply.host is not None
+        chosen.add(reply.host.uuid)
+    # A page holds two hosts: only a random start per placement reaches all eight.
+    assert chosen == {h["uuid"] for h in hosts}

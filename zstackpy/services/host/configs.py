@@ -74,6 +74,29 @@ CPU_OVER_PROVISIONING_RATIO = GlobalConfigDef(
     "(read at each connect)",
 )
 
+# The allocator's own category (ZStack's names; the defaults are ours).
+ALLOCATOR_CATEGORY = "hostAllocator"
+
+USE_PAGINATION = GlobalConfigDef(
+    category=ALLOCATOR_CATEGORY,
+    name="usePagination",
+    value_type=bool,
+    default=True,
+    description="read the candidate hosts of a VM's placement a page at a time (from a "
+    "random place in the list, the next page only when no host of a page fits), so a "
+    "placement costs the same with 100 hosts or 100,000",
+)
+
+PAGINATION_LIMIT = GlobalConfigDef(
+    category=ALLOCATOR_CATEGORY,
+    name="paginationLimit",
+    value_type=int,
+    default=200,
+    min=1,
+    max=100000,
+    description="candidate hosts in one page of a paginated placement",
+)
+
 HOST_CONFIGS = (
     PING_INTERVAL,
     PING_TIMEOUT,
@@ -82,4 +105,6 @@ HOST_CONFIGS = (
     AUTO_RECONNECT,
     RECONNECT_ALL_ON_BOOT,
     CPU_OVER_PROVISIONING_RATIO,
+    USE_PAGINATION,
+    PAGINATION_LIMIT,
 )

@@ -17,6 +17,7 @@ from zstackpy.core.coalesce import CoalescedReads
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.flow import Flow
+from zstackpy.services.host.allocator.pages import CandidatePages
 from zstackpy.services.host.extensions import HostAllocatorFilter, HostAllocatorStrategy
 from zstackpy.services.host.messages import (
     AllocateHostMsg,
@@ -43,6 +44,10 @@ class AllocateHostCtx:
     chosen: HostCandidate | None = None  # set once reserved; rollback returns its capacity
     # The allocator service's shared candidate reads (None: read alone).
     candidate_reads: CoalescedReads[CandidateKey, list[HostCandidate]] | None = None
+    # A paginated placement: the page to read (candidate_reads is not used then) and the
+    # uuids it held before any filter, for the next page's start.
+    pages: CandidatePages | None = None
+    page_uuids: list[str] = field(default_factory=list)
 
 
 def no_host(step: str, reason: str, **details: Any) -> ZError:
@@ -63,8 +68,11 @@ def candidate_key(request: AllocateHostMsg) -> CandidateKey:
     )
 
 
-async def read_candidates(node: NodeContext, key: CandidateKey) -> list[HostCandidate]:
-    """Enabled and Connected hosts matching ``key``, by uuid."""
+async def read_candidates(
+    node: NodeContext, key: CandidateKey, pages: CandidatePages | None = None
+) -> list[HostCandidate]:
+    """Enabled and Connected hosts matching ``key``, by uuid (``pages``: only the next
+    page)."""
     zone_uuid, cluster_uuids, host_uuid, hypervisor_type, excluded = key
     # Columns, not entities: a zone's hosts are read for every VM created.
     stmt = select(
@@ -87,10 +95,12 @@ async def read_candidates(node: NodeContext, key: CandidateKey) -> list[HostCand
         stmt = stmt.where(HostVO.hypervisor_type == hypervisor_type)
     if excluded:
         stmt = stmt.where(HostVO.uuid.not_in(excluded))
+    stmt = pages.narrow(stmt) if pages is not None else stmt.order_by(HostVO.uuid)
     async with node.db.read_session() as session:
-        rows = (await session.execute(stmt.order_by(HostVO.uuid))).all()
+        rows = (await session.execute(stmt)).all()
+    # The rows are the database's own: validating them again would only cost time.
     return [
-        HostCandidate(
+        HostCandidate.model_construct(
             uuid=r.uuid,
             name=r.name,
             zone_uuid=r.zone_uuid,
@@ -112,7 +122,10 @@ class CandidateHosts(Flow[AllocateHostCtx]):
     async def run(self, ctx: AllocateHostCtx) -> None:
         request = ctx.request
         key = candidate_key(request)
-        if ctx.candidate_reads is not None:
+        if ctx.pages is not None:
+            ctx.candidates = await read_candidates(ctx.node, key, ctx.pages)
+            ctx.page_uuids = [h.uuid for h in ctx.candidates]
+        elif ctx.candidate_reads is not None:
             ctx.candidates = list(await ctx.candidate_reads.read(key))
         else:
             ctx.candidates = await read_candidates(ctx.node, key)
