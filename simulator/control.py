@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.runtime import ReportError
+from simulator.adopt import AdoptedHost, AdoptedVm, adopt_hosts, adopt_vms
 from simulator.errors import SimulatorError
 from simulator.machine import DEFAULT_INTERFACES, KVM_PORT, Machine
 from simulator.world import World
@@ -54,6 +55,7 @@ class ControlApi:
         add("POST", "/simulator/nfs", _guard(self.declare_nfs))
         add("GET", "/simulator/nfs", _guard(self.list_nfs))
         add("GET", "/simulator/stats", _guard(self.stats))
+        add("POST", "/simulator/adopt", _guard(self.adopt))
 
     async def declare(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -71,6 +73,37 @@ class ControlApi:
             **kwargs,
         )
         return web.json_response(machine.view())
+
+    async def adopt(self, request: web.Request) -> web.Response:
+        """``{"like": address, "hosts": [{address, hostUuid, token}], "vms": [{address,
+        uuid, name, cpuNum, memorySize, nics, nfsUrl, rootPath, rootSize}]}``: hosts and
+        VMs whose rows a bulk path wrote (``simulator.adopt``); hosts first."""
+        body = await _body(request)
+        hosts = [
+            AdoptedHost(
+                _typed(h, "address", str), _typed(h, "hostUuid", str), _typed(h, "token", str)
+            )
+            for h in _objects(body, "hosts")
+        ]
+        vms = [
+            AdoptedVm(
+                address=_typed(v, "address", str),
+                uuid=_typed(v, "uuid", str),
+                name=_typed(v, "name", str),
+                cpu_num=_typed(v, "cpuNum", int),
+                memory=_typed(v, "memorySize", int),
+                nics=tuple(_typed(v, "nics", list)),
+                nfs_url=_typed(v, "nfsUrl", str),
+                root_path=_typed(v, "rootPath", str),
+                root_size=_typed(v, "rootSize", int),
+            )
+            for v in _objects(body, "vms")
+        ]
+        if hosts:
+            adopt_hosts(self.world, _typed(body, "like", str), hosts)
+        if vms:
+            adopt_vms(self.world, vms)
+        return web.json_response({"hosts": len(hosts), "vms": len(vms)})
 
     async def stats(self, request: web.Request) -> web.Response:
         """Totals over every machine, for benchmarks: commands handled per path."""
@@ -177,6 +210,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 _MISSING: Any = object()
+
+
+def _objects(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    items = body.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise SimulatorError(f"{name!r} must be a list of objects")
+    return items
 
 
 def _typed(

@@ -1,0 +1,153 @@
+"""Copying a resource's rows in bulk: the rows the API wrote for one template resource,
+written again for many new ones with their own identities.
+
+A resource's rows are found, not listed: every row of any table with a column equal to one
+of the resource's uuids, then the rows pointing at those rows' own uuids, until nothing new
+turns up (a VM -> its NICs and root volume -> the NICs' used IPs, each one's ResourceVO
+row). References *out* of the closure (a VM's host, L3 network, image) are not followed:
+a copy points at the same ones unless ``Identity.uuids`` maps them elsewhere. Tables that
+record API activity rather than resources (``SKIPPED_TABLES``) are left out.
+
+Every value of a copied row is rewritten by the copy's ``Identity``: a value equal to an
+old uuid or identity string becomes the new one, a string containing one has it replaced
+(an install path holds its volume's uuid, a root volume's name its VM's name), integers
+of the named columns are mapped, dates become now. What the copies must not share
+(addresses, MACs, tokens) is the caller's to generate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, Text, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# API jobs, sessions, events: records of what was called, which a bulk path does not call.
+SKIPPED_TABLES = frozenset({"ApiJobVO", "SessionVO", "alembic_version"})
+UUID_LENGTH = 32
+
+
+@dataclass
+class Identity:
+    """What one copy changes: ``uuids`` and ``strings`` old -> new (exact values and inside
+    longer strings), ``ints`` by column name old -> new."""
+
+    uuids: dict[str, str] = field(default_factory=dict)
+    strings: dict[str, str] = field(default_factory=dict)
+    ints: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def rewrite(self, column: str, value: Any, now: dt.datetime) -> Any:
+        if isinstance(value, str):
+            exact = self.uuids.get(value, self.strings.get(value))
+            if exact is not None:
+                return exact
+            for old, new in self._substrings():
+                if old in value:
+                    value = value.replace(old, new)
+            return value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return self.ints.get(column, {}).get(value, value)
+        if isinstance(value, dt.datetime):
+            return now
+        return value
+
+    def _substrings(self) -> list[tuple[str, str]]:
+        # Longest first: a name that contains another one is replaced whole.
+        pairs = [*self.uuids.items(), *self.strings.items()]
+        return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+@dataclass
+class TemplateRows:
+    """The closure of one template resource: rows by table, and every uuid they own."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    uuids: set[str]
+
+    def values(self, table: str, column: str) -> list[Any]:
+        return [row[column] for row in self.rows.get(table, [])]
+
+    def one(self, table: str, column: str) -> Any:
+        values = self.values(table, column)
+        if len(values) != 1:
+            raise ValueError(f"the template has {len(values)} {table} rows, not one")
+        return values[0]
+
+
+async def reflect(conn: AsyncConnection) -> MetaData:
+    metadata = MetaData()
+    await conn.run_sync(metadata.reflect)
+    return metadata
+
+
+def _text_columns(table: Table) -> list[Column[Any]]:
+    return [c for c in table.columns if isinstance(c.type, String | Text)]
+
+
+async def template_rows(conn: AsyncConnection, metadata: MetaData, root_uuid: str) -> TemplateRows:
+    """Every row that belongs to the resource ``root_uuid`` (see the module's doc)."""
+    owned = {root_uuid}
+    frontier = {root_uuid}
+    rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    while frontier:
+        found: set[str] = set()
+        for table in metadata.sorted_tables:
+            if table.name in SKIPPED_TABLES:
+                continue
+            columns = _text_columns(table)
+            if not columns:
+                continue
+            stmt = select(table).where(or_(*(c.in_(sorted(frontier)) for c in columns)))
+            for row in (await conn.execute(stmt)).mappings():
+                key = tuple(row[c.name] for c in table.primary_key.columns) or tuple(row.values())
+                rows.setdefault(table.name, {})[key] = dict(row)
+                own = row.get("uuid")
+                if isinstance(own, str) and own not in owned:
+                    found.add(own)
+        owned |= found
+        frontier = found
+    return TemplateRows({name: list(by_key.values()) for name, by_key in rows.items()}, owned)
+
+
+def copies(
+    template: TemplateRows, identities: Sequence[Identity], now: dt.datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of every copy, by table."""
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in template.rows}
+    for identity in identities:
+        for name, rows in template.rows.items():
+            for row in rows:
+                out[name].append({c: identity.rewrite(c, v, now) for c, v in row.items()})
+    return out
+
+
+async def insert_rows(
+    conn: AsyncConnection,
+    metadata: MetaData,
+    rows: dict[str, list[dict[str, Any]]],
+    batch: int = 5000,
+) -> int:
+    """Insert in the tables' dependency order, ``batch`` rows per statement."""
+    written = 0
+    for table in metadata.sorted_tables:
+        table_rows = rows.get(table.name)
+        if not table_rows:
+            continue
+        for start in range(0, len(table_rows), batch):
+            chunk = table_rows[start : start + batch]
+            await conn.execute(insert(table), chunk)
+            written += len(chunk)
+    return written
+
+
+def new_uuids(template: TemplateRows, count: int) -> Iterable[dict[str, str]]:
+    """For each copy, a fresh uuid for every uuid the template owns (ZStack's form:
+    32 hex digits, no dashes)."""
+    for _ in range(count):
+        yield {old: uuid.uuid4().hex for old in template.uuids}
