@@ -27,11 +27,20 @@ from typing import Any
 
 import aiohttp
 
-from simulator.stress.datacenter import Shape, add_hosts, build_base, set_global_config, vm_body
+from simulator.stress.datacenter import (
+    Shape,
+    add_hosts,
+    build_base,
+    host_ip,
+    set_global_config,
+    vm_body,
+)
+from simulator.stress.fastpath import NewHost, clone_hosts, clone_vms, spread
 from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
 from simulator.stress.job_events import POLL_PACE, JobEvents, pace
 from simulator.stress.processes import embedded_node
 from simulator.stress.progress import LiveProgress
+from simulator.stress.queries import run_queries, sample_targets
 from simulator.stress.rest import Answer, ApiClient, ApiError, Driver
 
 SMOKE = {"hosts": 10, "vms": 300, "concurrency": 50}
@@ -80,6 +89,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--poll-rate", type=float, help="job polls/s at most (default: 100 poll, 10 events)"
     )
+    parser.add_argument(
+        "--fast-hosts",
+        action="store_true",
+        help="add the first host through the API and every other one through the fast path "
+        "(copies of the first's rows: simulator/stress/fastpath.py)",
+    )
+    parser.add_argument(
+        "--fast-vms",
+        type=int,
+        default=0,
+        help="after the API's VMs, add this many more through the fast path (copies of "
+        "the first VM the API made)",
+    )
+    parser.add_argument(
+        "--queries", type=int, default=0, help="at the end, this many REST queries of each kind"
+    )
+    parser.add_argument("--query-concurrency", type=int, default=4, help="queries in flight")
+    parser.add_argument(
+        "--watch",
+        type=float,
+        default=0.0,
+        help="at the end, seconds to watch the node with no API load (pings only): its "
+        "CPU share, RSS and pings/s",
+    )
+    parser.add_argument("--db-url", help="with --url: the node's database (fast path, queries)")
+    parser.add_argument("--simulator-url", help="with --url: the simulator (fast path)")
     parser.add_argument("--workdir", type=Path, help="keep the started node's files here")
     parser.add_argument("--plain", action="store_true", help="progress lines, not a bar")
     args = parser.parse_args(argv)
@@ -88,6 +123,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.url and not args.password:
         parser.error("--url needs --password (or ZSTACK_ADMIN_PASSWORD)")
+    fast = args.fast_hosts or args.fast_vms
+    if args.url and (fast or args.queries) and not args.db_url:
+        parser.error("with --url, the fast path and the queries need --db-url")
+    if args.url and fast and not args.simulator_url:
+        parser.error("with --url, the fast path needs --simulator-url")
+    if args.fast_vms and args.vms < 1:
+        parser.error("--fast-vms copies an API-made VM: --vms must be at least 1")
+    if args.fast_vms < 0 or args.queries < 0 or args.watch < 0:
+        parser.error("--fast-vms, --queries and --watch must not be negative")
     for name in ("hosts", "vms", "concurrency", "host_parallel"):
         if getattr(args, name) < (0 if name == "vms" else 1):
             parser.error(f"--{name.replace('_', '-')} is too small")
@@ -97,9 +141,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Run:
     """One stress run against one node; ``summary()`` is the JSON printed at the end."""
 
-    def __init__(self, args: argparse.Namespace, url: str, live: LiveProgress) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        url: str,
+        live: LiveProgress,
+        db_url: str | None = None,
+        simulator_url: str | None = None,
+    ) -> None:
         self.args = args
         self.url = url.rstrip("/")
+        self.db_url = db_url
+        self.simulator_url = simulator_url
         self.live = live
         self.prefix = f"stress-{secrets.token_hex(3)}"
         self.phases: dict[str, float] = {}
@@ -109,8 +162,14 @@ class Run:
             "create_vm_202": Latencies(),
             "create_vm_job": Latencies(),
         }
-        self.hosts_added = 0
+        self.hosts_added = 0  # through the API
+        self.hosts_copied = 0  # through the fast path
         self.vms_created = 0
+        self.vms_copied = 0
+        self.first_host: str | None = None  # the fast path's templates
+        self.first_vm: dict[str, Any] | None = None
+        self.queried: dict[str, Latencies] = {}
+        self.watched: dict[str, float] = {}
         self.node: dict[str, float] = {}
         self.checks: dict[str, dict[str, float]] = {}
         self.failure: str | None = None  # why the run stopped before its end
@@ -138,11 +197,24 @@ class Run:
                 dc = await build_base(driver, admin, self.prefix, args.vms, Shape())
             with self.timed("hosts"):
                 await self.add_hosts(driver, dc)
+            if args.fast_hosts and args.hosts > 1:
+                with self.timed("hosts_fast"):
+                    await self.copy_hosts()
             cpu_before = sample(await self.scrape(http), "process_cpu_seconds_total")
             with self.timed("vms"):
                 await self.create_vms(driver, dc)
+            vms_done = await self.scrape(http)
+            if args.fast_vms:
+                with self.timed("vms_fast"):
+                    await self.copy_vms(admin, http)
             with self.timed("verify"):
                 after = await self.verify(http, before)
+            if args.queries:
+                with self.timed("queries"):
+                    await self.run_queries(admin)
+            if args.watch:
+                with self.timed("watch"):
+                    self.watched = await self.watch(http)
         except (aiohttp.ClientError, ApiError, RuntimeError) as exc:
             # The node went away (or refused the data center): still report what was done.
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -151,7 +223,7 @@ class Run:
         finally:
             await events.close()
             await driver.close()
-        cpu = sample(after, "process_cpu_seconds_total") - cpu_before
+        cpu = sample(vms_done, "process_cpu_seconds_total") - cpu_before
         wall = self.phases["vms"]
         self.node = {
             "rss_mib": round(sample(after, "process_resident_memory_bytes") / 2**20, 1),
@@ -164,19 +236,22 @@ class Run:
         return _Timed(self.phases, phase)
 
     async def add_hosts(self, driver: Driver, dc: dict[str, Any]) -> None:
-        phase = self.live.phase("hosts", self.args.hosts)
+        count = 1 if self.args.fast_hosts else self.args.hosts
+        phase = self.live.phase("hosts", count)
 
         def done(answer: Answer, seconds: float) -> None:
             failed = self.errors.add_answer(answer)
             if not failed:
                 self.hosts_added += 1
                 self.latency["add_host_job"].add(seconds)
+                if self.first_host is None:
+                    self.first_host = answer.body["inventory"]["uuid"]
             phase.advance(failed=failed)
 
         await add_hosts(
             driver,
             dc["cluster"]["uuid"],
-            range(self.args.hosts),
+            range(count),
             prefix=self.prefix,
             parallel=self.args.host_parallel,
             done=done,
@@ -205,9 +280,96 @@ class Run:
                 if not failed:
                     self.vms_created += 1
                     self.latency["create_vm_job"].add(loop.time() - started)
+                    if self.first_vm is None:
+                        self.first_vm = answer.body["inventory"]
                 phase.advance(failed=failed)
 
         await asyncio.gather(*(worker() for _ in range(min(self.args.concurrency, self.args.vms))))
+
+    def _fast_path(self) -> tuple[str, str]:
+        # parse_args made sure of both.
+        assert self.db_url is not None
+        assert self.simulator_url is not None
+        return self.db_url, self.simulator_url
+
+    async def copy_hosts(self) -> None:
+        db_url, simulator_url = self._fast_path()
+        if self.first_host is None:
+            raise RuntimeError("the API made no host to copy")
+        hosts = [NewHost(f"{self.prefix}-host-{i}", host_ip(i)) for i in range(1, self.args.hosts)]
+        phase = self.live.phase("hosts (fast path)", len(hosts))
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            phase.advance_by(n - done)
+            done = n
+
+        copied = await clone_hosts(db_url, simulator_url, self.first_host, hosts, progress)
+        self.hosts_copied = len(copied)
+
+    async def copy_vms(self, admin: ApiClient, http: aiohttp.ClientSession) -> None:
+        db_url, simulator_url = self._fast_path()
+        vm = self.first_vm
+        if vm is None:
+            raise RuntimeError("the API made no VM to copy")
+        host = await admin.request("GET", f"/hosts/{vm['hostUuid']}")
+        host_ip_label = host.body["inventories"][0]["managementIp"]
+        async with http.get(f"{simulator_url}/simulator/hosts/{host_ip_label}") as resp:
+            machine = await resp.json()
+        placements = await spread(db_url, self.args.fast_vms, vm["cpuNum"], vm["memorySize"])
+        phase = self.live.phase("vms (fast path)", len(placements))
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            phase.advance_by(n - done)
+            done = n
+
+        self.vms_copied = await clone_vms(
+            db_url,
+            simulator_url,
+            vm["uuid"],
+            machine["vms"][vm["uuid"]]["name"],
+            placements,
+            lambda i: f"{self.prefix}-fast-vm-{i}",
+            progress,
+        )
+
+    async def run_queries(self, admin: ApiClient) -> None:
+        assert self.db_url is not None  # parse_args
+        hosts, ips = await sample_targets(self.db_url)
+        phase = self.live.phase("queries", 2 * self.args.queries)
+        self.queried = await run_queries(
+            admin,
+            hosts,
+            ips,
+            self.args.queries,
+            self.args.query_concurrency,
+            self.errors,
+            lambda failed: phase.advance(failed=failed),
+        )
+
+    async def watch(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        """The node with no API load for ``--watch`` s: what pinging every host costs."""
+        seconds = self.args.watch
+        self.live.line(f"watching the node for {seconds:g} s (pings only)")
+        first = await self.scrape(http)
+        await asyncio.sleep(seconds)
+        last = await self.scrape(http)
+
+        def delta(name: str, **labels: str) -> float:
+            return sample(last, name, **labels) - sample(first, name, **labels)
+
+        pings = delta("zstack_agent_call_seconds_count", command="/host/ping")
+        return {
+            "seconds": seconds,
+            "cpu_share": round(delta("process_cpu_seconds_total") / seconds, 3),
+            "rss_mib": round(sample(last, "process_resident_memory_bytes") / 2**20, 1),
+            "pings_per_s": round(pings / seconds, 1),
+            "ping_failures": delta("zstack_agent_call_errors_total", command="/host/ping"),
+            "hosts_connected": sample(last, "zstack_hosts", status="Connected", state="Enabled"),
+        }
 
     async def verify(self, http: aiohttp.ClientSession, before: Samples) -> Samples:
         """Scrape until the node's counts show the work done (its host and VM counts are
@@ -236,7 +398,7 @@ class Run:
                 delta(api, api="AddKVMHost", result="success"),
             ),
             "hosts Connected": (
-                self.hosts_added,
+                self.hosts_added + self.hosts_copied,
                 delta("zstack_hosts", status="Connected", state="Enabled"),
             ),
             "CreateVmInstance succeeded": (
@@ -244,7 +406,10 @@ class Run:
                 delta(api, api="CreateVmInstance", result="success"),
             ),
             "vm-create chains succeeded": (self.vms_created, chains),
-            "VMs Running": (self.vms_created, delta("zstack_vm_instances", state="Running")),
+            "VMs Running": (
+                self.vms_created + self.vms_copied,
+                delta("zstack_vm_instances", state="Running"),
+            ),
         }
         return {
             name: {"expected": float(expected), "reported": reported}
@@ -264,11 +429,16 @@ class Run:
             "hosts": {
                 "added": self.hosts_added,
                 "per_s": round(self.hosts_added / hosts_s, 1) if hosts_s else 0.0,
+                "copied_by_fast_path": self.hosts_copied,
             },
             "vms": {
                 "created": self.vms_created,
                 "per_s": round(self.vms_created / vms_s, 1) if vms_s else 0.0,
+                "copied_by_fast_path": self.vms_copied,
             },
+            "fast_path_phases": [p for p in ("hosts_fast", "vms_fast") if p in self.phases],
+            "queries": {name: lat.summary() for name, lat in self.queried.items()},
+            "watch": self.watched,
             "api_latency": {name: lat.summary() for name, lat in self.latency.items()},
             "errors": dict(self.errors.by_code),
             "first_errors": self.errors.first,
@@ -296,6 +466,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         live = stack.enter_context(LiveProgress(force_plain=args.plain))
         if args.url:
             url, password = args.url, args.password
+            db_url, simulator_url = args.db_url, args.simulator_url
         else:
             workdir = args.workdir
             if workdir is None:
@@ -304,14 +475,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             password = secrets.token_urlsafe(16)
             live.line(f"starting a simulator and an embedded node in {workdir}")
             node = await stack.enter_async_context(embedded_node(workdir, password))
-            url = node.url
+            url, db_url, simulator_url = node.url, node.db_url, node.simulator_url
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None),
                 connector=aiohttp.TCPConnector(limit=args.concurrency + args.host_parallel + 10),
             )
         )
-        stress = Run(args, url, live)
+        stress = Run(args, url, live, db_url, simulator_url)
         stress.phases["start"] = time.monotonic() - started
         await stress.go(http, password)
         summary = stress.summary()

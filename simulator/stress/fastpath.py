@@ -304,3 +304,43 @@ async def _take_capacity(
         .where(ps.c.uuid == ps_uuid)
         .values(available_capacity=ps.c.available_capacity - len(chunk) * t.root_size)
     )
+
+
+async def spread(db_url: str, count: int, cpu_num: int, memory: int) -> list[tuple[str, str]]:
+    """``count`` placements ``(host uuid, management IP)`` over the Enabled and Connected
+    hosts, one host after another while each has room for one more VM of that size, as
+    evenly as their free capacity allows."""
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            metadata = MetaData()
+            await conn.run_sync(lambda c: metadata.reflect(c, only=["HostVO"]))
+            hosts = metadata.tables["HostVO"]
+            rows = (
+                await conn.execute(
+                    select(
+                        hosts.c.uuid,
+                        hosts.c.management_ip,
+                        hosts.c.available_cpu_capacity,
+                        hosts.c.available_memory_capacity,
+                    )
+                    .where(hosts.c.state == "Enabled", hosts.c.status == "Connected")
+                    .order_by(hosts.c.uuid)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    room = {
+        r.uuid: min(r.available_cpu_capacity // cpu_num, r.available_memory_capacity // memory)
+        for r in rows
+    }
+    placements: list[tuple[str, str]] = []
+    while len(placements) < count:
+        before = len(placements)
+        for r in rows:
+            if room[r.uuid] > 0 and len(placements) < count:
+                room[r.uuid] -= 1
+                placements.append((r.uuid, r.management_ip))
+        if len(placements) == before:
+            raise RuntimeError(f"the hosts have room for {before} VMs of that size, not {count}")
+    return placements

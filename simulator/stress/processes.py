@@ -43,6 +43,7 @@ def rss_mib(pid: int) -> float:
 class LocalNode:
     url: str  # http://127.0.0.1:<port>
     pid: int
+    db_url: str
     simulator_url: str
     simulator_pid: int
     log: Path
@@ -128,7 +129,8 @@ async def embedded_node(
         # Keep reading its stdout: a full pipe would block the node at its next print.
         drain = asyncio.create_task(_drain(node))
         stack.push_async_callback(_cancel, drain)
-        yield LocalNode(f"http://127.0.0.1:{port}", node.pid, sim_url, sim.pid, log)
+        db_url = f"sqlite+aiosqlite:///{workdir / 'zstack.db'}"
+        yield LocalNode(f"http://127.0.0.1:{port}", node.pid, db_url, sim_url, sim.pid, log)
 
 
 async def _ready_port(node: asyncio.subprocess.Process, log: Path) -> int:

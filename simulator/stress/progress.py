@@ -47,10 +47,14 @@ class Phase:
             self._task = live.progress.add_task(name, total=total, errors=0)
 
     def advance(self, *, failed: bool = False) -> None:
-        self.done += 1
+        self.advance_by(1, failed=int(failed))
+
+    def advance_by(self, n: int, *, failed: int = 0) -> None:
+        """``n`` items finished, ``failed`` of them failed (bulk phases report chunks)."""
+        self.done += n
         self.errors += failed
         if self.live.progress is not None and self._task is not None:
-            self.live.progress.update(self._task, advance=1, errors=self.errors)
+            self.live.progress.update(self._task, advance=n, errors=self.errors)
             return
         now = time.monotonic()
         if now - self._last_line >= PLAIN_EVERY_S or self.done == self.total:
