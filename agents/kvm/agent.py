@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.kvm.config import AgentConfig, read_token
+from agents.kvm.downloads import ImageDownloader
 from agents.kvm.events import VmStateReporter, start_libvirt_event_loop
 from agents.kvm.host_commands import HostCommands, HostState
 from agents.kvm.hypervisor import Hypervisor
@@ -81,7 +82,8 @@ class KvmAgent:
         self.hv.on_open.append(self.reporter.subscribe)
         HostCommands(self.runtime, self.hv, config, self.state).register()
         VmCommands(self.runtime, self.hv, config).register()
-        StorageCommands(self.runtime, self.hv).register()
+        downloader = ImageDownloader(config.sftp_key_file, config.sftp_known_hosts)
+        StorageCommands(self.runtime, self.hv, downloader).register()
         self.server = AgentServer(self.runtime)
         self._reporting: asyncio.Task[None] | None = None
 
