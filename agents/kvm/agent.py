@@ -21,6 +21,7 @@ from agents.kvm.events import VmStateReporter, start_libvirt_event_loop
 from agents.kvm.host_commands import HostCommands, HostState
 from agents.kvm.hypervisor import Hypervisor
 from agents.kvm.journal import FileJournal
+from agents.kvm.network_commands import NetworkCommands
 from agents.kvm.storage_commands import StorageCommands
 from agents.kvm.vm_commands import VmCommands
 from agents.runtime import AgentRuntime, AgentServer
@@ -84,6 +85,8 @@ class KvmAgent:
         VmCommands(self.runtime, self.hv, config).register()
         downloader = ImageDownloader(config.sftp_key_file, config.sftp_known_hosts)
         StorageCommands(self.runtime, self.hv, downloader).register()
+        self.network = NetworkCommands(self.runtime, config.state_dir, config.netns)
+        self.network.register()
         self.server = AgentServer(self.runtime)
         self._reporting: asyncio.Task[None] | None = None
 
@@ -96,6 +99,7 @@ class KvmAgent:
         self.reporter.bind(asyncio.get_running_loop())
         await self.hv.open()
         await self.journal.load()
+        await self.network.load()
         await self.runtime.reload_token()
         if not self.runtime.has_token:
             log.warning(

@@ -43,6 +43,7 @@ class AgentConfig:
     physical_interfaces: tuple[str, ...] = field(default=())  # empty: what libvirt lists
     sftp_key_file: Path = Path("/etc/zstackpy/kvm-agent-sftp.key")
     sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
+    netns: str = ""  # network namespace the network services' rules go in; "": the host's
 
     def with_overrides(self, values: dict[str, Any]) -> AgentConfig:
         """A copy with ``values`` (names as the fields'; None values ignored) applied."""

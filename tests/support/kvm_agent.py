@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from agents.kvm.agent import KvmAgent
+from agents.kvm.config import AgentConfig
 from tests.support.processes import REPO, node_env
 
 KVM_PORT = 7070
@@ -102,8 +104,6 @@ class InProcessAgent:
     TOKEN = "in-process-test-token"
 
     def __init__(self, tmp: Path, **settings: object) -> None:
-        from agents.kvm.config import AgentConfig
-
         token_file = tmp / "agent" / "kvm-agent.token"
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(self.TOKEN)
@@ -117,8 +117,6 @@ class InProcessAgent:
         self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def __aenter__(self) -> InProcessAgent:
-        from agents.kvm.agent import KvmAgent
-
         self.agent = KvmAgent(self.config)
         await self.agent.start()
         app = web.Application()
