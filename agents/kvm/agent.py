@@ -85,7 +85,10 @@ class KvmAgent:
         VmCommands(self.runtime, self.hv, config).register()
         downloader = ImageDownloader(config.sftp_key_file, config.sftp_known_hosts)
         StorageCommands(self.runtime, self.hv, downloader).register()
-        self.network = NetworkCommands(self.runtime, config.state_dir, config.netns)
+        # libvirt's test driver runs no guest: its host's own rules are left alone unless
+        # a namespace is named for them.
+        dry = config.libvirt_uri.startswith("test:") and not config.netns
+        self.network = NetworkCommands(self.runtime, config.state_dir, config.netns, dry=dry)
         self.network.register()
         self.server = AgentServer(self.runtime)
         self._reporting: asyncio.Task[None] | None = None

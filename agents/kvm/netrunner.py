@@ -9,7 +9,10 @@ and deletes owned chains no longer wanted; the rest of the table (the operator's
 libvirt's) is never touched. Applying twice is applying once.
 
 ``netns`` runs every command inside that network namespace (``ip netns exec``): the
-tests use a namespace of their own, so the machine's rules stay as they are.
+tests use a namespace of their own, so the machine's rules stay as they are. ``dry``
+keeps iptables out of it altogether (the agent on libvirt's test driver, which has no
+guest to filter, and whose tests must not change the machine's rules): tables are
+rendered, never applied.
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ def plan(wanted: TableRules, live: LiveTable) -> str | None:
 class NetRunner:
     """Applies rendered sets; one apply at a time (commands arrive concurrently)."""
 
-    def __init__(self, dnsmasq_dir: Path, netns: str = "") -> None:
-        self.dnsmasq_dir = dnsmasq_dir
+    def __init__(self, dnsmasq_dir: Path, netns: str = "", *, dry: bool = False) -> None:
+        self.dnsmasq_dir, self.dry = dnsmasq_dir, dry
         self.prefix: tuple[str, ...] = ("ip", "netns", "exec", netns) if netns else ()
         self.lock = asyncio.Lock()
 
@@ -116,6 +119,8 @@ class NetRunner:
 
     async def apply_table(self, wanted: TableRules) -> bool:
         """Bring one table to ``wanted``; True when something changed."""
+        if self.dry:
+            return False
         text = plan(wanted, await self.live(wanted.table, wanted.chains[0]))
         if text is None:
             return False

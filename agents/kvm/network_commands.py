@@ -28,10 +28,12 @@ log = logging.getLogger(__name__)
 
 
 class NetworkCommands:
-    def __init__(self, runtime: AgentRuntime, state_dir: Path, netns: str = "") -> None:
+    def __init__(
+        self, runtime: AgentRuntime, state_dir: Path, netns: str = "", *, dry: bool = False
+    ) -> None:
         self.runtime = runtime
         self.state_file = state_dir / "network.json"
-        self.runner = NetRunner(state_dir / "dnsmasq", netns)
+        self.runner = NetRunner(state_dir / "dnsmasq", netns, dry=dry)
         self.state = NetState()
 
     def register(self) -> None:

@@ -27,7 +27,7 @@ def _netns_error() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_netns_error() is not None, reason=str(_netns_error()))
+needs_netns = pytest.mark.skipif(_netns_error() is not None, reason=str(_netns_error()))
 
 
 def in_ns(ns: str, *argv: str, stdin: str | None = None) -> str:
@@ -102,6 +102,7 @@ def forward(uuid_: str = "pf1") -> dict[str, Any]:
     }
 
 
+@needs_netns
 async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
     agent: InProcessAgent, netns: str, tmp_path: Path
 ) -> None:
@@ -224,6 +225,7 @@ async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
     assert "-A PREROUTING -j zs-nat-pre" in nat
 
 
+@needs_netns
 async def test_a_restarted_agent_applies_over_what_it_was_told_and_repairs_the_table(
     tmp_path: Path, netns: str
 ) -> None:
@@ -243,3 +245,18 @@ async def test_a_restarted_agent_applies_over_what_it_was_told_and_repairs_the_t
     # The first EIP is kept (the agent's state outlived it) and back in the flushed chain.
     assert "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5" in nat
     assert "-A zs-nat-pre -d 198.51.100.8/32 -j DNAT --to-destination 10.0.0.6" in nat
+
+
+async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
+    tmp_path: Path,
+) -> None:
+    async with InProcessAgent(tmp_path) as agent:
+        done = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.7", "10.0.0.5")}
+        )
+        assert done == {"success": True, "error": None, "changedTables": [], "changedFiles": []}
+        # Validated and kept all the same.
+        bad = await agent.call("/flatnetworkprovider/eip/apply", {"eip": eip("x", "10.0.0.5")})
+        assert "is not an IPv4 address" in bad["error"]
+    saved = (tmp_path / "agent" / "state" / "network.json").read_text()
+    assert "198.51.100.7" in saved
