@@ -89,7 +89,7 @@ class ImageDownloader:
         part = os.path.join(directory, f".{name}.part-{uuid.uuid4().hex}")
         converted = part + ".qcow2"
         try:
-            await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+            await asyncio.to_thread(_clear_leftovers, directory, f".{name}.part-")
             if await is_this_host(source.hostname) and await asyncio.to_thread(
                 os.path.isfile, source.path
             ):
@@ -187,6 +187,15 @@ async def _copy(read: Callable[[int], Awaitable[bytes]], part: str) -> None:
 def _publish(part: str, dest: str) -> None:
     os.chmod(part, 0o644)  # a backing file qemu (another user) must read
     os.replace(part, dest)
+
+
+def _clear_leftovers(directory: str, prefix: str) -> None:
+    """Make ``directory``; drop what an earlier try that died (SIGKILL, power loss) left
+    (the node's cache queue runs one download of a file at a time)."""
+    os.makedirs(directory, exist_ok=True)
+    for entry in os.scandir(directory):
+        if entry.name.startswith(prefix):
+            _unlink(entry.path)
 
 
 def _unlink(*paths: str) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import posixpath
-import uuid
 from typing import Any
 
 import libvirt
@@ -131,10 +130,13 @@ class StorageCommands:
         key = cmd.get("sshKey") or ""
         if not isinstance(key, str):
             raise AgentCommandError("sshKey must be a string (a private key) when given")
+        username = cmd.get("username") or "root"
+        if not isinstance(username, str):
+            raise AgentCommandError("username must be a string when given")
         source = SftpSource(
             hostname=need_str(cmd, "hostname"),
             port=port,
-            username=cmd.get("username") or "root",
+            username=username,
             path=need_str(cmd, "backupStorageInstallPath"),
             key=key,
         )
@@ -164,8 +166,11 @@ class StorageCommands:
                     f"{dest} does not rest on {src}: nothing of it to merge",
                     backingChain=below,
                 )
-            part = os.path.join(os.path.dirname(dest), f".{uuid.uuid4().hex}.merging")
+            # Named after the volume: a merge that died half-way (SIGKILL) is overwritten
+            # by the next one, not left behind.
+            part = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.merging")
             try:
+                await asyncio.to_thread(_unlink_quietly, part)
                 await qemu_img.to_qcow2(dest, part, "qcow2")
                 # A rename: the volume is the old chain or the merged file, never half.
                 await asyncio.to_thread(_replace_keeping_mode, part, dest)

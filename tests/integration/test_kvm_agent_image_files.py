@@ -98,6 +98,7 @@ async def test_a_full_merge_makes_the_volume_self_contained_and_can_be_repeated(
     await init(agent, ps)
     _base, mid, top = chain(ps)
     cmd = {"storagePath": str(ps), "srcPath": str(mid), "destPath": str(top), "fullRebase": True}
+    (top.parent / ".top.qcow2.merging").write_bytes(b"a merge killed half-way")
     merged = await agent.call("/localstorage/snapshot/offlinemerge", cmd)
     assert merged["success"], merged
     assert "totalCapacity" in merged
@@ -194,6 +195,9 @@ async def test_an_image_on_this_host_is_copied_locally_and_raw_becomes_qcow2(
     qemu_img("create", "-f", "qcow2", str(image), "32M")
     write(image, 0x5A, 0)
     dest = cache_path(ps)
+    # What an earlier try killed half-way left behind goes.
+    dest.parent.mkdir(parents=True)
+    (dest.parent / f".{dest.name}.part-0123").write_bytes(b"half an image")
     got = await agent.call("/localstorage/sftp/download", download_cmd(ps, dest, str(image)))
     assert got["success"], got
     assert got["format"] == "qcow2"
