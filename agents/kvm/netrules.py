@@ -303,8 +303,11 @@ def _forward(raw: dict[str, Any]) -> Forward:
     if protocol not in ("tcp", "udp"):
         raise AgentCommandError(f"{where}: protocolType {protocol!r} is not TCP or UDP")
     vip_ports = _ports(raw.get("vipPortStart"), raw.get("vipPortEnd"), where)
-    start = raw.get("privatePortStart", vip_ports[0])
-    nic_ports = _ports(start, raw.get("privatePortEnd", start), where)
+    # No private ports: the same as the VIP's.
+    start = raw.get("privatePortStart")
+    start = vip_ports[0] if start is None else start
+    end = raw.get("privatePortEnd")
+    nic_ports = _ports(start, start if end is None else end, where)
     cidr = raw.get("allowedCidr")
     return Forward(
         uuid=_str(raw, "uuid", where),
