@@ -339,3 +339,34 @@ async def test_an_image_comes_over_sftp_with_the_agents_key_and_a_known_host_key
         assert "cannot copy" in untrusted["error"]
         assert not dest3.parent.exists() or list(dest3.parent.iterdir()) == []
     await asyncio.sleep(0)
+
+
+async def test_nfs_primary_storage_downloads_and_merges_under_its_mount_path(
+    agent: InProcessAgent, tmp_path: Path
+) -> None:
+    mount = tmp_path / "nfs"
+    nfs = {"uuid": uuid.uuid4().hex, "mountPath": str(mount)}
+    mounted = await agent.call("/nfsprimarystorage/mount", {"url": "nfs.example:/export", **nfs})
+    assert mounted["success"], mounted
+    image = tmp_path / "bs" / "img.qcow2"
+    image.parent.mkdir()
+    qemu_img("create", "-f", "qcow2", str(image), "16M")
+    write(image, 0x42, 0)
+    dest = cache_path(mount)
+    cmd = download_cmd(mount, dest, str(image), **nfs)
+    del cmd["storagePath"]
+    got = await agent.call("/nfsprimarystorage/sftp/download", cmd)
+    assert got["success"], got
+    assert "availableCapacity" in got
+    top = mount / "rootVolumes" / "v" / "top.qcow2"
+    top.parent.mkdir(parents=True)
+    layer(top, dest)
+    merge = {"srcPath": str(dest), "destPath": str(top), "fullRebase": True, **nfs}
+    merged = await agent.call("/nfsprimarystorage/offlinesnapshotmerge", merge)
+    assert merged["success"], merged
+    assert "backing-filename" not in info(top)
+    assert reads(top, 0x42, 0)
+    # Not mounted on this host: refused before any file is touched.
+    other = {**merge, "uuid": uuid.uuid4().hex}
+    refused = await agent.call("/nfsprimarystorage/offlinesnapshotmerge", other)
+    assert "is not mounted on this host" in refused["error"]
