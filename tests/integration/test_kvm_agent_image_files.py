@@ -7,7 +7,6 @@ dir, made and read back with qemu-img and qemu-io (the data a guest would see).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -338,7 +337,6 @@ async def test_an_image_comes_over_sftp_with_the_agents_key_and_a_known_host_key
         assert not untrusted["success"]
         assert "cannot copy" in untrusted["error"]
         assert not dest3.parent.exists() or list(dest3.parent.iterdir()) == []
-    await asyncio.sleep(0)
 
 
 async def test_nfs_primary_storage_downloads_and_merges_under_its_mount_path(
