@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.kvm.netrules import CHAIN_PREFIX, MARKER, TableRules
+from agents.kvm.netrender import CHAIN_PREFIX, MARKER, TableRules
 from agents.runtime import AgentCommandError
 
 _CHAIN = re.compile(r"^:(\S+) ")

@@ -1,9 +1,9 @@
 """The flat network services' host commands: security groups, EIPs, port forwarding and
 DHCP/DNS, as the simulator serves them (``simulator/kvm_network.py``).
 
-Each command makes a new ``NetState`` from the current one (validated whole first: bad
-input changes nothing), renders the rule sets (``netrules.py``), has the runner
-(``netrunner.py``) put in place what differs, and only then keeps the new state, also on
+Each command makes a new ``NetState`` from the current one (``netrules.py``; validated
+whole first, so bad input changes nothing), renders the rule sets (``netrender.py``), has
+the runner (``netrunner.py``) put in place what differs, and only then keeps the new state, also on
 disk (``<state_dir>/network.json``): an agent restarted between two commands renders the
 next one over everything the node told it, not over nothing. A command that failed to
 apply leaves the state as it was, and the next command applies the whole set again.
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agents.kvm import netrules
+from agents.kvm import netrender, netrules
 from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import NetRunner
 from agents.runtime import AgentCommandError, AgentRuntime
@@ -67,10 +67,10 @@ class NetworkCommands:
         async with self.runner.lock:
             new = make(self.state)
             changed = []
-            for wanted in (netrules.render_security_groups(new), netrules.render_nat(new)):
+            for wanted in (netrender.render_security_groups(new), netrender.render_nat(new)):
                 if await self.runner.apply_table(wanted):
                     changed.append(wanted.table)
-            files = await self.runner.apply_files(netrules.render_dnsmasq(new))
+            files = await self.runner.apply_files(netrender.render_dnsmasq(new))
             await asyncio.to_thread(_save, self.state_file, new.to_json())
             self.state = new
         return {"changedTables": changed, "changedFiles": files}

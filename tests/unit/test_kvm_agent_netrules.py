@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from agents.kvm import netrules
-from agents.kvm.netrules import NetState, nic_chain
+from agents.kvm import netrender, netrules
+from agents.kvm.netrender import nic_chain
+from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import parse_save, plan
 from agents.runtime import AgentCommandError
 
@@ -29,7 +30,7 @@ def sg_state() -> NetState:
 
 
 def test_a_nic_gets_its_own_chains_default_deny_in_and_open_out() -> None:
-    rendered = netrules.render_security_groups(sg_state())
+    rendered = netrender.render_security_groups(sg_state())
     chain_in, chain_out = nic_chain("nic-a", "Ingress"), nic_chain("nic-a", "Egress")
     assert rendered.chains == ("zs-sg", chain_in, chain_out)
     assert len(chain_in) <= 28
@@ -47,13 +48,14 @@ def test_a_nic_gets_its_own_chains_default_deny_in_and_open_out() -> None:
 
 
 def test_the_same_state_renders_the_same_digest_and_another_does_not() -> None:
-    a, b = netrules.render_security_groups(sg_state()), netrules.render_security_groups(sg_state())
+    render = netrender.render_security_groups
+    a, b = render(sg_state()), render(sg_state())
     assert a.digest() == b.digest()
     other = netrules.with_security_groups(sg_state(), [], {})
-    assert netrules.render_security_groups(other).digest() != a.digest()
+    assert render(other).digest() != a.digest()
 
 
-def save_text(rendered: netrules.TableRules, *, hooks: bool = True, extra: str = "") -> str:
+def save_text(rendered: netrender.TableRules, *, hooks: bool = True, extra: str = "") -> str:
     """What iptables-save would show once ``rendered`` was restored."""
     lines = [f"*{rendered.table}", ":FORWARD ACCEPT [0:0]"]
     lines += [f":{c} - [0:0]" for c in rendered.chains]
@@ -66,7 +68,7 @@ def save_text(rendered: netrules.TableRules, *, hooks: bool = True, extra: str =
 
 
 def test_the_plan_is_empty_when_the_set_is_live_and_repairs_what_is_not() -> None:
-    rendered = netrules.render_security_groups(sg_state())
+    rendered = netrender.render_security_groups(sg_state())
     live = parse_save(save_text(rendered), "zs-sg")
     assert plan(rendered, live) is None
 
@@ -114,7 +116,7 @@ def test_nat_renders_eips_and_forwards() -> None:
         ],
         rebuild=False,
     )
-    assert netrules.render_nat(state).rules == (
+    assert netrender.render_nat(state).rules == (
         "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5",
         "-A zs-nat-post -s 10.0.0.5/32 -j SNAT --to-source 198.51.100.7",
         "-A zs-nat-pre -d 198.51.100.9/32 -p udp --dport 8000:8009 "
@@ -166,7 +168,7 @@ def test_dhcp_files_per_bridge_and_bad_entries() -> None:
         "dns": ["10.0.0.1", "10.0.0.2"],
         "bridgeName": "br_eth1_10",
     }
-    files = netrules.render_dnsmasq(netrules.with_dhcp(NetState(), [entry], rebuild=False))
+    files = netrender.render_dnsmasq(netrules.with_dhcp(NetState(), [entry], rebuild=False))
     assert files == {
         "br_eth1_10.hosts": "fa:16:3e:00:00:02,set:zsfa163e000002,10.0.0.6,db1\n",
         "br_eth1_10.opts": (
