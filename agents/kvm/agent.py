@@ -16,10 +16,12 @@ from typing import Any
 from aiohttp import web
 
 from agents.kvm.config import AgentConfig, read_token
+from agents.kvm.downloads import ImageDownloader
 from agents.kvm.events import VmStateReporter, start_libvirt_event_loop
 from agents.kvm.host_commands import HostCommands, HostState
 from agents.kvm.hypervisor import Hypervisor
 from agents.kvm.journal import FileJournal
+from agents.kvm.network_commands import NetworkCommands
 from agents.kvm.storage_commands import StorageCommands
 from agents.kvm.vm_commands import VmCommands
 from agents.runtime import AgentRuntime, AgentServer
@@ -81,7 +83,13 @@ class KvmAgent:
         self.hv.on_open.append(self.reporter.subscribe)
         HostCommands(self.runtime, self.hv, config, self.state).register()
         VmCommands(self.runtime, self.hv, config).register()
-        StorageCommands(self.runtime, self.hv).register()
+        downloader = ImageDownloader(config.sftp_key_file, config.sftp_known_hosts)
+        StorageCommands(self.runtime, self.hv, downloader).register()
+        # libvirt's test driver runs no guest: its host's own rules are left alone unless
+        # a namespace is named for them.
+        dry = config.libvirt_uri.startswith("test:") and not config.netns
+        self.network = NetworkCommands(self.runtime, config.state_dir, config.netns, dry=dry)
+        self.network.register()
         self.server = AgentServer(self.runtime)
         self._reporting: asyncio.Task[None] | None = None
 
@@ -94,6 +102,7 @@ class KvmAgent:
         self.reporter.bind(asyncio.get_running_loop())
         await self.hv.open()
         await self.journal.load()
+        await self.network.load()
         await self.runtime.reload_token()
         if not self.runtime.has_token:
             log.warning(

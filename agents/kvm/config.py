@@ -25,7 +25,9 @@ class AgentConfig:
     the agent can report from its first second; ``/host/connect`` replaces it.
     ``domain_type``: ``kvm``, ``qemu`` (full emulation) or ``test``; empty: chosen from
     the libvirt driver. ``migrate_uri``: the destination's libvirt URI, ``{host}``
-    replaced by the destination's management IP."""
+    replaced by the destination's management IP. ``sftp_key_file``: the private key image
+    downloads log in to SFTP backup storage with (when the command carries none);
+    ``sftp_known_hosts``: their host keys (empty: not checked)."""
 
     host: str = "0.0.0.0"  # noqa: S104 -- the node reaches the agent from another machine
     port: int = DEFAULT_PORT
@@ -39,6 +41,9 @@ class AgentConfig:
     libvirt_threads: int = 4
     log_level: str = "INFO"
     physical_interfaces: tuple[str, ...] = field(default=())  # empty: what libvirt lists
+    sftp_key_file: Path = Path("/etc/zstackpy/kvm-agent-sftp.key")
+    sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
+    netns: str = ""  # network namespace the network services' rules go in; "": the host's
 
     def with_overrides(self, values: dict[str, Any]) -> AgentConfig:
         """A copy with ``values`` (names as the fields'; None values ignored) applied."""

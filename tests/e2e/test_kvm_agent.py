@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,6 +49,8 @@ from zstackpy.services.vm.extensions import (
     VmVolumeRequest,
 )
 from zstackpy.services.vm.records import backend_for
+from zstackpy.services.volume.backends import LocalStorageVolumeBackend
+from zstackpy.services.volume.extensions import ImageSource, VolumeStorage
 from zstackpy.services.volume.messages import VolumeView
 
 pytestmark = pytest.mark.timeout(240)
@@ -411,3 +415,88 @@ async def test_a_restarted_agent_answers_a_resent_task_from_its_journal(
             assert "was running when the agent restarted" in gone["error"]
     finally:
         await runner.cleanup()
+
+
+def _qemu(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def _reads(path: Path, pattern: int, offset: int) -> bool:
+    done = subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"read -P {pattern:#x} {offset} 64k", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    return done.returncode == 0 and "Pattern verification failed" not in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("qemu-io") is None, reason="qemu-utils is not installed")
+async def test_the_node_caches_an_image_and_merges_a_snapshot_through_a_real_agent(
+    real_node: ManagementNode, agent: KvmAgentProcess, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The node's own volume backend (its paths and fields) against the agent process, on
+    real files: an image of a backup storage on this machine copied into the image cache,
+    a volume made over it and snapshotted, the snapshot merged into the volume; and a
+    security-group set the agent on the test driver keeps without touching iptables."""
+    node = real_node
+    admin = await login_admin(node, http)
+    zone = await add_zone(admin, "files-zone")
+    cluster = await add_cluster(admin, zone["uuid"], "files-cluster")
+    added = await add_real_host(admin, agent.address, cluster["uuid"])
+    assert added.status == 200, added.body
+    host_uuid = added.body["inventory"]["uuid"]
+
+    async def call(path: str, cmd: dict[str, Any]) -> dict[str, Any]:
+        return await host_call(node, host_uuid, path, **cmd)
+
+    root = tmp_path / "ps"
+    storage = VolumeStorage("ps-uuid", "LocalStorage", str(root), None)
+    backend = LocalStorageVolumeBackend()
+    await call("/localstorage/init", {"path": str(root)})
+    image = tmp_path / "bs" / "image.qcow2"
+    image.parent.mkdir()
+    _qemu("qemu-img", "create", "-f", "qcow2", str(image), "32M")
+    _qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 64k", str(image))
+    # The backup storage's hostname is the agent's own (loopback) address: a local copy.
+    source = ImageSource("bs-uuid", agent.address, "root", 22, str(image))
+    cache = backend.cache_path(storage, uuid.uuid4().hex)
+    await backend.download_to_cache(storage, source, cache, call)
+    assert _reads(Path(cache), 0x11, 0)
+
+    # A volume over the cached image, snapshotted once: snapshot <- volume's file.
+    folder = root / "rootVolumes" / "vol-1"
+    folder.mkdir(parents=True)
+    snapshot, volume_file = folder / "snap.qcow2", folder / "top.qcow2"
+    for top, below in ((snapshot, cache), (volume_file, str(snapshot))):
+        _qemu("qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", below, str(top))
+    _qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0x22 1M 64k", str(snapshot))
+    await backend.merge(storage, str(snapshot), str(volume_file), call)
+    merged = subprocess.run(
+        ["qemu-img", "info", "-U", str(volume_file)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "backing file" not in merged
+    assert _reads(volume_file, 0x11, 0)
+    assert _reads(volume_file, 0x22, 1 << 20)
+
+    # qemu-img's refusal reaches the node as a structured agent error.
+    with pytest.raises(ZError) as refused:
+        await backend.merge(storage, str(snapshot), str(folder / "gone.qcow2"), call)
+    assert refused.value.code == "AGENT.1003"
+    details = refused.value.details["agentDetails"]
+    assert isinstance(details, dict)
+    assert details["qemuImgExitCode"] == 1
+
+    rules = await call(
+        "/securitygroup/refreshrulesonhost",
+        {
+            "ruleTOs": [
+                {
+                    "vmNicUuid": uuid.uuid4().hex,
+                    "vmNicInternalName": "vnic9.0",
+                    "rules": [{"type": "Ingress", "protocol": "TCP", "startPort": 22}],
+                }
+            ],
+            "securityGroupMembers": {},
+        },
+    )
+    assert rules["changedTables"] == []  # the test driver: kept, not applied

@@ -8,9 +8,16 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+from aiohttp import web
+
+from agents.kvm.agent import KvmAgent
+from agents.kvm.config import AgentConfig
 from tests.support.processes import REPO, node_env
 
 KVM_PORT = 7070
@@ -87,3 +94,64 @@ class KvmAgentProcess:
                 await asyncio.wait_for(self.proc.wait(), 10)
             except TimeoutError:
                 await self.kill()
+
+
+class InProcessAgent:
+    """The KVM agent in this test's process (libvirt's test driver, port 0), and a
+    callback server: ``await call(path, body)`` POSTs a command as the node does and
+    returns the result the agent calls back with."""
+
+    TOKEN = "in-process-test-token"
+
+    def __init__(self, tmp: Path, **settings: object) -> None:
+        token_file = tmp / "agent" / "kvm-agent.token"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(self.TOKEN)
+        self.config = AgentConfig(
+            host="127.0.0.1",
+            port=0,
+            libvirt_uri=TEST_LIBVIRT_URI,
+            token_file=token_file,
+            state_dir=tmp / "agent" / "state",
+        ).with_overrides(dict(settings))
+        self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def __aenter__(self) -> InProcessAgent:
+        self.agent = KvmAgent(self.config)
+        await self.agent.start()
+        app = web.Application()
+        app.router.add_post("/cb", self._callback)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.callback_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/cb"
+        self.http = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+        await self._runner.cleanup()
+        await self.agent.stop()
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        waiting = self._results.get(request.headers["taskuuid"])
+        if waiting is not None and not waiting.done():
+            waiting.set_result(await request.json())
+        return web.json_response({})
+
+    async def call(self, path: str, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        task = uuid.uuid4().hex
+        self._results[task] = asyncio.get_running_loop().create_future()
+        headers = {
+            "Authorization": f"Bearer {self.TOKEN}",
+            "taskuuid": task,
+            "callbackurl": self.callback_url,
+        }
+        url = f"http://127.0.0.1:{self.agent.port}{path}"
+        async with self.http.post(url, json=body, headers=headers) as answer:
+            assert answer.status == 200, await answer.text()
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._results[task]
+        finally:
+            del self._results[task]

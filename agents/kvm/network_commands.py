@@ -1,0 +1,112 @@
+"""The flat network services' host commands: security groups, EIPs, port forwarding and
+DHCP/DNS, as the simulator serves them (``simulator/kvm_network.py``).
+
+Each command makes a new ``NetState`` from the current one (``netrules.py``; validated
+whole first, so bad input changes nothing), renders the rule sets (``netrender.py``), has
+the runner (``netrunner.py``) put in place what differs, and only then keeps the new state, also on
+disk (``<state_dir>/network.json``): an agent restarted between two commands renders the
+next one over everything the node told it, not over nothing. A command that failed to
+apply leaves the state as it was, and the next command applies the whole set again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents.kvm import netrender, netrules
+from agents.kvm.netrules import NetState
+from agents.kvm.netrunner import NetRunner
+from agents.runtime import AgentCommandError, AgentRuntime
+
+log = logging.getLogger(__name__)
+
+
+class NetworkCommands:
+    def __init__(
+        self, runtime: AgentRuntime, state_dir: Path, netns: str = "", *, dry: bool = False
+    ) -> None:
+        self.runtime = runtime
+        self.state_file = state_dir / "network.json"
+        self.runner = NetRunner(state_dir / "dnsmasq", netns, dry=dry)
+        self.state = NetState()
+
+    def register(self) -> None:
+        rt = self.runtime
+        rt.command("/securitygroup/refreshrulesonhost", self.refresh_rules)
+        rt.command("/flatnetworkprovider/dhcp/apply", self.apply_dhcp)
+        rt.command("/flatnetworkprovider/dhcp/release", self.release_dhcp)
+        for path in ("/flatnetworkprovider/eip/apply", "/flatnetworkprovider/eip/batchapply"):
+            rt.command(path, self.apply_eip)
+        for path in ("/flatnetworkprovider/eip/delete", "/flatnetworkprovider/eip/batchdelete"):
+            rt.command(path, self.delete_eip)
+        base = "/flatnetworkprovider/portforwarding"
+        for path in (f"{base}/apply", f"{base}/batchapply"):
+            rt.command(path, self.apply_forwards)
+        for path in (f"{base}/delete", f"{base}/batchdelete"):
+            rt.command(path, self.delete_forwards)
+
+    async def load(self) -> None:
+        """The state the last run kept (none on a new host)."""
+        try:
+            text = await asyncio.to_thread(self.state_file.read_text, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        try:
+            self.state = NetState.from_json(json.loads(text))
+        except (ValueError, AgentCommandError) as exc:
+            # The node rebuilds every table on reconnect: starting empty is safe.
+            log.warning("ignoring %s, which cannot be read: %s", self.state_file, exc)
+
+    async def _change(self, make: Callable[[NetState], NetState]) -> dict[str, Any]:
+        async with self.runner.lock:
+            new = make(self.state)
+            changed = []
+            for wanted in (netrender.render_security_groups(new), netrender.render_nat(new)):
+                if await self.runner.apply_table(wanted):
+                    changed.append(wanted.table)
+            files = await self.runner.apply_files(netrender.render_dnsmasq(new))
+            await asyncio.to_thread(_save, self.state_file, new.to_json())
+            self.state = new
+        return {"changedTables": changed, "changedFiles": files}
+
+    async def refresh_rules(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        tos = netrules.entries(cmd, "ruleTOs")
+        members = cmd.get("securityGroupMembers") or {}
+        return await self._change(lambda s: netrules.with_security_groups(s, tos, members))
+
+    async def apply_dhcp(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        entries, rebuild = netrules.entries(cmd, "dhcp"), cmd.get("rebuild") is True
+        return await self._change(lambda s: netrules.with_dhcp(s, entries, rebuild=rebuild))
+
+    async def release_dhcp(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        entries = netrules.entries(cmd, "dhcp")
+        return await self._change(lambda s: netrules.without_dhcp(s, entries))
+
+    async def apply_eip(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        eips, rebuild = netrules.commanded(cmd, "eip", "eips"), cmd.get("rebuild") is True
+        return await self._change(lambda s: netrules.with_eips(s, eips, rebuild=rebuild))
+
+    async def delete_eip(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        eips = netrules.commanded(cmd, "eip", "eips")
+        return await self._change(lambda s: netrules.without_eips(s, eips))
+
+    async def apply_forwards(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        rules, rebuild = netrules.commanded(cmd, "rule", "rules"), cmd.get("rebuild") is True
+        return await self._change(lambda s: netrules.with_forwards(s, rules, rebuild=rebuild))
+
+    async def delete_forwards(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        rules = netrules.commanded(cmd, "rule", "rules")
+        return await self._change(lambda s: netrules.without_forwards(s, rules))
+
+
+def _save(path: Path, saved: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(json.dumps(saved, sort_keys=True), encoding="utf-8")
+    os.replace(part, path)

@@ -1,0 +1,262 @@
+"""The KVM agent's network-service commands applied for real, inside a network namespace
+this test makes (and removes): security groups, EIPs, port forwarding and DHCP, checked
+in ``iptables-save`` of the namespace and in the dnsmasq files. The machine's own rules
+are never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.kvm_agent import InProcessAgent
+
+
+def _netns_error() -> str | None:
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    for tool in ("ip", "iptables-save", "iptables-restore"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian iproute2, iptables)"
+    return None
+
+
+needs_netns = pytest.mark.skipif(_netns_error() is not None, reason=str(_netns_error()))
+
+
+def in_ns(ns: str, *argv: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *argv], check=True, capture_output=True, text=True, input=stdin
+    ).stdout
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"zs-agent-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+@pytest.fixture
+async def agent(tmp_path: Path, netns: str) -> AsyncIterator[InProcessAgent]:
+    async with InProcessAgent(tmp_path, netns=netns) as running:
+        yield running
+
+
+NIC_A, NIC_B = uuid.uuid4().hex, uuid.uuid4().hex
+
+
+def rule(**fields: Any) -> dict[str, Any]:
+    base = {
+        "uuid": uuid.uuid4().hex,
+        "securityGroupUuid": "sg1",
+        "type": "Ingress",
+        "protocol": "TCP",
+        "startPort": 22,
+        "endPort": 22,
+        "allowedCidr": "10.0.0.0/24",
+        "remoteGroupUuid": None,
+        "priority": 1,
+        "action": "ACCEPT",
+        "ipVersion": 4,
+    }
+    return {**base, **fields}
+
+
+def rule_to(nic: str, device: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "vmNicUuid": nic,
+        "vmInstanceUuid": "vm",
+        "vmNicInternalName": device,
+        "vmNicMac": "fa:16:3e:00:00:01",
+        "vmNicIp": "10.0.0.5",
+        "securityGroupUuids": ["sg1"],
+        "rules": rules,
+    }
+
+
+def eip(vip: str, nic_ip: str, eip_uuid: str = "eip1") -> dict[str, Any]:
+    return {"eipUuid": eip_uuid, "vip": vip, "nicIp": nic_ip, "nicName": "vnic1.0"}
+
+
+def forward(uuid_: str = "pf1") -> dict[str, Any]:
+    return {
+        "uuid": uuid_,
+        "vip": "198.51.100.9",
+        "vipPortStart": 8022,
+        "vipPortEnd": 8022,
+        "privatePortStart": 22,
+        "privatePortEnd": 22,
+        "protocolType": "TCP",
+        "allowedCidr": "203.0.113.0/24",
+        "nicIp": "10.0.0.5",
+    }
+
+
+@needs_netns
+async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
+    agent: InProcessAgent, netns: str, tmp_path: Path
+) -> None:
+    # The operator's own rule, which the agent must leave alone.
+    in_ns(netns, "iptables", "-A", "FORWARD", "-s", "192.0.2.1/32", "-j", "DROP")
+    refresh: dict[str, Any] = {
+        "ruleTOs": [
+            rule_to(
+                NIC_A,
+                "vnic1.0",
+                [
+                    rule(),
+                    rule(protocol="ALL", startPort=None, allowedCidr=None, remoteGroupUuid="sg2"),
+                    rule(type="Egress", protocol="UDP", startPort=53, endPort=53, allowedCidr=None),
+                ],
+            ),
+            rule_to(NIC_B, "vnic2.0", [rule(protocol="ICMP", startPort=None)]),
+        ],
+        "securityGroupMembers": {"sg2": ["10.0.1.7", "10.0.1.8"]},
+    }
+    done = await agent.call("/securitygroup/refreshrulesonhost", refresh)
+    assert done["success"], done
+    # The first command of a host also puts the (empty) nat chains and their hooks in place.
+    assert done["changedTables"] == ["filter", "nat"]
+    saved = in_ns(netns, "iptables-save", "-t", "filter")
+    assert "-A FORWARD -s 192.0.2.1/32 -j DROP" in saved
+    assert "-A FORWARD -j zs-sg" in saved
+    assert "--physdev-out vnic1.0 --physdev-is-bridged" in saved
+    assert "-s 10.0.0.0/24 -p tcp -m tcp --dport 22 -j ACCEPT" in saved
+    assert "-s 10.0.1.7/32 -j ACCEPT" in saved
+    assert "-s 10.0.1.8/32 -j ACCEPT" in saved
+    assert "-p udp -m udp --dport 53 -j ACCEPT" in saved
+    assert "-s 10.0.0.0/24 -p icmp -j ACCEPT" in saved
+    assert saved.count(":zs-sg-") == 4
+
+    # The same rule set again: the runner sees it in place and changes nothing.
+    again = await agent.call("/securitygroup/refreshrulesonhost", refresh)
+    assert again["changedTables"] == []
+    assert in_ns(netns, "iptables-save", "-t", "filter").count("-A FORWARD -j zs-sg") == 1
+
+    # NIC B leaves the host: its chains go, NIC A's stay.
+    refresh["ruleTOs"] = refresh["ruleTOs"][:1]
+    assert (await agent.call("/securitygroup/refreshrulesonhost", refresh))["success"]
+    saved = in_ns(netns, "iptables-save", "-t", "filter")
+    assert saved.count(":zs-sg-") == 2
+    assert "vnic2.0" not in saved
+    assert "-A FORWARD -s 192.0.2.1/32 -j DROP" in saved
+
+    # An EIP and a port forwarding rule: the nat table.
+    applied = await agent.call(
+        "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.7", "10.0.0.5")}
+    )
+    assert applied["changedTables"] == ["nat"], applied
+    pf = await agent.call("/flatnetworkprovider/portforwarding/apply", {"rule": forward()})
+    assert pf["success"], pf
+    nat = in_ns(netns, "iptables-save", "-t", "nat")
+    assert "-A PREROUTING -j zs-nat-pre" in nat
+    assert "-A POSTROUTING -j zs-nat-post" in nat
+    assert "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5" in nat
+    assert "-A zs-nat-post -s 10.0.0.5/32 -j SNAT --to-source 198.51.100.7" in nat
+    assert (
+        "-A zs-nat-pre -s 203.0.113.0/24 -d 198.51.100.9/32 -p tcp -m tcp --dport 8022 "
+        "-j DNAT --to-destination 10.0.0.5:22"
+    ) in nat
+    # Another EIP on a VIP this host NATs already is refused; nothing changes.
+    taken = await agent.call(
+        "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.7", "10.0.0.6", "eip2")}
+    )
+    assert not taken["success"]
+    assert taken["details"]["eipUuid"] == "eip1"
+    assert "10.0.0.6" not in in_ns(netns, "iptables-save", "-t", "nat")
+
+    # DHCP and DNS entries: dnsmasq files of the bridge.
+    entry = {
+        "vmUuid": "vm",
+        "ip": "10.0.0.5",
+        "mac": "FA:16:3E:00:00:01",
+        "netmask": "255.255.255.0",
+        "gateway": "10.0.0.1",
+        "hostname": "web1",
+        "dns": ["10.0.0.1"],
+        "dnsDomain": "example.internal",
+        "bridgeName": "br_eth1",
+    }
+    dhcp = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
+    assert dhcp["changedFiles"] == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
+    files = tmp_path / "agent" / "state" / "dnsmasq"
+    assert (files / "br_eth1.hosts").read_text() == (
+        "fa:16:3e:00:00:01,set:zsfa163e000001,10.0.0.5,web1\n"
+    )
+    assert "tag:zsfa163e000001,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
+    assert (files / "br_eth1.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
+    released = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]})
+    assert sorted(released["changedFiles"]) == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
+    assert list(files.iterdir()) == []
+
+    # Bad input is refused whole: nothing of the command is applied.
+    bad = await agent.call(
+        "/flatnetworkprovider/eip/batchapply",
+        {"eips": [eip("198.51.100.20", "10.0.0.8", "eip3"), eip("not-an-ip", "10.0.0.9", "e4")]},
+    )
+    assert not bad["success"]
+    assert "is not an IPv4 address" in bad["error"]
+    assert "198.51.100.20" not in in_ns(netns, "iptables-save", "-t", "nat")
+    evil = await agent.call(
+        "/securitygroup/refreshrulesonhost",
+        {"ruleTOs": [rule_to(NIC_A, "vnic1.0; reboot", [rule()])]},
+    )
+    assert "is not an interface name" in evil["error"]
+
+    # Deletes: the EIP and the forward leave the nat table; hooks and chains stay.
+    gone = await agent.call(
+        "/flatnetworkprovider/eip/batchdelete", {"eips": [eip("198.51.100.7", "10.0.0.5")]}
+    )
+    assert gone["changedTables"] == ["nat"]
+    await agent.call("/flatnetworkprovider/portforwarding/batchdelete", {"rules": [forward()]})
+    nat = in_ns(netns, "iptables-save", "-t", "nat")
+    assert "DNAT" not in nat
+    assert "SNAT" not in nat
+    assert "-A PREROUTING -j zs-nat-pre" in nat
+
+
+@needs_netns
+async def test_a_restarted_agent_applies_over_what_it_was_told_and_repairs_the_table(
+    tmp_path: Path, netns: str
+) -> None:
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        first = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.7", "10.0.0.5")}
+        )
+        assert first["success"], first
+    # Someone flushes the agent's chain while it is down.
+    in_ns(netns, "iptables", "-t", "nat", "-F", "zs-nat-pre")
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        second = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.8", "10.0.0.6", "eip2")}
+        )
+        assert second["changedTables"] == ["nat"]
+    nat = in_ns(netns, "iptables-save", "-t", "nat")
+    # The first EIP is kept (the agent's state outlived it) and back in the flushed chain.
+    assert "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5" in nat
+    assert "-A zs-nat-pre -d 198.51.100.8/32 -j DNAT --to-destination 10.0.0.6" in nat
+
+
+async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
+    tmp_path: Path,
+) -> None:
+    async with InProcessAgent(tmp_path) as agent:
+        done = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.7", "10.0.0.5")}
+        )
+        assert done == {"success": True, "error": None, "changedTables": [], "changedFiles": []}
+        # Validated and kept all the same.
+        bad = await agent.call("/flatnetworkprovider/eip/apply", {"eip": eip("x", "10.0.0.5")})
+        assert "is not an IPv4 address" in bad["error"]
+    saved = (tmp_path / "agent" / "state" / "network.json").read_text()
+    assert "198.51.100.7" in saved

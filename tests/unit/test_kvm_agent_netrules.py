@@ -1,0 +1,190 @@
+"""The KVM agent's network rule sets: rendering from the node's commands, validation,
+and the runner's plan (what ``iptables-restore`` gets, and nothing when the set is live)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.kvm import netrender, netrules
+from agents.kvm.netrender import nic_chain
+from agents.kvm.netrules import NetState
+from agents.kvm.netrunner import parse_save, plan
+from agents.runtime import AgentCommandError
+
+
+def sg_state() -> NetState:
+    tos = [
+        {
+            "vmNicUuid": "nic-a",
+            "vmNicInternalName": "vnic1.0",
+            "rules": [
+                {"type": "Ingress", "protocol": "TCP", "startPort": 80, "endPort": 81},
+                {"type": "Ingress", "protocol": "ALL", "remoteGroupUuid": "sg2"},
+                {"type": "Ingress", "protocol": "TCP", "startPort": 1, "ipVersion": 6},
+            ],
+        }
+    ]
+    return netrules.with_security_groups(NetState(), tos, {"sg2": ["10.0.1.8", "10.0.1.7"]})
+
+
+def test_a_nic_gets_its_own_chains_default_deny_in_and_open_out() -> None:
+    rendered = netrender.render_security_groups(sg_state())
+    chain_in, chain_out = nic_chain("nic-a", "Ingress"), nic_chain("nic-a", "Egress")
+    assert rendered.chains == ("zs-sg", chain_in, chain_out)
+    assert len(chain_in) <= 28
+    assert rendered.rules == (
+        f"-A zs-sg -m physdev --physdev-out vnic1.0 --physdev-is-bridged -j {chain_in}",
+        f"-A zs-sg -m physdev --physdev-in vnic1.0 --physdev-is-bridged -j {chain_out}",
+        f"-A {chain_in} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain_in} -s 0.0.0.0/0 -p tcp --dport 80:81 -j ACCEPT",
+        f"-A {chain_in} -s 10.0.1.7/32 -j ACCEPT",  # members, sorted
+        f"-A {chain_in} -s 10.0.1.8/32 -j ACCEPT",
+        f"-A {chain_in} -j DROP",
+        f"-A {chain_out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain_out} -j ACCEPT",  # no egress rule: anything may leave (IPv6 ones skipped)
+    )
+
+
+def test_the_same_state_renders_the_same_digest_and_another_does_not() -> None:
+    render = netrender.render_security_groups
+    a, b = render(sg_state()), render(sg_state())
+    assert a.digest() == b.digest()
+    other = netrules.with_security_groups(sg_state(), [], {})
+    assert render(other).digest() != a.digest()
+
+
+def save_text(rendered: netrender.TableRules, *, hooks: bool = True, extra: str = "") -> str:
+    """What iptables-save would show once ``rendered`` was restored."""
+    lines = [f"*{rendered.table}", ":FORWARD ACCEPT [0:0]"]
+    lines += [f":{c} - [0:0]" for c in rendered.chains]
+    lines += [extra] if extra else []
+    if hooks:
+        lines += [f"-A {builtin} -j {chain}" for builtin, chain in rendered.hooks]
+    lines.append(rendered.marker())
+    lines.append("COMMIT")
+    return "\n".join(lines)
+
+
+def test_the_plan_is_empty_when_the_set_is_live_and_repairs_what_is_not() -> None:
+    rendered = netrender.render_security_groups(sg_state())
+    live = parse_save(save_text(rendered), "zs-sg")
+    assert plan(rendered, live) is None
+
+    # The hook from FORWARD was removed by someone: only it is missing, and it is added.
+    unhooked = plan(rendered, parse_save(save_text(rendered, hooks=False), "zs-sg"))
+    assert unhooked is not None
+    assert "-I FORWARD 1 -j zs-sg" in unhooked
+
+    # A chain of a NIC that left: declared (emptied), unhooked, deleted, in one transaction.
+    stale = "zs-sg-0123456789ab-in"
+    text = plan(
+        rendered,
+        parse_save(save_text(rendered, extra=f":{stale} - [0:0]"), "zs-sg"),
+    )
+    assert text is not None
+    lines = text.splitlines()
+    assert lines[0] == "*filter"
+    assert f":{stale} - [0:0]" in lines
+    assert lines[-2:] == [f"-X {stale}", "COMMIT"]
+    assert "-I FORWARD" not in text  # the hook is there already
+
+    # Another set: rendered whole, every owned chain declared first (emptied), then filled.
+    fresh = plan(rendered, parse_save("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT", "zs-sg"))
+    assert fresh is not None
+    assert fresh.index(":zs-sg - [0:0]") < fresh.index(rendered.marker())
+
+
+def test_nat_renders_eips_and_forwards() -> None:
+    state = netrules.with_eips(
+        NetState(), [{"eipUuid": "e1", "vip": "198.51.100.7", "nicIp": "10.0.0.5"}], rebuild=False
+    )
+    state = netrules.with_forwards(
+        state,
+        [
+            {
+                "uuid": "pf1",
+                "vip": "198.51.100.9",
+                "vipPortStart": 8000,
+                "vipPortEnd": 8009,
+                "privatePortStart": 9000,
+                "privatePortEnd": 9009,
+                "protocolType": "UDP",
+                "nicIp": "10.0.0.5",
+            }
+        ],
+        rebuild=False,
+    )
+    assert netrender.render_nat(state).rules == (
+        "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5",
+        "-A zs-nat-post -s 10.0.0.5/32 -j SNAT --to-source 198.51.100.7",
+        "-A zs-nat-pre -d 198.51.100.9/32 -p udp --dport 8000:8009 "
+        "-j DNAT --to-destination 10.0.0.5:9000-9009",
+    )
+    # A repeated delete, or one of another EIP on the VIP, leaves the table as it is.
+    kept = netrules.without_eips(state, [{"eipUuid": "other", "vip": "198.51.100.7"}])
+    assert kept.nat == state.nat
+    assert NetState.from_json(state.to_json()) == state
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"vip": "198.51.100.7", "nicIp": "10.0.0.5"}, "needs a non-empty string 'eipUuid'"),
+        ({"eipUuid": "e", "vip": "1.2.3.4/24", "nicIp": "10.0.0.5"}, "is not an IPv4 address"),
+        ({"eipUuid": "e", "vip": "1.2.3.4", "nicIp": "::1"}, "is not an IPv4 address"),
+    ],
+)
+def test_bad_eips_are_refused(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(AgentCommandError, match=message):
+        netrules.with_eips(NetState(), [entry], rebuild=False)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"type": "Sideways", "protocol": "TCP"}, "is not Ingress or Egress"),
+        ({"type": "Ingress", "protocol": "SCTP"}, "protocol 'SCTP'"),
+        ({"type": "Ingress", "protocol": "TCP", "startPort": 0}, "is not a port"),
+        ({"type": "Ingress", "protocol": "TCP", "startPort": 9, "endPort": 8}, "runs backwards"),
+        ({"type": "Ingress", "protocol": "TCP", "allowedCidr": "10.0.0.0/33"}, "IPv4 CIDR"),
+        ({"type": "Ingress", "protocol": "TCP", "action": "REJECT"}, "ACCEPT or DROP"),
+    ],
+)
+def test_bad_security_group_rules_are_refused(rule: dict[str, Any], message: str) -> None:
+    to = {"vmNicUuid": "n", "vmNicInternalName": "vnic1.0", "rules": [rule]}
+    with pytest.raises(AgentCommandError, match=message):
+        netrules.with_security_groups(NetState(), [to], {})
+
+
+def test_dhcp_files_per_bridge_and_bad_entries() -> None:
+    entry = {
+        "mac": "fa:16:3e:00:00:02",
+        "ip": "10.0.0.6",
+        "netmask": "255.255.255.0",
+        "gateway": "10.0.0.1",
+        "hostname": "db1",
+        "dns": ["10.0.0.1", "10.0.0.2"],
+        "bridgeName": "br_eth1_10",
+    }
+    files = netrender.render_dnsmasq(netrules.with_dhcp(NetState(), [entry], rebuild=False))
+    assert files == {
+        "br_eth1_10.hosts": "fa:16:3e:00:00:02,set:zsfa163e000002,10.0.0.6,db1\n",
+        "br_eth1_10.opts": (
+            "tag:zsfa163e000002,option:netmask,255.255.255.0\n"
+            "tag:zsfa163e000002,option:router,10.0.0.1\n"
+            "tag:zsfa163e000002,option:dns-server,10.0.0.1,10.0.0.2\n"
+        ),
+        "br_eth1_10.dns": "10.0.0.6 db1\n",
+    }
+    for bad, message in (
+        ({**entry, "mac": "fa:16:3e"}, "is not a MAC address"),
+        ({**entry, "hostname": "db1\ndhcp-range=x"}, "is not a host name"),
+        ({**entry, "hostname": "db1\n"}, "is not a host name"),
+        ({**entry, "dnsDomain": "example.internal\n"}, "is not a domain name"),
+        ({**entry, "bridgeName": "br/../x"}, "is not an interface name"),
+        ({**entry, "bridgeName": "br0\n"}, "is not an interface name"),
+    ):
+        with pytest.raises(AgentCommandError, match=message):
+            netrules.with_dhcp(NetState(), [bad], rebuild=False)
