@@ -115,15 +115,70 @@ async def template_rows(conn: AsyncConnection, metadata: MetaData, root_uuid: st
     return TemplateRows({name: list(by_key.values()) for name, by_key in rows.items()}, owned)
 
 
+# How one template cell becomes a copy's: kept as it is, replaced whole (a key), rebuilt
+# from literal pieces and keys, an integer mapped, or the copy's date.
+_Cell = tuple[str, Any]
+
+
+def _compile_cell(column: str, value: Any, keys: list[str], ints: dict[str, set[int]]) -> _Cell:
+    if isinstance(value, str):
+        if value in keys:
+            return ("key", value)
+        found = [k for k in keys if k in value]  # keys are longest first
+        if not found:
+            return ("const", value)
+        pieces: list[tuple[bool, str]] = []  # (is a key, text)
+        rest = value
+        while rest:
+            hits = [(rest.find(k), k) for k in found if k in rest]
+            if not hits:
+                pieces.append((False, rest))
+                break
+            at, key = min(hits, key=lambda hit: (hit[0], -len(hit[1])))
+            if at:
+                pieces.append((False, rest[:at]))
+            pieces.append((True, key))
+            rest = rest[at + len(key) :]
+        return ("parts", pieces)
+    if isinstance(value, int) and not isinstance(value, bool) and value in ints.get(column, ()):
+        return ("int", value)
+    if isinstance(value, dt.datetime):
+        return ("date", None)
+    return ("const", value)
+
+
 def copies(
     template: TemplateRows, identities: Sequence[Identity], now: dt.datetime
 ) -> dict[str, list[dict[str, Any]]]:
-    """The rows of every copy, by table."""
+    """The rows of every copy, by table. Every identity must map the same old values
+    (the template's): how each cell changes is worked out once, then applied per copy."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in template.rows}
+    if not identities:
+        return out
+    first = identities[0]
+    keys = sorted({*first.uuids, *first.strings}, key=len, reverse=True)
+    ints = {column: set(mapping) for column, mapping in first.ints.items()}
+    plans = [
+        (name, [(c, _compile_cell(c, v, keys, ints)) for c, v in row.items()])
+        for name, rows in template.rows.items()
+        for row in rows
+    ]
     for identity in identities:
-        for name, rows in template.rows.items():
-            for row in rows:
-                out[name].append({c: identity.rewrite(c, v, now) for c, v in row.items()})
+        new = {**identity.strings, **identity.uuids}
+        for name, plan in plans:
+            row: dict[str, Any] = {}
+            for column, (kind, payload) in plan:
+                if kind == "const":
+                    row[column] = payload
+                elif kind == "key":
+                    row[column] = new[payload]
+                elif kind == "parts":
+                    row[column] = "".join(new[text] if is_key else text for is_key, text in payload)
+                elif kind == "int":
+                    row[column] = identity.ints[column][payload]
+                else:
+                    row[column] = now
+            out[name].append(row)
     return out
 
 
