@@ -36,7 +36,14 @@ from simulator.stress.datacenter import (
     vm_body,
 )
 from simulator.stress.fastpath import NewHost, clone_hosts, clone_vms, spread
-from simulator.stress.figures import Errors, Latencies, Samples, parse_metrics, sample
+from simulator.stress.figures import (
+    Errors,
+    Latencies,
+    Samples,
+    merge_nodes,
+    parse_metrics,
+    sample,
+)
 from simulator.stress.job_events import POLL_PACE, JobEvents, pace
 from simulator.stress.processes import embedded_node
 from simulator.stress.progress import LiveProgress
@@ -62,7 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="10 hosts, 300 VMs, 50 clients (under a minute)"
     )
-    parser.add_argument("--url", help="a running node (http://host:port) instead of starting one")
+    parser.add_argument(
+        "--url",
+        action="append",
+        help="a running node (http://host:port) instead of starting one; repeat it for the "
+        "nodes of a cluster (creates alternate between them, figures are summed)",
+    )
     parser.add_argument(
         "--password",
         default=os.environ.get("ZSTACK_ADMIN_PASSWORD"),
@@ -144,13 +156,13 @@ class Run:
     def __init__(
         self,
         args: argparse.Namespace,
-        url: str,
+        urls: list[str],
         live: LiveProgress,
         db_url: str | None = None,
         simulator_url: str | None = None,
     ) -> None:
         self.args = args
-        self.url = url.rstrip("/")
+        self.urls = [url.rstrip("/") for url in urls]
         self.db_url = db_url
         self.simulator_url = simulator_url
         self.live = live
@@ -175,21 +187,28 @@ class Run:
         self.failure: str | None = None  # why the run stopped before its end
 
     async def scrape(self, http: aiohttp.ClientSession) -> Samples:
-        async with http.get(f"{self.url}/metrics") as resp:
-            if resp.status != 200:
-                raise RuntimeError(f"GET /metrics answered {resp.status}")
-            return parse_metrics(await resp.text())
+        """Every node's ``/metrics`` as one (``merge_nodes``)."""
+        per_node = []
+        for url in self.urls:
+            async with http.get(f"{url}/metrics") as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"GET {url}/metrics answered {resp.status}")
+                per_node.append(parse_metrics(await resp.text()))
+        return merge_nodes(per_node)
 
     async def go(self, http: aiohttp.ClientSession, password: str) -> None:
         args = self.args
-        admin = ApiClient(self.url, http)
-        await admin.login("admin", password)
+        clients = [ApiClient(url, http) for url in self.urls]
+        for client in clients:
+            await client.login("admin", password)
+        admin = clients[0]
         interval, rate = pace(args.wait, args.poll_interval, args.poll_rate)
-        driver = Driver([admin], args.concurrency + args.host_parallel, interval, rate)
+        driver = Driver(clients, args.concurrency + args.host_parallel, interval, rate)
         events = JobEvents(driver.job_completed, lambda: driver.poll_now(*POLL_PACE))
         try:
             if args.wait == "events":
-                await events.open(admin)
+                for client in clients:
+                    await events.open(client)
             before = await self.scrape(http)
             with self.timed("datacenter"):
                 if args.ping_interval:
@@ -259,11 +278,10 @@ class Run:
 
     async def create_vms(self, driver: Driver, dc: dict[str, Any]) -> None:
         phase = self.live.phase("vms", self.args.vms)
-        client = driver.clients[0]
         indexes = iter(range(self.args.vms))
         loop = asyncio.get_running_loop()
 
-        async def worker() -> None:
+        async def worker(client: ApiClient) -> None:
             for i in indexes:
                 started = loop.time()
                 try:
@@ -284,7 +302,9 @@ class Run:
                         self.first_vm = answer.body["inventory"]
                 phase.advance(failed=failed)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.args.concurrency, self.args.vms))))
+        workers = min(self.args.concurrency, self.args.vms)
+        clients = driver.clients
+        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(workers)))
 
     def _fast_path(self) -> tuple[str, str]:
         # parse_args made sure of both.
@@ -424,7 +444,7 @@ class Run:
         hosts_s, vms_s = self.phases.get("hosts", 0.0), self.phases.get("vms", 0.0)
         return {
             "sizes": {"hosts": args.hosts, "vms": args.vms, "concurrency": args.concurrency},
-            "node": args.url or "embedded, started by the driver",
+            "node": self.urls if args.url else "embedded, started by the driver",
             "phases_s": {name: round(s, 2) for name, s in self.phases.items()},
             "hosts": {
                 "added": self.hosts_added,
@@ -465,7 +485,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         live = stack.enter_context(LiveProgress(force_plain=args.plain))
         if args.url:
-            url, password = args.url, args.password
+            urls, password = list(args.url), args.password
             db_url, simulator_url = args.db_url, args.simulator_url
         else:
             workdir = args.workdir
@@ -475,14 +495,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             password = secrets.token_urlsafe(16)
             live.line(f"starting a simulator and an embedded node in {workdir}")
             node = await stack.enter_async_context(embedded_node(workdir, password))
-            url, db_url, simulator_url = node.url, node.db_url, node.simulator_url
+            urls, db_url, simulator_url = [node.url], node.db_url, node.simulator_url
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None),
                 connector=aiohttp.TCPConnector(limit=args.concurrency + args.host_parallel + 10),
             )
         )
-        stress = Run(args, url, live, db_url, simulator_url)
+        stress = Run(args, urls, live, db_url, simulator_url)
         stress.phases["start"] = time.monotonic() - started
         await stress.go(http, password)
         summary = stress.summary()

@@ -80,3 +80,22 @@ def parse_metrics(text: str) -> Samples:
 def sample(samples: Samples, name: str, **labels: str) -> float:
     """One sample's value; 0 when the node has not reported it (nothing counted yet)."""
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+# Database-wide counts every node reports alike: summing them would count each row once
+# per node.
+DATABASE_WIDE = ("zstack_hosts", "zstack_vm_instances")
+
+
+def merge_nodes(per_node: list[Samples]) -> Samples:
+    """The samples of several nodes as one: counters and process figures (CPU, RSS)
+    summed, database-wide counts from the first node."""
+    merged: Samples = {}
+    for i, samples in enumerate(per_node):
+        for key, value in samples.items():
+            if key[0].startswith(DATABASE_WIDE):
+                if i == 0:
+                    merged[key] = value
+            else:
+                merged[key] = merged.get(key, 0.0) + value
+    return merged

@@ -1,0 +1,155 @@
+"""The scale runs of the issue's table: ``zstack-stress`` in embedded mode (one node, SQLite,
+in-process bus: the driver starts it) or in cluster mode (two ``zstackpy run`` nodes on a
+fresh MariaDB database and a fresh RabbitMQ vhost, started here), with baselines measured
+in the same run beside the driver's figures:
+
+- ``bare_http_callbacks_per_s``: a bare aiohttp POST + callback pair, 100 in flight
+  (bench_hosts's baseline), beside the node's pings/s;
+- ``bare_sql_ms``: the two reference queries run straight on the node's database (the
+  same rows the REST queries return, no API, no inventories), p50/p99, beside the REST
+  queries' latency.
+
+Usage::
+
+    python benchmarks/bench_scale.py --mode embedded|cluster -- <zstack-stress arguments>
+
+e.g. ``-- --hosts 10000 --fast-hosts --vms 10000 --concurrency 1000 --fast-vms 90000
+--queries 1000 --watch 60``. Prints one JSON line: the stress summary plus ``baselines``
+and ``mode``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import secrets
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench_hosts import baseline  # noqa: E402
+
+from simulator.stress.cli import parse_args as stress_args  # noqa: E402
+from simulator.stress.cli import run as stress_run  # noqa: E402
+from simulator.stress.figures import Latencies  # noqa: E402
+from simulator.stress.processes import free_port  # noqa: E402
+from simulator.stress.queries import sample_targets  # noqa: E402
+from tests.support.mariadb import fresh_mariadb  # noqa: E402
+from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
+from tests.support.rabbit import fresh_vhost  # noqa: E402
+
+BARE_QUERIES = 300
+INDEXED_SQL = (
+    "SELECT v.uuid FROM VmInstanceVO v WHERE v.host_uuid = :target AND v.state = 'Running'"
+)
+JOIN_SQL = (
+    "SELECT DISTINCT z.uuid FROM ZoneVO z JOIN VmInstanceVO v ON v.zone_uuid = z.uuid "
+    "JOIN VmNicVO n ON n.vm_instance_uuid = v.uuid WHERE n.ip = :target"
+)
+
+
+async def bare_sql(db_url: str) -> dict[str, Any]:
+    """The reference queries straight on the database, on targets drawn as the driver
+    draws them."""
+    hosts, ips = await sample_targets(db_url)
+    engine = create_async_engine(db_url)
+    figures: dict[str, Any] = {}
+    try:
+        async with engine.connect() as conn:
+            for name, sql, targets in (("indexed", INDEXED_SQL, hosts), ("join", JOIN_SQL, ips)):
+                latency = Latencies()
+                for _ in range(BARE_QUERIES):
+                    target = targets[random.randrange(len(targets))]
+                    started = time.perf_counter()
+                    (await conn.execute(text(sql), {"target": target})).all()
+                    latency.add(time.perf_counter() - started)
+                figures[name] = latency.summary()
+    finally:
+        await engine.dispose()
+    return figures
+
+
+async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str, str, str]:
+    """Simulator + two nodes on fresh MariaDB and RabbitMQ; (node urls, db url, simulator
+    url, admin password)."""
+    sim_port = free_port()
+    sim_log = (workdir / "simulator.log").open("wb")
+    stack.callback(sim_log.close)
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
+        cwd=REPO, stdout=sim_log, stderr=sim_log,
+    )  # fmt: skip
+
+    async def stop_sim() -> None:
+        sim.terminate()
+        await sim.wait()
+
+    stack.push_async_callback(stop_sim)
+    password = secrets.token_urlsafe(16)
+    db_url = await stack.enter_async_context(fresh_mariadb("zstack_scale_"))
+    env = node_env(
+        ZSTACK_DATA_DIR=str(workdir),
+        ZSTACK_ADMIN_PASSWORD=password,
+        ZSTACK_SIMULATOR="1",
+        ZSTACK_SIMULATOR_URL=f"http://127.0.0.1:{sim_port}",
+        ZSTACK_LOG_LEVEL="WARNING",
+        ZSTACK_DB_URL=db_url,
+        ZSTACK_BUS_URL=await stack.enter_async_context(fresh_vhost("zstack-scale")),
+    )
+    code, _, err = await run_cli("db", "upgrade", env=env)
+    if code != 0:
+        raise RuntimeError(f"db upgrade failed: {err}")
+    urls = []
+    for name in ("a", "b"):
+        node = await start_node_process(env, workdir / f"node-{name}.log", timeout=120)
+        stack.push_async_callback(node.terminate)
+        urls.append(f"http://127.0.0.1:{node.port}")
+    return urls, db_url, f"http://127.0.0.1:{sim_port}", password
+
+
+async def main_async(mode: str, stress_argv: list[str]) -> dict[str, Any]:
+    print("baseline: bare POST + callback", file=sys.stderr, flush=True)
+    bare_http = await baseline(100, 5.0)
+    async with AsyncExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scale-")))
+        argv = list(stress_argv)
+        if mode == "cluster":
+            urls, db_url, sim_url, password = await cluster(stack, workdir)
+            for url in urls:
+                argv += ["--url", url]
+            argv += ["--db-url", db_url, "--simulator-url", sim_url, "--password", password]
+        else:
+            argv += ["--workdir", str(workdir)]
+            db_url = f"sqlite+aiosqlite:///{workdir / 'zstack.db'}"
+        args = stress_args(argv)
+        # The embedded node is the driver's: its database outlives it in the workdir.
+        summary = await stress_run(args)
+        print("baseline: the reference queries straight on the database", file=sys.stderr)
+        bare = await bare_sql(db_url) if args.queries else {}
+    summary["mode"] = mode
+    summary["baselines"] = {"bare_http_callbacks_per_s": round(bare_http, 1), "bare_sql": bare}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("embedded", "cluster"), default="embedded")
+    parser.add_argument("stress", nargs=argparse.REMAINDER, help="-- then zstack-stress args")
+    args = parser.parse_args()
+    stress_argv = args.stress[1:] if args.stress[:1] == ["--"] else args.stress
+    print(json.dumps(asyncio.run(main_async(args.mode, stress_argv))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
