@@ -213,7 +213,7 @@ class Run:
             with self.timed("datacenter"):
                 if args.ping_interval:
                     await set_global_config(admin, "host", "ping.interval", args.ping_interval)
-                dc = await build_base(driver, admin, self.prefix, args.vms, Shape())
+                dc = await build_base(driver, admin, self.prefix, args.vms + args.fast_vms, Shape())
             with self.timed("hosts"):
                 await self.add_hosts(driver, dc)
             if args.fast_hosts and args.hosts > 1:

@@ -233,3 +233,29 @@ async def test_hosts_left_connecting_are_reconnected_at_start(
 
     second = await start_node(**options)
     await wait_host_status(await login_admin(second, http), host["uuid"], "Connected")
+
+
+async def test_a_round_spreads_its_pings_over_the_interval(
+    admin: ApiClient, sim: Simulator, node: ManagementNode
+) -> None:
+    """Ten hosts, a 3 s interval: their pings start over ~2.4 s (80% of it), not at once."""
+    ips = [f"10.19.0.{i}" for i in range(1, 11)]
+    await set_global_config(admin, "host", "ping.interval", 3600)
+    await add_datacenter(admin, "spread", ips)
+    before = {ip: (sim.machine(ip).commands or {}).get("/host/ping", 0) for ip in ips}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await set_global_config(admin, "host", "ping.interval", 3)  # wakes the tracker
+    first_ping: dict[str, float] = {}
+    while len(first_ping) < len(ips) and loop.time() - started < 6:
+        for ip in ips:
+            if (
+                ip not in first_ping
+                and (sim.machine(ip).commands or {}).get("/host/ping", 0) > before[ip]
+            ):
+                first_ping[ip] = loop.time() - started
+        await asyncio.sleep(0.02)
+    assert len(first_ping) == len(ips)
+    # A burst would ping all ten within a few loop turns; spread, the last starts ~2.2 s
+    # after the first (9 slots of 0.24 s).
+    assert max(first_ping.values()) - min(first_ping.values()) > 1.5, first_ping

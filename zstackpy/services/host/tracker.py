@@ -2,7 +2,8 @@
 
 One background task per node runs a round every ``host ping.interval`` s: it reads the
 hosts, keeps those the ring gives this node, and pings them, ``host ping.parallelismDegree``
-at a time. A Connected host whose ping fails ``host ping.maxFailure`` times in a row
+at a time, their starts spread evenly over 80% of the interval (a steady trickle, not a
+burst per round). A Connected host whose ping fails ``host ping.maxFailure`` times in a row
 becomes Disconnected; a Disconnected host that answers again is reconnected when
 ``host connection.autoReconnectOnError`` is on; an agent answering as another host is
 reconnected at once. Ownership is re-read every round, so hosts follow ring changes by
@@ -46,6 +47,9 @@ T = TypeVar("T")
 Reconnect = Callable[[str, str], Awaitable[bool]]
 
 _PINGED = (HostStatus.CONNECTED, HostStatus.DISCONNECTED)
+# The share of ``host ping.interval`` a round's pings are spread over (the rest is slack
+# for slow answers, so a round rarely runs into the next).
+ROUND_SPREAD = 0.8
 
 
 class PingTracker:
@@ -136,7 +140,10 @@ class PingTracker:
         owned = {h.uuid for h in hosts}
         for uuid in [u for u in self._failures if u not in owned]:
             del self._failures[uuid]  # deleted, or now another node's
-        await self._each(hosts, self._ping)
+        # Spread over most of the interval: 100,000 hosts pinged in one burst would hold
+        # the node's CPU (and every API call's latency) for the burst's length each round.
+        spread = self._ctx.configs.value(PING_INTERVAL) * ROUND_SPREAD
+        await self._each(hosts, self._ping, spread=spread)
 
     async def _ping(self, host: HostVO) -> None:
         configs = self._ctx.configs
@@ -185,12 +192,25 @@ class PingTracker:
 
         await self._each(uuids, one)
 
-    async def _each(self, items: list[T], fn: Callable[[T], Awaitable[None]]) -> None:
-        """``fn`` on every item, at most ``host ping.parallelismDegree`` at once."""
-        pending = iter(items)
+    async def _each(
+        self, items: list[T], fn: Callable[[T], Awaitable[None]], spread: float = 0.0
+    ) -> None:
+        """``fn`` on every item, at most ``host ping.parallelismDegree`` at once; with
+        ``spread``, item i starts no sooner than i x spread / len(items) s from now."""
+        pending = iter(enumerate(items))
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        slot = spread / len(items) if items else 0.0
 
         async def worker() -> None:
-            for item in pending:
+            for index, item in pending:
+                delay = begin + index * slot - loop.time()
+                if delay > 0 and not self._wake.is_set():
+                    # A wake (the interval changed, hosts were adopted) ends the pacing:
+                    # the rest go now and the next round, at the new pace, starts at once.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
                 try:
                     await fn(item)
                 except ZError as exc:
