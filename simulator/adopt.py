@@ -69,12 +69,21 @@ def _copy_host_state(template: Machine, machine: Machine) -> None:
 
 def adopt_vms(world: World, vms: list[AdoptedVm]) -> None:
     """Checks every VM before adopting any, so a bad batch changes nothing."""
+    wanted: dict[str, int] = {}
     for vm in vms:
         machine = world.machine(vm.address)
         if machine.vm(vm.uuid) is not None:
             raise SimulatorError(f"VM {vm.uuid} already runs on {vm.address}")
         if vm.nfs_url not in (machine.nfs_mounts or {}).values():
             raise SimulatorError(f"{vm.address} does not mount {vm.nfs_url}")
+        wanted[vm.nfs_url] = wanted.get(vm.nfs_url, 0) + vm.root_size
+    for url, size in wanted.items():
+        share = world.nfs_share(url)
+        if share.used + size > share.capacity:
+            raise SimulatorError(
+                f"the NFS share {url} has {share.capacity - share.used} bytes free, "
+                f"the root volumes need {size}"
+            )
     for vm in vms:
         machine = world.machine(vm.address)
         machine.add_vm(

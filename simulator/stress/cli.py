@@ -32,6 +32,7 @@ from simulator.stress.datacenter import (
     add_hosts,
     build_base,
     host_ip,
+    nfs_url,
     set_global_config,
     vm_body,
 )
@@ -213,6 +214,7 @@ class Run:
             with self.timed("datacenter"):
                 if args.ping_interval:
                     await set_global_config(admin, "host", "ping.interval", args.ping_interval)
+                await self.size_nfs_share(http)
                 dc = await build_base(driver, admin, self.prefix, args.vms + args.fast_vms, Shape())
             with self.timed("hosts"):
                 await self.add_hosts(driver, dc)
@@ -305,6 +307,17 @@ class Run:
         workers = min(self.args.concurrency, self.args.vms)
         clients = driver.clients
         await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(workers)))
+
+    async def size_nfs_share(self, http: aiohttp.ClientSession) -> None:
+        """Room on the simulated NFS share for every VM's root volume (its default, 10 TiB,
+        holds 160,000 of them): what an operator sizing storage for the run would do."""
+        if self.simulator_url is None:
+            return
+        need = (self.args.vms + self.args.fast_vms + 1) * Shape().image_size
+        body = {"url": nfs_url(self.prefix), "capacity": max(need * 5 // 4, 10 * 2**40)}
+        async with http.post(f"{self.simulator_url}/simulator/nfs", json=body) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"the simulator refused the NFS share: {await resp.text()}")
 
     def _fast_path(self) -> tuple[str, str]:
         # parse_args made sure of both.

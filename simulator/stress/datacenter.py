@@ -42,6 +42,10 @@ def backup_storage_ip() -> str:
     return "10.63.255.254"  # outside the hosts' labels
 
 
+def nfs_url(prefix: str) -> str:
+    return f"nfs.{prefix}.example:/share"
+
+
 def vm_cidr(vms: int) -> str:
     """An L3 range with room for ``vms`` addresses and some slack: at least a /16, from
     10.128.0.0 (a /9 holds 8 million)."""
@@ -84,7 +88,7 @@ async def build_base(
     nfs = await create(
         "nfs",
         "/primary-storage/nfs",
-        {"name": f"{prefix}-nfs", "url": f"nfs.{prefix}.example:/share", "zoneUuid": z},
+        {"name": f"{prefix}-nfs", "url": nfs_url(prefix), "zoneUuid": z},
     )
     await _create(driver, client, f"/clusters/{c}/primary-storage/{nfs['uuid']}", {})
     bs = await create(

@@ -427,3 +427,48 @@ async def test_standalone_process_serves_and_stops_on_sigterm(node: NodeStub) ->
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_adopted_hosts_and_vms_answer_as_their_template(
+    sim: Simulator, node: NodeStub
+) -> None:
+    """The fast path's adoption: a machine set up like a connected template answers pings
+    as its own host; adopted VMs run there with their root volumes on the NFS share; a
+    batch that does not fit (or names an unknown template) is refused whole."""
+    ctl = Control(sim, node)
+    await ctl.deploy("tmpl.example")
+    await connect(sim, node, "tmpl.example", "t" * 32)
+    sim.machine("tmpl.example").nfs_mounts = {"ps": "nfs.example:/share"}
+    sim.declare_nfs("nfs.example:/share", capacity=3 * GIB)
+    new_token = "host-token-" + "c" * 21
+    host = {"address": "copy.example", "hostUuid": "c" * 32, "token": new_token}
+    status, _ = await ctl.request("POST", "/simulator/adopt", {"like": "nope", "hosts": [host]})
+    assert status == 404
+    assert sim.find("copy.example") is None
+    status, answer = await ctl.request(
+        "POST", "/simulator/adopt", {"like": "tmpl.example", "hosts": [host]}
+    )
+    assert (status, answer) == (200, {"hosts": 1, "vms": 0})
+    ping = await node.call(agent_url(sim, "copy.example", "/host/ping"), {}, token=new_token)
+    assert (ping["hostUuid"], ping["version"]) == ("c" * 32, "v1")
+
+    def vm(i: int) -> dict[str, Any]:
+        return {
+            "address": "copy.example", "uuid": f"{i:032x}", "name": f"vm-{i}", "cpuNum": 1,
+            "memorySize": GIB, "nics": [f"{i:031x}n"], "nfsUrl": "nfs.example:/share",
+            "rootPath": f"/ps/vol-{i}.qcow2", "rootSize": GIB,
+        }  # fmt: skip
+
+    too_many = {"vms": [vm(i) for i in range(4)]}  # 4 GiB of root volumes on a 3 GiB share
+    status, answer = await ctl.request("POST", "/simulator/adopt", too_many)
+    assert status == 400, answer
+    assert sim.machine("copy.example").vms is None
+    assert sim.nfs_share("nfs.example:/share").used == 0
+    status, _ = await ctl.request("POST", "/simulator/adopt", {"vms": [vm(1), vm(2)]})
+    assert status == 200
+    copy = sim.machine("copy.example")
+    assert sorted(copy.vms or {}) == [f"{1:032x}", f"{2:032x}"]
+    assert (copy.used_cpu, copy.used_memory) == (2, 2 * GIB)
+    assert sim.nfs_share("nfs.example:/share").used == 2 * GIB
+    listed = await node.call(agent_url(sim, "copy.example", "/vm/vmsync"), {}, token=new_token)
+    assert set(listed["states"]) == {f"{1:032x}", f"{2:032x}"}, listed
