@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import ColumnElement, select
 
+from zstackpy.core.coalesce import BatchedReads, owned_by
 from zstackpy.core.context import NodeContext
-from zstackpy.core.errors import ZError
+from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.host.messages import ReserveHostCapacityMsg
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.vm import placement_hooks
-from zstackpy.services.vm.extensions import VmOnHost
+from zstackpy.services.vm.extensions import VmHost, VmOnHost
 from zstackpy.services.vm.lifecycle import return_capacity
 from zstackpy.services.vm.messages import ReconcileVmStateMsg, VmRowStamp, VmState
 from zstackpy.services.vm.models import VmInstanceVO
@@ -173,7 +175,7 @@ async def host_disconnected(ctx: NodeContext, host_uuid: str) -> None:
 
 
 async def _stamps(ctx: NodeContext, where: ColumnElement[bool]) -> dict[str, VmRowStamp]:
-    async with ctx.db.session() as session:
+    async with ctx.db.read_session() as session:
         rows = await session.execute(
             select(
                 VmInstanceVO.uuid,
@@ -188,6 +190,47 @@ async def _stamps(ctx: NodeContext, where: ColumnElement[bool]) -> dict[str, VmR
             )
             for row in rows
         }
+
+
+# A host as VM commands need it, and the VMs the database places on it.
+_HostRows = tuple[VmHost, dict[str, VmRowStamp]]
+
+
+async def _read_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, _HostRows]:
+    async with ctx.db.read_session() as session:
+        hosts = await session.execute(
+            select(HostVO.uuid, HostVO.management_ip, HostVO.hypervisor_type).where(
+                HostVO.uuid.in_(host_uuids)
+            )
+        )
+        found: dict[str, _HostRows] = {
+            row.uuid: (
+                VmHost(
+                    uuid=row.uuid,
+                    management_ip=row.management_ip,
+                    hypervisor_type=row.hypervisor_type,
+                ),
+                {},
+            )
+            for row in hosts
+        }
+        vms = await session.execute(
+            select(
+                VmInstanceVO.uuid,
+                VmInstanceVO.state,
+                VmInstanceVO.host_uuid,
+                VmInstanceVO.last_op_date,
+            ).where(VmInstanceVO.host_uuid.in_(list(found)))
+        )
+        for row in vms:
+            found[row.host_uuid][1][row.uuid] = VmRowStamp(
+                state=row.state, host_uuid=row.host_uuid, last_op_date=row.last_op_date
+            )
+    return found
+
+
+def _host_gone(host_uuid: str) -> ZError:
+    return ZError(SysErr.RESOURCE_NOT_FOUND, f"no host with uuid {host_uuid}", uuid=host_uuid)
 
 
 def _agrees(row: VmRowStamp, host_uuid: str, reported: str) -> bool:
@@ -207,8 +250,11 @@ async def sync_host(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
     differs when the correction's turn comes) keeps what that operation made of it, since
     the host's answer may predate the operation. VMs in a transitional state are left to
     the operation at work."""
-    host = await vm_host(ctx, host_uuid)
-    placed = await _stamps(ctx, VmInstanceVO.host_uuid == host_uuid)
+    # One per node: the syncs of concurrent pings read their hosts and VMs together.
+    reads: BatchedReads[str, _HostRows] = owned_by(
+        ctx.db, "vm.sync.host", lambda: BatchedReads(partial(_read_hosts, ctx), _host_gone)
+    )
+    host, placed = await reads.read(host_uuid)
     listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
     elsewhere = [uuid for uuid in listed if uuid not in placed]
     rows = placed | (await _stamps(ctx, VmInstanceVO.uuid.in_(elsewhere)) if elsewhere else {})
