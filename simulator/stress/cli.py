@@ -88,6 +88,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="set the global config host ping.interval (s) before adding hosts",
     )
     parser.add_argument(
+        "--global-config",
+        action="append",
+        default=[],
+        metavar="CATEGORY:NAME=VALUE",
+        help="set a global config before adding hosts (repeatable), e.g. "
+        "kvm:vmSyncOnHostPing=false",
+    )
+    parser.add_argument(
         "--wait",
         choices=("events", "poll"),
         default="events",
@@ -141,6 +149,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("with --url, the fast path and the queries need --db-url")
     if args.url and fast and not args.simulator_url:
         parser.error("with --url, the fast path needs --simulator-url")
+    for item in args.global_config:
+        category, _, rest = item.partition(":")
+        name, equals, _value = rest.partition("=")
+        if not (category and name and equals):
+            parser.error(f"--global-config wants CATEGORY:NAME=VALUE, not {item!r}")
     if args.fast_vms and args.vms < 1:
         parser.error("--fast-vms copies an API-made VM: --vms must be at least 1")
     if args.fast_vms < 0 or args.queries < 0 or args.watch < 0:
@@ -214,6 +227,10 @@ class Run:
             with self.timed("datacenter"):
                 if args.ping_interval:
                     await set_global_config(admin, "host", "ping.interval", args.ping_interval)
+                for item in args.global_config:
+                    category, _, rest = item.partition(":")
+                    name, _, value = rest.partition("=")
+                    await set_global_config(admin, category, name, value)
                 await self.size_nfs_share(http)
                 dc = await build_base(driver, admin, self.prefix, args.vms + args.fast_vms, Shape())
             with self.timed("hosts"):
@@ -457,6 +474,10 @@ class Run:
         hosts_s, vms_s = self.phases.get("hosts", 0.0), self.phases.get("vms", 0.0)
         return {
             "sizes": {"hosts": args.hosts, "vms": args.vms, "concurrency": args.concurrency},
+            "global_configs": [
+                *([f"host:ping.interval={args.ping_interval}"] if args.ping_interval else []),
+                *args.global_config,
+            ],
             "node": self.urls if args.url else "embedded, started by the driver",
             "phases_s": {name: round(s, 2) for name, s in self.phases.items()},
             "hosts": {
