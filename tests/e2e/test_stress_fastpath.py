@@ -130,7 +130,6 @@ async def test_fast_path_rows_equal_the_apis_and_the_node_drives_them(
         finally:
             await driver.close()
 
-
     template = api_vms[0]
     template_host = await admin.request("GET", f"/hosts/{template['hostUuid']}")
     template_ip = template_host.body["inventories"][0]["managementIp"]
