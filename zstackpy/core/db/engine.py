@@ -35,6 +35,10 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_POOL_SIZE = 1
 # Waiting for that connection behind a burst of thousands of transactions takes seconds.
 SQLITE_POOL_TIMEOUT_S = 120
+# Read sessions get connections of their own (query_only): in WAL mode readers never wait
+# for the writer nor each other, and each runs in its own thread, so queries and the pings'
+# reads no longer queue behind every write on the one connection.
+SQLITE_READ_POOL_SIZE = 3
 
 # MariaDB drops idle connections after wait_timeout (8 h by default) and proxies sooner;
 # recycling well before that, plus the idle ping, means a pooled connection is never dead.
@@ -67,7 +71,12 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = self._sessions
         self._read_engine: AsyncEngine | None = None
-        if self.dialect in ("mysql", "mariadb"):
+        if self.dialect == "sqlite" and not self._sqlite_in_memory():
+            self._read_engine = self._sqlite_engine(
+                echo, pool_size=SQLITE_READ_POOL_SIZE, read_only=True
+            )
+            self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        elif self.dialect in ("mysql", "mariadb"):
             self._read_engine = self._mariadb_engine(
                 echo,
                 isolation_level="AUTOCOMMIT",
@@ -97,7 +106,9 @@ class Database:
         be ended (a read session was its statements plus a ROLLBACK round trip, about two a
         VM in a burst of creations). Each statement sees what was committed when it ran,
         as in the write sessions' READ COMMITTED; a write here would commit at once, so
-        never write in it. On SQLite it is an ordinary session (one connection anyway)."""
+        never write in it. On a SQLite file its connections are query-only ones of their
+        own (WAL: reads run beside the writer, each statement seeing the last commit); on
+        an in-memory SQLite database it is an ordinary session."""
         return self._read_sessions()
 
     async def write(self, unit: Unit[T], *, prepare: Prepare | None = None) -> T:
@@ -123,18 +134,24 @@ class Database:
 
     # ----- SQLite ----------------------------------------------------------------------
 
-    def _sqlite_engine(self, echo: bool) -> AsyncEngine:
+    def _sqlite_in_memory(self) -> bool:
         database = self.url.database or ""
-        in_memory = database in ("", ":memory:") or self.url.query.get("mode") == "memory"
+        return database in ("", ":memory:") or self.url.query.get("mode") == "memory"
+
+    def _sqlite_engine(
+        self, echo: bool, *, pool_size: int = SQLITE_POOL_SIZE, read_only: bool = False
+    ) -> AsyncEngine:
         # One trip to aiosqlite's thread per statement instead of four (sqlite_driver).
         kwargs: dict[str, Any] = {"module": one_hop_dbapi()}
-        if not in_memory:
-            kwargs["async_creator"] = self._sqlite_connector(database)
-            kwargs["pool_size"] = SQLITE_POOL_SIZE
+        if not self._sqlite_in_memory():
+            kwargs["async_creator"] = self._sqlite_connector(self.url.database or "")
+            kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = 0
             kwargs["pool_timeout"] = SQLITE_POOL_TIMEOUT_S
         engine = create_async_engine(self.url, echo=echo, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        if read_only:
+            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
         return engine
 
     def _sqlite_connector(self, database: str) -> Any:
@@ -206,6 +223,15 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_query_only(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    # A read session that wrote would commit behind the writer's back: refuse it instead.
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
     finally:
         cursor.close()
 
