@@ -62,7 +62,7 @@ async def do(cloud: Cloud, step: Step) -> None:
         if not expect.admits(outcome.ok, outcome.code):
             raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
         uuid, placed = None, None
-        if outcome.ok and step.op == "volume-create":
+        if outcome.ok and step.op in ("volume-create", "snapshot-create"):
             uuid = outcome.answer.body["inventory"]["uuid"]
         if outcome.ok and step.op in ("create", "start", "migrate"):
             inventory = outcome.answer.body["inventory"]
@@ -70,6 +70,8 @@ async def do(cloud: Cloud, step: Step) -> None:
             if step.host is None:
                 placed = _placed(cloud, step, inventory)
         cloud.model.apply(step, expect, uuid, placed)
+        if outcome.ok and step.op == "create":
+            cloud.model.vms[-1].root = outcome.answer.body["inventory"]["rootVolumeUuid"]
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -99,6 +101,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
     assert cloud.model is not None
     if step.op.startswith("volume-"):
         answer = await _send_volume(cloud, step)
+    elif step.op.startswith("snapshot-"):
+        answer = await _send_snapshot(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -132,6 +136,27 @@ async def _send_volume(cloud: Cloud, step: Step) -> Answer:
     if step.op == "volume-detach":
         return await _op_call(cloud, "DELETE", f"/volumes/{uuid}/vm-instances")
     return await _op_call(cloud, "DELETE", f"/volumes/{uuid}")
+
+
+async def _send_snapshot(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "snapshot-create":
+        if step.vm is not None:
+            volume = model.vms[step.vm].root
+        else:
+            assert step.volume is not None
+            volume = model.volumes[step.volume].uuid
+        name = f"walk-snapshot-{len(model.snapshots)}"
+        return await _op_call(
+            cloud, "POST", f"/volumes/{volume}/volume-snapshots", {"params": {"name": name}}
+        )
+    assert step.snapshot is not None
+    uuid = model.snapshots[step.snapshot].uuid
+    if step.op == "snapshot-revert":
+        body: dict[str, Any] = {"revertVolumeFromSnapshot": {}}
+        return await _op_call(cloud, "PUT", f"/volume-snapshots/{uuid}/actions", body)
+    return await _op_call(cloud, "DELETE", f"/volume-snapshots/{uuid}")
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

@@ -10,7 +10,10 @@
 6. Volumes: the API lists the model's data volumes, each Ready once attached and on the
    model's VM; each simulated guest has exactly the data volumes attached to its VM.
 7. Storage adds up: the primary storage's free bytes are its baseline less the root
-   volumes of the VMs not expunged and the instantiated data volumes.
+   volumes of the VMs not expunged, the instantiated data volumes and the snapshots.
+8. Snapshots: the API lists exactly the model's snapshots, each of the model's volume,
+   on the model's parent (in its parent's tree; each root a tree of its own), ``latest``
+   where the model says the volume's file rests, Ready, no larger than its volume.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -18,11 +21,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from simulator.walker.cloud import Cloud
-from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL
+from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL, CloudModel
 
-CHECKS = ("api-model", "no-stuck", "db-hosts", "capacity", "addresses", "volumes", "storage")
+CHECKS = (
+    "api-model",
+    "no-stuck",
+    "db-hosts",
+    "capacity",
+    "addresses",
+    "volumes",
+    "storage",
+    "snapshots",
+)
 
 
 async def check(cloud: Cloud) -> list[str]:
@@ -123,9 +136,57 @@ async def check(cloud: Cloud) -> list[str]:
         if has != model.attached_to(vm_model.index):
             problems.append(f"volumes: the guest of VM {vm_model.index} has {sorted(has)}")
 
+    # 8. snapshots (before the storage: their sizes are in its books)
+    snapshots = {s["uuid"]: s for s in await cloud.query("/volume-snapshots")}
+    problems += _snapshots(model, snapshots)
+
     # 7. storage
     [storage] = await cloud.query("/primary-storage")
-    free = cloud.storage_free - model.storage_used()
+    held = sum(int(s["size"]) for s in snapshots.values())
+    free = cloud.storage_free - model.storage_used() - held
     if storage["availableCapacity"] != free:
-        problems.append(f"storage: {storage['availableCapacity']} free, the model {free}")
+        problems.append(
+            f"storage: {storage['availableCapacity']} free, the model {free} "
+            f"(snapshots hold {held})"
+        )
+    return problems
+
+
+def _snapshots(model: CloudModel, rows: dict[str, dict[str, Any]]) -> list[str]:
+    problems: list[str] = []
+    roots: dict[str, int] = {}
+    for snap in model.live_snapshots():
+        row = rows.get(snap.uuid)
+        if row is None:
+            problems.append(f"snapshots: snapshot {snap.index} of {snap.of} is gone")
+            continue
+        kind, _, number = snap.of.partition(":")
+        volume = model.vms[int(number)].root if kind == "root" else model.volumes[int(number)].uuid
+        parent = model.snapshots[snap.parent] if snap.parent is not None else None
+        latest = model.latest.get(snap.of) == snap.index
+        got = (row["volumeUuid"], row.get("parentUuid"), bool(row["latest"]), row["status"])
+        want = (volume, parent.uuid if parent else None, latest, "Ready")
+        if got != want:
+            problems.append(
+                f"snapshots: snapshot {snap.index} is (volume, parent, latest, status) {got}, "
+                f"the model {want}"
+            )
+        tree = row["treeUuid"]
+        if parent is not None and parent.uuid in rows and rows[parent.uuid]["treeUuid"] != tree:
+            problems.append(f"snapshots: snapshot {snap.index} is not in its parent's tree")
+        if parent is None:
+            if tree in roots:
+                problems.append(
+                    f"snapshots: snapshots {roots[tree]} and {snap.index} are both roots of "
+                    f"tree {tree}"
+                )
+            roots[tree] = snap.index
+        if not 0 <= int(row["size"]) <= model.vm_memory:  # every volume is 1 GiB
+            problems.append(f"snapshots: snapshot {snap.index} holds {row['size']} bytes")
+    known = {s.uuid for s in model.live_snapshots()}
+    problems += [
+        f"snapshots: snapshot {uuid} ({row['name']}) is not in the model"
+        for uuid, row in rows.items()
+        if uuid not in known
+    ]
     return problems

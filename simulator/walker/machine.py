@@ -27,7 +27,14 @@ from simulator.walker.actions import do
 from simulator.walker.cloud import Cloud, WalkError
 from simulator.walker.invariants import CHECKS, check
 from simulator.walker.model import DOWN_OPS, CloudModel
-from simulator.walker.steps import CONCURRENT_OPS, FAULT_PATHS, VM_OPS, VOLUME_OPS, Step
+from simulator.walker.steps import (
+    CONCURRENT_OPS,
+    FAULT_PATHS,
+    SNAPSHOT_OPS,
+    VM_OPS,
+    VOLUME_OPS,
+    Step,
+)
 
 T = TypeVar("T")
 # The fault kinds by weight: agent errors are cheap, a host outage costs a second or two.
@@ -214,6 +221,28 @@ class WalkMachine(RuleBasedStateMachine):
             return
         target = vm % len(vms) if op == "volume-attach" else None
         self.s.step(Step(op, volume=volume % len(volumes), vm=target))
+
+    def _has_volumes(self) -> bool:
+        return bool(self.model.vms or self.model.volumes)
+
+    @precondition(_has_volumes)
+    @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
+    def snapshot(self, op: str, on: int, snap: int) -> None:
+        snapshots = self.model.snapshots
+        if not snapshots:
+            op = "snapshot-create"
+        if op != "snapshot-create":
+            # deleted snapshots too: their revert and delete must be refused
+            self.s.step(Step(op, snapshot=snap % len(snapshots)))
+            return
+        # The root volumes of the walk's VMs and its data volumes, by one number (expunged
+        # VMs, deleted and never instantiated volumes too: those must be refused).
+        vms = len(self.model.vms)
+        which = on % (vms + len(self.model.volumes))
+        if which < vms:
+            self.s.step(Step(op, vm=which))
+        else:
+            self.s.step(Step(op, volume=which - vms))
 
     @precondition(_may_fault)
     @rule(

@@ -65,6 +65,8 @@ AGENT_PATH: dict[str, str] = {
     "destroy": "/vm/destroy",
     "migrate": "/vm/migrate",  # on the VM's (source) host
 }
+# A live snapshot (the volume's VM Running or Paused) is taken by the VM's host.
+LIVE_SNAPSHOT_PATH = "/vm/volume/takesnapshot"
 NO_CAPACITY = frozenset({"HOST.1101", "HOST.1102"})
 WRONG_STATE = frozenset({"VM.1001"})
 NOT_FOUND = frozenset({"SYS.1003"})
@@ -78,6 +80,12 @@ VOLUME_IN_USE = frozenset({"VOLUME.1001"})
 VOLUME_NOT_ATTACHED = frozenset({"VOLUME.1005"})
 # A data volume attaches to a Running or Stopped VM (docs: not while Paused).
 ATTACHABLE = frozenset({RUNNING, STOPPED})
+# A snapshot is taken while the volume's VM is in one of these states (live on its host
+# while it runs or is paused, by the storage otherwise), or of a detached volume.
+SNAPSHOTTABLE = frozenset({RUNNING, PAUSED, STOPPED, DESTROYED})
+# Revert, or delete a snapshot the volume's file rests on, only while its VM is Stopped.
+VM_NOT_STOPPED = frozenset({"VOLUME.1006"})
+VOLUME_WRONG_STATE = frozenset({"VOLUME.1001"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,7 @@ class VmModel:
     state: str
     host: int | None
     last_host: int | None
+    root: str = ""  # its root volume's uuid
 
 
 @dataclass(slots=True)
@@ -132,6 +141,23 @@ class VolumeModel:
     gone: bool = False
 
 
+@dataclass(slots=True)
+class SnapshotModel:
+    """A volume snapshot: ``of`` is its volume's key (``volume_key``), ``parent`` the walk
+    index of the snapshot it was taken on top of (None: a tree's root)."""
+
+    index: int
+    uuid: str
+    of: str
+    parent: int | None
+    gone: bool = False
+
+
+def volume_key(step: Step) -> str:
+    """The volume a snapshot-create names: "root:<vm>" or "data:<volume>"."""
+    return f"root:{step.vm}" if step.vm is not None else f"data:{step.volume}"
+
+
 @dataclass
 class CloudModel:
     """The expected state. ``vm_cpu``/``vm_memory``: what every VM takes (one offering);
@@ -144,6 +170,9 @@ class CloudModel:
     vms: list[VmModel] = field(default_factory=list)
     volumes: list[VolumeModel] = field(default_factory=list)
     faults: dict[tuple[int, str], str] = field(default_factory=dict)  # (host, path) -> kind
+    snapshots: list[SnapshotModel] = field(default_factory=list)
+    # The snapshot each volume's file rests on (the API's ``latest``), by volume key.
+    latest: dict[str, int] = field(default_factory=dict)
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -172,6 +201,48 @@ class CloudModel:
     def attached_to(self, vm: int) -> set[str]:
         return {v.uuid for v in self.volumes if v.vm == vm and not v.gone}
 
+    def live_snapshots(self) -> list[SnapshotModel]:
+        return [s for s in self.snapshots if not s.gone]
+
+    def volume_vm(self, key: str) -> VmModel | None:
+        """The VM a volume (by key) is attached to, as the node sees it: None when the
+        volume is detached (or its VM is expunged)."""
+        kind, _, number = key.partition(":")
+        if kind == "root":
+            vm = self.vms[int(number)]
+        else:
+            attached = self.volumes[int(number)].vm
+            if attached is None:
+                return None
+            vm = self.vms[attached]
+        return None if vm.state == EXPUNGED else vm
+
+    def descendants(self, index: int) -> set[int]:
+        found, frontier = {index}, [index]
+        while frontier:
+            parent = frontier.pop()
+            for s in self.snapshots:
+                if s.parent == parent and not s.gone and s.index not in found:
+                    found.add(s.index)
+                    frontier.append(s.index)
+        return found
+
+    def chain(self, key: str) -> set[int]:
+        """The snapshots the volume's file rests on: its latest and every ancestor."""
+        found: set[int] = set()
+        at = self.latest.get(key)
+        while at is not None and at not in found:
+            found.add(at)
+            at = self.snapshots[at].parent
+        return found
+
+    def _drop_snapshots_of(self, key: str) -> None:
+        """A volume that goes takes its snapshots with it."""
+        for s in self.snapshots:
+            if s.of == key:
+                s.gone = True
+        self.latest.pop(key, None)
+
     def live_vms(self) -> list[VmModel]:
         return [vm for vm in self.vms if vm.state != EXPUNGED]
 
@@ -193,6 +264,8 @@ class CloudModel:
         if step.volume is not None and step.volume >= len(self.volumes):
             return False
         if step.host is not None and step.host >= len(self.hosts):
+            return False
+        if step.snapshot is not None and step.snapshot >= len(self.snapshots):
             return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
@@ -222,6 +295,8 @@ class CloudModel:
         start or migrate without ``host`` leaves the choice to the node's allocator."""
         if step.op.startswith("volume-"):
             return self._expect_volume(step)
+        if step.op.startswith("snapshot-"):
+            return self._expect_snapshot(step)
         if step.op == "create":
             if step.host is None:
                 if not self.placeable("create"):
@@ -279,6 +354,48 @@ class CloudModel:
             codes |= VOLUME_IN_USE
         return Expect(False, frozenset(codes)) if codes else Expect(True)
 
+    def _expect_snapshot(self, step: Step) -> Expect:
+        if step.op == "snapshot-create":
+            if step.vm is not None:
+                state = self.vms[step.vm].state
+                if state == EXPUNGED:  # its root volume went with it
+                    return Expect(False, NOT_FOUND)
+                if state == DESTROYED:  # its root volume is Deleted until the expunge
+                    return Expect(False, VOLUME_WRONG_STATE)
+            else:
+                assert step.volume is not None
+                volume = self.volumes[step.volume]
+                if volume.gone:
+                    return Expect(False, NOT_FOUND)
+                if not volume.ready:  # no file yet
+                    return Expect(False, VOLUME_WRONG_STATE)
+            vm = self.volume_vm(volume_key(step))
+            if vm is not None and vm.state not in SNAPSHOTTABLE:
+                return Expect(False, WRONG_STATE)
+            if self._live_snapshot_fault(step) == "agent-error":
+                return Expect(False, AGENT_FAILED)
+            return Expect(True)
+        assert step.snapshot is not None
+        snapshot = self.snapshots[step.snapshot]
+        if snapshot.gone:
+            return Expect(False, NOT_FOUND)
+        vm = self.volume_vm(snapshot.of)
+        stopped = vm is None or vm.state == STOPPED
+        if step.op == "snapshot-revert":
+            return Expect(True) if stopped else Expect(False, VM_NOT_STOPPED)
+        # A delete folds the snapshot into the volume's file when the file rests on it.
+        rests_on = bool(self.descendants(snapshot.index) & self.chain(snapshot.of))
+        return Expect(False, VM_NOT_STOPPED) if rests_on and not stopped else Expect(True)
+
+    def _live_snapshot_host(self, step: Step) -> int | None:
+        """The host that takes the snapshot ``step`` creates, when it is a live one."""
+        vm = self.volume_vm(volume_key(step))
+        return vm.host if vm is not None and vm.state in ON_HOST else None
+
+    def _live_snapshot_fault(self, step: Step) -> str | None:
+        host = self._live_snapshot_host(step)
+        return None if host is None else self.faults.get((host, LIVE_SNAPSHOT_PATH))
+
     # ----- effect -----------------------------------------------------------------------
 
     def apply(
@@ -286,6 +403,10 @@ class CloudModel:
     ) -> None:
         """The state after ``step`` had the outcome ``expect`` (``uuid``: a created VM's;
         ``placed``: the host the node chose when the step left it to the allocator)."""
+        if step.op == "snapshot-create" and (expect.ok or expect.codes == AGENT_FAILED):
+            live = self._live_snapshot_host(step)
+            if live is not None:  # the command reached the host: a fault there fired
+                self.faults.pop((live, LIVE_SNAPSHOT_PATH), None)
         target = step.host if step.host is not None else placed
         on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":
@@ -302,6 +423,9 @@ class CloudModel:
             return
         if step.op.startswith("volume-"):
             self._apply_volume(step, uuid)
+            return
+        if step.op.startswith("snapshot-"):
+            self._apply_snapshot(step, uuid)
             return
         if step.op == "create":
             assert uuid is not None
@@ -328,6 +452,7 @@ class CloudModel:
             vm.state = STOPPED
         elif step.op == "expunge":
             vm.state = EXPUNGED
+            self._drop_snapshots_of(f"root:{vm.index}")
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -345,6 +470,30 @@ class CloudModel:
             volume.vm = None
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
+            self._drop_snapshots_of(f"data:{volume.index}")
+
+    def _apply_snapshot(self, step: Step, uuid: str | None) -> None:
+        if step.op == "snapshot-create":
+            assert uuid is not None
+            key = volume_key(step)
+            index = len(self.snapshots)
+            self.snapshots.append(SnapshotModel(index, uuid, key, self.latest.get(key)))
+            self.latest[key] = index
+            return
+        assert step.snapshot is not None
+        snapshot = self.snapshots[step.snapshot]
+        if step.op == "snapshot-revert":
+            self.latest[snapshot.of] = snapshot.index
+            return
+        doomed = self.descendants(snapshot.index)
+        if doomed & self.chain(snapshot.of):
+            # the file folded the snapshot in: it rests on the parent now (or on nothing)
+            if snapshot.parent is None:
+                self.latest.pop(snapshot.of, None)
+            else:
+                self.latest[snapshot.of] = snapshot.parent
+        for index in doomed:
+            self.snapshots[index].gone = True
 
     def expect_while_down(self, op: str) -> Expect:
         """``op`` on a VM whose host the node sees down (the VM Unknown)."""

@@ -33,10 +33,14 @@ FAULT_PATHS = (
     "/vm/resume",
     "/vm/destroy",
     "/vm/migrate",
+    "/vm/volume/takesnapshot",
 )
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 # Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
 VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")
+# Volume snapshots: take one of a VM's root volume (``vm``) or of a data volume
+# (``volume``); revert its volume to one, delete one with its descendants (``snapshot``).
+SNAPSHOT_OPS = ("snapshot-create", "snapshot-revert", "snapshot-delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,9 @@ class Step:
     (FAULT_KINDS). ``vm`` and ``host`` are walk indexes (no ``host`` for a create, start
     or migrate: the node's allocator chooses); ``path`` is the agent command a
     fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it;
-    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too).
+    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too);
+    ``snapshot`` a snapshot's walk index (SNAPSHOT_OPS; a create names the volume: ``vm``
+    for that VM's root volume, or ``volume``).
     """
 
     op: str
@@ -57,6 +63,7 @@ class Step:
     path: str | None = None
     lose_vm: int | None = None
     volume: int | None = None
+    snapshot: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
@@ -77,6 +84,7 @@ class Step:
             path=raw.get("path"),
             lose_vm=raw.get("lose_vm"),
             volume=raw.get("volume"),
+            snapshot=raw.get("snapshot"),
         )
 
     def __str__(self) -> str:

@@ -1,0 +1,76 @@
+"""Scripted walks: fixed step lists through the walker's own machinery (the model's
+expectation, the REST call, every invariant after each step), each step's expected
+outcome pinned here too, so the model is seen to predict refusals and not only agree.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.walker.actions import do
+from simulator.walker.cloud import Cloud, WalkConfig
+from simulator.walker.invariants import check
+from simulator.walker.steps import Step
+
+OK = "done"
+
+
+async def _run(cloud: Cloud, script: list[tuple[Step, str]]) -> None:
+    """Each step: the model must expect ``want`` (OK or a code among its codes), the
+    node must answer as the model expects, and every invariant must hold after it."""
+    for step, want in script:
+        assert cloud.model is not None
+        expect = cloud.model.expect(step) if not step.op.endswith(("error", "callback")) else None
+        if expect is not None:
+            if want == OK:
+                assert expect.ok, (str(step), str(expect))
+            else:
+                assert not expect.ok, (str(step), str(expect))
+                assert want in (expect.codes or ()), (str(step), str(expect))
+        await do(cloud, step)
+        problems = await check(cloud)
+        assert not problems, (str(step), problems)
+    await cloud.reset()
+    assert await check(cloud) == []
+
+
+@pytest.mark.timeout(90)
+async def test_snapshots_of_root_and_data_volumes_follow_the_model() -> None:
+    async with Cloud(WalkConfig(faults=("agent-error",))) as cloud:
+        await cloud.reset()
+        await _run(
+            cloud,
+            [
+                (Step("create", host=0), OK),
+                (Step("snapshot-create", vm=0), OK),  # live, on host 0
+                (Step("snapshot-create", vm=0), OK),  # on top of snapshot 0
+                (Step("snapshot-revert", snapshot=0), "VOLUME.1006"),  # the VM runs
+                (Step("snapshot-delete", snapshot=0), "VOLUME.1006"),  # the file rests on it
+                (Step("agent-error", host=0, path="/vm/volume/takesnapshot"), OK),
+                (Step("snapshot-create", vm=0), "AGENT.1003"),  # nothing taken, nothing held
+                (Step("stop", vm=0), OK),
+                (Step("snapshot-revert", snapshot=0), OK),  # offline: latest is 0 again
+                (Step("snapshot-create", vm=0), OK),  # a second branch under 0
+                (Step("snapshot-delete", snapshot=1), OK),  # not under the file: no fold
+                (Step("snapshot-revert", snapshot=1), "SYS.1003"),
+                (Step("volume-create"), OK),
+                (Step("snapshot-create", volume=0), "VOLUME.1001"),  # no file yet
+                (Step("volume-attach", volume=0, vm=0), OK),
+                (Step("snapshot-create", volume=0), OK),  # offline: the VM is Stopped
+                (Step("start", vm=0, host=1), OK),
+                (Step("snapshot-create", volume=0), OK),  # live, on host 1
+                (Step("snapshot-delete", snapshot=3), "VOLUME.1006"),
+                (Step("pause", vm=0), OK),
+                (Step("snapshot-create", vm=0), OK),  # a Paused VM's volume: live too
+                (Step("stop", vm=0), OK),
+                (Step("snapshot-delete", snapshot=0), OK),  # folded in; with 2 and 5
+                (Step("volume-detach", volume=0), OK),
+                (Step("snapshot-revert", snapshot=4), OK),  # detached: no VM to stop
+                (Step("destroy", vm=0), OK),
+                (Step("snapshot-create", vm=0), "VOLUME.1001"),  # the root volume is Deleted
+                (Step("volume-delete", volume=0), OK),  # its snapshots go with it
+                (Step("snapshot-delete", snapshot=3), "SYS.1003"),
+                (Step("expunge", vm=0), OK),
+                (Step("snapshot-create", vm=0), "SYS.1003"),
+            ],
+        )
