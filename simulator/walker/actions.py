@@ -62,7 +62,7 @@ async def do(cloud: Cloud, step: Step) -> None:
         if not expect.admits(outcome.ok, outcome.code):
             raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
         uuid, placed = None, None
-        if outcome.ok and step.op in ("volume-create", "snapshot-create"):
+        if outcome.ok and step.op in ("volume-create", "snapshot-create", "image-add"):
             uuid = outcome.answer.body["inventory"]["uuid"]
         if outcome.ok and step.op in ("create", "start", "migrate"):
             inventory = outcome.answer.body["inventory"]
@@ -103,6 +103,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_volume(cloud, step)
     elif step.op.startswith("snapshot-"):
         answer = await _send_snapshot(cloud, step)
+    elif step.op.startswith("image-"):
+        answer = await _send_image(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -157,6 +159,30 @@ async def _send_snapshot(cloud: Cloud, step: Step) -> Answer:
         body: dict[str, Any] = {"revertVolumeFromSnapshot": {}}
         return await _op_call(cloud, "PUT", f"/volume-snapshots/{uuid}/actions", body)
     return await _op_call(cloud, "DELETE", f"/volume-snapshots/{uuid}")
+
+
+async def _send_image(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "image-add":
+        # The simulated backup storage "downloads" the size the URL names; a size that
+        # is not a number is a download that fails.
+        size = "?size=unknown" if step.bad else f"?size={model.image_size}"
+        params = {
+            "name": f"walk-image-{len(model.images)}",
+            "url": f"http://images.example/walk-{len(model.images)}.qcow2{size}",
+            "format": "qcow2",
+            "mediaType": "RootVolumeTemplate",
+            "platform": "Linux",
+            "backupStorageUuids": [cloud.dc["bs"]["uuid"]],
+        }
+        return await _op_call(cloud, "POST", "/images", {"params": params})
+    assert step.image is not None
+    uuid = model.images[step.image].uuid
+    if step.op == "image-delete":
+        return await _op_call(cloud, "DELETE", f"/images/{uuid}")
+    action = "recoverImage" if step.op == "image-recover" else "expungeImage"
+    return await _op_call(cloud, "PUT", f"/images/{uuid}/actions", {action: {}})
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from simulator import Simulator
 from simulator.stress.rest import Answer, ApiClient
-from simulator.walker.model import CloudModel, HostModel
+from simulator.walker.model import CloudModel, HostModel, ImageModel
 from zstackpy.core.bus.inproc import InProcBroker
 from zstackpy.core.db import upgrade
 from zstackpy.core.settings import NodeSettings
@@ -96,6 +96,7 @@ class Cloud:
     _tmp: tempfile.TemporaryDirectory[str] | None = None
     _baseline: CloudModel | None = None
     storage_free: int = 0  # the primary storage's free bytes with no VM and no volume
+    backup_free: int = 0  # the backup storage's free bytes with the base image only
     nodes: list[ManagementNode] = field(default_factory=list)
     clients: list[ApiClient] = field(default_factory=list)  # one per node
     _own_sim: Simulator | None = None  # cluster mode: the simulator every node drives
@@ -269,16 +270,22 @@ class Cloud:
                     },
                 )
             )
-        # Host death is noticed in a few tenths of a second instead of minutes.
-        for name, value in (("ping.timeout", 0.5), ("ping.maxFailure", 2), ("ping.interval", 0.1)):
+        # Host death is noticed in a few tenths of a second instead of minutes; a deleted
+        # image stays (Deleted) until it is expunged or recovered.
+        for category, name, value in (
+            ("host", "ping.timeout", 0.5),
+            ("host", "ping.maxFailure", 2),
+            ("host", "ping.interval", 0.1),
+            ("image", "deletionPolicy", "Delay"),
+        ):
             answer = await self.call(
                 "PUT",
-                f"/global-configurations/host/{name}/actions",
+                f"/global-configurations/{category}/{name}/actions",
                 {"updateGlobalConfig": {"value": str(value)}},
             )
             if answer.status != 200:
-                raise RuntimeError(f"global config host {name}: {answer.body}")
-        self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts}
+                raise RuntimeError(f"global config {category} {name}: {answer.body}")
+        self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts, "bs": bs}
         # The image cache on the shared storage is filled once and keeps its capacity; a
         # first VM fills it, so no step of the walk sees it grow.
         warm = await self.call("POST", "/vm-instances", self.create_body("warm", 0, stopped=True))
@@ -309,6 +316,7 @@ class Cloud:
             vm_cpu=1,
             vm_memory=GIB,
             ip_capacity=self.config.ip_capacity,
+            images=[ImageModel(0, self.dc["image"]["uuid"], GIB)],
         )
 
     async def read_baseline(self) -> None:
@@ -329,6 +337,8 @@ class Cloud:
         self._baseline = CloudModel(hosts=hosts, vm_cpu=1, vm_memory=GIB, ip_capacity=0)
         [storage] = await self.query("/primary-storage")
         self.storage_free = int(storage["availableCapacity"])
+        [backup] = await self.query("/backup-storage")
+        self.backup_free = int(backup["availableCapacity"])
 
     async def reset(self) -> None:
         """Back to an empty cloud between two walks on one node: every fault cleared,
@@ -343,6 +353,17 @@ class Cloud:
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
+        # Every image but the base one expunged; the base one Ready.
+        for row in await self.query("/images"):
+            base = row["uuid"] == self.dc["image"]["uuid"]
+            if base and row["status"] == "Ready":
+                continue
+            if row["status"] != "Deleted" and not base:
+                await self.call("DELETE", f"/images/{row['uuid']}")
+            action = "recoverImage" if base else "expungeImage"
+            answer = await self.call("PUT", f"/images/{row['uuid']}/actions", {action: {}})
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: {action} {row['uuid']}: {answer.body}")
         if self._baseline is None:
             await self.read_baseline()
         self.model = self._fresh_model()

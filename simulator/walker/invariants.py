@@ -14,6 +14,9 @@
 8. Snapshots: the API lists exactly the model's snapshots, each of the model's volume,
    on the model's parent (in its parent's tree; each root a tree of its own), ``latest``
    where the model says the volume's file rests, Ready, no larger than its volume.
+9. Images: the API lists exactly the model's images, each in its status (Ready or
+   Deleted), Ready on the backup storage while Ready; the backup storage's free bytes
+   are its baseline less the images not expunged.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -35,6 +38,7 @@ CHECKS = (
     "volumes",
     "storage",
     "snapshots",
+    "images",
 )
 
 
@@ -149,6 +153,38 @@ async def check(cloud: Cloud) -> list[str]:
             f"storage: {storage['availableCapacity']} free, the model {free} "
             f"(snapshots hold {held})"
         )
+    # 9. images
+    problems += _images(cloud, model, {i["uuid"]: i for i in await cloud.query("/images")})
+    [backup] = await cloud.query("/backup-storage")
+    free = cloud.backup_free - model.backup_storage_used()
+    if backup["availableCapacity"] != free:
+        problems.append(
+            f"images: the backup storage has {backup['availableCapacity']} free, the model {free}"
+        )
+    return problems
+
+
+def _images(cloud: Cloud, model: CloudModel, rows: dict[str, dict[str, Any]]) -> list[str]:
+    problems: list[str] = []
+    bs = cloud.dc["bs"]["uuid"]
+    for image in model.images:
+        row = rows.pop(image.uuid, None)
+        if image.status == EXPUNGED or row is None:
+            if (image.status == EXPUNGED) != (row is None):
+                got = row and row["status"]
+                problems.append(
+                    f"images: image {image.index} is {got}, {image.status} in the model"
+                )
+            continue
+        refs = {r["backupStorageUuid"]: r["status"] for r in row.get("backupStorageRefs") or ()}
+        if (row["status"], refs) != (image.status, {bs: image.status}):
+            problems.append(
+                f"images: image {image.index} is {row['status']} with copies {refs}, "
+                f"{image.status} in the model"
+            )
+    problems += [
+        f"images: image {uuid} ({row['name']}) is not in the model" for uuid, row in rows.items()
+    ]
     return problems
 
 

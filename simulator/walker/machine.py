@@ -30,6 +30,7 @@ from simulator.walker.model import DOWN_OPS, CloudModel
 from simulator.walker.steps import (
     CONCURRENT_OPS,
     FAULT_PATHS,
+    IMAGE_OPS,
     SNAPSHOT_OPS,
     VM_OPS,
     VOLUME_OPS,
@@ -243,6 +244,18 @@ class WalkMachine(RuleBasedStateMachine):
             self.s.step(Step(op, vm=which))
         else:
             self.s.step(Step(op, volume=which - vms))
+
+    @rule(op=st.sampled_from(IMAGE_OPS), image=st.integers(0, 63), bad=st.integers(0, 4))
+    def image(self, op: str, image: int, bad: int) -> None:
+        if op == "image-add":
+            self.s.step(Step(op, bad=bad == 0))  # one add in five from a bad URL
+            return
+        which = image % len(self.model.images)
+        if which == 0 and op == "image-expunge":
+            # The image every VM boots from is deleted and recovered, never expunged: the
+            # walk would make no VM again (a Deleted one shows creates being refused).
+            op = "image-recover"
+        self.s.step(Step(op, image=which))
 
     @precondition(_may_fault)
     @rule(

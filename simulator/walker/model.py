@@ -86,6 +86,13 @@ SNAPSHOTTABLE = frozenset({RUNNING, PAUSED, STOPPED, DESTROYED})
 # Revert, or delete a snapshot the volume's file rests on, only while its VM is Stopped.
 VM_NOT_STOPPED = frozenset({"VOLUME.1006"})
 VOLUME_WRONG_STATE = frozenset({"VOLUME.1001"})
+DOWNLOAD_FAILED = frozenset({"IMAGE.1001"})
+IMAGE_NOT_DELETED = frozenset({"IMAGE.1002"})
+# A VM from an image that is not Ready (docs/errors.md: VM.1003).
+IMAGE_NOT_READY = frozenset({"VM.1003"})
+# An image's life on the backup storage (the walk's deletion policy is Delay: a delete
+# keeps the files until the expunge).
+IMAGE_READY, IMAGE_DELETED = "Ready", "Deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,17 @@ class SnapshotModel:
     gone: bool = False
 
 
+@dataclass(slots=True)
+class ImageModel:
+    """An image: ``status`` Ready or Deleted (EXPUNGED: the API no longer knows it);
+    ``size`` the bytes it holds on the backup storage."""
+
+    index: int
+    uuid: str
+    size: int
+    status: str = IMAGE_READY
+
+
 def volume_key(step: Step) -> str:
     """The volume a snapshot-create names: "root:<vm>" or "data:<volume>"."""
     return f"root:{step.vm}" if step.vm is not None else f"data:{step.volume}"
@@ -173,6 +191,9 @@ class CloudModel:
     snapshots: list[SnapshotModel] = field(default_factory=list)
     # The snapshot each volume's file rests on (the API's ``latest``), by volume key.
     latest: dict[str, int] = field(default_factory=dict)
+    # Image 0 is the one every VM is created from (its bytes are in the baseline).
+    images: list[ImageModel] = field(default_factory=list)
+    image_size: int = 256 * 1024**2  # of each image the walk adds
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -200,6 +221,10 @@ class CloudModel:
 
     def attached_to(self, vm: int) -> set[str]:
         return {v.uuid for v in self.volumes if v.vm == vm and not v.gone}
+
+    def backup_storage_used(self) -> int:
+        """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
+        return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
 
     def live_snapshots(self) -> list[SnapshotModel]:
         return [s for s in self.snapshots if not s.gone]
@@ -267,6 +292,8 @@ class CloudModel:
             return False
         if step.snapshot is not None and step.snapshot >= len(self.snapshots):
             return False
+        if step.image is not None and step.image >= len(self.images):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -297,7 +324,18 @@ class CloudModel:
             return self._expect_volume(step)
         if step.op.startswith("snapshot-"):
             return self._expect_snapshot(step)
+        if step.op.startswith("image-"):
+            return self._expect_image(step)
         if step.op == "create":
+            if self.images and self.images[0].status != IMAGE_READY:
+                # The image is refused; a lack of room or address may be named first.
+                codes = set(IMAGE_NOT_READY)
+                room = self.placeable("create") if step.host is None else [step.host]
+                if not any(self.has_room(h) for h in room):
+                    codes |= NO_CAPACITY
+                if self.ips_used() >= self.ip_capacity:
+                    codes |= NO_ADDRESS
+                return Expect(False, frozenset(codes))
             if step.host is None:
                 if not self.placeable("create"):
                     return Expect(False, NO_CAPACITY)
@@ -387,6 +425,19 @@ class CloudModel:
         rests_on = bool(self.descendants(snapshot.index) & self.chain(snapshot.of))
         return Expect(False, VM_NOT_STOPPED) if rests_on and not stopped else Expect(True)
 
+    def _expect_image(self, step: Step) -> Expect:
+        if step.op == "image-add":
+            return Expect(False, DOWNLOAD_FAILED) if step.bad else Expect(True)
+        assert step.image is not None
+        status = self.images[step.image].status
+        if status == EXPUNGED:
+            return Expect(False, NOT_FOUND)
+        if step.op == "image-delete":
+            return Expect(True)  # a Deleted image's delete has nothing left to do
+        if status != IMAGE_DELETED:  # recover and expunge act on Deleted images only
+            return Expect(False, IMAGE_NOT_DELETED)
+        return Expect(True)
+
     def _live_snapshot_host(self, step: Step) -> int | None:
         """The host that takes the snapshot ``step`` creates, when it is a live one."""
         vm = self.volume_vm(volume_key(step))
@@ -426,6 +477,9 @@ class CloudModel:
             return
         if step.op.startswith("snapshot-"):
             self._apply_snapshot(step, uuid)
+            return
+        if step.op.startswith("image-"):
+            self._apply_image(step, uuid)
             return
         if step.op == "create":
             assert uuid is not None
@@ -471,6 +525,19 @@ class CloudModel:
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
             self._drop_snapshots_of(f"data:{volume.index}")
+
+    def _apply_image(self, step: Step, uuid: str | None) -> None:
+        if step.op == "image-add":
+            assert uuid is not None
+            self.images.append(ImageModel(len(self.images), uuid, self.image_size))
+            return
+        assert step.image is not None
+        image = self.images[step.image]
+        image.status = {
+            "image-delete": IMAGE_DELETED,
+            "image-recover": IMAGE_READY,
+            "image-expunge": EXPUNGED,
+        }[step.op]
 
     def _apply_snapshot(self, step: Step, uuid: str | None) -> None:
         if step.op == "snapshot-create":

@@ -41,6 +41,9 @@ VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete"
 # Volume snapshots: take one of a VM's root volume (``vm``) or of a data volume
 # (``volume``); revert its volume to one, delete one with its descendants (``snapshot``).
 SNAPSHOT_OPS = ("snapshot-create", "snapshot-revert", "snapshot-delete")
+# Images on the backup storage: add one from a URL (``bad``: one the storage cannot
+# download), delete, recover, expunge one (``image``; 0 is the image every VM boots from).
+IMAGE_OPS = ("image-add", "image-delete", "image-recover", "image-expunge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,8 @@ class Step:
     fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it;
     ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too);
     ``snapshot`` a snapshot's walk index (SNAPSHOT_OPS; a create names the volume: ``vm``
-    for that VM's root volume, or ``volume``).
+    for that VM's root volume, or ``volume``); ``image`` an image's walk index
+    (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL).
     """
 
     op: str
@@ -64,12 +68,14 @@ class Step:
     lose_vm: int | None = None
     volume: int | None = None
     snapshot: int | None = None
+    image: int | None = None
+    bad: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            if value is None or value == ():
+            if value is None or value == () or value is False:
                 continue
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
@@ -85,6 +91,8 @@ class Step:
             lose_vm=raw.get("lose_vm"),
             volume=raw.get("volume"),
             snapshot=raw.get("snapshot"),
+            image=raw.get("image"),
+            bad=bool(raw.get("bad", False)),
         )
 
     def __str__(self) -> str:

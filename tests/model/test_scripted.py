@@ -74,3 +74,32 @@ async def test_snapshots_of_root_and_data_volumes_follow_the_model() -> None:
                 (Step("snapshot-create", vm=0), "SYS.1003"),
             ],
         )
+
+
+@pytest.mark.timeout(90)
+async def test_images_follow_the_model() -> None:
+    async with Cloud(WalkConfig(faults=())) as cloud:
+        await cloud.reset()
+        await _run(
+            cloud,
+            [
+                (Step("image-add"), OK),  # image 1
+                (Step("image-add", bad=True), "IMAGE.1001"),  # nothing left behind
+                (Step("image-recover", image=1), "IMAGE.1002"),  # it is not Deleted
+                (Step("image-expunge", image=1), "IMAGE.1002"),
+                (Step("image-delete", image=1), OK),  # Delay: its copy stays, Deleted
+                (Step("image-delete", image=1), OK),
+                (Step("image-recover", image=1), OK),
+                (Step("image-delete", image=1), OK),
+                (Step("image-expunge", image=1), OK),  # its bytes come back
+                (Step("image-delete", image=1), "SYS.1003"),
+                (Step("image-recover", image=1), "SYS.1003"),
+                (Step("create", host=0), OK),
+                (Step("image-delete", image=0), OK),  # in use: the VM runs on
+                (Step("create", host=1), "VM.1003"),
+                (Step("stop", vm=0), OK),
+                (Step("start", vm=0, host=1), OK),
+                (Step("image-recover", image=0), OK),
+                (Step("create", host=1), OK),
+            ],
+        )
