@@ -62,8 +62,10 @@ async def do(cloud: Cloud, step: Step) -> None:
         if not expect.admits(outcome.ok, outcome.code):
             raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
         uuid, placed = None, None
-        if outcome.ok and step.op in ("volume-create", "snapshot-create", "image-add"):
+        if outcome.ok and step.op in ("volume-create", "snapshot-create", "image-add", "sg-create"):
             uuid = outcome.answer.body["inventory"]["uuid"]
+        if outcome.ok and step.op == "sg-rule-add":
+            uuid = _new_rule(cloud, step, outcome.answer.body["inventory"])
         if outcome.ok and step.op in ("create", "start", "migrate"):
             inventory = outcome.answer.body["inventory"]
             uuid = inventory["uuid"]
@@ -71,7 +73,9 @@ async def do(cloud: Cloud, step: Step) -> None:
                 placed = _placed(cloud, step, inventory)
         cloud.model.apply(step, expect, uuid, placed)
         if outcome.ok and step.op == "create":
-            cloud.model.vms[-1].root = outcome.answer.body["inventory"]["rootVolumeUuid"]
+            inventory = outcome.answer.body["inventory"]
+            cloud.model.vms[-1].root = inventory["rootVolumeUuid"]
+            cloud.model.vms[-1].nic = inventory["vmNics"][0]["uuid"]
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -105,6 +109,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_snapshot(cloud, step)
     elif step.op.startswith("image-"):
         answer = await _send_image(cloud, step)
+    elif step.op.startswith("sg-"):
+        answer = await _send_group(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -183,6 +189,54 @@ async def _send_image(cloud: Cloud, step: Step) -> Answer:
         return await _op_call(cloud, "DELETE", f"/images/{uuid}")
     action = "recoverImage" if step.op == "image-recover" else "expungeImage"
     return await _op_call(cloud, "PUT", f"/images/{uuid}/actions", {action: {}})
+
+
+async def _send_group(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "sg-create":
+        name = f"walk-sg-{len(model.groups)}"
+        answer = await _op_call(cloud, "POST", "/security-groups", {"params": {"name": name}})
+        if answer.status == 200:
+            uuid, l3 = answer.body["inventory"]["uuid"], cloud.dc["l3"]["uuid"]
+            attached = await _op_call(
+                cloud, "POST", f"/security-groups/{uuid}/l3-networks/{l3}", {"params": {}}
+            )
+            if attached.status != 200:
+                raise WalkError(f"{step}: attaching the group to the L3: {attached.body}")
+        return answer
+    if step.op == "sg-rule-delete":
+        assert step.rule is not None
+        uuid = model.rules[step.rule].uuid
+        return await _op_call(cloud, "DELETE", f"/security-groups/rules?ruleUuids={uuid}")
+    assert step.group is not None
+    group = model.groups[step.group].uuid
+    if step.op == "sg-rule-add":
+        rule = {"type": "Ingress", "protocol": "TCP", "startPort": step.port, "endPort": step.port}
+        body = {"params": {"rules": [rule]}}
+        return await _op_call(cloud, "POST", f"/security-groups/{group}/rules", body)
+    if step.op == "sg-delete":
+        return await _op_call(cloud, "DELETE", f"/security-groups/{group}")
+    assert step.vm is not None
+    nic = model.vms[step.vm].nic
+    path = f"/security-groups/{group}/vm-instances/nics"
+    if step.op == "sg-join":
+        return await _op_call(cloud, "POST", path, {"params": {"vmNicUuids": [nic]}})
+    return await _op_call(cloud, "DELETE", f"{path}?vmNicUuids={nic}")
+
+
+def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
+    """The uuid of the rule ``step`` added, from the group's inventory."""
+    assert cloud.model is not None
+    known = {r.uuid for r in cloud.model.rules}
+    found = [
+        r["uuid"]
+        for r in inventory.get("rules") or ()
+        if r["startPort"] == step.port and r["uuid"] not in known
+    ]
+    if len(found) != 1:
+        raise WalkError(f"{step}: the group's rules after the add: {inventory.get('rules')}")
+    return str(found[0])
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

@@ -253,6 +253,12 @@ class Cloud:
                 "gateway": "172.30.0.1",
             },
         )
+        # Security groups on the walk's L3: the SecurityGroup provider on its hosts.
+        [provider] = await self.query("/network-services/providers", "type=SecurityGroup")
+        await self.create(
+            f"/l3-networks/{l3['uuid']}/network-services",
+            {"networkServices": {provider["uuid"]: ["SecurityGroup"]}},
+        )
         offering = await self.create(
             "/instance-offerings", {"name": "walk-offering", "cpuNum": 1, "memorySize": GIB}
         )
@@ -353,6 +359,10 @@ class Cloud:
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
+        for row in await self.query("/security-groups"):
+            answer = await self.call("DELETE", f"/security-groups/{row['uuid']}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: delete group {row['uuid']}: {answer.body}")
         # Every image but the base one expunged; the base one Ready.
         for row in await self.query("/images"):
             base = row["uuid"] == self.dc["image"]["uuid"]

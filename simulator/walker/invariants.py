@@ -17,6 +17,9 @@
 9. Images: the API lists exactly the model's images, each in its status (Ready or
    Deleted), Ready on the backup storage while Ready; the backup storage's free bytes
    are its baseline less the images not expunged.
+10. Security groups: the API lists exactly the model's groups, their rules and their
+   member NICs; each simulated host holds rules for exactly the member NICs of the VMs
+   it runs, each NIC the rules of its groups.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -39,6 +42,7 @@ CHECKS = (
     "storage",
     "snapshots",
     "images",
+    "security-groups",
 )
 
 
@@ -161,6 +165,49 @@ async def check(cloud: Cloud) -> list[str]:
         problems.append(
             f"images: the backup storage has {backup['availableCapacity']} free, the model {free}"
         )
+    # 10. security groups
+    problems += await _groups(cloud, model)
+    return problems
+
+
+async def _groups(cloud: Cloud, model: CloudModel) -> list[str]:
+    assert cloud.sim is not None
+    problems: list[str] = []
+    rows = {g["uuid"]: g for g in await cloud.query("/security-groups")}
+    want = {g.uuid: g for g in model.groups if not g.gone}
+    if set(rows) != set(want):
+        problems.append(f"security-groups: the API lists {len(rows)}, the model {len(want)}")
+    for uuid, group in want.items():
+        row = rows.get(uuid)
+        if row is None:
+            continue
+        ports = sorted(r["startPort"] for r in row.get("rules") or ())
+        wanted = sorted(r.port for r in model.rules if r.group == group.index and not r.gone)
+        if ports != wanted:
+            problems.append(
+                f"security-groups: group {group.index} has ports {ports}, the model {wanted}"
+            )
+    refs = {
+        (r["securityGroupUuid"], r["vmNicUuid"])
+        for r in await cloud.query("/security-groups/vm-instances/nics")
+    }
+    members = {(g.uuid, model.vms[vm].nic) for g in want.values() for vm in g.members}
+    if refs != members:
+        problems.append(
+            f"security-groups: member NICs {sorted(refs - members)} not in the model, "
+            f"{sorted(members - refs)} missing"
+        )
+    for h in model.hosts:
+        network = cloud.sim.machine(h.ip).network
+        held = network.view().get("securityGroupRules", {}) if network is not None else {}
+        got = {nic: {r["startPort"] for r in to["rules"]} for nic, to in held.items()}
+        expected = {
+            vm.nic: model.rules_of_nic(vm.index)
+            for vm in model.vms
+            if vm.host == h.index and vm.state in ON_HOST and model.is_member(vm.index)
+        }
+        if got != expected:
+            problems.append(f"security-groups: host {h.index} holds {got}, the model {expected}")
     return problems
 
 

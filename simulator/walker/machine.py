@@ -31,6 +31,8 @@ from simulator.walker.steps import (
     CONCURRENT_OPS,
     FAULT_PATHS,
     IMAGE_OPS,
+    SG_OPS,
+    SG_PORTS,
     SNAPSHOT_OPS,
     VM_OPS,
     VOLUME_OPS,
@@ -256,6 +258,32 @@ class WalkMachine(RuleBasedStateMachine):
             # walk would make no VM again (a Deleted one shows creates being refused).
             op = "image-recover"
         self.s.step(Step(op, image=which))
+
+    @rule(
+        op=st.sampled_from(SG_OPS),
+        group=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(SG_PORTS),
+    )
+    def security_group(self, op: str, group: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.groups or (op in ("sg-join", "sg-leave") and not model.vms):
+            op = "sg-create"
+        if op == "sg-rule-delete" and not model.rules:
+            op = "sg-rule-add"
+        if op == "sg-create":
+            self.s.step(Step(op))
+        elif op == "sg-rule-delete":
+            self.s.step(Step(op, rule=group % len(model.rules)))
+        else:
+            # deleted groups and expunged VMs too: those must be refused
+            g = group % len(model.groups)
+            if op == "sg-rule-add":
+                self.s.step(Step(op, group=g, port=port))
+            elif op == "sg-delete":
+                self.s.step(Step(op, group=g))
+            else:
+                self.s.step(Step(op, group=g, vm=vm % len(model.vms)))
 
     @precondition(_may_fault)
     @rule(

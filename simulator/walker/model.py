@@ -93,6 +93,7 @@ IMAGE_NOT_READY = frozenset({"VM.1003"})
 # An image's life on the backup storage (the walk's deletion policy is Delay: a delete
 # keeps the files until the expunge).
 IMAGE_READY, IMAGE_DELETED = "Ready", "Deleted"
+DUPLICATE_RULE = frozenset({"SG.1001"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class VmModel:
     host: int | None
     last_host: int | None
     root: str = ""  # its root volume's uuid
+    nic: str = ""  # its NIC's uuid (one NIC, on the walk's L3)
 
 
 @dataclass(slots=True)
@@ -171,6 +173,28 @@ class ImageModel:
     status: str = IMAGE_READY
 
 
+@dataclass(slots=True)
+class GroupModel:
+    """A security group attached to the walk's L3; ``members``: the VMs (walk indexes)
+    whose NIC is in it."""
+
+    index: int
+    uuid: str
+    members: set[int] = field(default_factory=set)
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class RuleModel:
+    """An ingress TCP rule of group ``group`` for ``port`` from anywhere."""
+
+    index: int
+    uuid: str
+    group: int
+    port: int
+    gone: bool = False
+
+
 def volume_key(step: Step) -> str:
     """The volume a snapshot-create names: "root:<vm>" or "data:<volume>"."""
     return f"root:{step.vm}" if step.vm is not None else f"data:{step.volume}"
@@ -194,6 +218,8 @@ class CloudModel:
     # Image 0 is the one every VM is created from (its bytes are in the baseline).
     images: list[ImageModel] = field(default_factory=list)
     image_size: int = 256 * 1024**2  # of each image the walk adds
+    groups: list[GroupModel] = field(default_factory=list)
+    rules: list[RuleModel] = field(default_factory=list)
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -225,6 +251,14 @@ class CloudModel:
     def backup_storage_used(self) -> int:
         """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
         return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
+
+    def rules_of_nic(self, vm: int) -> set[int]:
+        """The ports of the rules a host running VM ``vm`` must hold for its NIC."""
+        groups = {g.index for g in self.groups if not g.gone and vm in g.members}
+        return {r.port for r in self.rules if not r.gone and r.group in groups}
+
+    def is_member(self, vm: int) -> bool:
+        return any(vm in g.members for g in self.groups if not g.gone)
 
     def live_snapshots(self) -> list[SnapshotModel]:
         return [s for s in self.snapshots if not s.gone]
@@ -294,6 +328,10 @@ class CloudModel:
             return False
         if step.image is not None and step.image >= len(self.images):
             return False
+        if step.group is not None and step.group >= len(self.groups):
+            return False
+        if step.rule is not None and step.rule >= len(self.rules):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -326,6 +364,8 @@ class CloudModel:
             return self._expect_snapshot(step)
         if step.op.startswith("image-"):
             return self._expect_image(step)
+        if step.op.startswith("sg-"):
+            return self._expect_group(step)
         if step.op == "create":
             if self.images and self.images[0].status != IMAGE_READY:
                 # The image is refused; a lack of room or address may be named first.
@@ -438,6 +478,28 @@ class CloudModel:
             return Expect(False, IMAGE_NOT_DELETED)
         return Expect(True)
 
+    def _expect_group(self, step: Step) -> Expect:
+        if step.op == "sg-create":
+            return Expect(True)
+        if step.op == "sg-rule-delete":
+            return Expect(True)  # a rule already gone: nothing to do, as deletes go
+        assert step.group is not None
+        group = self.groups[step.group]
+        codes: set[str] = set()
+        if group.gone:
+            codes |= NOT_FOUND
+        if step.op == "sg-rule-add":
+            taken = any(
+                r.group == group.index and r.port == step.port and not r.gone for r in self.rules
+            )
+            if taken:
+                codes |= DUPLICATE_RULE
+        if step.op in ("sg-join", "sg-leave"):
+            assert step.vm is not None
+            if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
+                codes |= NOT_FOUND
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
     def _live_snapshot_host(self, step: Step) -> int | None:
         """The host that takes the snapshot ``step`` creates, when it is a live one."""
         vm = self.volume_vm(volume_key(step))
@@ -481,6 +543,9 @@ class CloudModel:
         if step.op.startswith("image-"):
             self._apply_image(step, uuid)
             return
+        if step.op.startswith("sg-"):
+            self._apply_group(step, uuid)
+            return
         if step.op == "create":
             assert uuid is not None
             assert target is not None
@@ -507,6 +572,8 @@ class CloudModel:
         elif step.op == "expunge":
             vm.state = EXPUNGED
             self._drop_snapshots_of(f"root:{vm.index}")
+            for group in self.groups:  # its NIC went, and its memberships with it
+                group.members.discard(vm.index)
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -525,6 +592,33 @@ class CloudModel:
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
             self._drop_snapshots_of(f"data:{volume.index}")
+
+    def _apply_group(self, step: Step, uuid: str | None) -> None:
+        if step.op == "sg-create":
+            assert uuid is not None
+            self.groups.append(GroupModel(len(self.groups), uuid))
+            return
+        if step.op == "sg-rule-delete":
+            assert step.rule is not None
+            self.rules[step.rule].gone = True
+            return
+        assert step.group is not None
+        group = self.groups[step.group]
+        if step.op == "sg-rule-add":
+            assert uuid is not None
+            assert step.port is not None
+            self.rules.append(RuleModel(len(self.rules), uuid, group.index, step.port))
+        elif step.op == "sg-join":
+            assert step.vm is not None
+            group.members.add(step.vm)
+        elif step.op == "sg-leave":
+            assert step.vm is not None
+            group.members.discard(step.vm)
+        elif step.op == "sg-delete":
+            group.gone, group.members = True, set()
+            for rule in self.rules:
+                if rule.group == group.index:
+                    rule.gone = True
 
     def _apply_image(self, step: Step, uuid: str | None) -> None:
         if step.op == "image-add":

@@ -44,6 +44,10 @@ SNAPSHOT_OPS = ("snapshot-create", "snapshot-revert", "snapshot-delete")
 # Images on the backup storage: add one from a URL (``bad``: one the storage cannot
 # download), delete, recover, expunge one (``image``; 0 is the image every VM boots from).
 IMAGE_OPS = ("image-add", "image-delete", "image-recover", "image-expunge")
+# Security groups (on the walk's L3): make one, add a rule (an ingress TCP ``port``), delete
+# a rule (``rule``), add or remove a VM's NIC (``vm``), delete one (``group``).
+SG_OPS = ("sg-create", "sg-rule-add", "sg-rule-delete", "sg-join", "sg-leave", "sg-delete")
+SG_PORTS = (22, 80, 443)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,9 @@ class Step:
     ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too);
     ``snapshot`` a snapshot's walk index (SNAPSHOT_OPS; a create names the volume: ``vm``
     for that VM's root volume, or ``volume``); ``image`` an image's walk index
-    (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL).
+    (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL);
+    ``group``, ``rule`` and ``port`` a security group's and a rule's walk indexes and a
+    rule's port (SG_OPS).
     """
 
     op: str
@@ -70,6 +76,9 @@ class Step:
     snapshot: int | None = None
     image: int | None = None
     bad: bool = False
+    group: int | None = None
+    rule: int | None = None
+    port: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
@@ -93,6 +102,9 @@ class Step:
             snapshot=raw.get("snapshot"),
             image=raw.get("image"),
             bad=bool(raw.get("bad", False)),
+            group=raw.get("group"),
+            rule=raw.get("rule"),
+            port=raw.get("port"),
         )
 
     def __str__(self) -> str:

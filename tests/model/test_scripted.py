@@ -103,3 +103,36 @@ async def test_images_follow_the_model() -> None:
                 (Step("create", host=1), OK),
             ],
         )
+
+
+@pytest.mark.timeout(90)
+async def test_security_groups_follow_the_model() -> None:
+    async with Cloud(WalkConfig(faults=())) as cloud:
+        await cloud.reset()
+        await _run(
+            cloud,
+            [
+                (Step("create", host=0), OK),
+                (Step("create", host=1), OK),
+                (Step("sg-create"), OK),  # group 0, on the walk's L3
+                (Step("sg-rule-add", group=0, port=22), OK),  # rule 0
+                (Step("sg-rule-add", group=0, port=22), "SG.1001"),
+                (Step("sg-join", group=0, vm=0), OK),  # host 0 holds port 22 for it
+                (Step("sg-rule-add", group=0, port=80), OK),  # rule 1, on host 0 at once
+                (Step("sg-join", group=0, vm=1), OK),
+                (Step("stop", vm=1), OK),  # host 1 holds nothing
+                (Step("start", vm=1, host=0), OK),
+                (Step("migrate", vm=0, host=1), OK),  # its rules follow it
+                (Step("sg-rule-delete", rule=0), OK),
+                (Step("sg-rule-delete", rule=0), OK),  # gone already: nothing to do
+                (Step("sg-create"), OK),  # group 1
+                (Step("sg-rule-add", group=1, port=443), OK),
+                (Step("sg-join", group=1, vm=0), OK),  # two groups' rules for one NIC
+                (Step("sg-leave", group=0, vm=0), OK),
+                (Step("sg-delete", group=0), OK),  # VM 1's NIC has no group left
+                (Step("sg-join", group=0, vm=1), "SYS.1003"),
+                (Step("destroy", vm=0), OK),
+                (Step("expunge", vm=0), OK),  # its membership goes with its NIC
+                (Step("sg-join", group=1, vm=0), "SYS.1003"),
+            ],
+        )
