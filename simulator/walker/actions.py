@@ -44,6 +44,10 @@ class Outcome:
         return f"{self.code}: {error.get('description', self.answer.body)}"
 
 
+# The steps that make a resource: the model records the uuid the node gave it.
+CREATES = ("volume-create", "snapshot-create", "image-add", "sg-create", "vip-create", "eip-create")
+
+
 async def do(cloud: Cloud, step: Step) -> None:
     """Do ``step`` and check its outcome against the model, then move the model.
     Raises WalkError when the node answered otherwise than the model expects."""
@@ -62,7 +66,7 @@ async def do(cloud: Cloud, step: Step) -> None:
         if not expect.admits(outcome.ok, outcome.code):
             raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
         uuid, placed = None, None
-        if outcome.ok and step.op in ("volume-create", "snapshot-create", "image-add", "sg-create"):
+        if outcome.ok and step.op in CREATES:
             uuid = outcome.answer.body["inventory"]["uuid"]
         if outcome.ok and step.op == "sg-rule-add":
             uuid = _new_rule(cloud, step, outcome.answer.body["inventory"])
@@ -76,6 +80,9 @@ async def do(cloud: Cloud, step: Step) -> None:
             inventory = outcome.answer.body["inventory"]
             cloud.model.vms[-1].root = inventory["rootVolumeUuid"]
             cloud.model.vms[-1].nic = inventory["vmNics"][0]["uuid"]
+            cloud.model.vms[-1].nic_ip = inventory["vmNics"][0]["ip"]
+        if outcome.ok and step.op == "vip-create":
+            cloud.model.vips[-1].ip = outcome.answer.body["inventory"]["ip"]
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -111,6 +118,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_image(cloud, step)
     elif step.op.startswith("sg-"):
         answer = await _send_group(cloud, step)
+    elif step.op.startswith(("vip-", "eip-")):
+        answer = await _send_eip(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -223,6 +232,33 @@ async def _send_group(cloud: Cloud, step: Step) -> Answer:
     if step.op == "sg-join":
         return await _op_call(cloud, "POST", path, {"params": {"vmNicUuids": [nic]}})
     return await _op_call(cloud, "DELETE", f"{path}?vmNicUuids={nic}")
+
+
+async def _send_eip(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "vip-create":
+        params = {
+            "name": f"walk-vip-{len(model.vips)}",
+            "l3NetworkUuid": cloud.dc["public"]["uuid"],
+        }
+        return await _op_call(cloud, "POST", "/vips", {"params": params})
+    if step.op in ("vip-delete", "eip-create"):
+        assert step.vip is not None
+        vip = model.vips[step.vip].uuid
+        if step.op == "vip-delete":
+            return await _op_call(cloud, "DELETE", f"/vips/{vip}")
+        params = {"name": f"walk-eip-{len(model.eips)}", "vipUuid": vip}
+        return await _op_call(cloud, "POST", "/eips", {"params": params})
+    assert step.eip is not None
+    eip = model.eips[step.eip].uuid
+    if step.op == "eip-attach":
+        assert step.vm is not None
+        nic = model.vms[step.vm].nic
+        return await _op_call(cloud, "POST", f"/eips/{eip}/vm-instances/nics/{nic}", {"params": {}})
+    if step.op == "eip-detach":
+        return await _op_call(cloud, "DELETE", f"/eips/{eip}/vm-instances/nics")
+    return await _op_call(cloud, "DELETE", f"/eips/{eip}")
 
 
 def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
+PUBLIC_IPS = 3  # the public L3's addresses: VIPs run out after three
 
 
 class WalkError(AssertionError):
@@ -259,6 +260,27 @@ class Cloud:
             f"/l3-networks/{l3['uuid']}/network-services",
             {"networkServices": {provider["uuid"]: ["SecurityGroup"]}},
         )
+        # EIPs on the walk's L3 (the flat provider NATs them on the hosts), their VIPs on
+        # a public L3 of a few addresses (the walk reaches its end).
+        [flat] = await self.query("/network-services/providers", "type=Flat")
+        await self.create(
+            f"/l3-networks/{l3['uuid']}/network-services",
+            {"networkServices": {flat["uuid"]: ["Eip"]}},
+        )
+        public = await self.create(
+            "/l3-networks",
+            {"name": "walk-public", "l2NetworkUuid": l2["uuid"], "category": "Public"},
+        )
+        await self.create(
+            f"/l3-networks/{public['uuid']}/ip-ranges",
+            {
+                "name": "walk-public-range",
+                "startIp": "16.16.16.10",
+                "endIp": f"16.16.16.{9 + PUBLIC_IPS}",
+                "netmask": "255.255.255.0",
+                "gateway": "16.16.16.1",
+            },
+        )
         offering = await self.create(
             "/instance-offerings", {"name": "walk-offering", "cpuNum": 1, "memorySize": GIB}
         )
@@ -291,7 +313,14 @@ class Cloud:
             )
             if answer.status != 200:
                 raise RuntimeError(f"global config {category} {name}: {answer.body}")
-        self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts, "bs": bs}
+        self.dc = {
+            "image": image,
+            "offering": offering,
+            "l3": l3,
+            "hosts": hosts,
+            "bs": bs,
+            "public": public,
+        }
         # The image cache on the shared storage is filled once and keeps its capacity; a
         # first VM fills it, so no step of the walk sees it grow.
         warm = await self.call("POST", "/vm-instances", self.create_body("warm", 0, stopped=True))
@@ -323,6 +352,7 @@ class Cloud:
             vm_memory=GIB,
             ip_capacity=self.config.ip_capacity,
             images=[ImageModel(0, self.dc["image"]["uuid"], GIB)],
+            public_ip_capacity=PUBLIC_IPS,
         )
 
     async def read_baseline(self) -> None:
@@ -359,6 +389,10 @@ class Cloud:
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
+        for row in await self.query("/vips"):  # their EIPs go with them
+            answer = await self.call("DELETE", f"/vips/{row['uuid']}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: delete VIP {row['uuid']}: {answer.body}")
         for row in await self.query("/security-groups"):
             answer = await self.call("DELETE", f"/security-groups/{row['uuid']}")
             if answer.status != 200:

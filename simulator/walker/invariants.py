@@ -20,6 +20,9 @@
 10. Security groups: the API lists exactly the model's groups, their rules and their
    member NICs; each simulated host holds rules for exactly the member NICs of the VMs
    it runs, each NIC the rules of its groups.
+11. VIPs and EIPs: the API lists exactly the model's VIPs; the public L3's used
+   addresses are exactly theirs; the API lists the model's EIPs, each on its VIP and
+   NIC; each simulated host NATs exactly the EIPs of the VMs it runs, each to its NIC.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -43,6 +46,7 @@ CHECKS = (
     "snapshots",
     "images",
     "security-groups",
+    "eips",
 )
 
 
@@ -167,6 +171,50 @@ async def check(cloud: Cloud) -> list[str]:
         )
     # 10. security groups
     problems += await _groups(cloud, model)
+
+    # 11. VIPs and EIPs
+    problems += await _eips(cloud, model)
+    return problems
+
+
+async def _eips(cloud: Cloud, model: CloudModel) -> list[str]:
+    assert cloud.sim is not None
+    problems: list[str] = []
+    vips = {v["uuid"]: v["ip"] for v in await cloud.query("/vips")}
+    want = {v.uuid: v.ip for v in model.live_vips()}
+    if vips != want:
+        problems.append(
+            f"eips: the VIPs are {sorted(vips.values())}, the model's {sorted(want.values())}"
+        )
+    public = cloud.dc["public"]["uuid"]
+    used = [
+        a["ip"] for a in await cloud.query("/l3-networks/ip-address", f"l3NetworkUuid={public}")
+    ]
+    if sorted(used) != sorted(want.values()):
+        problems.append(
+            f"eips: the public L3 has {sorted(used)} in use, the VIPs {sorted(want.values())}"
+        )
+    rows = {e["uuid"]: (e["vipUuid"], e.get("vmNicUuid")) for e in await cloud.query("/eips")}
+    expected = {
+        e.uuid: (model.vips[e.vip].uuid, model.vms[e.vm].nic if e.vm is not None else None)
+        for e in model.eips
+        if not e.gone
+    }
+    if rows != expected:
+        problems.append(f"eips: the API's EIPs (VIP, NIC) {rows}, the model {expected}")
+    for h in model.hosts:
+        network = cloud.sim.machine(h.ip).network
+        nat = network.view().get("nat", {}) if network is not None else {}
+        got = {vip: entry.get("nicIp") for vip, entry in nat.items()}
+        wanted = {}
+        for e in model.eips:
+            if e.gone or e.vm is None:
+                continue
+            vm = model.vms[e.vm]
+            if vm.host == h.index and vm.state in ON_HOST:
+                wanted[model.vips[e.vip].ip] = vm.nic_ip
+        if got != wanted:
+            problems.append(f"eips: host {h.index} NATs {got}, the model {wanted}")
     return problems
 
 

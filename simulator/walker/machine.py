@@ -29,6 +29,7 @@ from simulator.walker.invariants import CHECKS, check
 from simulator.walker.model import DOWN_OPS, CloudModel
 from simulator.walker.steps import (
     CONCURRENT_OPS,
+    EIP_OPS,
     FAULT_PATHS,
     IMAGE_OPS,
     SG_OPS,
@@ -284,6 +285,25 @@ class WalkMachine(RuleBasedStateMachine):
                 self.s.step(Step(op, group=g))
             else:
                 self.s.step(Step(op, group=g, vm=vm % len(model.vms)))
+
+    @rule(op=st.sampled_from(EIP_OPS), which=st.integers(0, 63), vm=st.integers(0, 63))
+    def eip(self, op: str, which: int, vm: int) -> None:
+        model = self.model
+        if op in ("vip-delete", "eip-create") and not model.vips:
+            op = "vip-create"
+        if op.startswith("eip-") and op != "eip-create" and not model.eips:
+            op = "eip-create" if model.vips else "vip-create"
+        if op == "eip-attach" and not model.vms:
+            op = "eip-detach"
+        # deleted VIPs and EIPs and expunged VMs too: those must be refused
+        if op == "vip-create":
+            self.s.step(Step(op))
+        elif op in ("vip-delete", "eip-create"):
+            self.s.step(Step(op, vip=which % len(model.vips)))
+        elif op == "eip-attach":
+            self.s.step(Step(op, eip=which % len(model.eips), vm=vm % len(model.vms)))
+        else:
+            self.s.step(Step(op, eip=which % len(model.eips)))
 
     @precondition(_may_fault)
     @rule(

@@ -94,6 +94,10 @@ IMAGE_NOT_READY = frozenset({"VM.1003"})
 # keeps the files until the expunge).
 IMAGE_READY, IMAGE_DELETED = "Ready", "Deleted"
 DUPLICATE_RULE = frozenset({"SG.1001"})
+VIP_IN_USE = frozenset({"VIP.1001"})
+EIP_ATTACHED = frozenset({"EIP.1001"})
+NIC_HAS_EIP = frozenset({"EIP.1003"})
+EIP_NOT_ATTACHED = frozenset({"EIP.1004"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class VmModel:
     last_host: int | None
     root: str = ""  # its root volume's uuid
     nic: str = ""  # its NIC's uuid (one NIC, on the walk's L3)
+    nic_ip: str = ""
 
 
 @dataclass(slots=True)
@@ -195,6 +200,25 @@ class RuleModel:
     gone: bool = False
 
 
+@dataclass(slots=True)
+class VipModel:
+    index: int
+    uuid: str
+    ip: str
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class EipModel:
+    """An EIP on VIP ``vip``, attached to the NIC of VM ``vm`` (walk indexes)."""
+
+    index: int
+    uuid: str
+    vip: int
+    vm: int | None = None
+    gone: bool = False
+
+
 def volume_key(step: Step) -> str:
     """The volume a snapshot-create names: "root:<vm>" or "data:<volume>"."""
     return f"root:{step.vm}" if step.vm is not None else f"data:{step.volume}"
@@ -219,6 +243,9 @@ class CloudModel:
     images: list[ImageModel] = field(default_factory=list)
     image_size: int = 256 * 1024**2  # of each image the walk adds
     groups: list[GroupModel] = field(default_factory=list)
+    public_ip_capacity: int = 3  # the public L3's addresses, for VIPs
+    vips: list[VipModel] = field(default_factory=list)
+    eips: list[EipModel] = field(default_factory=list)
     rules: list[RuleModel] = field(default_factory=list)
 
     # ----- derived books ----------------------------------------------------------------
@@ -251,6 +278,12 @@ class CloudModel:
     def backup_storage_used(self) -> int:
         """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
         return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
+
+    def live_vips(self) -> list[VipModel]:
+        return [v for v in self.vips if not v.gone]
+
+    def eip_of_vm(self, vm: int) -> EipModel | None:
+        return next((e for e in self.eips if not e.gone and e.vm == vm), None)
 
     def rules_of_nic(self, vm: int) -> set[int]:
         """The ports of the rules a host running VM ``vm`` must hold for its NIC."""
@@ -332,6 +365,10 @@ class CloudModel:
             return False
         if step.rule is not None and step.rule >= len(self.rules):
             return False
+        if step.vip is not None and step.vip >= len(self.vips):
+            return False
+        if step.eip is not None and step.eip >= len(self.eips):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -366,6 +403,8 @@ class CloudModel:
             return self._expect_image(step)
         if step.op.startswith("sg-"):
             return self._expect_group(step)
+        if step.op.startswith(("vip-", "eip-")):
+            return self._expect_eip(step)
         if step.op == "create":
             if self.images and self.images[0].status != IMAGE_READY:
                 # The image is refused; a lack of room or address may be named first.
@@ -500,6 +539,38 @@ class CloudModel:
                 codes |= NOT_FOUND
         return Expect(False, frozenset(codes)) if codes else Expect(True)
 
+    def _expect_eip(self, step: Step) -> Expect:
+        if step.op == "vip-create":
+            full = len(self.live_vips()) >= self.public_ip_capacity
+            return Expect(False, NO_ADDRESS) if full else Expect(True)
+        codes: set[str] = set()
+        if step.op in ("vip-delete", "eip-create"):
+            assert step.vip is not None
+            vip = self.vips[step.vip]
+            if vip.gone:
+                return Expect(False, NOT_FOUND)
+            if step.op == "eip-create" and any(
+                e.vip == vip.index and not e.gone for e in self.eips
+            ):
+                return Expect(False, VIP_IN_USE)
+            return Expect(True)
+        assert step.eip is not None
+        eip = self.eips[step.eip]
+        if eip.gone:
+            return Expect(False, NOT_FOUND)
+        if step.op == "eip-detach":
+            return Expect(False, EIP_NOT_ATTACHED) if eip.vm is None else Expect(True)
+        if step.op == "eip-attach":
+            assert step.vm is not None
+            # Several reasons may hold at once; the node may name any of them.
+            if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
+                codes |= NOT_FOUND
+            elif self.eip_of_vm(step.vm) is not None:
+                codes |= NIC_HAS_EIP
+            if eip.vm is not None:
+                codes |= EIP_ATTACHED
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
     def _live_snapshot_host(self, step: Step) -> int | None:
         """The host that takes the snapshot ``step`` creates, when it is a live one."""
         vm = self.volume_vm(volume_key(step))
@@ -546,6 +617,9 @@ class CloudModel:
         if step.op.startswith("sg-"):
             self._apply_group(step, uuid)
             return
+        if step.op.startswith(("vip-", "eip-")):
+            self._apply_eip(step, uuid)
+            return
         if step.op == "create":
             assert uuid is not None
             assert target is not None
@@ -574,6 +648,9 @@ class CloudModel:
             self._drop_snapshots_of(f"root:{vm.index}")
             for group in self.groups:  # its NIC went, and its memberships with it
                 group.members.discard(vm.index)
+            for eip in self.eips:  # and its EIP is detached
+                if eip.vm == vm.index:
+                    eip.vm = None
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -592,6 +669,30 @@ class CloudModel:
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
             self._drop_snapshots_of(f"data:{volume.index}")
+
+    def _apply_eip(self, step: Step, uuid: str | None) -> None:
+        if step.op == "vip-create":
+            assert uuid is not None
+            self.vips.append(VipModel(len(self.vips), uuid, ""))  # the caller sets the ip
+        elif step.op == "eip-create":
+            assert uuid is not None
+            assert step.vip is not None
+            self.eips.append(EipModel(len(self.eips), uuid, step.vip))
+        elif step.op == "vip-delete":
+            assert step.vip is not None
+            self.vips[step.vip].gone = True
+            for eip in self.eips:  # the services using it go first
+                if eip.vip == step.vip:
+                    eip.gone, eip.vm = True, None
+        else:
+            assert step.eip is not None
+            eip = self.eips[step.eip]
+            if step.op == "eip-attach":
+                eip.vm = step.vm
+            elif step.op == "eip-detach":
+                eip.vm = None
+            else:
+                eip.gone, eip.vm = True, None
 
     def _apply_group(self, step: Step, uuid: str | None) -> None:
         if step.op == "sg-create":

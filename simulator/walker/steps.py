@@ -48,6 +48,9 @@ IMAGE_OPS = ("image-add", "image-delete", "image-recover", "image-expunge")
 # a rule (``rule``), add or remove a VM's NIC (``vm``), delete one (``group``).
 SG_OPS = ("sg-create", "sg-rule-add", "sg-rule-delete", "sg-join", "sg-leave", "sg-delete")
 SG_PORTS = (22, 80, 443)
+# VIPs on the walk's public L3 and EIPs on them: take a VIP, delete one (``vip``); make an
+# EIP on a VIP, attach it to a VM's NIC (``vm``), detach it, delete it (``eip``).
+EIP_OPS = ("vip-create", "vip-delete", "eip-create", "eip-attach", "eip-detach", "eip-delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ class Step:
     for that VM's root volume, or ``volume``); ``image`` an image's walk index
     (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL);
     ``group``, ``rule`` and ``port`` a security group's and a rule's walk indexes and a
-    rule's port (SG_OPS).
+    rule's port (SG_OPS); ``vip`` and ``eip`` walk indexes of a VIP and an EIP (EIP_OPS).
     """
 
     op: str
@@ -79,6 +82,8 @@ class Step:
     group: int | None = None
     rule: int | None = None
     port: int | None = None
+    vip: int | None = None
+    eip: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
@@ -105,6 +110,8 @@ class Step:
             group=raw.get("group"),
             rule=raw.get("rule"),
             port=raw.get("port"),
+            vip=raw.get("vip"),
+            eip=raw.get("eip"),
         )
 
     def __str__(self) -> str:

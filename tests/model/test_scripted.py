@@ -136,3 +136,42 @@ async def test_security_groups_follow_the_model() -> None:
                 (Step("sg-join", group=1, vm=0), "SYS.1003"),
             ],
         )
+
+
+@pytest.mark.timeout(90)
+async def test_vips_and_eips_follow_the_model() -> None:
+    async with Cloud(WalkConfig(faults=())) as cloud:
+        await cloud.reset()
+        await _run(
+            cloud,
+            [
+                (Step("create", host=0), OK),
+                (Step("create", host=1), OK),
+                (Step("vip-create"), OK),  # three public addresses
+                (Step("vip-create"), OK),
+                (Step("vip-create"), OK),
+                (Step("vip-create"), "L3.1005"),  # the public L3 is full
+                (Step("eip-create", vip=0), OK),  # EIP 0
+                (Step("eip-create", vip=0), "VIP.1001"),
+                (Step("eip-detach", eip=0), "EIP.1004"),
+                (Step("eip-attach", eip=0, vm=0), OK),  # NATed on host 0
+                (Step("eip-attach", eip=0, vm=1), "EIP.1001"),
+                (Step("eip-create", vip=1), OK),  # EIP 1
+                (Step("eip-attach", eip=1, vm=0), "EIP.1003"),
+                (Step("migrate", vm=0, host=1), OK),  # the NAT follows it
+                (Step("stop", vm=0), OK),  # and leaves with it
+                (Step("start", vm=0, host=0), OK),
+                (Step("eip-detach", eip=0), OK),
+                (Step("eip-attach", eip=1, vm=0), OK),
+                (Step("vip-delete", vip=1), OK),  # EIP 1 goes first
+                (Step("eip-delete", eip=1), "SYS.1003"),
+                (Step("vip-create"), OK),  # the address came back
+                (Step("eip-attach", eip=0, vm=1), OK),
+                (Step("destroy", vm=1), OK),
+                (Step("expunge", vm=1), OK),  # its EIP is detached
+                (Step("eip-attach", eip=0, vm=1), "SYS.1003"),
+                (Step("eip-delete", eip=0), OK),
+                (Step("vip-delete", vip=0), OK),
+                (Step("vip-delete", vip=0), "SYS.1003"),
+            ],
+        )
