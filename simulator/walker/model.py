@@ -3,8 +3,10 @@
 The model is written from the API's documented behaviour (docs/errors.md, the VM state
 machine as the API reference describes it), not from the node's code: checking the node
 against a copy of itself would find nothing. It knows the hosts, their free CPU and
-memory, the addresses in use, every VM the walk made (its state and host) and the agent
-faults waiting on the simulated hosts.
+memory, the addresses in use, every VM the walk made (its state and host), its data
+volumes, volume snapshots (their trees and the one each volume rests on), images,
+security groups (rules, members), VIPs and EIPs, and the agent faults waiting on the
+simulated hosts.
 
 ``expect(step)`` is the precondition side: the outcome the node must answer (done, or
 refused with one of some error codes). ``apply(step, ...)`` is the effect: the model's
