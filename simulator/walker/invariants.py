@@ -29,7 +29,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from simulator.walker.cloud import Cloud
@@ -50,14 +52,47 @@ CHECKS = (
 )
 
 
+Read = Callable[..., list[dict[str, Any]]]
+
+
+async def _read_all(cloud: Cloud) -> Read:
+    """Every query the checks make, sent at once (the cloud is still between steps, so
+    they read one state); ``read(path, *conditions)`` gives one back."""
+    l3, public = cloud.dc["l3"]["uuid"], cloud.dc["public"]["uuid"]
+    queries = [
+        ("/vm-instances",),
+        ("/hosts",),
+        ("/l3-networks/ip-address", f"l3NetworkUuid={l3}"),
+        ("/vm-instances/nics", f"l3NetworkUuid={l3}"),
+        ("/volumes", "type=Data"),
+        ("/volume-snapshots",),
+        ("/primary-storage",),
+        ("/images",),
+        ("/backup-storage",),
+        ("/vips",),
+        ("/l3-networks/ip-address", f"l3NetworkUuid={public}"),
+        ("/eips",),
+        ("/security-groups",),
+        ("/security-groups/vm-instances/nics",),
+    ]
+    answers = await asyncio.gather(*(cloud.query(*q) for q in queries))
+    found = dict(zip(queries, answers, strict=True))
+
+    def read(*query: str) -> list[dict[str, Any]]:
+        return found[query]
+
+    return read
+
+
 async def check(cloud: Cloud) -> list[str]:
     """Every invariant, now; what breaks them (empty: all hold)."""
     model = cloud.model
     assert model is not None
     assert cloud.sim is not None
     problems: list[str] = []
-    vms = {vm["uuid"]: vm for vm in await cloud.query("/vm-instances")}
-    hosts = {h["uuid"]: h for h in await cloud.query("/hosts")}
+    read = await _read_all(cloud)
+    vms = {vm["uuid"]: vm for vm in read("/vm-instances")}
+    hosts = {h["uuid"]: h for h in read("/hosts")}
     host_index = {h.uuid: h.index for h in model.hosts}
 
     # 1. the API agrees with the model
@@ -114,8 +149,8 @@ async def check(cloud: Cloud) -> list[str]:
 
     # 5. addresses
     l3 = cloud.dc["l3"]["uuid"]
-    used = [a["ip"] for a in await cloud.query("/l3-networks/ip-address", f"l3NetworkUuid={l3}")]
-    nics = [n["ip"] for n in await cloud.query("/vm-instances/nics", f"l3NetworkUuid={l3}")]
+    used = [a["ip"] for a in read("/l3-networks/ip-address", f"l3NetworkUuid={l3}")]
+    nics = [n["ip"] for n in read("/vm-instances/nics", f"l3NetworkUuid={l3}")]
     twice = [ip for ip, n in Counter(nics).items() if n > 1]
     if twice:
         problems.append(f"addresses: NICs share {twice}")
@@ -125,7 +160,7 @@ async def check(cloud: Cloud) -> list[str]:
         problems.append(f"addresses: {len(used)} in use, the model {model.ips_used()}")
 
     # 6. volumes
-    rows = {v["uuid"]: v for v in await cloud.query("/volumes", "type=Data")}
+    rows = {v["uuid"]: v for v in read("/volumes", "type=Data")}
     for volume in model.volumes:
         row = rows.pop(volume.uuid, None)
         if volume.gone or row is None:
@@ -149,11 +184,11 @@ async def check(cloud: Cloud) -> list[str]:
             problems.append(f"volumes: the guest of VM {vm_model.index} has {sorted(has)}")
 
     # 8. snapshots (before the storage: their sizes are in its books)
-    snapshots = {s["uuid"]: s for s in await cloud.query("/volume-snapshots")}
+    snapshots = {s["uuid"]: s for s in read("/volume-snapshots")}
     problems += _snapshots(model, snapshots)
 
     # 7. storage
-    [storage] = await cloud.query("/primary-storage")
+    [storage] = read("/primary-storage")
     held = sum(int(s["size"]) for s in snapshots.values())
     free = cloud.storage_free - model.storage_used() - held
     if storage["availableCapacity"] != free:
@@ -162,39 +197,37 @@ async def check(cloud: Cloud) -> list[str]:
             f"(snapshots hold {held})"
         )
     # 9. images
-    problems += _images(cloud, model, {i["uuid"]: i for i in await cloud.query("/images")})
-    [backup] = await cloud.query("/backup-storage")
+    problems += _images(cloud, model, {i["uuid"]: i for i in read("/images")})
+    [backup] = read("/backup-storage")
     free = cloud.backup_free - model.backup_storage_used()
     if backup["availableCapacity"] != free:
         problems.append(
             f"images: the backup storage has {backup['availableCapacity']} free, the model {free}"
         )
     # 10. security groups
-    problems += await _groups(cloud, model)
+    problems += _groups(cloud, model, read)
 
     # 11. VIPs and EIPs
-    problems += await _eips(cloud, model)
+    problems += _eips(cloud, model, read)
     return problems
 
 
-async def _eips(cloud: Cloud, model: CloudModel) -> list[str]:
+def _eips(cloud: Cloud, model: CloudModel, read: Read) -> list[str]:
     assert cloud.sim is not None
     problems: list[str] = []
-    vips = {v["uuid"]: v["ip"] for v in await cloud.query("/vips")}
+    vips = {v["uuid"]: v["ip"] for v in read("/vips")}
     want = {v.uuid: v.ip for v in model.live_vips()}
     if vips != want:
         problems.append(
             f"eips: the VIPs are {sorted(vips.values())}, the model's {sorted(want.values())}"
         )
     public = cloud.dc["public"]["uuid"]
-    used = [
-        a["ip"] for a in await cloud.query("/l3-networks/ip-address", f"l3NetworkUuid={public}")
-    ]
+    used = [a["ip"] for a in read("/l3-networks/ip-address", f"l3NetworkUuid={public}")]
     if sorted(used) != sorted(want.values()):
         problems.append(
             f"eips: the public L3 has {sorted(used)} in use, the VIPs {sorted(want.values())}"
         )
-    rows = {e["uuid"]: (e["vipUuid"], e.get("vmNicUuid")) for e in await cloud.query("/eips")}
+    rows = {e["uuid"]: (e["vipUuid"], e.get("vmNicUuid")) for e in read("/eips")}
     expected = {
         e.uuid: (model.vips[e.vip].uuid, model.vms[e.vm].nic if e.vm is not None else None)
         for e in model.eips
@@ -218,10 +251,10 @@ async def _eips(cloud: Cloud, model: CloudModel) -> list[str]:
     return problems
 
 
-async def _groups(cloud: Cloud, model: CloudModel) -> list[str]:
+def _groups(cloud: Cloud, model: CloudModel, read: Read) -> list[str]:
     assert cloud.sim is not None
     problems: list[str] = []
-    rows = {g["uuid"]: g for g in await cloud.query("/security-groups")}
+    rows = {g["uuid"]: g for g in read("/security-groups")}
     want = {g.uuid: g for g in model.groups if not g.gone}
     if set(rows) != set(want):
         problems.append(f"security-groups: the API lists {len(rows)}, the model {len(want)}")
@@ -236,8 +269,7 @@ async def _groups(cloud: Cloud, model: CloudModel) -> list[str]:
                 f"security-groups: group {group.index} has ports {ports}, the model {wanted}"
             )
     refs = {
-        (r["securityGroupUuid"], r["vmNicUuid"])
-        for r in await cloud.query("/security-groups/vm-instances/nics")
+        (r["securityGroupUuid"], r["vmNicUuid"]) for r in read("/security-groups/vm-instances/nics")
     }
     members = {(g.uuid, model.vms[vm].nic) for g in want.values() for vm in g.members}
     if refs != members:
