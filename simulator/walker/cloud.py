@@ -31,6 +31,7 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
+RESOURCES = ("snapshots", "images", "security-groups", "eips")
 PUBLIC_IPS = 3  # the public L3's addresses: VIPs run out after three
 
 
@@ -43,7 +44,8 @@ class WalkConfig:
     """What a walk runs against; written in the log's header so replay builds the same.
 
     ``plugins``: extra node plugins (module:attribute), e.g. a test's seeded bug;
-    ``faults``: the fault kinds the walk may inject; ``resend_after_s``: how soon the
+    ``faults``: the fault kinds the walk may inject; ``resources``: which of RESOURCES
+    the walk acts on (all by default); ``resend_after_s``: how soon the
     node's agent client asks again for a late result (a lost callback costs that long).
     """
 
@@ -54,6 +56,8 @@ class WalkConfig:
     nodes: int = 1  # more: a cluster in one process, operations sent to each in turn
     faults: tuple[str, ...] = ("agent-error", "lost-callback", "host-outage")
     resend_after_s: float = 0.3
+    # The resources the walk acts on beside VMs and data volumes (RESOURCES).
+    resources: tuple[str, ...] = RESOURCES
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,7 @@ class WalkConfig:
             "nodes": self.nodes,
             "faults": list(self.faults),
             "resendAfterS": self.resend_after_s,
+            "resources": list(self.resources),
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class WalkConfig:
             nodes=int(raw.get("nodes", 1)),
             faults=tuple(raw.get("faults", ())),
             resend_after_s=float(raw.get("resendAfterS", 0.3)),
+            resources=tuple(raw.get("resources", RESOURCES)),
         )
 
 

@@ -227,7 +227,19 @@ class WalkMachine(RuleBasedStateMachine):
         self.s.step(Step(op, volume=volume % len(volumes), vm=target))
 
     def _has_volumes(self) -> bool:
-        return bool(self.model.vms or self.model.volumes)
+        return self._walks("snapshots") and bool(self.model.vms or self.model.volumes)
+
+    def _walks(self, resource: str) -> bool:
+        return resource in self.s.cloud.config.resources
+
+    def _walks_images(self) -> bool:
+        return self._walks("images")
+
+    def _walks_groups(self) -> bool:
+        return self._walks("security-groups")
+
+    def _walks_eips(self) -> bool:
+        return self._walks("eips")
 
     @precondition(_has_volumes)
     @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
@@ -248,6 +260,7 @@ class WalkMachine(RuleBasedStateMachine):
         else:
             self.s.step(Step(op, volume=which - vms))
 
+    @precondition(_walks_images)
     @rule(op=st.sampled_from(IMAGE_OPS), image=st.integers(0, 63), bad=st.integers(0, 4))
     def image(self, op: str, image: int, bad: int) -> None:
         if op == "image-add":
@@ -260,6 +273,7 @@ class WalkMachine(RuleBasedStateMachine):
             op = "image-recover"
         self.s.step(Step(op, image=which))
 
+    @precondition(_walks_groups)
     @rule(
         op=st.sampled_from(SG_OPS),
         group=st.integers(0, 63),
@@ -286,6 +300,7 @@ class WalkMachine(RuleBasedStateMachine):
             else:
                 self.s.step(Step(op, group=g, vm=vm % len(model.vms)))
 
+    @precondition(_walks_eips)
     @rule(op=st.sampled_from(EIP_OPS), which=st.integers(0, 63), vm=st.integers(0, 63))
     def eip(self, op: str, which: int, vm: int) -> None:
         model = self.model
