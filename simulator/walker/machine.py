@@ -32,6 +32,7 @@ from simulator.walker.steps import (
     EIP_OPS,
     FAULT_PATHS,
     IMAGE_OPS,
+    NETWORK_PATHS,
     SG_OPS,
     SG_PORTS,
     SNAPSHOT_OPS,
@@ -324,7 +325,7 @@ class WalkMachine(RuleBasedStateMachine):
     @rule(
         kind=st.sampled_from(FAULT_WEIGHTS),
         host=st.integers(0, 7),
-        path=st.sampled_from(FAULT_PATHS),
+        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS),
         lose=st.integers(0, 63) | st.none(),
         during=st.lists(st.sampled_from(DOWN_OPS), max_size=2),
     )
@@ -333,6 +334,10 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
+        if path in NETWORK_PATHS and kind == "agent-error":
+            kind = "lost-callback" if "lost-callback" in kinds else kind
+            if kind == "agent-error":
+                return  # not in the model: no step
         if kind != "host-outage":
             self.s.step(Step(kind, host=h, path=path))
             return

@@ -35,6 +35,14 @@ FAULT_PATHS = (
     "/vm/migrate",
     "/vm/volume/takesnapshot",
 )
+# The network services' host commands: a "lost-callback" may hit them too (the node must
+# ask again); an "agent-error" there is not in the model (what a refused refresh undoes
+# depends on the provider), so it becomes a lost callback.
+NETWORK_PATHS = (
+    "/securitygroup/refreshrulesonhost",
+    "/flatnetworkprovider/eip/apply",
+    "/flatnetworkprovider/eip/delete",
+)
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 # Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
 VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")

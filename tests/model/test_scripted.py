@@ -99,7 +99,8 @@ SECURITY_GROUPS: Script = [
     (Step("sg-rule-add", group=0, port=22), OK),  # rule 0
     (Step("sg-rule-add", group=0, port=22), "SG.1001"),
     (Step("sg-join", group=0, vm=0), OK),  # host 0 holds port 22 for it
-    (Step("sg-rule-add", group=0, port=80), OK),  # rule 1, on host 0 at once
+    (Step("lost-callback", host=0, path="/securitygroup/refreshrulesonhost"), OK),
+    (Step("sg-rule-add", group=0, port=80), OK),  # rule 1, on host 0 (asked again)
     (Step("sg-join", group=0, vm=1), OK),
     (Step("stop", vm=1), OK),  # host 1 holds nothing
     (Step("start", vm=1, host=0), OK),
@@ -128,7 +129,8 @@ EIPS: Script = [
     (Step("eip-create", vip=0), OK),  # EIP 0
     (Step("eip-create", vip=0), "VIP.1001"),
     (Step("eip-detach", eip=0), "EIP.1004"),
-    (Step("eip-attach", eip=0, vm=0), OK),  # NATed on host 0
+    (Step("lost-callback", host=0, path="/flatnetworkprovider/eip/apply"), OK),
+    (Step("eip-attach", eip=0, vm=0), OK),  # NATed on host 0 (asked again)
     (Step("eip-attach", eip=0, vm=1), "EIP.1001"),
     (Step("eip-create", vip=1), OK),  # EIP 1
     (Step("eip-attach", eip=1, vm=0), "EIP.1003"),
@@ -154,7 +156,7 @@ EIPS: Script = [
 async def test_scripted_walks_follow_the_model() -> None:
     # One node for every script (a node's start costs seconds): each script begins on a
     # cloud emptied and checked back at its baseline, as a walk's examples do.
-    async with Cloud(WalkConfig(faults=("agent-error",))) as cloud:
+    async with Cloud(WalkConfig(faults=("agent-error", "lost-callback"))) as cloud:
         await cloud.reset()
         for name, script in (
             ("snapshots", SNAPSHOTS),
