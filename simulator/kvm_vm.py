@@ -169,8 +169,25 @@ def take_snapshot(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(new_top, str) or not new_top:
         directory = current.rpartition("/")[0]
         new_top = f"{directory}/{uuid.uuid4().hex}.qcow2"
-    size = (machine.local_files or {}).get(current, 0)
+    # The new top file is made where the volume's file lives (the host's disk, or the NFS
+    # share it mounted), as the hypervisor makes it: a later snapshot of it, a revert to
+    # that snapshot or a merge must find it there.
+    files = _files_holding(machine, current)
+    size = files.get(current, 0) if files is not None else 0
+    if files is not None:
+        files.setdefault(new_top, 0)
     return {"newVolumeInstallPath": new_top, "snapshotInstallPath": current, "size": size}
+
+
+def _files_holding(machine: Machine, path: str) -> dict[str, int] | None:
+    """The file table (local disk or a mounted NFS share's) that holds ``path``."""
+    if machine.local_files is not None and path in machine.local_files:
+        return machine.local_files
+    for url in (machine.nfs_mounts or {}).values():
+        share = machine.world.nfs_share(url)
+        if share.files is not None and path in share.files:
+            return share.files
+    return None
 
 
 COMMANDS: dict[str, SimCommand] = {

@@ -44,6 +44,10 @@ class Outcome:
         return f"{self.code}: {error.get('description', self.answer.body)}"
 
 
+# The steps that make a resource: the model records the uuid the node gave it.
+CREATES = ("volume-create", "snapshot-create", "image-add", "sg-create", "vip-create", "eip-create")
+
+
 async def do(cloud: Cloud, step: Step) -> None:
     """Do ``step`` and check its outcome against the model, then move the model.
     Raises WalkError when the node answered otherwise than the model expects."""
@@ -62,14 +66,23 @@ async def do(cloud: Cloud, step: Step) -> None:
         if not expect.admits(outcome.ok, outcome.code):
             raise WalkError(f"{step}: the model expects {expect}, the node answered {outcome}")
         uuid, placed = None, None
-        if outcome.ok and step.op == "volume-create":
+        if outcome.ok and step.op in CREATES:
             uuid = outcome.answer.body["inventory"]["uuid"]
+        if outcome.ok and step.op == "sg-rule-add":
+            uuid = _new_rule(cloud, step, outcome.answer.body["inventory"])
         if outcome.ok and step.op in ("create", "start", "migrate"):
             inventory = outcome.answer.body["inventory"]
             uuid = inventory["uuid"]
             if step.host is None:
                 placed = _placed(cloud, step, inventory)
         cloud.model.apply(step, expect, uuid, placed)
+        if outcome.ok and step.op == "create":
+            inventory = outcome.answer.body["inventory"]
+            cloud.model.vms[-1].root = inventory["rootVolumeUuid"]
+            cloud.model.vms[-1].nic = inventory["vmNics"][0]["uuid"]
+            cloud.model.vms[-1].nic_ip = inventory["vmNics"][0]["ip"]
+        if outcome.ok and step.op == "vip-create":
+            cloud.model.vips[-1].ip = outcome.answer.body["inventory"]["ip"]
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -99,6 +112,14 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
     assert cloud.model is not None
     if step.op.startswith("volume-"):
         answer = await _send_volume(cloud, step)
+    elif step.op.startswith("snapshot-"):
+        answer = await _send_snapshot(cloud, step)
+    elif step.op.startswith("image-"):
+        answer = await _send_image(cloud, step)
+    elif step.op.startswith("sg-"):
+        answer = await _send_group(cloud, step)
+    elif step.op.startswith(("vip-", "eip-")):
+        answer = await _send_eip(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -132,6 +153,126 @@ async def _send_volume(cloud: Cloud, step: Step) -> Answer:
     if step.op == "volume-detach":
         return await _op_call(cloud, "DELETE", f"/volumes/{uuid}/vm-instances")
     return await _op_call(cloud, "DELETE", f"/volumes/{uuid}")
+
+
+async def _send_snapshot(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "snapshot-create":
+        if step.vm is not None:
+            volume = model.vms[step.vm].root
+        else:
+            assert step.volume is not None
+            volume = model.volumes[step.volume].uuid
+        name = f"walk-snapshot-{len(model.snapshots)}"
+        return await _op_call(
+            cloud, "POST", f"/volumes/{volume}/volume-snapshots", {"params": {"name": name}}
+        )
+    assert step.snapshot is not None
+    uuid = model.snapshots[step.snapshot].uuid
+    if step.op == "snapshot-revert":
+        body: dict[str, Any] = {"revertVolumeFromSnapshot": {}}
+        return await _op_call(cloud, "PUT", f"/volume-snapshots/{uuid}/actions", body)
+    return await _op_call(cloud, "DELETE", f"/volume-snapshots/{uuid}")
+
+
+async def _send_image(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "image-add":
+        # The simulated backup storage "downloads" the size the URL names; a size that
+        # is not a number is a download that fails.
+        size = "?size=unknown" if step.bad else f"?size={model.image_size}"
+        params = {
+            "name": f"walk-image-{len(model.images)}",
+            "url": f"http://images.example/walk-{len(model.images)}.qcow2{size}",
+            "format": "qcow2",
+            "mediaType": "RootVolumeTemplate",
+            "platform": "Linux",
+            "backupStorageUuids": [cloud.dc["bs"]["uuid"]],
+        }
+        return await _op_call(cloud, "POST", "/images", {"params": params})
+    assert step.image is not None
+    uuid = model.images[step.image].uuid
+    if step.op == "image-delete":
+        return await _op_call(cloud, "DELETE", f"/images/{uuid}")
+    action = "recoverImage" if step.op == "image-recover" else "expungeImage"
+    return await _op_call(cloud, "PUT", f"/images/{uuid}/actions", {action: {}})
+
+
+async def _send_group(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "sg-create":
+        name = f"walk-sg-{len(model.groups)}"
+        answer = await _op_call(cloud, "POST", "/security-groups", {"params": {"name": name}})
+        if answer.status == 200:
+            uuid, l3 = answer.body["inventory"]["uuid"], cloud.dc["l3"]["uuid"]
+            attached = await _op_call(
+                cloud, "POST", f"/security-groups/{uuid}/l3-networks/{l3}", {"params": {}}
+            )
+            if attached.status != 200:
+                raise WalkError(f"{step}: attaching the group to the L3: {attached.body}")
+        return answer
+    if step.op == "sg-rule-delete":
+        assert step.rule is not None
+        uuid = model.rules[step.rule].uuid
+        return await _op_call(cloud, "DELETE", f"/security-groups/rules?ruleUuids={uuid}")
+    assert step.group is not None
+    group = model.groups[step.group].uuid
+    if step.op == "sg-rule-add":
+        rule = {"type": "Ingress", "protocol": "TCP", "startPort": step.port, "endPort": step.port}
+        body = {"params": {"rules": [rule]}}
+        return await _op_call(cloud, "POST", f"/security-groups/{group}/rules", body)
+    if step.op == "sg-delete":
+        return await _op_call(cloud, "DELETE", f"/security-groups/{group}")
+    assert step.vm is not None
+    nic = model.vms[step.vm].nic
+    path = f"/security-groups/{group}/vm-instances/nics"
+    if step.op == "sg-join":
+        return await _op_call(cloud, "POST", path, {"params": {"vmNicUuids": [nic]}})
+    return await _op_call(cloud, "DELETE", f"{path}?vmNicUuids={nic}")
+
+
+async def _send_eip(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "vip-create":
+        params = {
+            "name": f"walk-vip-{len(model.vips)}",
+            "l3NetworkUuid": cloud.dc["public"]["uuid"],
+        }
+        return await _op_call(cloud, "POST", "/vips", {"params": params})
+    if step.op in ("vip-delete", "eip-create"):
+        assert step.vip is not None
+        vip = model.vips[step.vip].uuid
+        if step.op == "vip-delete":
+            return await _op_call(cloud, "DELETE", f"/vips/{vip}")
+        params = {"name": f"walk-eip-{len(model.eips)}", "vipUuid": vip}
+        return await _op_call(cloud, "POST", "/eips", {"params": params})
+    assert step.eip is not None
+    eip = model.eips[step.eip].uuid
+    if step.op == "eip-attach":
+        assert step.vm is not None
+        nic = model.vms[step.vm].nic
+        return await _op_call(cloud, "POST", f"/eips/{eip}/vm-instances/nics/{nic}", {"params": {}})
+    if step.op == "eip-detach":
+        return await _op_call(cloud, "DELETE", f"/eips/{eip}/vm-instances/nics")
+    return await _op_call(cloud, "DELETE", f"/eips/{eip}")
+
+
+def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
+    """The uuid of the rule ``step`` added, from the group's inventory."""
+    assert cloud.model is not None
+    known = {r.uuid for r in cloud.model.rules}
+    found = [
+        r["uuid"]
+        for r in inventory.get("rules") or ()
+        if r["startPort"] == step.port and r["uuid"] not in known
+    ]
+    if len(found) != 1:
+        raise WalkError(f"{step}: the group's rules after the add: {inventory.get('rules')}")
+    return str(found[0])
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

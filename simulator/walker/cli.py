@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from simulator.walker.actionlog import Log
-from simulator.walker.cloud import WalkConfig
+from simulator.walker.cloud import RESOURCES, WalkConfig
 from simulator.walker.replay import replay
 from simulator.walker.runner import walk
 from simulator.walker.steps import FAULT_KINDS
@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         "--faults",
         default=",".join(FAULT_KINDS),
         help=f"comma-separated, of {','.join(FAULT_KINDS)} (empty: none)",
+    )
+    w.add_argument(
+        "--resources",
+        default=",".join(RESOURCES),
+        help=f"comma-separated, of {','.join(RESOURCES)}: what the walk acts on beside VMs "
+        "and data volumes (empty: none)",
     )
     w.add_argument("--plugin", action="append", default=[], help="module:attribute, repeatable")
     w.add_argument(
@@ -72,12 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(faults) - set(FAULT_KINDS)
         if unknown:
             raise SystemExit(f"unknown fault kinds: {sorted(unknown)}")
+        resources = tuple(r for r in args.resources.split(",") if r)
+        if set(resources) - set(RESOURCES):
+            raise SystemExit(f"unknown resources: {sorted(set(resources) - set(RESOURCES))}")
         config = WalkConfig(
             hosts=args.hosts,
             nodes=args.nodes,
             ip_capacity=args.ip_capacity,
             plugins=tuple(args.plugin),
             faults=faults,
+            resources=resources,
         )
         result = asyncio.run(
             walk(

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from simulator import Simulator
 from simulator.stress.rest import Answer, ApiClient
-from simulator.walker.model import CloudModel, HostModel
+from simulator.walker.model import CloudModel, HostModel, ImageModel
 from zstackpy.core.bus.inproc import InProcBroker
 from zstackpy.core.db import upgrade
 from zstackpy.core.settings import NodeSettings
@@ -31,6 +31,8 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
+RESOURCES = ("snapshots", "images", "security-groups", "eips")
+PUBLIC_IPS = 3  # the public L3's addresses: VIPs run out after three
 
 
 class WalkError(AssertionError):
@@ -42,7 +44,8 @@ class WalkConfig:
     """What a walk runs against; written in the log's header so replay builds the same.
 
     ``plugins``: extra node plugins (module:attribute), e.g. a test's seeded bug;
-    ``faults``: the fault kinds the walk may inject; ``resend_after_s``: how soon the
+    ``faults``: the fault kinds the walk may inject; ``resources``: which of RESOURCES
+    the walk acts on (all by default); ``resend_after_s``: how soon the
     node's agent client asks again for a late result (a lost callback costs that long).
     """
 
@@ -53,6 +56,8 @@ class WalkConfig:
     nodes: int = 1  # more: a cluster in one process, operations sent to each in turn
     faults: tuple[str, ...] = ("agent-error", "lost-callback", "host-outage")
     resend_after_s: float = 0.3
+    # The resources the walk acts on beside VMs and data volumes (RESOURCES).
+    resources: tuple[str, ...] = RESOURCES
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,7 @@ class WalkConfig:
             "nodes": self.nodes,
             "faults": list(self.faults),
             "resendAfterS": self.resend_after_s,
+            "resources": list(self.resources),
         }
 
     @classmethod
@@ -75,6 +81,7 @@ class WalkConfig:
             nodes=int(raw.get("nodes", 1)),
             faults=tuple(raw.get("faults", ())),
             resend_after_s=float(raw.get("resendAfterS", 0.3)),
+            resources=tuple(raw.get("resources", RESOURCES)),
         )
 
 
@@ -96,6 +103,7 @@ class Cloud:
     _tmp: tempfile.TemporaryDirectory[str] | None = None
     _baseline: CloudModel | None = None
     storage_free: int = 0  # the primary storage's free bytes with no VM and no volume
+    backup_free: int = 0  # the backup storage's free bytes with the base image only
     nodes: list[ManagementNode] = field(default_factory=list)
     clients: list[ApiClient] = field(default_factory=list)  # one per node
     _own_sim: Simulator | None = None  # cluster mode: the simulator every node drives
@@ -252,6 +260,33 @@ class Cloud:
                 "gateway": "172.30.0.1",
             },
         )
+        # Security groups on the walk's L3: the SecurityGroup provider on its hosts.
+        [provider] = await self.query("/network-services/providers", "type=SecurityGroup")
+        await self.create(
+            f"/l3-networks/{l3['uuid']}/network-services",
+            {"networkServices": {provider["uuid"]: ["SecurityGroup"]}},
+        )
+        # EIPs on the walk's L3 (the flat provider NATs them on the hosts), their VIPs on
+        # a public L3 of a few addresses (the walk reaches its end).
+        [flat] = await self.query("/network-services/providers", "type=Flat")
+        await self.create(
+            f"/l3-networks/{l3['uuid']}/network-services",
+            {"networkServices": {flat["uuid"]: ["Eip"]}},
+        )
+        public = await self.create(
+            "/l3-networks",
+            {"name": "walk-public", "l2NetworkUuid": l2["uuid"], "category": "Public"},
+        )
+        await self.create(
+            f"/l3-networks/{public['uuid']}/ip-ranges",
+            {
+                "name": "walk-public-range",
+                "startIp": "16.16.16.10",
+                "endIp": f"16.16.16.{9 + PUBLIC_IPS}",
+                "netmask": "255.255.255.0",
+                "gateway": "16.16.16.1",
+            },
+        )
         offering = await self.create(
             "/instance-offerings", {"name": "walk-offering", "cpuNum": 1, "memorySize": GIB}
         )
@@ -269,16 +304,29 @@ class Cloud:
                     },
                 )
             )
-        # Host death is noticed in a few tenths of a second instead of minutes.
-        for name, value in (("ping.timeout", 0.5), ("ping.maxFailure", 2), ("ping.interval", 0.1)):
+        # Host death is noticed in a few tenths of a second instead of minutes; a deleted
+        # image stays (Deleted) until it is expunged or recovered.
+        for category, name, value in (
+            ("host", "ping.timeout", 0.5),
+            ("host", "ping.maxFailure", 2),
+            ("host", "ping.interval", 0.1),
+            ("image", "deletionPolicy", "Delay"),
+        ):
             answer = await self.call(
                 "PUT",
-                f"/global-configurations/host/{name}/actions",
+                f"/global-configurations/{category}/{name}/actions",
                 {"updateGlobalConfig": {"value": str(value)}},
             )
             if answer.status != 200:
-                raise RuntimeError(f"global config host {name}: {answer.body}")
-        self.dc = {"image": image, "offering": offering, "l3": l3, "hosts": hosts}
+                raise RuntimeError(f"global config {category} {name}: {answer.body}")
+        self.dc = {
+            "image": image,
+            "offering": offering,
+            "l3": l3,
+            "hosts": hosts,
+            "bs": bs,
+            "public": public,
+        }
         # The image cache on the shared storage is filled once and keeps its capacity; a
         # first VM fills it, so no step of the walk sees it grow.
         warm = await self.call("POST", "/vm-instances", self.create_body("warm", 0, stopped=True))
@@ -309,6 +357,8 @@ class Cloud:
             vm_cpu=1,
             vm_memory=GIB,
             ip_capacity=self.config.ip_capacity,
+            images=[ImageModel(0, self.dc["image"]["uuid"], GIB)],
+            public_ip_capacity=PUBLIC_IPS,
         )
 
     async def read_baseline(self) -> None:
@@ -329,6 +379,8 @@ class Cloud:
         self._baseline = CloudModel(hosts=hosts, vm_cpu=1, vm_memory=GIB, ip_capacity=0)
         [storage] = await self.query("/primary-storage")
         self.storage_free = int(storage["availableCapacity"])
+        [backup] = await self.query("/backup-storage")
+        self.backup_free = int(backup["availableCapacity"])
 
     async def reset(self) -> None:
         """Back to an empty cloud between two walks on one node: every fault cleared,
@@ -343,6 +395,25 @@ class Cloud:
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
+        for row in await self.query("/vips"):  # their EIPs go with them
+            answer = await self.call("DELETE", f"/vips/{row['uuid']}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: delete VIP {row['uuid']}: {answer.body}")
+        for row in await self.query("/security-groups"):
+            answer = await self.call("DELETE", f"/security-groups/{row['uuid']}")
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: delete group {row['uuid']}: {answer.body}")
+        # Every image but the base one expunged; the base one Ready.
+        for row in await self.query("/images"):
+            base = row["uuid"] == self.dc["image"]["uuid"]
+            if base and row["status"] == "Ready":
+                continue
+            if row["status"] != "Deleted" and not base:
+                await self.call("DELETE", f"/images/{row['uuid']}")
+            action = "recoverImage" if base else "expungeImage"
+            answer = await self.call("PUT", f"/images/{row['uuid']}/actions", {action: {}})
+            if answer.status != 200:
+                raise WalkError(f"emptying the cloud: {action} {row['uuid']}: {answer.body}")
         if self._baseline is None:
             await self.read_baseline()
         self.model = self._fresh_model()

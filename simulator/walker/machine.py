@@ -27,7 +27,19 @@ from simulator.walker.actions import do
 from simulator.walker.cloud import Cloud, WalkError
 from simulator.walker.invariants import CHECKS, check
 from simulator.walker.model import DOWN_OPS, CloudModel
-from simulator.walker.steps import CONCURRENT_OPS, FAULT_PATHS, VM_OPS, VOLUME_OPS, Step
+from simulator.walker.steps import (
+    CONCURRENT_OPS,
+    EIP_OPS,
+    FAULT_PATHS,
+    IMAGE_OPS,
+    NETWORK_PATHS,
+    SG_OPS,
+    SG_PORTS,
+    SNAPSHOT_OPS,
+    VM_OPS,
+    VOLUME_OPS,
+    Step,
+)
 
 T = TypeVar("T")
 # The fault kinds by weight: agent errors are cheap, a host outage costs a second or two.
@@ -215,11 +227,105 @@ class WalkMachine(RuleBasedStateMachine):
         target = vm % len(vms) if op == "volume-attach" else None
         self.s.step(Step(op, volume=volume % len(volumes), vm=target))
 
+    def _has_volumes(self) -> bool:
+        return self._walks("snapshots") and bool(self.model.vms or self.model.volumes)
+
+    def _walks(self, resource: str) -> bool:
+        return resource in self.s.cloud.config.resources
+
+    def _walks_images(self) -> bool:
+        return self._walks("images")
+
+    def _walks_groups(self) -> bool:
+        return self._walks("security-groups")
+
+    def _walks_eips(self) -> bool:
+        return self._walks("eips")
+
+    @precondition(_has_volumes)
+    @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
+    def snapshot(self, op: str, on: int, snap: int) -> None:
+        snapshots = self.model.snapshots
+        if not snapshots:
+            op = "snapshot-create"
+        if op != "snapshot-create":
+            # deleted snapshots too: their revert and delete must be refused
+            self.s.step(Step(op, snapshot=snap % len(snapshots)))
+            return
+        # The root volumes of the walk's VMs and its data volumes, by one number (expunged
+        # VMs, deleted and never instantiated volumes too: those must be refused).
+        vms = len(self.model.vms)
+        which = on % (vms + len(self.model.volumes))
+        if which < vms:
+            self.s.step(Step(op, vm=which))
+        else:
+            self.s.step(Step(op, volume=which - vms))
+
+    @precondition(_walks_images)
+    @rule(op=st.sampled_from(IMAGE_OPS), image=st.integers(0, 63), bad=st.integers(0, 4))
+    def image(self, op: str, image: int, bad: int) -> None:
+        if op == "image-add":
+            self.s.step(Step(op, bad=bad == 0))  # one add in five from a bad URL
+            return
+        which = image % len(self.model.images)
+        if which == 0 and op == "image-expunge":
+            # The image every VM boots from is deleted and recovered, never expunged: the
+            # walk would make no VM again (a Deleted one shows creates being refused).
+            op = "image-recover"
+        self.s.step(Step(op, image=which))
+
+    @precondition(_walks_groups)
+    @rule(
+        op=st.sampled_from(SG_OPS),
+        group=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(SG_PORTS),
+    )
+    def security_group(self, op: str, group: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.groups or (op in ("sg-join", "sg-leave") and not model.vms):
+            op = "sg-create"
+        if op == "sg-rule-delete" and not model.rules:
+            op = "sg-rule-add"
+        if op == "sg-create":
+            self.s.step(Step(op))
+        elif op == "sg-rule-delete":
+            self.s.step(Step(op, rule=group % len(model.rules)))
+        else:
+            # deleted groups and expunged VMs too: those must be refused
+            g = group % len(model.groups)
+            if op == "sg-rule-add":
+                self.s.step(Step(op, group=g, port=port))
+            elif op == "sg-delete":
+                self.s.step(Step(op, group=g))
+            else:
+                self.s.step(Step(op, group=g, vm=vm % len(model.vms)))
+
+    @precondition(_walks_eips)
+    @rule(op=st.sampled_from(EIP_OPS), which=st.integers(0, 63), vm=st.integers(0, 63))
+    def eip(self, op: str, which: int, vm: int) -> None:
+        model = self.model
+        if op in ("vip-delete", "eip-create") and not model.vips:
+            op = "vip-create"
+        if op.startswith("eip-") and op != "eip-create" and not model.eips:
+            op = "eip-create" if model.vips else "vip-create"
+        if op == "eip-attach" and not model.vms:
+            op = "eip-detach"
+        # deleted VIPs and EIPs and expunged VMs too: those must be refused
+        if op == "vip-create":
+            self.s.step(Step(op))
+        elif op in ("vip-delete", "eip-create"):
+            self.s.step(Step(op, vip=which % len(model.vips)))
+        elif op == "eip-attach":
+            self.s.step(Step(op, eip=which % len(model.eips), vm=vm % len(model.vms)))
+        else:
+            self.s.step(Step(op, eip=which % len(model.eips)))
+
     @precondition(_may_fault)
     @rule(
         kind=st.sampled_from(FAULT_WEIGHTS),
         host=st.integers(0, 7),
-        path=st.sampled_from(FAULT_PATHS),
+        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS),
         lose=st.integers(0, 63) | st.none(),
         during=st.lists(st.sampled_from(DOWN_OPS), max_size=2),
     )
@@ -228,6 +334,10 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
+        if path in NETWORK_PATHS and kind == "agent-error":
+            kind = "lost-callback" if "lost-callback" in kinds else kind
+            if kind == "agent-error":
+                return  # not in the model: no step
         if kind != "host-outage":
             self.s.step(Step(kind, host=h, path=path))
             return

@@ -3,8 +3,10 @@
 The model is written from the API's documented behaviour (docs/errors.md, the VM state
 machine as the API reference describes it), not from the node's code: checking the node
 against a copy of itself would find nothing. It knows the hosts, their free CPU and
-memory, the addresses in use, every VM the walk made (its state and host) and the agent
-faults waiting on the simulated hosts.
+memory, the addresses in use, every VM the walk made (its state and host), its data
+volumes, volume snapshots (their trees and the one each volume rests on), images,
+security groups (rules, members), VIPs and EIPs, and the agent faults waiting on the
+simulated hosts.
 
 ``expect(step)`` is the precondition side: the outcome the node must answer (done, or
 refused with one of some error codes). ``apply(step, ...)`` is the effect: the model's
@@ -65,6 +67,8 @@ AGENT_PATH: dict[str, str] = {
     "destroy": "/vm/destroy",
     "migrate": "/vm/migrate",  # on the VM's (source) host
 }
+# A live snapshot (the volume's VM Running or Paused) is taken by the VM's host.
+LIVE_SNAPSHOT_PATH = "/vm/volume/takesnapshot"
 NO_CAPACITY = frozenset({"HOST.1101", "HOST.1102"})
 WRONG_STATE = frozenset({"VM.1001"})
 NOT_FOUND = frozenset({"SYS.1003"})
@@ -78,6 +82,24 @@ VOLUME_IN_USE = frozenset({"VOLUME.1001"})
 VOLUME_NOT_ATTACHED = frozenset({"VOLUME.1005"})
 # A data volume attaches to a Running or Stopped VM (docs: not while Paused).
 ATTACHABLE = frozenset({RUNNING, STOPPED})
+# A snapshot is taken while the volume's VM is in one of these states (live on its host
+# while it runs or is paused, by the storage otherwise), or of a detached volume.
+SNAPSHOTTABLE = frozenset({RUNNING, PAUSED, STOPPED, DESTROYED})
+# Revert, or delete a snapshot the volume's file rests on, only while its VM is Stopped.
+VM_NOT_STOPPED = frozenset({"VOLUME.1006"})
+VOLUME_WRONG_STATE = frozenset({"VOLUME.1001"})
+DOWNLOAD_FAILED = frozenset({"IMAGE.1001"})
+IMAGE_NOT_DELETED = frozenset({"IMAGE.1002"})
+# A VM from an image that is not Ready (docs/errors.md: VM.1003).
+IMAGE_NOT_READY = frozenset({"VM.1003"})
+# An image's life on the backup storage (the walk's deletion policy is Delay: a delete
+# keeps the files until the expunge).
+IMAGE_READY, IMAGE_DELETED = "Ready", "Deleted"
+DUPLICATE_RULE = frozenset({"SG.1001"})
+VIP_IN_USE = frozenset({"VIP.1001"})
+EIP_ATTACHED = frozenset({"EIP.1001"})
+NIC_HAS_EIP = frozenset({"EIP.1003"})
+EIP_NOT_ATTACHED = frozenset({"EIP.1004"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +139,9 @@ class VmModel:
     state: str
     host: int | None
     last_host: int | None
+    root: str = ""  # its root volume's uuid
+    nic: str = ""  # its NIC's uuid (one NIC, on the walk's L3)
+    nic_ip: str = ""
 
 
 @dataclass(slots=True)
@@ -132,6 +157,75 @@ class VolumeModel:
     gone: bool = False
 
 
+@dataclass(slots=True)
+class SnapshotModel:
+    """A volume snapshot: ``of`` is its volume's key (``volume_key``), ``parent`` the walk
+    index of the snapshot it was taken on top of (None: a tree's root)."""
+
+    index: int
+    uuid: str
+    of: str
+    parent: int | None
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class ImageModel:
+    """An image: ``status`` Ready or Deleted (EXPUNGED: the API no longer knows it);
+    ``size`` the bytes it holds on the backup storage."""
+
+    index: int
+    uuid: str
+    size: int
+    status: str = IMAGE_READY
+
+
+@dataclass(slots=True)
+class GroupModel:
+    """A security group attached to the walk's L3; ``members``: the VMs (walk indexes)
+    whose NIC is in it."""
+
+    index: int
+    uuid: str
+    members: set[int] = field(default_factory=set)
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class RuleModel:
+    """An ingress TCP rule of group ``group`` for ``port`` from anywhere."""
+
+    index: int
+    uuid: str
+    group: int
+    port: int
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class VipModel:
+    index: int
+    uuid: str
+    ip: str
+    gone: bool = False
+
+
+@dataclass(slots=True)
+class EipModel:
+    """An EIP on VIP ``vip``, attached to the NIC of VM ``vm`` (walk indexes)."""
+
+    index: int
+    uuid: str
+    vip: int
+    vm: int | None = None
+    gone: bool = False
+
+
+def volume_key(step: Step) -> str:
+    """The volume a snapshot-create names: "root:<vm>" or "data:<volume>"."""
+    return f"root:{step.vm}" if step.vm is not None else f"data:{step.volume}"
+
+
 @dataclass
 class CloudModel:
     """The expected state. ``vm_cpu``/``vm_memory``: what every VM takes (one offering);
@@ -144,6 +238,17 @@ class CloudModel:
     vms: list[VmModel] = field(default_factory=list)
     volumes: list[VolumeModel] = field(default_factory=list)
     faults: dict[tuple[int, str], str] = field(default_factory=dict)  # (host, path) -> kind
+    snapshots: list[SnapshotModel] = field(default_factory=list)
+    # The snapshot each volume's file rests on (the API's ``latest``), by volume key.
+    latest: dict[str, int] = field(default_factory=dict)
+    # Image 0 is the one every VM is created from (its bytes are in the baseline).
+    images: list[ImageModel] = field(default_factory=list)
+    image_size: int = 256 * 1024**2  # of each image the walk adds
+    groups: list[GroupModel] = field(default_factory=list)
+    public_ip_capacity: int = 3  # the public L3's addresses, for VIPs
+    vips: list[VipModel] = field(default_factory=list)
+    eips: list[EipModel] = field(default_factory=list)
+    rules: list[RuleModel] = field(default_factory=list)
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -172,6 +277,66 @@ class CloudModel:
     def attached_to(self, vm: int) -> set[str]:
         return {v.uuid for v in self.volumes if v.vm == vm and not v.gone}
 
+    def backup_storage_used(self) -> int:
+        """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
+        return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
+
+    def live_vips(self) -> list[VipModel]:
+        return [v for v in self.vips if not v.gone]
+
+    def eip_of_vm(self, vm: int) -> EipModel | None:
+        return next((e for e in self.eips if not e.gone and e.vm == vm), None)
+
+    def rules_of_nic(self, vm: int) -> set[int]:
+        """The ports of the rules a host running VM ``vm`` must hold for its NIC."""
+        groups = {g.index for g in self.groups if not g.gone and vm in g.members}
+        return {r.port for r in self.rules if not r.gone and r.group in groups}
+
+    def is_member(self, vm: int) -> bool:
+        return any(vm in g.members for g in self.groups if not g.gone)
+
+    def live_snapshots(self) -> list[SnapshotModel]:
+        return [s for s in self.snapshots if not s.gone]
+
+    def volume_vm(self, key: str) -> VmModel | None:
+        """The VM a volume (by key) is attached to, as the node sees it: None when the
+        volume is detached (or its VM is expunged)."""
+        kind, _, number = key.partition(":")
+        if kind == "root":
+            vm = self.vms[int(number)]
+        else:
+            attached = self.volumes[int(number)].vm
+            if attached is None:
+                return None
+            vm = self.vms[attached]
+        return None if vm.state == EXPUNGED else vm
+
+    def descendants(self, index: int) -> set[int]:
+        found, frontier = {index}, [index]
+        while frontier:
+            parent = frontier.pop()
+            for s in self.snapshots:
+                if s.parent == parent and not s.gone and s.index not in found:
+                    found.add(s.index)
+                    frontier.append(s.index)
+        return found
+
+    def chain(self, key: str) -> set[int]:
+        """The snapshots the volume's file rests on: its latest and every ancestor."""
+        found: set[int] = set()
+        at = self.latest.get(key)
+        while at is not None and at not in found:
+            found.add(at)
+            at = self.snapshots[at].parent
+        return found
+
+    def _drop_snapshots_of(self, key: str) -> None:
+        """A volume that goes takes its snapshots with it."""
+        for s in self.snapshots:
+            if s.of == key:
+                s.gone = True
+        self.latest.pop(key, None)
+
     def live_vms(self) -> list[VmModel]:
         return [vm for vm in self.vms if vm.state != EXPUNGED]
 
@@ -193,6 +358,18 @@ class CloudModel:
         if step.volume is not None and step.volume >= len(self.volumes):
             return False
         if step.host is not None and step.host >= len(self.hosts):
+            return False
+        if step.snapshot is not None and step.snapshot >= len(self.snapshots):
+            return False
+        if step.image is not None and step.image >= len(self.images):
+            return False
+        if step.group is not None and step.group >= len(self.groups):
+            return False
+        if step.rule is not None and step.rule >= len(self.rules):
+            return False
+        if step.vip is not None and step.vip >= len(self.vips):
+            return False
+        if step.eip is not None and step.eip >= len(self.eips):
             return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
@@ -222,7 +399,24 @@ class CloudModel:
         start or migrate without ``host`` leaves the choice to the node's allocator."""
         if step.op.startswith("volume-"):
             return self._expect_volume(step)
+        if step.op.startswith("snapshot-"):
+            return self._expect_snapshot(step)
+        if step.op.startswith("image-"):
+            return self._expect_image(step)
+        if step.op.startswith("sg-"):
+            return self._expect_group(step)
+        if step.op.startswith(("vip-", "eip-")):
+            return self._expect_eip(step)
         if step.op == "create":
+            if self.images and self.images[0].status != IMAGE_READY:
+                # The image is refused; a lack of room or address may be named first.
+                codes = set(IMAGE_NOT_READY)
+                room = self.placeable("create") if step.host is None else [step.host]
+                if not any(self.has_room(h) for h in room):
+                    codes |= NO_CAPACITY
+                if self.ips_used() >= self.ip_capacity:
+                    codes |= NO_ADDRESS
+                return Expect(False, frozenset(codes))
             if step.host is None:
                 if not self.placeable("create"):
                     return Expect(False, NO_CAPACITY)
@@ -279,6 +473,115 @@ class CloudModel:
             codes |= VOLUME_IN_USE
         return Expect(False, frozenset(codes)) if codes else Expect(True)
 
+    def _expect_snapshot(self, step: Step) -> Expect:
+        if step.op == "snapshot-create":
+            if step.vm is not None:
+                state = self.vms[step.vm].state
+                if state == EXPUNGED:  # its root volume went with it
+                    return Expect(False, NOT_FOUND)
+                if state == DESTROYED:  # its root volume is Deleted until the expunge
+                    return Expect(False, VOLUME_WRONG_STATE)
+            else:
+                assert step.volume is not None
+                volume = self.volumes[step.volume]
+                if volume.gone:
+                    return Expect(False, NOT_FOUND)
+                if not volume.ready:  # no file yet
+                    return Expect(False, VOLUME_WRONG_STATE)
+            vm = self.volume_vm(volume_key(step))
+            if vm is not None and vm.state not in SNAPSHOTTABLE:
+                return Expect(False, WRONG_STATE)
+            if self._live_snapshot_fault(step) == "agent-error":
+                return Expect(False, AGENT_FAILED)
+            return Expect(True)
+        assert step.snapshot is not None
+        snapshot = self.snapshots[step.snapshot]
+        if snapshot.gone:
+            return Expect(False, NOT_FOUND)
+        vm = self.volume_vm(snapshot.of)
+        stopped = vm is None or vm.state == STOPPED
+        if step.op == "snapshot-revert":
+            return Expect(True) if stopped else Expect(False, VM_NOT_STOPPED)
+        # A delete folds the snapshot into the volume's file when the file rests on it.
+        rests_on = bool(self.descendants(snapshot.index) & self.chain(snapshot.of))
+        return Expect(False, VM_NOT_STOPPED) if rests_on and not stopped else Expect(True)
+
+    def _expect_image(self, step: Step) -> Expect:
+        if step.op == "image-add":
+            return Expect(False, DOWNLOAD_FAILED) if step.bad else Expect(True)
+        assert step.image is not None
+        status = self.images[step.image].status
+        if status == EXPUNGED:
+            return Expect(False, NOT_FOUND)
+        if step.op == "image-delete":
+            return Expect(True)  # a Deleted image's delete has nothing left to do
+        if status != IMAGE_DELETED:  # recover and expunge act on Deleted images only
+            return Expect(False, IMAGE_NOT_DELETED)
+        return Expect(True)
+
+    def _expect_group(self, step: Step) -> Expect:
+        if step.op == "sg-create":
+            return Expect(True)
+        if step.op == "sg-rule-delete":
+            return Expect(True)  # a rule already gone: nothing to do, as deletes go
+        assert step.group is not None
+        group = self.groups[step.group]
+        codes: set[str] = set()
+        if group.gone:
+            codes |= NOT_FOUND
+        if step.op == "sg-rule-add":
+            taken = any(
+                r.group == group.index and r.port == step.port and not r.gone for r in self.rules
+            )
+            if taken:
+                codes |= DUPLICATE_RULE
+        if step.op in ("sg-join", "sg-leave"):
+            assert step.vm is not None
+            if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
+                codes |= NOT_FOUND
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
+    def _expect_eip(self, step: Step) -> Expect:
+        if step.op == "vip-create":
+            full = len(self.live_vips()) >= self.public_ip_capacity
+            return Expect(False, NO_ADDRESS) if full else Expect(True)
+        codes: set[str] = set()
+        if step.op in ("vip-delete", "eip-create"):
+            assert step.vip is not None
+            vip = self.vips[step.vip]
+            if vip.gone:
+                return Expect(False, NOT_FOUND)
+            if step.op == "eip-create" and any(
+                e.vip == vip.index and not e.gone for e in self.eips
+            ):
+                return Expect(False, VIP_IN_USE)
+            return Expect(True)
+        assert step.eip is not None
+        eip = self.eips[step.eip]
+        if eip.gone:
+            return Expect(False, NOT_FOUND)
+        if step.op == "eip-detach":
+            return Expect(False, EIP_NOT_ATTACHED) if eip.vm is None else Expect(True)
+        if step.op == "eip-attach":
+            assert step.vm is not None
+            # Several reasons may hold at once; the node may name any of them.
+            if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
+                codes |= NOT_FOUND
+            elif self.eip_of_vm(step.vm) is not None:
+                codes |= NIC_HAS_EIP
+            if eip.vm is not None:
+                codes |= EIP_ATTACHED
+        return Expect(False, frozenset(codes)) if codes else Expect(True)
+
+    def _live_snapshot_host(self, step: Step) -> int | None:
+        """The host that takes the snapshot ``step`` creates, when it is a live one."""
+        vm = self.volume_vm(volume_key(step))
+        return vm.host if vm is not None and vm.state in ON_HOST else None
+
+    def _live_snapshot_fault(self, step: Step) -> str | None:
+        host = self._live_snapshot_host(step)
+        return None if host is None else self.faults.get((host, LIVE_SNAPSHOT_PATH))
+
     # ----- effect -----------------------------------------------------------------------
 
     def apply(
@@ -286,6 +589,10 @@ class CloudModel:
     ) -> None:
         """The state after ``step`` had the outcome ``expect`` (``uuid``: a created VM's;
         ``placed``: the host the node chose when the step left it to the allocator)."""
+        if step.op == "snapshot-create" and (expect.ok or expect.codes == AGENT_FAILED):
+            live = self._live_snapshot_host(step)
+            if live is not None:  # the command reached the host: a fault there fired
+                self.faults.pop((live, LIVE_SNAPSHOT_PATH), None)
         target = step.host if step.host is not None else placed
         on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":
@@ -302,6 +609,18 @@ class CloudModel:
             return
         if step.op.startswith("volume-"):
             self._apply_volume(step, uuid)
+            return
+        if step.op.startswith("snapshot-"):
+            self._apply_snapshot(step, uuid)
+            return
+        if step.op.startswith("image-"):
+            self._apply_image(step, uuid)
+            return
+        if step.op.startswith("sg-"):
+            self._apply_group(step, uuid)
+            return
+        if step.op.startswith(("vip-", "eip-")):
+            self._apply_eip(step, uuid)
             return
         if step.op == "create":
             assert uuid is not None
@@ -328,6 +647,12 @@ class CloudModel:
             vm.state = STOPPED
         elif step.op == "expunge":
             vm.state = EXPUNGED
+            self._drop_snapshots_of(f"root:{vm.index}")
+            for group in self.groups:  # its NIC went, and its memberships with it
+                group.members.discard(vm.index)
+            for eip in self.eips:  # and its EIP is detached
+                if eip.vm == vm.index:
+                    eip.vm = None
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -345,6 +670,94 @@ class CloudModel:
             volume.vm = None
         elif step.op == "volume-delete":
             volume.vm, volume.gone = None, True
+            self._drop_snapshots_of(f"data:{volume.index}")
+
+    def _apply_eip(self, step: Step, uuid: str | None) -> None:
+        if step.op == "vip-create":
+            assert uuid is not None
+            self.vips.append(VipModel(len(self.vips), uuid, ""))  # the caller sets the ip
+        elif step.op == "eip-create":
+            assert uuid is not None
+            assert step.vip is not None
+            self.eips.append(EipModel(len(self.eips), uuid, step.vip))
+        elif step.op == "vip-delete":
+            assert step.vip is not None
+            self.vips[step.vip].gone = True
+            for eip in self.eips:  # the services using it go first
+                if eip.vip == step.vip:
+                    eip.gone, eip.vm = True, None
+        else:
+            assert step.eip is not None
+            eip = self.eips[step.eip]
+            if step.op == "eip-attach":
+                eip.vm = step.vm
+            elif step.op == "eip-detach":
+                eip.vm = None
+            else:
+                eip.gone, eip.vm = True, None
+
+    def _apply_group(self, step: Step, uuid: str | None) -> None:
+        if step.op == "sg-create":
+            assert uuid is not None
+            self.groups.append(GroupModel(len(self.groups), uuid))
+            return
+        if step.op == "sg-rule-delete":
+            assert step.rule is not None
+            self.rules[step.rule].gone = True
+            return
+        assert step.group is not None
+        group = self.groups[step.group]
+        if step.op == "sg-rule-add":
+            assert uuid is not None
+            assert step.port is not None
+            self.rules.append(RuleModel(len(self.rules), uuid, group.index, step.port))
+        elif step.op == "sg-join":
+            assert step.vm is not None
+            group.members.add(step.vm)
+        elif step.op == "sg-leave":
+            assert step.vm is not None
+            group.members.discard(step.vm)
+        elif step.op == "sg-delete":
+            group.gone, group.members = True, set()
+            for rule in self.rules:
+                if rule.group == group.index:
+                    rule.gone = True
+
+    def _apply_image(self, step: Step, uuid: str | None) -> None:
+        if step.op == "image-add":
+            assert uuid is not None
+            self.images.append(ImageModel(len(self.images), uuid, self.image_size))
+            return
+        assert step.image is not None
+        image = self.images[step.image]
+        image.status = {
+            "image-delete": IMAGE_DELETED,
+            "image-recover": IMAGE_READY,
+            "image-expunge": EXPUNGED,
+        }[step.op]
+
+    def _apply_snapshot(self, step: Step, uuid: str | None) -> None:
+        if step.op == "snapshot-create":
+            assert uuid is not None
+            key = volume_key(step)
+            index = len(self.snapshots)
+            self.snapshots.append(SnapshotModel(index, uuid, key, self.latest.get(key)))
+            self.latest[key] = index
+            return
+        assert step.snapshot is not None
+        snapshot = self.snapshots[step.snapshot]
+        if step.op == "snapshot-revert":
+            self.latest[snapshot.of] = snapshot.index
+            return
+        doomed = self.descendants(snapshot.index)
+        if doomed & self.chain(snapshot.of):
+            # the file folded the snapshot in: it rests on the parent now (or on nothing)
+            if snapshot.parent is None:
+                self.latest.pop(snapshot.of, None)
+            else:
+                self.latest[snapshot.of] = snapshot.parent
+        for index in doomed:
+            self.snapshots[index].gone = True
 
     def expect_while_down(self, op: str) -> Expect:
         """``op`` on a VM whose host the node sees down (the VM Unknown)."""

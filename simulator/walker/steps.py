@@ -33,10 +33,32 @@ FAULT_PATHS = (
     "/vm/resume",
     "/vm/destroy",
     "/vm/migrate",
+    "/vm/volume/takesnapshot",
+)
+# The network services' host commands: a "lost-callback" may hit them too (the node must
+# ask again); an "agent-error" there is not in the model (what a refused refresh undoes
+# depends on the provider), so it becomes a lost callback.
+NETWORK_PATHS = (
+    "/securitygroup/refreshrulesonhost",
+    "/flatnetworkprovider/eip/apply",
+    "/flatnetworkprovider/eip/delete",
 )
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 # Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
 VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")
+# Volume snapshots: take one of a VM's root volume (``vm``) or of a data volume
+# (``volume``); revert its volume to one, delete one with its descendants (``snapshot``).
+SNAPSHOT_OPS = ("snapshot-create", "snapshot-revert", "snapshot-delete")
+# Images on the backup storage: add one from a URL (``bad``: one the storage cannot
+# download), delete, recover, expunge one (``image``; 0 is the image every VM boots from).
+IMAGE_OPS = ("image-add", "image-delete", "image-recover", "image-expunge")
+# Security groups (on the walk's L3): make one, add a rule (an ingress TCP ``port``), delete
+# a rule (``rule``), add or remove a VM's NIC (``vm``), delete one (``group``).
+SG_OPS = ("sg-create", "sg-rule-add", "sg-rule-delete", "sg-join", "sg-leave", "sg-delete")
+SG_PORTS = (22, 80, 443)
+# VIPs on the walk's public L3 and EIPs on them: take a VIP, delete one (``vip``); make an
+# EIP on a VIP, attach it to a VM's NIC (``vm``), detach it, delete it (``eip``).
+EIP_OPS = ("vip-create", "vip-delete", "eip-create", "eip-attach", "eip-detach", "eip-delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +69,12 @@ class Step:
     (FAULT_KINDS). ``vm`` and ``host`` are walk indexes (no ``host`` for a create, start
     or migrate: the node's allocator chooses); ``path`` is the agent command a
     fault hits; ``lose_vm`` makes a host outage take that VM (walk index) down with it;
-    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too).
+    ``volume`` is a data volume's walk index (VOLUME_OPS; an attach names ``vm`` too);
+    ``snapshot`` a snapshot's walk index (SNAPSHOT_OPS; a create names the volume: ``vm``
+    for that VM's root volume, or ``volume``); ``image`` an image's walk index
+    (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL);
+    ``group``, ``rule`` and ``port`` a security group's and a rule's walk indexes and a
+    rule's port (SG_OPS); ``vip`` and ``eip`` walk indexes of a VIP and an EIP (EIP_OPS).
     """
 
     op: str
@@ -57,12 +84,20 @@ class Step:
     path: str | None = None
     lose_vm: int | None = None
     volume: int | None = None
+    snapshot: int | None = None
+    image: int | None = None
+    bad: bool = False
+    group: int | None = None
+    rule: int | None = None
+    port: int | None = None
+    vip: int | None = None
+    eip: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            if value is None or value == ():
+            if value is None or value == () or value is False:
                 continue
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
@@ -77,6 +112,14 @@ class Step:
             path=raw.get("path"),
             lose_vm=raw.get("lose_vm"),
             volume=raw.get("volume"),
+            snapshot=raw.get("snapshot"),
+            image=raw.get("image"),
+            bad=bool(raw.get("bad", False)),
+            group=raw.get("group"),
+            rule=raw.get("rule"),
+            port=raw.get("port"),
+            vip=raw.get("vip"),
+            eip=raw.get("eip"),
         )
 
     def __str__(self) -> str:

@@ -286,6 +286,24 @@ async def test_pings_sync_vm_states_without_reports(admin: ApiClient, sim: Simul
     assert _commands(sim, ip, "/vm/vmsync") == syncs
 
 
+async def test_a_slow_ping_sync_holds_up_no_host_death(admin: ApiClient, sim: Simulator) -> None:
+    """A host's VM sync after a ping that takes long (its host died just after answering
+    the ping: the sync waits up to the agent timeout) must not stop the pings: another
+    host's death is noticed as quickly as ever, and the slow host keeps being pinged."""
+    dc = await add_full_datacenter(admin, "slowsync", HOST_IPS[:2], storage=("nfs",))
+    slow, other = (h["managementIp"] for h in dc["hosts"])
+    await new_vm(admin, dc, "guest", hostUuid=dc["hosts"][0]["uuid"])
+    await _fast_pings(admin)
+    sim.set_fault(slow, "/vm/vmsync", delay=30.0, times=1)
+    await _pings_pass(sim, slow, 2)  # a sync of it now waits out the delay
+
+    await sim.set_alive(other, False)
+    await wait_host_status(admin, dc["hosts"][1]["uuid"], "Disconnected", timeout=4)
+    await _pings_pass(sim, slow, 5)
+    await sim.set_alive(other, True)
+    await wait_host_status(admin, dc["hosts"][1]["uuid"], "Connected", timeout=4)
+
+
 async def test_ping_sync_reports_an_unknown_vm_once(
     admin: ApiClient, sim: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -98,6 +98,8 @@ class VmService(Service):
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
         self.stuck_check = StuckVmCheck(ctx, self._settle)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Hosts whose ping sync runs: a host's next ping starts no second one meanwhile.
+        self._ping_syncs: set[str] = set()
 
     async def start(self) -> None:
         await self.ctx.bus.subscribe(VmStateChangedOnHostEvent, self._vm_state_changed)
@@ -425,8 +427,21 @@ class VmService(Service):
         """HostPingExtension: the VM sync of a reconnect, after every ping, for the
         hypervisors that ask for it (KVM: ``kvm vmSyncOnHostPing``)."""
         backend = backend_for(self.ctx, hypervisor_type)
-        if backend.syncs_on_ping():
-            await self._sync_host(host_uuid)
+        if not backend.syncs_on_ping() or host_uuid in self._ping_syncs:
+            return
+        # In the background: the ping round waits for its hooks, and a sync waits for
+        # its host up to the agent timeout (a host that died after answering the ping
+        # never answers it), which held up the pings of every host, so no host's death
+        # was noticed meanwhile.
+        self._ping_syncs.add(host_uuid)
+
+        async def run() -> None:
+            try:
+                await self._sync_host(host_uuid)
+            finally:
+                self._ping_syncs.discard(host_uuid)
+
+        self._spawn(run(), "vm-ping-sync")
 
     def _owns(self, uuid: str) -> bool:
         return self.ctx.ring.is_owner(self.ctx.node_uuid, uuid)
