@@ -25,6 +25,7 @@ from zstackpy.core.bus.inproc import InProcBroker, InProcTransport
 from zstackpy.core.config import GlobalConfigs
 from zstackpy.core.context import NodeContext
 from zstackpy.core.db import Database, ensure_at_head
+from zstackpy.core.db.statistics import StatisticsKeeper
 from zstackpy.core.errors import KernelErr, ZError
 from zstackpy.core.flow import FlowRegistry
 from zstackpy.core.flow.collect import TraceCarrier
@@ -108,6 +109,9 @@ class ManagementNode:
         db = Database(settings.database_url)
         self._stack.push_async_callback(db.close)
         await ensure_at_head(db)
+        statistics = StatisticsKeeper(db)
+        statistics.start()
+        self._stack.push_async_callback(statistics.stop)
 
         registry = PluginRegistry()
         # Entry-point discovery and plugin imports read files: off the loop.

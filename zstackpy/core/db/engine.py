@@ -71,10 +71,14 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = self._sessions
         self._read_engine: AsyncEngine | None = None
+        # Bumped after each ANALYZE (core/db/statistics.py): pooled read connections
+        # reload the planner's statistics at their next checkout.
+        self.statistics_generation = 0
         if self.dialect == "sqlite" and not self._sqlite_in_memory():
             self._read_engine = self._sqlite_engine(
                 echo, pool_size=SQLITE_READ_POOL_SIZE, read_only=True
             )
+            event.listen(self._read_engine.sync_engine, "checkout", self._fresh_statistics)
             self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         elif self.dialect in ("mysql", "mariadb"):
             self._read_engine = self._mariadb_engine(
@@ -133,6 +137,23 @@ class Database:
             await self._read_engine.dispose()
 
     # ----- SQLite ----------------------------------------------------------------------
+
+    def _fresh_statistics(self, dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # SQLite loads a connection's statistics when it opens; another connection's
+        # ANALYZE does not reach it until told (ANALYZE sqlite_schema reloads them).
+        if record.info.get("statistics") == self.statistics_generation:
+            return
+        cursor = dbapi_conn.cursor()
+        try:
+            # query_only refuses even this (it changes nothing on disk).
+            cursor.execute("PRAGMA query_only=OFF")
+            try:
+                cursor.execute("ANALYZE sqlite_schema")
+            finally:
+                cursor.execute("PRAGMA query_only=ON")
+        finally:
+            cursor.close()
+        record.info["statistics"] = self.statistics_generation
 
     def _sqlite_in_memory(self) -> bool:
         database = self.url.database or ""
