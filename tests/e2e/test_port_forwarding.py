@@ -145,3 +145,87 @@ async def test_refusals_and_bad_input_change_nothing(admin: ApiClient, sim: Simu
     [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
     assert free.get("useFor") is None
     await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_a_disabled_rule_stays_attached_and_off_its_host(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "pfstate", HOSTS, storage=("nfs",))
+    assert (await attach_services(admin, dc["l3"]["uuid"], FLAT)).status == 200
+    public = await public_l3(admin, dc, "pfstate-public")
+    vip = await new_vip(admin, public["uuid"], "v", requiredIp="16.16.16.31")
+    vm = await new_vm(admin, dc, "app")
+    nic = vm["vmNics"][0]
+    rule = await admin.inventory(
+        "/port-forwarding",
+        {
+            "name": "ssh",
+            "vipUuid": vip["uuid"],
+            "vipPortStart": 2222,
+            "privatePortStart": 22,
+            "protocolType": "TCP",
+            "vmNicUuid": nic["uuid"],
+        },
+    )
+    actions = f"/port-forwarding/{rule['uuid']}/actions"
+    on_host = {"16.16.16.31:TCP:2222-2222": (nic["ip"], 22, 22)}
+    assert host_forwards(sim, HOSTS[0]) == on_host
+
+    # Bad input: refused, nothing changed.
+    change = "changePortForwardingRuleState"
+    error_of(await admin.action(actions, change, {"stateEvent": "off"}), "SYS.1007")
+    error_of(await admin.action(actions, change, {}), "SYS.1007")
+    missing = f"/port-forwarding/{'0' * 32}/actions"
+    error_of(await admin.action(missing, change, {"stateEvent": "disable"}), "SYS.1003")
+    assert (await _rule(admin, rule["uuid"]))["state"] == "Enabled"
+    assert host_forwards(sim, HOSTS[0]) == on_host
+
+    # A host refusing the revoke leaves the rule Enabled and on the host.
+    revoke = "/flatnetworkprovider/portforwarding/delete"
+    sim.set_fault(HOSTS[0], revoke, fail="iptables: locked", times=1)
+    refused = await admin.action(actions, change, {"stateEvent": "disable"})
+    assert refused.status != 200
+    assert "iptables: locked" in str(refused.body)
+    assert (await _rule(admin, rule["uuid"]))["state"] == "Enabled"
+    assert host_forwards(sim, HOSTS[0]) == on_host
+
+    answer = await admin.action(actions, change, {"stateEvent": "disable"})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["state"] == "Disabled"
+    assert answer.body["inventory"]["vmNicUuid"] == nic["uuid"]
+    assert host_forwards(sim, HOSTS[0]) == {}
+    # Disabling again changes nothing; a restart of its VM does not put it back.
+    assert (await admin.action(actions, change, {"stateEvent": "disable"})).status == 200
+    await vm_ok(admin, vm["uuid"], "stopVmInstance")
+    await vm_ok(admin, vm["uuid"], "startVmInstance")
+    assert host_forwards(sim, HOSTS[0]) == {}
+
+    # A host refusing the apply leaves it Disabled; then it goes back on.
+    apply = "/flatnetworkprovider/portforwarding/apply"
+    sim.set_fault(HOSTS[0], apply, fail="iptables: locked", times=1)
+    refused = await admin.action(actions, change, {"stateEvent": "enable"})
+    assert refused.status != 200
+    assert (await _rule(admin, rule["uuid"]))["state"] == "Disabled"
+    assert host_forwards(sim, HOSTS[0]) == {}
+    answer = await admin.action(actions, change, {"stateEvent": "enable"})
+    assert answer.status == 200, answer.body
+    assert answer.body["inventory"]["state"] == "Enabled"
+    assert host_forwards(sim, HOSTS[0]) == on_host
+
+    # Disabled, it detaches and attaches without a word to the host (which would refuse).
+    assert (await admin.action(actions, change, {"stateEvent": "disable"})).status == 200
+    sim.set_fault(HOSTS[0], apply, fail="iptables: locked")
+    sim.set_fault(HOSTS[0], revoke, fail="iptables: locked")
+    detached = await admin.delete(f"/port-forwarding/{rule['uuid']}/vm-instances/nics")
+    assert detached.status == 200, detached.body
+    attached = await admin.create(
+        f"/port-forwarding/{rule['uuid']}/vm-instances/nics/{nic['uuid']}", {}
+    )
+    assert attached.status == 200, attached.body
+    assert attached.body["inventory"]["state"] == "Disabled"
+    assert host_forwards(sim, HOSTS[0]) == {}
+    sim.clear_faults(HOSTS[0])
+    assert (await admin.delete(f"/port-forwarding/{rule['uuid']}")).status == 200
+    [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
+    assert free.get("useFor") is None
+    await destroy_and_expunge(admin, vm["uuid"])

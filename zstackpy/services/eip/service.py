@@ -30,6 +30,7 @@ from zstackpy.services.eip.extensions import EipBackend, EipOnHost
 from zstackpy.services.eip.messages import (
     EIP_SERVICE,
     EIP_TYPE,
+    ApplyVipStateToEipMsg,
     DeleteEipMsg,
     EipErr,
     EipInventory,
@@ -79,7 +80,7 @@ class EipService(VipUserService[EipBackend]):
     @handles(APICreateEipMsg)
     async def create(self, msg: APICreateEipMsg) -> EipEvent:
         assert msg.resource_uuid is not None  # the portal gives every create its UUID
-        return await self.ctx.queues.run(self.queue(msg.resource_uuid), self._create, msg)
+        return await self.create_queued(msg.resource_uuid, msg.vip_uuid, lambda: self._create(msg))
 
     async def _create(self, msg: APICreateEipMsg) -> EipEvent:
         uuid, auth = msg.resource_uuid, msg.require_auth()
@@ -104,19 +105,20 @@ class EipService(VipUserService[EipBackend]):
                         name=msg.name,
                         description=msg.description,
                         vip_uuid=msg.vip_uuid,
-                        state="Enabled",
+                        state=ENABLED,
                         vip_ip=reply.vip.ip,
                     )
                 )
                 add_resource(session, uuid=uuid, resource_type=EIP_TYPE, name=msg.name, auth=auth)
         except IntegrityError:
-            # Another EIP took the VIP meanwhile: it is theirs, release nothing.
+            # Another EIP took the VIP meanwhile: the VIP is theirs (our use of it ends
+            # after the queue).
             raise _vip_taken(msg.vip_uuid, None) from None
         if msg.vm_nic_uuid is not None:
             try:
                 await self.attach_nic(uuid, msg.vm_nic_uuid)
             except BaseException:
-                await self.forget(uuid, msg.vip_uuid)
+                await self.forget(uuid)
                 raise
         return EipEvent(inventory=await self.answer(uuid, "created", auth))
 
@@ -132,6 +134,11 @@ class EipService(VipUserService[EipBackend]):
     @handles(DeleteEipMsg)
     async def delete_internal(self, msg: DeleteEipMsg) -> Reply:
         await self.delete_cascaded(msg.uuid)
+        return Reply()
+
+    @handles(ApplyVipStateToEipMsg)
+    async def follow_vip(self, msg: ApplyVipStateToEipMsg) -> Reply:
+        await self.follow_vip_queued(msg.uuid, msg.vip_enabled)
         return Reply()
 
     # ----- attach, detach, state ---------------------------------------------------------
@@ -174,6 +181,9 @@ class EipService(VipUserService[EipBackend]):
 
     def delete_msg(self, uuid: str) -> DeleteEipMsg:
         return DeleteEipMsg(uuid=uuid)
+
+    def vip_state_msg(self, uuid: str, vip_enabled: bool) -> ApplyVipStateToEipMsg:
+        return ApplyVipStateToEipMsg(uuid=uuid, vip_enabled=vip_enabled)
 
     async def _on_host(self, uuid: str, place: NicPlace) -> EipOnHost:
         assert place.host is not None
@@ -232,8 +242,11 @@ class EipService(VipUserService[EipBackend]):
                 return []
             query = query.where(EipVO.vm_nic_uuid.in_(nic_uuids))
         async with self.ctx.db.session() as session:
-            # What providers put on hosts and routers: attached and enabled EIPs.
-            attached = query.where(EipVO.vm_nic_uuid.is_not(None), EipVO.state == ENABLED)
+            # What providers put on hosts and routers: attached and enabled EIPs on enabled
+            # VIPs (VipUserService._on_data_plane).
+            attached = query.where(
+                EipVO.vm_nic_uuid.is_not(None), EipVO.state == ENABLED, VipVO.state == ENABLED
+            )
             rows = (await session.execute(attached)).all()
         return [
             EipView(

@@ -1,7 +1,8 @@
 """What load balancers follow: deleting a VIP deletes its load balancers (off their
-router first), and a NIC whose VM is destroyed, or that is detached, leaves every
-listener (a stop keeps it, as ZStack's backends stay). Each change goes to the load
-balancer's service, which makes it in the load balancer's queue."""
+router first), disabling it takes them off their router (enabling puts them back), and a
+NIC whose VM is destroyed, or that is detached, leaves every listener (a stop keeps it,
+as ZStack's backends stay). Each change goes to the load balancer's service, which makes
+it in the load balancer's queue."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from zstackpy.core.cascade import CascadeChildren, DeleteMode
 from zstackpy.core.service import Service
 from zstackpy.services.loadbalancer.messages import (
     LOAD_BALANCER_TYPE,
+    ApplyVipStateToLoadBalancerMsg,
     DeleteLoadBalancerMsg,
     DropLoadBalancerNicsMsg,
 )
 from zstackpy.services.loadbalancer.models import LoadBalancerVO
+from zstackpy.services.networkservice.vip_users import each_or_none
+from zstackpy.services.vip.extensions import VipStateChange
 from zstackpy.services.vip.messages import VIP_TYPE
 from zstackpy.services.vm.extensions import VmPlacementEvent
 
@@ -23,8 +27,8 @@ _LEAVING = frozenset({"destroy", "nic-detached"})
 
 
 class LoadBalancerFollower(Service):
-    """The load balancers' CascadeParticipant and VmPlacementExtension; handles no
-    messages itself."""
+    """The load balancers' CascadeParticipant, VmPlacementExtension and
+    VipStateExtension; handles no messages itself."""
 
     name = "loadBalancerFollower"
 
@@ -40,6 +44,18 @@ class LoadBalancerFollower(Service):
                 DropLoadBalancerNicsMsg(vm_nic_uuids=[n.uuid for n in event.nics])
             )
             reply.raise_if_error()
+
+    async def follow_vip_state(self, change: VipStateChange) -> None:
+        async with self.ctx.db.session() as session:
+            rows = await session.execute(
+                select(LoadBalancerVO.uuid).where(LoadBalancerVO.vip_uuid == change.vip_uuid)
+            )
+            uuids = sorted(rows.scalars())
+        await each_or_none(
+            self.ctx,
+            [ApplyVipStateToLoadBalancerMsg(uuid=u, vip_enabled=change.enabled) for u in uuids],
+            [ApplyVipStateToLoadBalancerMsg(uuid=u, vip_enabled=not change.enabled) for u in uuids],
+        )
 
     async def cascade_children(
         self, parent_type: str, parent_uuids: tuple[str, ...]

@@ -13,6 +13,7 @@ refusal. A host that is not Connected refuses nothing: its reconnect sends it it
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -22,6 +23,7 @@ from sqlalchemy import select, update
 from zstackpy.api.messages import AuthContext, Inventory
 from zstackpy.core.bus.message import NeedReplyMessage
 from zstackpy.core.cascade import CascadeChildren, DeleteMode
+from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.host.messages import HostErr
@@ -29,14 +31,33 @@ from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.backends import ProviderBackend
 from zstackpy.services.networkservice.nics import NicPlace, nic_place
 from zstackpy.services.resource_service import ResourceService
+from zstackpy.services.vip.extensions import VipStateChange
 from zstackpy.services.vip.messages import VIP_TYPE, ReleaseVipMsg
-from zstackpy.services.vip.models import VipVO
+from zstackpy.services.vip.models import VipNetworkServicesRefVO, VipVO
 
 log = logging.getLogger(__name__)
 
 ENABLED, DISABLED = "Enabled", "Disabled"
 
 B = TypeVar("B", bound=ProviderBackend)
+R = TypeVar("R")
+
+
+async def each_or_none(
+    ctx: NodeContext, forth: Sequence[NeedReplyMessage], back: Sequence[NeedReplyMessage]
+) -> None:
+    """Call every message of ``forth`` (8 at a time); when one fails, call ``back[i]``
+    for each ``forth[i]`` that succeeded (failures logged) and raise the first failure."""
+    replies = await ctx.bus.call_many(forth, parallelism=8)
+    failed = [r for r in replies if not r.success]
+    if not failed:
+        return
+    for undo, reply in zip(back, replies, strict=True):
+        if reply.success:
+            undone = await ctx.bus.call(undo)
+            if not undone.success:
+                log.warning("undoing %s failed: %s", undo.wire_type(), undone.error)
+    failed[0].raise_if_error()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,11 @@ class VipUserService(ResourceService, Generic[B]):
         ``delete_cascaded``)."""
         raise NotImplementedError
 
+    def vip_state_msg(self, uuid: str, vip_enabled: bool) -> NeedReplyMessage:
+        """The message putting the resource on (or taking it off) the data plane as its
+        VIP's state changes (handled by ``follow_vip_queued``)."""
+        raise NotImplementedError
+
     async def check_attach(self, row: Any, nic_uuid: str) -> None:
         """Refuse an attach beyond the shared checks (an EIP: the NIC has one)."""
 
@@ -98,9 +124,28 @@ class VipUserService(ResourceService, Generic[B]):
 
         return await self.ctx.queues.run(self.queue(uuid), run)
 
+    async def create_queued(
+        self, uuid: str, vip_uuid: str, create: Callable[[], Awaitable[R]]
+    ) -> R:
+        """Run Create<Resource> in the resource's queue. One that fails removes its row
+        there (``forget``); its use of the VIP ends after the queue, unless a resource
+        with this uuid exists (a repeated create: the use is that resource's)."""
+        try:
+            return await self.ctx.queues.run(self.queue(uuid), create)
+        except BaseException:
+            async with self.ctx.db.session() as session:
+                used = await session.get(VipNetworkServicesRefVO, uuid) is not None
+                kept = await session.get(self.model, uuid) is not None
+            if used and not kept:
+                await self.release_vip(vip_uuid, uuid)
+            raise
+
     async def delete_queued(self, uuid: str, auth: AuthContext) -> None:
-        """Delete<Resource>: off its host first, then the row; its use of the VIP ends."""
-        await self.ctx.queues.run(self.queue(uuid), self._delete, uuid, auth, True)
+        """Delete<Resource>: off its host first, then the row; its use of the VIP ends
+        after the queue. A job in the resource's queue never waits for the VIP's:
+        ChangeVipState and DeleteVip hold the VIP's while they wait for this one."""
+        vip_uuid = await self.ctx.queues.run(self.queue(uuid), self._delete, uuid, auth)
+        await self.release_vip(vip_uuid, uuid)
 
     async def delete_cascaded(self, uuid: str) -> None:
         """The delete of the VIP's cascade: the VIP is not released (its delete holds its
@@ -110,18 +155,18 @@ class VipUserService(ResourceService, Generic[B]):
             async with self.ctx.db.session() as session:
                 if await session.get(self.model, uuid) is None:
                     return
-            await self._delete(uuid, None, False)
+            await self._delete(uuid, None)
 
         await self.ctx.queues.run(self.queue(uuid), run)
 
-    async def _delete(self, uuid: str, auth: AuthContext | None, release_vip: bool) -> None:
+    async def _delete(self, uuid: str, auth: AuthContext | None) -> str:
+        """Answers the VIP the resource used."""
         async with self.ctx.db.session() as session:
             row = await self.require(session, uuid)
         if row.vm_nic_uuid is not None:
             await self._detach(row)
         await self.remove([uuid], auth)
-        if release_vip:
-            await self.release_vip(row.vip_uuid, uuid)
+        return str(row.vip_uuid)
 
     async def release_vip(self, vip_uuid: str, uuid: str) -> None:
         reply = await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=vip_uuid, service_uuid=uuid))
@@ -130,15 +175,14 @@ class VipUserService(ResourceService, Generic[B]):
                 "%s %s: releasing VIP %s failed: %s", self.noun, uuid, vip_uuid, reply.error
             )
 
-    async def forget(self, uuid: str, vip_uuid: str) -> None:
-        """Undo a create: the row (if made) and the resource's use of the VIP."""
+    async def forget(self, uuid: str) -> None:
+        """Undo a create in its queue: the row, if made (``create_queued`` ends the use
+        of the VIP)."""
         try:
             async with self.ctx.db.session() as session:
                 made = await session.get(self.model, uuid) is not None
             if made:
                 await self.remove([uuid], None)
-            reply = await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=vip_uuid, service_uuid=uuid))
-            reply.raise_if_error()
         except ZError as exc:
             log.warning("%s %s: undoing its create failed: %s", self.noun, uuid, exc)
 
@@ -178,8 +222,6 @@ class VipUserService(ResourceService, Generic[B]):
             )
         backend = await self.backend(place.nic.l3_network_uuid)
         await self._set_nic(uuid, nic_uuid, place.nic.ip)
-        if row.state != ENABLED:
-            return  # attached, but off the host until it is enabled
         try:
             await self._apply(uuid, place, backend)
         except BaseException:
@@ -187,8 +229,9 @@ class VipUserService(ResourceService, Generic[B]):
             raise
 
     async def _apply(self, uuid: str, place: NicPlace, backend: B) -> None:
-        """Put the resource on the NIC's host (none when the VM runs nowhere)."""
-        if place.host is None:
+        """Put the resource on the NIC's host (none when the VM runs nowhere, nothing
+        when the database keeps it off: Disabled, or its VIP Disabled)."""
+        if place.host is None or not await self._on_data_plane(uuid):
             return
         try:
             await self.apply_on(backend, uuid, place)
@@ -214,14 +257,16 @@ class VipUserService(ResourceService, Generic[B]):
 
     async def _detach(self, row: Any) -> None:
         """Revoke on the host first: a host that refuses leaves the resource attached."""
-        if row.state == ENABLED:
-            await self._revoke(row)
+        await self._revoke(row)
         await self._set_nic(row.uuid, None, None)
 
     async def _revoke(self, row: Any) -> None:
-        """Take the attached resource off its NIC's host (while its row still says
-        Enabled: what the provider is given is read from the database)."""
+        """Take the attached resource off its NIC's host, if the database puts it there
+        (call it before the row or the VIP changes: what the provider is given is read
+        from the database)."""
         assert row.vm_nic_uuid is not None
+        if not await self._on_data_plane(row.uuid):
+            return
         try:
             place = await nic_place(self.ctx, row.vm_nic_uuid)
         except ZError as exc:
@@ -237,6 +282,23 @@ class VipUserService(ResourceService, Generic[B]):
             # Not Connected: its reconnect sends the whole table, without this one.
             if exc.code != HostErr.WRONG_STATE:
                 raise
+
+    async def _on_data_plane(self, uuid: str) -> bool:
+        """Whether the database puts the resource on hosts and routers: attached, Enabled
+        and on an Enabled VIP (what providers are given)."""
+        table: Any = self.model
+        async with self.ctx.db.session() as session:
+            found = await session.scalar(
+                select(table.uuid)
+                .join(VipVO, VipVO.uuid == table.vip_uuid)
+                .where(
+                    table.uuid == uuid,
+                    table.vm_nic_uuid.is_not(None),
+                    table.state == ENABLED,
+                    VipVO.state == ENABLED,
+                )
+            )
+        return found is not None
 
     async def _set_nic(self, uuid: str, nic_uuid: str | None, guest_ip: str | None) -> None:
         table: Any = self.model
@@ -281,6 +343,47 @@ class VipUserService(ResourceService, Generic[B]):
         except BaseException:
             await self.update_fields(uuid, {"state": DISABLED})
             raise
+
+    # ----- VipStateExtension: the resources follow their VIP's state --------------------
+
+    async def follow_vip_state(self, change: VipStateChange) -> None:
+        table: Any = self.model
+        async with self.ctx.db.session() as session:
+            rows = await session.execute(
+                select(table.uuid).where(
+                    table.vip_uuid == change.vip_uuid,
+                    table.vm_nic_uuid.is_not(None),
+                    table.state == ENABLED,
+                )
+            )
+            uuids = sorted(rows.scalars())
+        await each_or_none(
+            self.ctx,
+            [self.vip_state_msg(u, change.enabled) for u in uuids],
+            [self.vip_state_msg(u, not change.enabled) for u in uuids],
+        )
+
+    async def follow_vip_queued(self, uuid: str, vip_enabled: bool) -> None:
+        """In the resource's queue: off its host while the VIP's row still says Enabled,
+        or back on once it says Enabled again."""
+
+        async def run() -> None:
+            async with self.ctx.db.session() as session:
+                row: Any = await session.get(self.model, uuid)
+            if row is None or row.vm_nic_uuid is None:
+                return
+            if not vip_enabled:
+                await self._revoke(row)
+                return
+            try:
+                place = await nic_place(self.ctx, row.vm_nic_uuid)
+            except ZError as exc:
+                if exc.code != SysErr.RESOURCE_NOT_FOUND:
+                    raise
+                return  # the NIC is gone: the resource was detached from it
+            await self._apply(uuid, place, await self.backend(place.nic.l3_network_uuid))
+
+        await self.ctx.queues.run(self.queue(uuid), run)
 
     # ----- CascadeParticipant: the resources go with their VIP ---------------------------
 

@@ -107,6 +107,23 @@ class APIUpdatePortForwardingRuleMsg(APIMessage):
     description: str | None = Field(None, max_length=2048)
 
 
+class APIChangePortForwardingRuleStateMsg(APIMessage):
+    api_service: ClassVar[str] = PORT_FORWARDING_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ChangePortForwardingRuleState",
+        java_class=f"{_PKG}.APIChangePortForwardingRuleStateMsg",
+        method="PUT",
+        path="/port-forwarding/{uuid}/actions",
+        body_key="changePortForwardingRuleState",
+        result_java_class=f"{_PKG}.APIChangePortForwardingRuleStateEvent",
+        summary="Enable or disable a port-forwarding rule (a disabled one stays attached, "
+        "off its host or router)",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    state_event: Literal["enable", "disable"]
+
+
 class APIQueryPortForwardingRuleMsg(APIQueryMessage):
     query_of: ClassVar[str] = "PortForwardingRule"
     api: ClassVar[ApiSpec | None] = ApiSpec(

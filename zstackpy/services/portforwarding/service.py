@@ -21,9 +21,10 @@ from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.backends import backend_for
 from zstackpy.services.networkservice.extensions import PORT_FORWARDING
 from zstackpy.services.networkservice.nics import NicPlace
-from zstackpy.services.networkservice.vip_users import NicErrs, VipUserService
+from zstackpy.services.networkservice.vip_users import ENABLED, NicErrs, VipUserService
 from zstackpy.services.portforwarding.api import (
     APIAttachPortForwardingRuleMsg,
+    APIChangePortForwardingRuleStateMsg,
     APICreatePortForwardingRuleMsg,
     APIDeletePortForwardingRuleMsg,
     APIDetachPortForwardingRuleMsg,
@@ -37,6 +38,7 @@ from zstackpy.services.portforwarding.extensions import (
 from zstackpy.services.portforwarding.messages import (
     PF_TYPE,
     PORT_FORWARDING_SERVICE,
+    ApplyVipStateToPortForwardingRuleMsg,
     DeletePortForwardingRuleMsg,
     GetNicPortForwardingsMsg,
     GetNicPortForwardingsReply,
@@ -106,7 +108,7 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
     @handles(APICreatePortForwardingRuleMsg)
     async def create(self, msg: APICreatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
         assert msg.resource_uuid is not None  # the portal gives every create its UUID
-        return await self.ctx.queues.run(self.queue(msg.resource_uuid), self._create, msg)
+        return await self.create_queued(msg.resource_uuid, msg.vip_uuid, lambda: self._create(msg))
 
     async def _create(self, msg: APICreatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
         uuid, auth = msg.resource_uuid, msg.require_auth()
@@ -143,7 +145,7 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
                         private_port_start=private_start,
                         private_port_end=private_end,
                         protocol_type=msg.protocol_type,
-                        state="Enabled",
+                        state=ENABLED,
                         allowed_cidr=cidr,
                     )
                 )
@@ -151,7 +153,7 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
             if msg.vm_nic_uuid is not None:
                 await self.attach_nic(uuid, msg.vm_nic_uuid)
         except BaseException:
-            await self.forget(uuid, msg.vip_uuid)
+            await self.forget(uuid)
             raise
         return PortForwardingRuleEvent(inventory=await self.answer(uuid, "created", auth))
 
@@ -170,7 +172,12 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
         await self.delete_cascaded(msg.uuid)
         return Reply()
 
-    # ----- attach, detach ----------------------------------------------------------------
+    @handles(ApplyVipStateToPortForwardingRuleMsg)
+    async def follow_vip(self, msg: ApplyVipStateToPortForwardingRuleMsg) -> Reply:
+        await self.follow_vip_queued(msg.uuid, msg.vip_enabled)
+        return Reply()
+
+    # ----- attach, detach, state ---------------------------------------------------------
 
     @handles(APIAttachPortForwardingRuleMsg)
     async def attach_api(self, msg: APIAttachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
@@ -180,6 +187,14 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
     @handles(APIDetachPortForwardingRuleMsg)
     async def detach_api(self, msg: APIDetachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
         inventory = await self.detach_queued(msg.uuid, msg.require_auth())
+        return PortForwardingRuleEvent(inventory=inventory)
+
+    @handles(APIChangePortForwardingRuleStateMsg)
+    async def change_state_api(
+        self, msg: APIChangePortForwardingRuleStateMsg
+    ) -> PortForwardingRuleEvent:
+        enable, auth = msg.state_event == "enable", msg.require_auth()
+        inventory = await self.change_state_queued(msg.uuid, enable, auth)
         return PortForwardingRuleEvent(inventory=inventory)
 
     # ----- VipUserService hooks ----------------------------------------------------------
@@ -197,6 +212,9 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
 
     def delete_msg(self, uuid: str) -> DeletePortForwardingRuleMsg:
         return DeletePortForwardingRuleMsg(uuid=uuid)
+
+    def vip_state_msg(self, uuid: str, vip_enabled: bool) -> ApplyVipStateToPortForwardingRuleMsg:
+        return ApplyVipStateToPortForwardingRuleMsg(uuid=uuid, vip_enabled=vip_enabled)
 
     async def _on_host(self, uuid: str, place: NicPlace) -> PortForwardingOnHost:
         assert place.host is not None
@@ -225,10 +243,15 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
             if not nic_uuids:
                 return []
             query = query.where(PortForwardingRuleVO.vm_nic_uuid.in_(nic_uuids))
+        # What providers put on hosts and routers: attached and enabled rules on enabled
+        # VIPs (VipUserService._on_data_plane).
+        live = query.where(
+            PortForwardingRuleVO.vm_nic_uuid.is_not(None),
+            PortForwardingRuleVO.state == ENABLED,
+            VipVO.state == ENABLED,
+        )
         async with self.ctx.db.session() as session:
-            rows = (
-                await session.execute(query.where(PortForwardingRuleVO.vm_nic_uuid.is_not(None)))
-            ).all()
+            rows = (await session.execute(live)).all()
         return [
             PortForwardingView(
                 rule_uuid=rule.uuid,
