@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from simulator import Simulator
-from tests.e2e.test_vm_lifecycle import destroy_and_expunge, error_of, inventories, new_vm, vm_ok
+from tests.e2e.test_vm_lifecycle import (
+    destroy_and_expunge,
+    error_of,
+    get_vm,
+    inventories,
+    new_vm,
+    vm_action,
+    vm_ok,
+)
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter
 from tests.support.netsvc import attach_services, host_forwards, new_vip, public_l3
@@ -229,3 +237,63 @@ async def test_a_disabled_rule_stays_attached_and_off_its_host(
     [free] = await inventories(admin, "/vips", f"uuid={vip['uuid']}")
     assert free.get("useFor") is None
     await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_the_nics_a_rule_could_go_to(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "pfcand", HOSTS, storage=("nfs",))
+    guest = dc["l3"]["uuid"]
+    public = await public_l3(admin, dc, "pfcand-public")
+    vip = await new_vip(admin, public["uuid"], "v")
+    web, db = [await new_vm(admin, dc, name) for name in ("web", "db")]
+    web_nic, db_nic = web["vmNics"][0], db["vmNics"][0]
+    base = {"vipUuid": vip["uuid"], "protocolType": "TCP"}
+    ssh = await admin.inventory(
+        "/port-forwarding", {**base, "name": "ssh", "vipPortStart": 2222, "privatePortStart": 22}
+    )
+
+    async def candidates(rule: dict[str, Any]) -> list[str]:
+        answer = await admin.request(
+            "GET", f"/port-forwarding/{rule['uuid']}/vm-instances/candidate-nics"
+        )
+        assert answer.status == 200, answer.body
+        return [n["uuid"] for n in answer.body["inventories"]]
+
+    error_of(
+        await admin.request("GET", f"/port-forwarding/{'0' * 32}/vm-instances/candidate-nics"),
+        "SYS.1003",
+    )
+    assert await candidates(ssh) == []  # no PortForwarding service on the guest network
+    assert (await attach_services(admin, guest, FLAT)).status == 200
+    assert await candidates(ssh) == [web_nic["uuid"], db_nic["uuid"]]
+
+    # Attached, it has none; a rule for the same guest ports leaves out the NIC it went to,
+    # one for other ports (or another protocol) does not.
+    answer = await admin.create(
+        f"/port-forwarding/{ssh['uuid']}/vm-instances/nics/{db_nic['uuid']}", {}
+    )
+    assert answer.status == 200, answer.body
+    assert await candidates(ssh) == []
+    ssh2 = await admin.inventory(
+        "/port-forwarding",
+        {**base, "name": "ssh2", "vipPortStart": 2200, "vipPortEnd": 2201, "privatePortStart": 21},
+    )
+    web80 = await admin.inventory("/port-forwarding", {**base, "name": "web", "vipPortStart": 80})
+    dns = await admin.inventory(
+        "/port-forwarding",
+        {**base, "name": "dns", "vipPortStart": 53, "privatePortStart": 22, "protocolType": "UDP"},
+    )
+    assert await candidates(ssh2) == [web_nic["uuid"]]
+    assert await candidates(web80) == [web_nic["uuid"], db_nic["uuid"]]
+    assert await candidates(dns) == [web_nic["uuid"], db_nic["uuid"]]
+    # A disabled rule has candidates too (it attaches without reaching the host).
+    actions = f"/port-forwarding/{web80['uuid']}/actions"
+    answer = await admin.action(actions, "changePortForwardingRuleState", {"stateEvent": "disable"})
+    assert answer.status == 200, answer.body
+    assert await candidates(web80) == [web_nic["uuid"], db_nic["uuid"]]
+    # A destroyed VM's NIC is no candidate.
+    assert (await admin.delete(f"/vm-instances/{web['uuid']}")).status == 200
+    assert await candidates(web80) == [db_nic["uuid"]]
+    assert (await admin.delete(f"/vips/{vip['uuid']}")).status == 200
+    if await get_vm(admin, web["uuid"]) is not None:  # Delay policy: still Destroyed
+        assert (await vm_action(admin, web["uuid"], "expungeVmInstance")).status == 200
+    await destroy_and_expunge(admin, db["uuid"])

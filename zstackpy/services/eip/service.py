@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from zstackpy.api.ownership import add_resource
+from zstackpy.api.ownership import add_resource, may_use
 from zstackpy.core.bus.message import Reply
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
@@ -23,6 +23,8 @@ from zstackpy.services.eip.api import (
     APIDetachEipMsg,
     APIGetEipAttachableVmNicsMsg,
     APIGetEipAttachableVmNicsReply,
+    APIGetVmNicAttachableEipsMsg,
+    APIGetVmNicAttachableEipsReply,
     APIUpdateEipMsg,
     EipEvent,
 )
@@ -39,10 +41,13 @@ from zstackpy.services.eip.messages import (
     GetNicEipsReply,
 )
 from zstackpy.services.eip.models import EipVO
-from zstackpy.services.network.models import NetworkServiceL3NetworkRefVO
 from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.backends import backend_for
-from zstackpy.services.networkservice.candidates import candidate_nics
+from zstackpy.services.networkservice.candidates import (
+    candidate_nic,
+    candidate_nics,
+    networks_with,
+)
 from zstackpy.services.networkservice.extensions import EIP
 from zstackpy.services.networkservice.nics import NicPlace
 from zstackpy.services.networkservice.vip_users import ENABLED, NicErrs, VipUserService
@@ -193,6 +198,8 @@ class EipService(VipUserService[EipBackend]):
         view = views[0]
         return EipOnHost(eip=view, vm_uuid=place.vm_uuid, host=place.host, nic=place.nic)
 
+    # ----- candidates --------------------------------------------------------------------
+
     @handles(APIGetEipAttachableVmNicsMsg)
     async def candidates(self, msg: APIGetEipAttachableVmNicsMsg) -> APIGetEipAttachableVmNicsReply:
         async with self.ctx.db.session() as session:
@@ -205,18 +212,49 @@ class EipService(VipUserService[EipBackend]):
                     )
                 ).scalars()
             )
-            refs = await session.execute(
-                select(NetworkServiceL3NetworkRefVO.l3_network_uuid).where(
-                    NetworkServiceL3NetworkRefVO.network_service_type == EIP
-                )
-            )
-            l3s = {u for u in refs.scalars() if vip is None or u != vip.l3_network_uuid}
         if eip.vm_nic_uuid is not None:
             return APIGetEipAttachableVmNicsReply()  # attached: detach it first
+        l3s = {
+            u for u in await networks_with(self.ctx, EIP) if vip is None or u != vip.l3_network_uuid
+        }
         nics = await candidate_nics(
             self.ctx, msg.require_auth(), l3s, [n for n in with_eip if n], msg.vm_uuid
         )
         return APIGetEipAttachableVmNicsReply(inventories=nics)
+
+    @handles(APIGetVmNicAttachableEipsMsg)
+    async def nic_candidates(
+        self, msg: APIGetVmNicAttachableEipsMsg
+    ) -> APIGetVmNicAttachableEipsReply:
+        """Unattached EIPs on VIPs off the NIC's network, the caller's; none when the NIC
+        cannot take one (an appliance's, a destroyed VM's, on a network without the Eip
+        service, with an EIP already) or IPv6 ones are asked for (VIPs are IPv4)."""
+        auth = msg.require_auth()
+        nic = await candidate_nic(self.ctx, msg.vm_nic_uuid)
+        if (
+            nic is None
+            or msg.ip_version == 6
+            or nic.l3_network_uuid not in await networks_with(self.ctx, EIP)
+        ):
+            return APIGetVmNicAttachableEipsReply()
+        async with self.ctx.db.session() as session:
+            if await session.scalar(select(EipVO.uuid).where(EipVO.vm_nic_uuid == nic.uuid)):
+                return APIGetVmNicAttachableEipsReply()  # one EIP per NIC
+            rows = await session.execute(
+                select(EipVO)
+                .join(VipVO, VipVO.uuid == EipVO.vip_uuid)
+                .where(EipVO.vm_nic_uuid.is_(None), VipVO.l3_network_uuid != nic.l3_network_uuid)
+                .order_by(EipVO.create_date, EipVO.uuid)
+            )
+            found = [
+                e for e in rows.scalars() if auth.is_admin or await may_use(session, e.uuid, auth)
+            ]
+        end = None if msg.limit is None else msg.start + msg.limit
+        return APIGetVmNicAttachableEipsReply(
+            inventories=[
+                EipInventory.model_validate(e, from_attributes=True) for e in found[msg.start : end]
+            ]
+        )
 
     # ----- for providers ---------------------------------------------------------------
 

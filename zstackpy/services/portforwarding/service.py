@@ -19,6 +19,7 @@ from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
 from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.backends import backend_for
+from zstackpy.services.networkservice.candidates import candidate_nics, networks_with
 from zstackpy.services.networkservice.extensions import PORT_FORWARDING
 from zstackpy.services.networkservice.nics import NicPlace
 from zstackpy.services.networkservice.vip_users import ENABLED, NicErrs, VipUserService
@@ -28,6 +29,8 @@ from zstackpy.services.portforwarding.api import (
     APICreatePortForwardingRuleMsg,
     APIDeletePortForwardingRuleMsg,
     APIDetachPortForwardingRuleMsg,
+    APIGetPortForwardingAttachableVmNicsMsg,
+    APIGetPortForwardingAttachableVmNicsReply,
     APIUpdatePortForwardingRuleMsg,
     PortForwardingRuleEvent,
 )
@@ -224,6 +227,36 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
         return PortForwardingOnHost(
             rule=views[0], vm_uuid=place.vm_uuid, host=place.host, nic=place.nic
         )
+
+    # ----- candidates --------------------------------------------------------------------
+
+    @handles(APIGetPortForwardingAttachableVmNicsMsg)
+    async def candidates(
+        self, msg: APIGetPortForwardingAttachableVmNicsMsg
+    ) -> APIGetPortForwardingAttachableVmNicsReply:
+        """NICs on networks with the PortForwarding service, off the VIP's, whose own rules
+        take none of this rule's guest ports (as ZStack); none while it is attached."""
+        async with self.ctx.db.session() as session:
+            rule: PortForwardingRuleVO = await self.require(session, msg.rule_uuid)
+            vip = await session.get(VipVO, rule.vip_uuid)
+            clashing = await session.execute(
+                select(PortForwardingRuleVO.vm_nic_uuid).where(
+                    PortForwardingRuleVO.vm_nic_uuid.is_not(None),
+                    PortForwardingRuleVO.protocol_type == rule.protocol_type,
+                    PortForwardingRuleVO.private_port_start <= rule.private_port_end,
+                    PortForwardingRuleVO.private_port_end >= rule.private_port_start,
+                )
+            )
+            taken = [u for u in clashing.scalars() if u is not None]
+        if rule.vm_nic_uuid is not None:
+            return APIGetPortForwardingAttachableVmNicsReply()  # attached: detach it first
+        l3s = {
+            u
+            for u in await networks_with(self.ctx, PORT_FORWARDING)
+            if vip is None or u != vip.l3_network_uuid
+        }
+        nics = await candidate_nics(self.ctx, msg.require_auth(), l3s, taken)
+        return APIGetPortForwardingAttachableVmNicsReply(inventories=nics)
 
     # ----- for providers ---------------------------------------------------------------
 
