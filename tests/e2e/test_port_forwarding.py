@@ -256,7 +256,7 @@ async def test_the_nics_a_rule_could_go_to(admin: ApiClient, sim: Simulator) -> 
             "GET", f"/port-forwarding/{rule['uuid']}/vm-instances/candidate-nics"
         )
         assert answer.status == 200, answer.body
-        return [n["uuid"] for n in answer.body["inventories"]]
+        return sorted(n["uuid"] for n in answer.body["inventories"])
 
     error_of(
         await admin.request("GET", f"/port-forwarding/{'0' * 32}/vm-instances/candidate-nics"),
@@ -264,7 +264,7 @@ async def test_the_nics_a_rule_could_go_to(admin: ApiClient, sim: Simulator) -> 
     )
     assert await candidates(ssh) == []  # no PortForwarding service on the guest network
     assert (await attach_services(admin, guest, FLAT)).status == 200
-    assert await candidates(ssh) == [web_nic["uuid"], db_nic["uuid"]]
+    assert await candidates(ssh) == sorted([web_nic["uuid"], db_nic["uuid"]])
 
     # Attached, it has none; a rule for the same guest ports leaves out the NIC it went to,
     # one for other ports (or another protocol) does not.
@@ -283,13 +283,13 @@ async def test_the_nics_a_rule_could_go_to(admin: ApiClient, sim: Simulator) -> 
         {**base, "name": "dns", "vipPortStart": 53, "privatePortStart": 22, "protocolType": "UDP"},
     )
     assert await candidates(ssh2) == [web_nic["uuid"]]
-    assert await candidates(web80) == [web_nic["uuid"], db_nic["uuid"]]
-    assert await candidates(dns) == [web_nic["uuid"], db_nic["uuid"]]
+    assert await candidates(web80) == sorted([web_nic["uuid"], db_nic["uuid"]])
+    assert await candidates(dns) == sorted([web_nic["uuid"], db_nic["uuid"]])
     # A disabled rule has candidates too (it attaches without reaching the host).
     actions = f"/port-forwarding/{web80['uuid']}/actions"
     answer = await admin.action(actions, "changePortForwardingRuleState", {"stateEvent": "disable"})
     assert answer.status == 200, answer.body
-    assert await candidates(web80) == [web_nic["uuid"], db_nic["uuid"]]
+    assert await candidates(web80) == sorted([web_nic["uuid"], db_nic["uuid"]])
     # A destroyed VM's NIC is no candidate.
     assert (await admin.delete(f"/vm-instances/{web['uuid']}")).status == 200
     assert await candidates(web80) == [db_nic["uuid"]]
