@@ -10,7 +10,7 @@ from zstackpy.services.loadbalancer.messages import LoadBalancerErr
 from zstackpy.services.loadbalancer.query import register_queries
 from zstackpy.services.loadbalancer.service import LoadBalancerService
 from zstackpy.services.vip.extensions import VipStateExtension
-from zstackpy.services.vm.extensions import VmPlacementExtension
+from zstackpy.services.vm.extensions import VmNicDeletionExtension, VmPlacementExtension
 
 ERROR_STATUSES = {
     LoadBalancerErr.PORT_TAKEN: 409,
@@ -27,6 +27,7 @@ class _Plugin:
         registry.add_service(LoadBalancerFollower)
         registry.add_extension(CascadeParticipant, LoadBalancerFollower)
         registry.add_extension(VmPlacementExtension, LoadBalancerFollower)
+        registry.add_extension(VmNicDeletionExtension, LoadBalancerFollower)
         registry.add_extension(VipStateExtension, LoadBalancerFollower)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
