@@ -280,12 +280,7 @@ class EipService(VipUserService[EipBackend]):
                 return []
             query = query.where(EipVO.vm_nic_uuid.in_(nic_uuids))
         async with self.ctx.db.session() as session:
-            # What providers put on hosts and routers: attached and enabled EIPs on enabled
-            # VIPs (VipUserService._on_data_plane).
-            attached = query.where(
-                EipVO.vm_nic_uuid.is_not(None), EipVO.state == ENABLED, VipVO.state == ENABLED
-            )
-            rows = (await session.execute(attached)).all()
+            rows = (await session.execute(query.where(*self.on_data_plane()))).all()
         return [
             EipView(
                 eip_uuid=eip.uuid,

@@ -192,14 +192,14 @@ class LoadBalancerService(ResourceService):
             async with self.ctx.db.session() as session:
                 if await session.get(LoadBalancerVO, msg.uuid) is None:
                     return
-            to, l3_of = await current(self.ctx, msg.uuid)
-            if not has_backends(to):
+            held, l3_of = await current(self.ctx, msg.uuid)
+            if not has_backends(held):
                 return
-            backend = await self._backend(_one(l3_of))
+            none = held.model_copy(update={"listeners": []})
             if msg.vip_enabled:
-                await backend.refresh_load_balancer(_one(l3_of), applied(to))
+                await self._apply(none, held, _one(l3_of))
             else:
-                await backend.delete_load_balancer(_one(l3_of), applied(to))
+                await self._apply(held, none, _one(l3_of))
 
         await self.ctx.queues.run(lb_queue(msg.uuid), run)
         return Reply()

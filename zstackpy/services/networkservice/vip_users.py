@@ -2,9 +2,9 @@
 port-forwarding rules): attach, detach, state, update, delete and the cascade from the VIP.
 
 Every change of a resource runs in its queue (``<queue_kind>:<uuid>``) on its owner node.
-Attached to a NIC whose VM is on a host, an enabled resource is on that host or on the
-NIC's router: the provider serving ``service_type`` on the NIC's L3 network puts it there
-and takes it off (the subclass's ``apply_on`` / ``revoke_on``, through the provider's
+Attached to a NIC whose VM is on a host, an enabled resource on an enabled VIP is on that
+host or on the NIC's router: the provider serving the service on the NIC's L3 network puts
+it there and takes it off (the subclass's ``apply_on`` / ``revoke_on``, through the provider's
 backend); providers follow the VM themselves when it starts, stops or migrates. What a
 host or router refuses is undone: the resource stays as it was and the API answers the
 refusal. A host that is not Connected refuses nothing: its reconnect sends it its tables.
@@ -283,20 +283,20 @@ class VipUserService(ResourceService, Generic[B]):
             if exc.code != HostErr.WRONG_STATE:
                 raise
 
+    def on_data_plane(self) -> tuple[Any, ...]:
+        """Where-clauses of the resources the database puts on hosts and routers, what
+        providers are given: attached, Enabled, on an Enabled VIP (a query joining
+        VipVO)."""
+        table: Any = self.model
+        return (table.vm_nic_uuid.is_not(None), table.state == ENABLED, VipVO.state == ENABLED)
+
     async def _on_data_plane(self, uuid: str) -> bool:
-        """Whether the database puts the resource on hosts and routers: attached, Enabled
-        and on an Enabled VIP (what providers are given)."""
         table: Any = self.model
         async with self.ctx.db.session() as session:
             found = await session.scalar(
                 select(table.uuid)
                 .join(VipVO, VipVO.uuid == table.vip_uuid)
-                .where(
-                    table.uuid == uuid,
-                    table.vm_nic_uuid.is_not(None),
-                    table.state == ENABLED,
-                    VipVO.state == ENABLED,
-                )
+                .where(table.uuid == uuid, *self.on_data_plane())
             )
         return found is not None
 
@@ -338,11 +338,21 @@ class VipUserService(ResourceService, Generic[B]):
         if row.vm_nic_uuid is None:
             return
         try:
-            place = await nic_place(self.ctx, row.vm_nic_uuid)
-            await self._apply(uuid, place, await self.backend(place.nic.l3_network_uuid))
+            await self._put_back(uuid, row.vm_nic_uuid)
         except BaseException:
             await self.update_fields(uuid, {"state": DISABLED})
             raise
+
+    async def _put_back(self, uuid: str, nic_uuid: str) -> None:
+        """Put the attached resource on its NIC's host, as the database has it now (once
+        the row or its VIP says Enabled again)."""
+        try:
+            place = await nic_place(self.ctx, nic_uuid)
+        except ZError as exc:
+            if exc.code != SysErr.RESOURCE_NOT_FOUND:
+                raise
+            return  # the NIC is gone: the resource was detached from it
+        await self._apply(uuid, place, await self.backend(place.nic.l3_network_uuid))
 
     # ----- VipStateExtension: the resources follow their VIP's state --------------------
 
@@ -372,16 +382,10 @@ class VipUserService(ResourceService, Generic[B]):
                 row: Any = await session.get(self.model, uuid)
             if row is None or row.vm_nic_uuid is None:
                 return
-            if not vip_enabled:
+            if vip_enabled:
+                await self._put_back(uuid, row.vm_nic_uuid)
+            else:
                 await self._revoke(row)
-                return
-            try:
-                place = await nic_place(self.ctx, row.vm_nic_uuid)
-            except ZError as exc:
-                if exc.code != SysErr.RESOURCE_NOT_FOUND:
-                    raise
-                return  # the NIC is gone: the resource was detached from it
-            await self._apply(uuid, place, await self.backend(place.nic.l3_network_uuid))
 
         await self.ctx.queues.run(self.queue(uuid), run)
 

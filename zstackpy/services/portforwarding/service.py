@@ -276,15 +276,8 @@ class PortForwardingService(VipUserService[PortForwardingBackend]):
             if not nic_uuids:
                 return []
             query = query.where(PortForwardingRuleVO.vm_nic_uuid.in_(nic_uuids))
-        # What providers put on hosts and routers: attached and enabled rules on enabled
-        # VIPs (VipUserService._on_data_plane).
-        live = query.where(
-            PortForwardingRuleVO.vm_nic_uuid.is_not(None),
-            PortForwardingRuleVO.state == ENABLED,
-            VipVO.state == ENABLED,
-        )
         async with self.ctx.db.session() as session:
-            rows = (await session.execute(live)).all()
+            rows = (await session.execute(query.where(*self.on_data_plane()))).all()
         return [
             PortForwardingView(
                 rule_uuid=rule.uuid,
