@@ -229,9 +229,11 @@ class ChaosRun:
     async def _job(self, method: str, path: str, body: Any) -> Any:
         assert self.rest is not None
         answer = await self.rest.call(method, path, body)
+        if answer.status == 202:
+            # The poll answers 202 {} while the job runs: its location is the first answer's.
+            job = answer.body["location"].split("/zstack/v1", 1)[1]
         while answer.status == 202:
             await asyncio.sleep(0.1)
-            job = answer.body["location"].split("/zstack/v1", 1)[1]
             answer = await self.rest.call("GET", job)
         if answer.status != 200:
             raise RuntimeError(f"{method} {path}: {answer.status} {answer.body}")

@@ -11,9 +11,11 @@ from simulator import Simulator
 from tests.e2e.test_vm_lifecycle import (
     destroy_and_expunge,
     error_of,
+    get_vm,
     inventories,
     new_vm,
     uuids,
+    vm_action,
     vm_ok,
 )
 from tests.support.api_client import ApiClient
@@ -373,17 +375,17 @@ async def test_services_follow_what_the_host_reports(admin: ApiClient, sim: Simu
     body = {"hostUuid": host["uuid"], "vmUuid": vm["uuid"], "vmState": "Shutdown"}
     await sim.report(HOSTS[0], "/kvm/reportvmstate", body)
 
-    async def nat_is(expected: dict[str, str]) -> bool:
-        return host_nat(sim, HOSTS[0]) == expected
+    async def held(nat: dict[str, str], dhcp: bool) -> bool:
+        # The provider sends the tables one after the other: wait for both.
+        in_dhcp = nic["mac"] in host_network(sim, HOSTS[0])["dhcp"]
+        return host_nat(sim, HOSTS[0]) == nat and in_dhcp is dhcp
 
-    await wait_for(lambda: nat_is({}))
-    assert nic["mac"] not in host_network(sim, HOSTS[0])["dhcp"]
+    await wait_for(lambda: held({}, dhcp=False))
 
     # Started behind the node's back: the host reports it running, its services come back.
     sim.machine(HOSTS[0]).add_vm(vm["uuid"], gone)
     await sim.report(HOSTS[0], "/kvm/reportvmstate", {**body, "vmState": "Running"})
-    await wait_for(lambda: nat_is({vip["ip"]: nic["ip"]}))
-    assert nic["mac"] in host_network(sim, HOSTS[0])["dhcp"]
+    await wait_for(lambda: held({vip["ip"]: nic["ip"]}, dhcp=True))
     await destroy_and_expunge(admin, vm["uuid"])
 
 
@@ -417,4 +419,65 @@ async def test_eips_of_a_disconnected_host_are_settled_when_it_reconnects(
     await sim.set_alive(HOSTS[0], True)
     assert (await admin.action(host_path, "reconnectHost", {})).status == 200
     assert host_nat(sim, HOSTS[0]) == {vips[1]["ip"]: nic["ip"]}
+    await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_the_eips_a_nic_could_take(admin: ApiClient, sim: Simulator) -> None:
+    dc = await add_full_datacenter(admin, "eipcand", HOSTS[:1], storage=("nfs",))
+    guest = dc["l3"]["uuid"]
+    public = await public_l3(admin, dc, "eipcand-public")
+    vm = await new_vm(admin, dc, "app")
+    nic = vm["vmNics"][0]
+    first, second = [
+        await admin.inventory(
+            "/eips",
+            {"name": f"e{i}", "vipUuid": (await new_vip(admin, public["uuid"], f"v{i}"))["uuid"]},
+        )
+        for i in range(2)
+    ]
+    # An EIP on a VIP of the NIC's own network is no candidate.
+    await admin.inventory(
+        "/eips", {"name": "own", "vipUuid": (await new_vip(admin, guest, "own"))["uuid"]}
+    )
+    path = f"/vm-instances/nics/{nic['uuid']}/candidate-eips"
+
+    async def candidates(**params: str) -> list[str]:
+        answer = await admin.request("GET", path, params=params or None)
+        assert answer.status == 200, answer.body
+        return [e["uuid"] for e in answer.body["inventories"]]
+
+    # Bad input answers a structured error.
+    error_of(
+        await admin.request("GET", f"/vm-instances/nics/{'0' * 32}/candidate-eips"), "SYS.1003"
+    )
+    error_of(await admin.request("GET", path, params={"ipVersion": "5"}), "SYS.1007")
+    error_of(await admin.request("GET", path, params={"start": "-1"}), "SYS.1007")
+    assert await candidates() == []  # the NIC's network has no Eip service yet
+    assert (await attach_services(admin, guest, FLAT)).status == 200
+    # Oldest first (the same second: by uuid), a page of them as asked.
+    found = await candidates()
+    assert sorted(found) == sorted([first["uuid"], second["uuid"]])
+    assert await candidates(ipVersion="4") == found
+    assert await candidates(ipVersion="6") == []
+    assert await candidates(limit="1") == found[:1]
+    assert await candidates(start="1", limit="5") == found[1:]
+
+    # Given one, the NIC takes no other; another NIC may take the one left.
+    answer = await admin.create(f"/eips/{first['uuid']}/vm-instances/nics/{nic['uuid']}", {})
+    assert answer.status == 200, answer.body
+    assert await candidates() == []
+    other = await new_vm(admin, dc, "other")
+    answer = await admin.request(
+        "GET", f"/vm-instances/nics/{other['vmNics'][0]['uuid']}/candidate-eips"
+    )
+    assert [e["uuid"] for e in answer.body["inventories"]] == [second["uuid"]]
+    # A destroyed VM's NIC takes none.
+    assert (await admin.delete(f"/vm-instances/{other['uuid']}")).status == 200
+    answer = await admin.request(
+        "GET", f"/vm-instances/nics/{other['vmNics'][0]['uuid']}/candidate-eips"
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["inventories"] == []
+    if await get_vm(admin, other["uuid"]) is not None:
+        assert (await vm_action(admin, other["uuid"], "expungeVmInstance")).status == 200
     await destroy_and_expunge(admin, vm["uuid"])

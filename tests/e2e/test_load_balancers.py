@@ -12,7 +12,15 @@ import aiohttp
 
 from simulator import Simulator
 from tests.e2e.conftest import login_admin
-from tests.e2e.test_vm_lifecycle import destroy_and_expunge, error_of, inventories, new_vm
+from tests.e2e.test_vm_lifecycle import (
+    destroy_and_expunge,
+    error_of,
+    get_vm,
+    inventories,
+    new_vm,
+    vm_action,
+    vm_ok,
+)
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
 from tests.support.netsvc import (
@@ -217,3 +225,57 @@ async def test_a_router_and_a_load_balancer_across_two_nodes(
     )
     assert answer.status == 200, answer.body
     assert held_backends(shared_sim, ip, lb_uuid) == {80: [web["vmNics"][0]["ip"]]}
+
+
+async def test_a_stopped_backend_expunged_leaves_the_router(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "lbgone", ["10.87.3.1"], storage=("nfs",))
+    guest = dc["l3"]["uuid"]
+    public = await public_l3(admin, dc, "lbgone-public")
+    await router_offering(admin, dc, public)
+    assert (await attach_services(admin, guest, VR_SERVICES)).status == 200
+    web1, web2 = [await new_vm(admin, dc, name) for name in ("web1", "web2")]
+    nic1, nic2 = web1["vmNics"][0], web2["vmNics"][0]
+    [router] = await routers(admin)
+    ip = router_ip(router, public["uuid"])
+    vip = await new_vip(admin, public["uuid"], "lbgone-vip")
+    lb = await admin.inventory("/load-balancers", {"name": "web", "vipUuid": vip["uuid"]})
+    listener = await admin.inventory(
+        f"/load-balancers/{lb['uuid']}/listeners", {"name": "http", "loadBalancerPort": 80}
+    )
+    nics_path = f"/load-balancers/listeners/{listener['uuid']}/vm-instances/nics"
+    answer = await admin.create(nics_path, {"vmNicUuids": [nic1["uuid"], nic2["uuid"]]})
+    assert answer.status == 200, answer.body
+    both = {80: sorted([nic1["ip"], nic2["ip"]])}
+
+    # Stopped, then destroyed while stopped: still a backend (as a stop keeps it).
+    await vm_ok(admin, web2["uuid"], "stopVmInstance")
+    assert (await admin.delete(f"/vm-instances/{web2['uuid']}")).status == 200
+    assert (await get_vm(admin, web2["uuid"]) or {}).get("state") == "Destroyed"
+    assert await listener_nics(admin, listener["uuid"]) == sorted([nic1["uuid"], nic2["uuid"]])
+    assert held_backends(sim, ip, lb["uuid"]) == both
+
+    # The router refusing to let the NIC go fails the expunge: the VM stays Destroyed,
+    # its NIC a backend there and in the database.
+    sim.set_fault(ip, "/refreshlb", port=APPLIANCE_PORT, fail="haproxy reload failed", times=1)
+    refused = await vm_action(admin, web2["uuid"], "expungeVmInstance")
+    assert refused.status != 200
+    assert "haproxy reload failed" in str(refused.body)
+    assert (await get_vm(admin, web2["uuid"]) or {}).get("state") == "Destroyed"
+    assert await listener_nics(admin, listener["uuid"]) == sorted([nic1["uuid"], nic2["uuid"]])
+    assert held_backends(sim, ip, lb["uuid"]) == both
+
+    # Expunged: off the listener and off the router, without waiting for its reboot.
+    answer = await vm_action(admin, web2["uuid"], "expungeVmInstance")
+    assert answer.status == 200, answer.body
+    assert await get_vm(admin, web2["uuid"]) is None
+    assert await listener_nics(admin, listener["uuid"]) == [nic1["uuid"]]
+    assert held_backends(sim, ip, lb["uuid"]) == {80: [nic1["ip"]]}
+
+    # The last backend, stopped and expunged: the load balancer leaves the router.
+    await vm_ok(admin, web1["uuid"], "stopVmInstance")
+    await destroy_and_expunge(admin, web1["uuid"])
+    assert await listener_nics(admin, listener["uuid"]) == []
+    assert appliance(sim, ip)["loadBalancers"] == {}
+    assert (await admin.delete(f"/load-balancers/{lb['uuid']}")).status == 200

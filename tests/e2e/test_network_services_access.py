@@ -56,4 +56,11 @@ async def test_a_tenant_cannot_reach_the_admins_nics_vips_or_networks(
     [vip] = await inventories(admin, "/vips", f"uuid={admins_vip['uuid']}")
     assert vip.get("useFor") is None
     assert [g["uuid"] for g in await inventories(tenant, "/security-groups")] == [mine["uuid"]]
+
+    # The candidate queries about the admin's NIC or rule answer as if they did not exist.
+    error_of(await tenant.request("GET", f"/vm-instances/nics/{nic}/candidate-eips"), "SYS.1003")
+    rule = await admin.inventory("/port-forwarding", pf)
+    candidates = f"/port-forwarding/{rule['uuid']}/vm-instances/candidate-nics"
+    error_of(await tenant.request("GET", candidates), "SYS.1003")
+    assert (await admin.delete(f"/port-forwarding/{rule['uuid']}")).status == 200
     await destroy_and_expunge(admin, vm["uuid"])

@@ -105,6 +105,22 @@ async def test_router_serves_its_network_and_comes_back_after_it_dies(
             "vmNicUuid": db["vmNics"][0]["uuid"],
         },
     )
+    # The router's own NICs are no candidates, nor take EIPs.
+    spare = await admin.inventory(
+        "/port-forwarding",
+        {"name": "spare", "vipUuid": pf_vip["uuid"], "vipPortStart": 8080, "protocolType": "TCP"},
+    )
+    answer = await admin.request(
+        "GET", f"/port-forwarding/{spare['uuid']}/vm-instances/candidate-nics"
+    )
+    assert sorted(n["uuid"] for n in answer.body["inventories"]) == sorted(
+        [nic["uuid"], db["vmNics"][0]["uuid"]]
+    )
+    router_guest = next(n for n in router["vmNics"] if n["l3NetworkUuid"] == guest)
+    answer = await admin.request("GET", f"/vm-instances/nics/{router_guest['uuid']}/candidate-eips")
+    assert answer.status == 200, answer.body
+    assert answer.body["inventories"] == []
+    assert (await admin.delete(f"/port-forwarding/{spare['uuid']}")).status == 200
     held = appliance(sim, ip)
     assert held["eips"]["16.16.16.40"]["guestIp"] == nic["ip"]
     assert held["portForwarding"]["16.16.16.41:TCP:2222-2222"]["privateIp"] == db["vmNics"][0]["ip"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from zstackpy.api.messages import APICreateMessage, APIMessage, APIQueryMessage, APIReply, ApiSpec
 from zstackpy.services.eip.messages import EIP_SERVICE, EipInventory
@@ -137,6 +137,36 @@ class APIGetEipAttachableVmNicsReply(APIReply):
     inventories: list[VmNicInventory] = Field(default_factory=list)
     more: bool = False
     start: int = 0
+
+
+class APIGetVmNicAttachableEipsMsg(APIMessage):
+    api_service: ClassVar[str] = EIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetVmNicAttachableEips",
+        java_class=f"{_PKG}.APIGetVmNicAttachableEipsMsg",
+        method="GET",
+        path="/vm-instances/nics/{vmNicUuid}/candidate-eips",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIGetVmNicAttachableEipsReply",
+        summary="EIPs the NIC could be given: unattached, on a VIP off the NIC's network "
+        "(none when the NIC has an EIP or its network no Eip service)",
+    )
+    route_by: ClassVar[str | None] = "vm_nic_uuid"
+    vm_nic_uuid: str
+    ip_version: int | None = None
+    limit: int | None = Field(None, ge=0)
+    start: int = Field(0, ge=0)
+
+    @field_validator("ip_version")
+    @classmethod
+    def _ip_version(cls, value: int | None) -> int | None:
+        if value not in (None, 4, 6):
+            raise ValueError("ipVersion must be 4 or 6")
+        return value
+
+
+class APIGetVmNicAttachableEipsReply(APIReply):
+    inventories: list[EipInventory] = Field(default_factory=list)
 
 
 class APIQueryEipMsg(APIQueryMessage):

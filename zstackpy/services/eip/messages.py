@@ -68,3 +68,13 @@ class DeleteEipMsg(NeedReplyMessage):
     service: ClassVar[str] = EIP_SERVICE
     route_by: ClassVar[str | None] = "uuid"
     uuid: str
+
+
+class ApplyVipStateToEipMsg(NeedReplyMessage):
+    """The EIP's VIP is being disabled (``vip_enabled`` False: take the EIP off its host
+    or router) or was enabled (put it back), in the EIP's queue."""
+
+    service: ClassVar[str] = EIP_SERVICE
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    vip_enabled: bool

@@ -8,6 +8,7 @@ from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.eip.messages import EipErr
 from zstackpy.services.eip.query import register_queries
 from zstackpy.services.eip.service import EipService
+from zstackpy.services.vip.extensions import VipStateExtension
 
 ERROR_STATUSES = {
     EipErr.ALREADY_ATTACHED: 409,
@@ -23,6 +24,7 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(EipService)
         registry.add_extension(CascadeParticipant, EipService)
+        registry.add_extension(VipStateExtension, EipService)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)

@@ -81,6 +81,8 @@ class LoadBalancerTO(BaseModel):
     vip_ip: str
     vip_l3_network_uuid: str
     listeners: list[ListenerTO] = Field(default_factory=list)
+    # Not the agent's: a load balancer whose VIP is Disabled is on no router.
+    vip_enabled: bool = True
 
     def to_agent(self) -> dict[str, object]:
         return {
@@ -135,3 +137,13 @@ class DropNicsFromLoadBalancerMsg(NeedReplyMessage):
     route_by: ClassVar[str | None] = "load_balancer_uuid"
     load_balancer_uuid: str
     vm_nic_uuids: list[str]
+
+
+class ApplyVipStateToLoadBalancerMsg(NeedReplyMessage):
+    """The load balancer's VIP is being disabled (``vip_enabled`` False: take it off its
+    router) or was enabled (put it back), in its queue."""
+
+    service: ClassVar[str] = LOAD_BALANCER_SERVICE
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    vip_enabled: bool

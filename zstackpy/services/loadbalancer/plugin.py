@@ -9,7 +9,8 @@ from zstackpy.services.loadbalancer.cascade import LoadBalancerFollower
 from zstackpy.services.loadbalancer.messages import LoadBalancerErr
 from zstackpy.services.loadbalancer.query import register_queries
 from zstackpy.services.loadbalancer.service import LoadBalancerService
-from zstackpy.services.vm.extensions import VmPlacementExtension
+from zstackpy.services.vip.extensions import VipStateExtension
+from zstackpy.services.vm.extensions import VmNicDeletionExtension, VmPlacementExtension
 
 ERROR_STATUSES = {
     LoadBalancerErr.PORT_TAKEN: 409,
@@ -26,6 +27,8 @@ class _Plugin:
         registry.add_service(LoadBalancerFollower)
         registry.add_extension(CascadeParticipant, LoadBalancerFollower)
         registry.add_extension(VmPlacementExtension, LoadBalancerFollower)
+        registry.add_extension(VmNicDeletionExtension, LoadBalancerFollower)
+        registry.add_extension(VipStateExtension, LoadBalancerFollower)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)

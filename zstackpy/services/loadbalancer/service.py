@@ -37,6 +37,7 @@ from zstackpy.services.loadbalancer.messages import (
     LOAD_BALANCER_SERVICE,
     LOAD_BALANCER_TYPE,
     LOAD_BALANCER_USE,
+    ApplyVipStateToLoadBalancerMsg,
     DeleteLoadBalancerMsg,
     DropLoadBalancerNicsMsg,
     DropNicsFromLoadBalancerMsg,
@@ -101,7 +102,10 @@ class LoadBalancerService(ResourceService):
         )
 
     async def _apply(self, before: LoadBalancerTO, after: LoadBalancerTO, l3_uuid: str) -> None:
-        """What the backend of ``l3_uuid`` holds of the load balancer becomes ``after``."""
+        """What the backend of ``l3_uuid`` holds of the load balancer becomes ``after``
+        (nothing, while its VIP is Disabled: the database alone changes)."""
+        if not after.vip_enabled:
+            return
         backend = await self._backend(l3_uuid)
         if has_backends(after):
             await backend.refresh_load_balancer(l3_uuid, applied(after))
@@ -163,7 +167,10 @@ class LoadBalancerService(ResourceService):
     @handles(APIDeleteLoadBalancerMsg)
     async def delete_api(self, msg: APIDeleteLoadBalancerMsg) -> LoadBalancerEvent:
         auth = msg.require_auth()
-        await self.ctx.queues.run(lb_queue(msg.uuid), self._delete, msg.uuid, auth, True)
+        vip_uuid = await self.ctx.queues.run(lb_queue(msg.uuid), self._delete, msg.uuid, auth)
+        # After the queue: a job in it never waits for the VIP's queue, which
+        # ChangeVipState and DeleteVip hold while they wait for this one.
+        await self._release_vip(vip_uuid, msg.uuid)
         return LoadBalancerEvent()
 
     @handles(DeleteLoadBalancerMsg)
@@ -172,13 +179,34 @@ class LoadBalancerService(ResourceService):
             async with self.ctx.db.session() as session:
                 if await session.get(LoadBalancerVO, msg.uuid) is None:
                     return
-            await self._delete(msg.uuid, None, False)
+            await self._delete(msg.uuid, None)
 
         await self.ctx.queues.run(lb_queue(msg.uuid), run)
         return Reply()
 
-    async def _delete(self, uuid: str, auth: AuthContext | None, release_vip: bool) -> None:
-        """Off its backend first: a backend that refuses leaves the load balancer."""
+    @handles(ApplyVipStateToLoadBalancerMsg)
+    async def follow_vip(self, msg: ApplyVipStateToLoadBalancerMsg) -> Reply:
+        async def run() -> None:
+            """Off its router while the VIP's row still says Enabled, back on once it says
+            Enabled again (the load balancer as the database holds it)."""
+            async with self.ctx.db.session() as session:
+                if await session.get(LoadBalancerVO, msg.uuid) is None:
+                    return
+            held, l3_of = await current(self.ctx, msg.uuid)
+            if not has_backends(held):
+                return
+            none = held.model_copy(update={"listeners": []})
+            if msg.vip_enabled:
+                await self._apply(none, held, _one(l3_of))
+            else:
+                await self._apply(held, none, _one(l3_of))
+
+        await self.ctx.queues.run(lb_queue(msg.uuid), run)
+        return Reply()
+
+    async def _delete(self, uuid: str, auth: AuthContext | None) -> str:
+        """Off its backend first: a backend that refuses leaves the load balancer. Answers
+        the VIP it used."""
         before, l3_of = await current(self.ctx, uuid)
         if has_backends(before):
             await self._apply(before, before.model_copy(update={"listeners": []}), _one(l3_of))
@@ -197,8 +225,7 @@ class LoadBalancerService(ResourceService):
             # Their rows go with the load balancer's (foreign keys); their records here.
             await remove_resources(session, listeners)
         await self.remove([uuid], auth)
-        if release_vip:
-            await self._release_vip(row.vip_uuid, uuid)
+        return row.vip_uuid
 
     # ----- listeners ---------------------------------------------------------------------
 
@@ -404,8 +431,10 @@ class LoadBalancerService(ResourceService):
                     )
                 ).scalars()
             )
-        found = [applied((await current(self.ctx, uuid))[0]) for uuid in sorted(lbs)]
-        return GetL3LoadBalancersReply(load_balancers=found)
+        found = [(await current(self.ctx, uuid))[0] for uuid in sorted(lbs)]
+        return GetL3LoadBalancersReply(
+            load_balancers=[applied(to) for to in found if to.vip_enabled]
+        )
 
 
 def _one(l3_of: dict[str, str]) -> str:

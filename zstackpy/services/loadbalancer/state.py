@@ -50,6 +50,7 @@ async def current(ctx: NodeContext, lb_uuid: str) -> tuple[LoadBalancerTO, dict[
         lb_uuid=lb.uuid,
         vip_ip=vip.ip if vip is not None else "",
         vip_l3_network_uuid=vip.l3_network_uuid if vip is not None else "",
+        vip_enabled=vip is not None and vip.state == "Enabled",
         listeners=[
             ListenerTO(
                 listener_uuid=li.uuid,

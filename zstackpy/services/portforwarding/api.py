@@ -11,6 +11,7 @@ from zstackpy.services.portforwarding.messages import (
     PORT_FORWARDING_SERVICE,
     PortForwardingRuleInventory,
 )
+from zstackpy.services.vm.messages import VmNicInventory
 
 _PKG = "org.zstack.network.service.portforwarding"
 Port = Field(ge=1, le=65535)
@@ -105,6 +106,43 @@ class APIUpdatePortForwardingRuleMsg(APIMessage):
     uuid: str
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=2048)
+
+
+class APIChangePortForwardingRuleStateMsg(APIMessage):
+    api_service: ClassVar[str] = PORT_FORWARDING_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ChangePortForwardingRuleState",
+        java_class=f"{_PKG}.APIChangePortForwardingRuleStateMsg",
+        method="PUT",
+        path="/port-forwarding/{uuid}/actions",
+        body_key="changePortForwardingRuleState",
+        result_java_class=f"{_PKG}.APIChangePortForwardingRuleStateEvent",
+        summary="Enable or disable a port-forwarding rule (a disabled one stays attached, "
+        "off its host or router)",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    state_event: Literal["enable", "disable"]
+
+
+class APIGetPortForwardingAttachableVmNicsMsg(APIMessage):
+    api_service: ClassVar[str] = PORT_FORWARDING_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="GetPortForwardingAttachableVmNics",
+        java_class=f"{_PKG}.APIGetPortForwardingAttachableVmNicsMsg",
+        method="GET",
+        path="/port-forwarding/{ruleUuid}/vm-instances/candidate-nics",
+        is_async=False,
+        result_java_class=f"{_PKG}.APIGetPortForwardingAttachableVmNicsReply",
+        summary="NICs the rule could be attached to: with the PortForwarding service, off "
+        "the VIP's network, without a rule on the same guest ports",
+    )
+    route_by: ClassVar[str | None] = "rule_uuid"
+    rule_uuid: str
+
+
+class APIGetPortForwardingAttachableVmNicsReply(APIReply):
+    inventories: list[VmNicInventory] = Field(default_factory=list)
 
 
 class APIQueryPortForwardingRuleMsg(APIQueryMessage):

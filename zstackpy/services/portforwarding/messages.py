@@ -74,3 +74,13 @@ class DeletePortForwardingRuleMsg(NeedReplyMessage):
     service: ClassVar[str] = PORT_FORWARDING_SERVICE
     route_by: ClassVar[str | None] = "uuid"
     uuid: str
+
+
+class ApplyVipStateToPortForwardingRuleMsg(NeedReplyMessage):
+    """The rule's VIP is being disabled (``vip_enabled`` False: take the rule off its host
+    or router) or was enabled (put it back), in the rule's queue."""
+
+    service: ClassVar[str] = PORT_FORWARDING_SERVICE
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    vip_enabled: bool

@@ -8,6 +8,7 @@ from zstackpy.core.plugin import PluginRegistry
 from zstackpy.services.portforwarding.messages import PortForwardingErr
 from zstackpy.services.portforwarding.query import register_queries
 from zstackpy.services.portforwarding.service import PortForwardingService
+from zstackpy.services.vip.extensions import VipStateExtension
 
 ERROR_STATUSES = {
     PortForwardingErr.ALREADY_ATTACHED: 409,
@@ -22,6 +23,7 @@ class _Plugin:
     def setup(self, registry: PluginRegistry) -> None:
         registry.add_service(PortForwardingService)
         registry.add_extension(CascadeParticipant, PortForwardingService)
+        registry.add_extension(VipStateExtension, PortForwardingService)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)

@@ -1,37 +1,36 @@
 """Port-forwarding handlers, each in the rule's queue (``pf:<uuid>``) on its owner node.
 
 A rule holds its ports of its VIP (acquired for "PortForwarding": rules share a VIP, never
-a port). Attached to a NIC whose VM is on a host, it is applied by the provider serving
-``PortForwarding`` on the NIC's L3 network (``PortForwardingBackend``); the provider follows
-the VM itself. A host that refuses an attach or detach leaves the rule as it was; a host
-that is not Connected refuses nothing (its reconnect rebuilds its tables).
+a port) and goes to one NIC, applied by the provider serving ``PortForwarding`` on the
+NIC's L3 network (``PortForwardingBackend``) on the host running the VM (or on the
+network's router). Attach, detach, state and delete are ``VipUserService``'s.
 """
 
 from __future__ import annotations
 
-import logging
 from ipaddress import ip_network
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from zstackpy.api.messages import AuthContext
 from zstackpy.api.ownership import add_resource
 from zstackpy.core.bus.message import Reply
-from zstackpy.core.cascade import CascadeChildren, DeleteMode
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import handles
-from zstackpy.core.workqueue import QueueKey
-from zstackpy.services.host.messages import HostErr
 from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.networkservice.backends import backend_for
+from zstackpy.services.networkservice.candidates import candidate_nics, networks_with
 from zstackpy.services.networkservice.extensions import PORT_FORWARDING
-from zstackpy.services.networkservice.nics import NicPlace, nic_place
+from zstackpy.services.networkservice.nics import NicPlace
+from zstackpy.services.networkservice.vip_users import ENABLED, NicErrs, VipUserService
 from zstackpy.services.portforwarding.api import (
     APIAttachPortForwardingRuleMsg,
+    APIChangePortForwardingRuleStateMsg,
     APICreatePortForwardingRuleMsg,
     APIDeletePortForwardingRuleMsg,
     APIDetachPortForwardingRuleMsg,
+    APIGetPortForwardingAttachableVmNicsMsg,
+    APIGetPortForwardingAttachableVmNicsReply,
     APIUpdatePortForwardingRuleMsg,
     PortForwardingRuleEvent,
 )
@@ -42,6 +41,7 @@ from zstackpy.services.portforwarding.extensions import (
 from zstackpy.services.portforwarding.messages import (
     PF_TYPE,
     PORT_FORWARDING_SERVICE,
+    ApplyVipStateToPortForwardingRuleMsg,
     DeletePortForwardingRuleMsg,
     GetNicPortForwardingsMsg,
     GetNicPortForwardingsReply,
@@ -50,17 +50,10 @@ from zstackpy.services.portforwarding.messages import (
     PortForwardingView,
 )
 from zstackpy.services.portforwarding.models import PortForwardingRuleVO
-from zstackpy.services.resource_service import ResourceService
-from zstackpy.services.vip.messages import VIP_TYPE, AcquireVipMsg, AcquireVipReply, ReleaseVipMsg
+from zstackpy.services.vip.messages import AcquireVipMsg, AcquireVipReply
 from zstackpy.services.vip.models import VipVO
 
-log = logging.getLogger(__name__)
-
 USE_FOR = PORT_FORWARDING
-
-
-def pf_queue(uuid: str) -> QueueKey:
-    return QueueKey("pf", uuid)
 
 
 def _invalid(description: str, **details: Any) -> ZError:
@@ -100,19 +93,25 @@ def _cidr(value: str | None) -> str | None:
         ) from None
 
 
-class PortForwardingService(ResourceService):
+class PortForwardingService(VipUserService[PortForwardingBackend]):
     name = PORT_FORWARDING_SERVICE
     model = PortForwardingRuleVO
     inventory = PortForwardingRuleInventory
     resource_type = PF_TYPE
     noun = "port-forwarding rule"
+    queue_kind = "pf"
+    errs = NicErrs(
+        already_attached=PortForwardingErr.ALREADY_ATTACHED,
+        same_network=PortForwardingErr.SAME_NETWORK,
+        not_attached=PortForwardingErr.NOT_ATTACHED,
+    )
 
     # ----- create, delete ----------------------------------------------------------------
 
     @handles(APICreatePortForwardingRuleMsg)
     async def create(self, msg: APICreatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
         assert msg.resource_uuid is not None  # the portal gives every create its UUID
-        return await self.ctx.queues.run(pf_queue(msg.resource_uuid), self._create, msg)
+        return await self.create_queued(msg.resource_uuid, msg.vip_uuid, lambda: self._create(msg))
 
     async def _create(self, msg: APICreatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
         uuid, auth = msg.resource_uuid, msg.require_auth()
@@ -149,166 +148,76 @@ class PortForwardingService(ResourceService):
                         private_port_start=private_start,
                         private_port_end=private_end,
                         protocol_type=msg.protocol_type,
-                        state="Enabled",
+                        state=ENABLED,
                         allowed_cidr=cidr,
                     )
                 )
                 add_resource(session, uuid=uuid, resource_type=PF_TYPE, name=msg.name, auth=auth)
             if msg.vm_nic_uuid is not None:
-                await self._attach(uuid, msg.vm_nic_uuid)
+                await self.attach_nic(uuid, msg.vm_nic_uuid)
         except BaseException:
-            await self._forget(uuid, msg.vip_uuid)
+            await self.forget(uuid)
             raise
         return PortForwardingRuleEvent(inventory=await self.answer(uuid, "created", auth))
 
-    async def _forget(self, uuid: str, vip_uuid: str) -> None:
-        """Undo a create: the row (if made) and the ports taken of the VIP."""
-        try:
-            async with self.ctx.db.session() as session:
-                made = await session.get(PortForwardingRuleVO, uuid) is not None
-            if made:
-                await self.remove([uuid], None)
-            reply = await self.ctx.bus.call(ReleaseVipMsg(vip_uuid=vip_uuid, service_uuid=uuid))
-            reply.raise_if_error()
-        except ZError as exc:
-            log.warning("port-forwarding rule %s: undoing its create failed: %s", uuid, exc)
-
     @handles(APIUpdatePortForwardingRuleMsg)
     async def update(self, msg: APIUpdatePortForwardingRuleMsg) -> PortForwardingRuleEvent:
-        async def run() -> PortForwardingRuleEvent:
-            changes = msg.model_dump(
-                include={"name", "description"}, exclude_none=True, by_alias=False
-            )
-            await self.update_fields(msg.uuid, changes)
-            inventory = await self.answer(msg.uuid, "updated", msg.require_auth())
-            return PortForwardingRuleEvent(inventory=inventory)
-
-        return await self.ctx.queues.run(pf_queue(msg.uuid), run)
+        inventory = await self.update_names(msg.uuid, msg, msg.require_auth())
+        return PortForwardingRuleEvent(inventory=inventory)
 
     @handles(APIDeletePortForwardingRuleMsg)
     async def delete_api(self, msg: APIDeletePortForwardingRuleMsg) -> PortForwardingRuleEvent:
-        auth = msg.require_auth()
-        await self.ctx.queues.run(pf_queue(msg.uuid), self._delete, msg.uuid, auth, True)
+        await self.delete_queued(msg.uuid, msg.require_auth())
         return PortForwardingRuleEvent()
 
     @handles(DeletePortForwardingRuleMsg)
     async def delete_internal(self, msg: DeletePortForwardingRuleMsg) -> Reply:
-        async def run() -> None:
-            async with self.ctx.db.session() as session:
-                if await session.get(PortForwardingRuleVO, msg.uuid) is None:
-                    return
-            await self._delete(msg.uuid, None, False)
-
-        await self.ctx.queues.run(pf_queue(msg.uuid), run)
+        await self.delete_cascaded(msg.uuid)
         return Reply()
 
-    async def _delete(self, uuid: str, auth: AuthContext | None, release_vip: bool) -> None:
-        async with self.ctx.db.session() as session:
-            rule: PortForwardingRuleVO = await self.require(session, uuid)
-        if rule.vm_nic_uuid is not None:
-            await self._detach(rule)
-        await self.remove([uuid], auth)
-        if release_vip:
-            reply = await self.ctx.bus.call(
-                ReleaseVipMsg(vip_uuid=rule.vip_uuid, service_uuid=uuid)
-            )
-            if not reply.success:
-                log.warning(
-                    "rule %s: releasing VIP %s failed: %s", uuid, rule.vip_uuid, reply.error
-                )
+    @handles(ApplyVipStateToPortForwardingRuleMsg)
+    async def follow_vip(self, msg: ApplyVipStateToPortForwardingRuleMsg) -> Reply:
+        await self.follow_vip_queued(msg.uuid, msg.vip_enabled)
+        return Reply()
 
-    # ----- attach, detach ----------------------------------------------------------------
+    # ----- attach, detach, state ---------------------------------------------------------
 
     @handles(APIAttachPortForwardingRuleMsg)
-    async def attach(self, msg: APIAttachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
-        async def run() -> PortForwardingRuleEvent:
-            await require_usable(self.ctx, msg.require_auth(), [msg.vm_nic_uuid], "VM NIC")
-            await self._attach(msg.rule_uuid, msg.vm_nic_uuid)
-            inventory = await self.answer(msg.rule_uuid, "updated", msg.require_auth())
-            return PortForwardingRuleEvent(inventory=inventory)
-
-        return await self.ctx.queues.run(pf_queue(msg.rule_uuid), run)
-
-    async def _attach(self, uuid: str, nic_uuid: str) -> None:
-        async with self.ctx.db.session() as session:
-            rule: PortForwardingRuleVO = await self.require(session, uuid)
-            vip = await session.get(VipVO, rule.vip_uuid)
-        if rule.vm_nic_uuid is not None:
-            raise ZError(
-                PortForwardingErr.ALREADY_ATTACHED,
-                f"rule {uuid} is attached to NIC {rule.vm_nic_uuid}: detach it first",
-                uuid=uuid,
-                vmNicUuid=rule.vm_nic_uuid,
-            )
-        place = await nic_place(self.ctx, nic_uuid)
-        if vip is not None and vip.l3_network_uuid == place.nic.l3_network_uuid:
-            raise ZError(
-                PortForwardingErr.SAME_NETWORK,
-                f"NIC {nic_uuid} is on the VIP's own L3 network {vip.l3_network_uuid}",
-                vmNicUuid=nic_uuid,
-            )
-        backend = await self._backend(place.nic.l3_network_uuid)
-        await self._set_nic(uuid, nic_uuid, place.nic.ip)
-        if place.host is None:
-            return
-        try:
-            await backend.apply_port_forwarding(await self._on_host(uuid, place))
-        except ZError as exc:
-            if exc.code == HostErr.WRONG_STATE:
-                return  # not Connected: its reconnect puts the rule there
-            await self._set_nic(uuid, None, None)
-            raise
-        except BaseException:
-            await self._set_nic(uuid, None, None)
-            raise
+    async def attach_api(self, msg: APIAttachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
+        inventory = await self.attach_queued(msg.rule_uuid, msg.vm_nic_uuid, msg.require_auth())
+        return PortForwardingRuleEvent(inventory=inventory)
 
     @handles(APIDetachPortForwardingRuleMsg)
-    async def detach(self, msg: APIDetachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
-        async def run() -> PortForwardingRuleEvent:
-            async with self.ctx.db.session() as session:
-                rule: PortForwardingRuleVO = await self.require(session, msg.uuid)
-            if rule.vm_nic_uuid is None:
-                raise ZError(
-                    PortForwardingErr.NOT_ATTACHED,
-                    f"rule {msg.uuid} is not attached",
-                    uuid=msg.uuid,
-                )
-            await self._detach(rule)
-            inventory = await self.answer(msg.uuid, "updated", msg.require_auth())
-            return PortForwardingRuleEvent(inventory=inventory)
+    async def detach_api(self, msg: APIDetachPortForwardingRuleMsg) -> PortForwardingRuleEvent:
+        inventory = await self.detach_queued(msg.uuid, msg.require_auth())
+        return PortForwardingRuleEvent(inventory=inventory)
 
-        return await self.ctx.queues.run(pf_queue(msg.uuid), run)
+    @handles(APIChangePortForwardingRuleStateMsg)
+    async def change_state_api(
+        self, msg: APIChangePortForwardingRuleStateMsg
+    ) -> PortForwardingRuleEvent:
+        enable, auth = msg.state_event == "enable", msg.require_auth()
+        inventory = await self.change_state_queued(msg.uuid, enable, auth)
+        return PortForwardingRuleEvent(inventory=inventory)
 
-    async def _detach(self, rule: PortForwardingRuleVO) -> None:
-        """Revoke on the host first: a host that refuses leaves the rule attached."""
-        assert rule.vm_nic_uuid is not None
-        try:
-            place: NicPlace | None = await nic_place(self.ctx, rule.vm_nic_uuid)
-        except ZError as exc:
-            if exc.code != SysErr.RESOURCE_NOT_FOUND:
-                raise
-            place = None  # the NIC is gone: nothing holds the rule any more
-        if place is not None and place.host is not None:
-            backend = await self._backend(place.nic.l3_network_uuid)
-            try:
-                await backend.revoke_port_forwarding(await self._on_host(rule.uuid, place))
-            except ZError as exc:
-                if exc.code != HostErr.WRONG_STATE:
-                    raise
-        await self._set_nic(rule.uuid, None, None)
+    # ----- VipUserService hooks ----------------------------------------------------------
 
-    async def _set_nic(self, uuid: str, nic_uuid: str | None, guest_ip: str | None) -> None:
-        async with self.ctx.db.session() as session, session.begin():
-            await session.execute(
-                update(PortForwardingRuleVO)
-                .where(PortForwardingRuleVO.uuid == uuid)
-                .values(vm_nic_uuid=nic_uuid, guest_ip=guest_ip)
-            )
-
-    async def _backend(self, l3_uuid: str) -> PortForwardingBackend:
+    async def backend(self, l3_uuid: str) -> PortForwardingBackend:
         return await backend_for(
             self.ctx, l3_uuid, PORT_FORWARDING, PortForwardingBackend, "port-forwarding"
         )
+
+    async def apply_on(self, backend: PortForwardingBackend, uuid: str, place: NicPlace) -> None:
+        await backend.apply_port_forwarding(await self._on_host(uuid, place))
+
+    async def revoke_on(self, backend: PortForwardingBackend, uuid: str, place: NicPlace) -> None:
+        await backend.revoke_port_forwarding(await self._on_host(uuid, place))
+
+    def delete_msg(self, uuid: str) -> DeletePortForwardingRuleMsg:
+        return DeletePortForwardingRuleMsg(uuid=uuid)
+
+    def vip_state_msg(self, uuid: str, vip_enabled: bool) -> ApplyVipStateToPortForwardingRuleMsg:
+        return ApplyVipStateToPortForwardingRuleMsg(uuid=uuid, vip_enabled=vip_enabled)
 
     async def _on_host(self, uuid: str, place: NicPlace) -> PortForwardingOnHost:
         assert place.host is not None
@@ -318,6 +227,36 @@ class PortForwardingService(ResourceService):
         return PortForwardingOnHost(
             rule=views[0], vm_uuid=place.vm_uuid, host=place.host, nic=place.nic
         )
+
+    # ----- candidates --------------------------------------------------------------------
+
+    @handles(APIGetPortForwardingAttachableVmNicsMsg)
+    async def candidates(
+        self, msg: APIGetPortForwardingAttachableVmNicsMsg
+    ) -> APIGetPortForwardingAttachableVmNicsReply:
+        """NICs on networks with the PortForwarding service, off the VIP's, whose own rules
+        take none of this rule's guest ports (as ZStack); none while it is attached."""
+        async with self.ctx.db.session() as session:
+            rule: PortForwardingRuleVO = await self.require(session, msg.rule_uuid)
+            vip = await session.get(VipVO, rule.vip_uuid)
+            clashing = await session.execute(
+                select(PortForwardingRuleVO.vm_nic_uuid).where(
+                    PortForwardingRuleVO.vm_nic_uuid.is_not(None),
+                    PortForwardingRuleVO.protocol_type == rule.protocol_type,
+                    PortForwardingRuleVO.private_port_start <= rule.private_port_end,
+                    PortForwardingRuleVO.private_port_end >= rule.private_port_start,
+                )
+            )
+            taken = [u for u in clashing.scalars() if u is not None]
+        if rule.vm_nic_uuid is not None:
+            return APIGetPortForwardingAttachableVmNicsReply()  # attached: detach it first
+        l3s = {
+            u
+            for u in await networks_with(self.ctx, PORT_FORWARDING)
+            if vip is None or u != vip.l3_network_uuid
+        }
+        nics = await candidate_nics(self.ctx, msg.require_auth(), l3s, taken)
+        return APIGetPortForwardingAttachableVmNicsReply(inventories=nics)
 
     # ----- for providers ---------------------------------------------------------------
 
@@ -338,9 +277,7 @@ class PortForwardingService(ResourceService):
                 return []
             query = query.where(PortForwardingRuleVO.vm_nic_uuid.in_(nic_uuids))
         async with self.ctx.db.session() as session:
-            rows = (
-                await session.execute(query.where(PortForwardingRuleVO.vm_nic_uuid.is_not(None)))
-            ).all()
+            rows = (await session.execute(query.where(*self.on_data_plane()))).all()
         return [
             PortForwardingView(
                 rule_uuid=rule.uuid,
@@ -357,28 +294,3 @@ class PortForwardingService(ResourceService):
             )
             for rule, vip in rows
         ]
-
-    # ----- CascadeParticipant: rules go with their VIP ------------------------------------
-
-    async def cascade_children(
-        self, parent_type: str, parent_uuids: tuple[str, ...]
-    ) -> CascadeChildren | None:
-        if parent_type != VIP_TYPE:
-            return None
-        async with self.ctx.db.session() as session:
-            rows = await session.execute(
-                select(PortForwardingRuleVO.uuid).where(
-                    PortForwardingRuleVO.vip_uuid.in_(parent_uuids)
-                )
-            )
-            return CascadeChildren(PF_TYPE, tuple(rows.scalars()))
-
-    async def cascade_check(self, children: CascadeChildren) -> None:
-        return None
-
-    async def cascade_delete(self, children: CascadeChildren, mode: DeleteMode) -> None:
-        replies = await self.ctx.bus.call_many(
-            [DeletePortForwardingRuleMsg(uuid=u) for u in children.uuids], parallelism=8
-        )
-        for reply in replies:
-            reply.raise_if_error()

@@ -70,6 +70,23 @@ class APIUpdateVipMsg(APIMessage):
     description: str | None = Field(None, max_length=2048)
 
 
+class APIChangeVipStateMsg(APIMessage):
+    api_service: ClassVar[str] = VIP_SERVICE
+    api: ClassVar[ApiSpec | None] = ApiSpec(
+        name="ChangeVipState",
+        java_class=f"{_PKG}.APIChangeVipStateMsg",
+        method="PUT",
+        path="/vips/{uuid}/actions",
+        body_key="changeVipState",
+        result_java_class=f"{_PKG}.APIChangeVipStateEvent",
+        summary="Enable or disable a VIP (the services on a disabled one stay, off hosts "
+        "and routers)",
+    )
+    route_by: ClassVar[str | None] = "uuid"
+    uuid: str
+    state_event: Literal["enable", "disable"]
+
+
 class APIQueryVipMsg(APIQueryMessage):
     query_of: ClassVar[str] = "Vip"
     api: ClassVar[ApiSpec | None] = ApiSpec(

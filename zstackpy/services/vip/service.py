@@ -27,7 +27,14 @@ from zstackpy.services.network.messages import (
 )
 from zstackpy.services.networkservice.access import require_usable
 from zstackpy.services.resource_service import Change, ResourceService
-from zstackpy.services.vip.api import APICreateVipMsg, APIDeleteVipMsg, APIUpdateVipMsg, VipEvent
+from zstackpy.services.vip.api import (
+    APIChangeVipStateMsg,
+    APICreateVipMsg,
+    APIDeleteVipMsg,
+    APIUpdateVipMsg,
+    VipEvent,
+)
+from zstackpy.services.vip.extensions import VipStateChange, VipStateExtension
 from zstackpy.services.vip.messages import (
     EXCLUSIVE_USES,
     VIP_SERVICE,
@@ -46,6 +53,7 @@ from zstackpy.services.vip.query import vip_inventory
 log = logging.getLogger(__name__)
 
 USED_FOR_VIP = "Vip"  # ZStack's IpAllocatedReason
+_ENABLED, _DISABLED = "Enabled", "Disabled"
 _L3_TYPE = "L3NetworkVO"
 
 
@@ -99,7 +107,7 @@ class VipService(ResourceService):
                         description=msg.description,
                         l3_network_uuid=msg.l3_network_uuid,
                         ip=ip.ip,
-                        state="Enabled",
+                        state=_ENABLED,
                         gateway=ip.gateway,
                         netmask=ip.netmask,
                         prefix_len=_prefix_len(ip.netmask),
@@ -139,6 +147,44 @@ class VipService(ResourceService):
             return VipEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
 
         return await self.ctx.queues.run(vip_queue(msg.uuid), run)
+
+    @handles(APIChangeVipStateMsg)
+    async def change_state_api(self, msg: APIChangeVipStateMsg) -> VipEvent:
+        async def run() -> VipEvent:
+            await self._change_state(msg.uuid, msg.state_event == "enable")
+            return VipEvent(inventory=await self.answer(msg.uuid, "updated", msg.require_auth()))
+
+        return await self.ctx.queues.run(vip_queue(msg.uuid), run)
+
+    async def _change_state(self, uuid: str, enable: bool) -> None:
+        """A disabled VIP keeps its services, off hosts and routers, and takes no new one
+        (VIP.1002). Disabling takes them off before the row changes (a host or router
+        that refuses leaves the VIP Enabled, its services back on); enabling changes the
+        row first, then puts them back (a refusal leaves it Disabled, all off)."""
+        async with self.ctx.db.session() as session:
+            vip: VipVO = await self.require(session, uuid)
+        wanted = _ENABLED if enable else _DISABLED
+        if vip.state == wanted:
+            return
+        if enable:
+            await self.update_fields(uuid, {"state": wanted})
+        followed: list[VipStateExtension] = []
+        try:
+            for user in self.ctx.plugins.extensions(VipStateExtension):
+                await user.follow_vip_state(VipStateChange(vip_uuid=uuid, enabled=enable))
+                followed.append(user)
+        except BaseException:
+            back = VipStateChange(vip_uuid=uuid, enabled=not enable)
+            for user in reversed(followed):
+                try:
+                    await user.follow_vip_state(back)
+                except ZError as exc:
+                    log.warning("VIP %s: undoing its state change failed: %s", uuid, exc)
+            if enable:
+                await self.update_fields(uuid, {"state": _DISABLED})
+            raise
+        if not enable:
+            await self.update_fields(uuid, {"state": wanted})
 
     @handles(APIDeleteVipMsg)
     async def delete_api(self, msg: APIDeleteVipMsg) -> VipEvent:
@@ -282,7 +328,7 @@ class VipService(ResourceService):
 def _check_use(vip: VipVO, others: list[VipNetworkServicesRefVO], msg: AcquireVipMsg) -> None:
     """VIP.1001 when another use holds the VIP (or an exclusive one, another resource);
     VIP.1003 when another rule has some of the ports."""
-    if vip.state != "Enabled":
+    if vip.state != _ENABLED:
         raise ZError(VipErr.NOT_ENABLED, f"VIP {vip.uuid} is {vip.state}", uuid=vip.uuid)
     holders = {r.service_type for r in others}
     if holders - {msg.use_for} or (others and msg.use_for in EXCLUSIVE_USES):

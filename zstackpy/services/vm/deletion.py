@@ -30,7 +30,7 @@ from zstackpy.services.vm.extensions import VmOnHost
 from zstackpy.services.vm.lifecycle import begin, fall_back, return_capacity
 from zstackpy.services.vm.messages import VM_RESOURCE_TYPE, VmState
 from zstackpy.services.vm.models import VmInstanceVO
-from zstackpy.services.vm.nics import delete_nic_rows, release_ip
+from zstackpy.services.vm.nics import delete_nic_rows, nics_deleting, release_ip
 from zstackpy.services.vm.records import (
     backend_for,
     load_nics,
@@ -111,7 +111,10 @@ async def recover(ctx: NodeContext, vm_uuid: str) -> None:
 async def expunge(ctx: NodeContext, vm_uuid: str) -> None:
     vm, old = await begin(ctx, vm_uuid, VmOp.EXPUNGE)
     try:
-        # Volumes first: should one refuse, the VM is still whole (Destroyed) to retry.
+        nics = await load_nics(ctx, vm_uuid)
+        # First: what holds its NICs outside the database may refuse, the VM still whole.
+        await nics_deleting(ctx, vm_uuid, [n.uuid for n in nics])
+        # Then volumes: should one refuse, the VM is still whole (Destroyed) to retry.
         reply = await ctx.bus.call(
             DetachVmDataVolumesMsg(vm_instance_uuid=vm_uuid), timeout=VOLUME_TIMEOUT_S
         )
@@ -126,7 +129,6 @@ async def expunge(ctx: NodeContext, vm_uuid: str) -> None:
                 DeleteVolumeMsg(volume_uuid=root, expunge=True), timeout=VOLUME_TIMEOUT_S
             )
             reply.raise_if_error()
-        nics = await load_nics(ctx, vm_uuid)
         # Addresses before rows: a release that fails leaves the NIC naming its address.
         for nic in nics:
             if nic.used_ip_uuid is not None:

@@ -219,3 +219,22 @@ class VmPlacementExtension(Protocol):
     async def vm_arrived(self, event: VmPlacementEvent) -> None: ...
 
     async def vm_left(self, event: VmPlacementEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VmNicsDeletion:
+    """NICs whose rows are about to go: their VM is expunged, or they are detached from it
+    (their L3 network is deleted), whatever the VM's state."""
+
+    vm_uuid: str
+    nic_uuids: tuple[str, ...]
+
+
+class VmNicDeletionExtension(Protocol):
+    """Called in the VM's queue before anything of the expunge or detach happens, in
+    registration order, for what hangs on a NIC outside the database: rows that name a NIC
+    go with it (foreign keys), but nothing tells the hosts and appliances that hold it (a
+    stopped VM's NIC is a load balancer's backend on a router). Raise ZError to refuse:
+    the expunge or detach fails and the VM and its NICs stay as they were."""
+
+    async def vm_nics_deleting(self, event: VmNicsDeletion) -> None: ...

@@ -20,6 +20,7 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.services.network.inventories import UsedIpInventory
 from zstackpy.services.network.messages import AllocateIpMsg, AllocateIpReply, ReleaseIpMsg
+from zstackpy.services.vm.extensions import VmNicDeletionExtension, VmNicsDeletion
 from zstackpy.services.vm.models import VmNicVO
 
 NIC_RESOURCE_TYPE = "VmNicVO"
@@ -127,6 +128,16 @@ async def insert_nics(
         uuid=vm_uuid,
         attempts=MAC_ATTEMPTS,
     )
+
+
+async def nics_deleting(ctx: NodeContext, vm_uuid: str, nic_uuids: list[str]) -> None:
+    """Tell every ``VmNicDeletionExtension`` these NICs are going (in the VM's queue,
+    before anything else of their deletion); raises the first refusal."""
+    if not nic_uuids:
+        return
+    event = VmNicsDeletion(vm_uuid=vm_uuid, nic_uuids=tuple(nic_uuids))
+    for extension in ctx.plugins.extensions(VmNicDeletionExtension):
+        await extension.vm_nics_deleting(event)
 
 
 async def delete_nic_rows(ctx: NodeContext, nic_uuids: list[str]) -> None:

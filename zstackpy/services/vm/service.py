@@ -72,7 +72,7 @@ from zstackpy.services.vm.messages import (
     VmState,
 )
 from zstackpy.services.vm.models import VmInstanceVO, VmNicVO
-from zstackpy.services.vm.nics import delete_nic_rows, release_ip
+from zstackpy.services.vm.nics import delete_nic_rows, nics_deleting, release_ip
 from zstackpy.services.vm.records import backend_for, load_vm, nic_specs, publish, vm_host
 from zstackpy.services.vm.reference_reads import ReferenceReads
 from zstackpy.services.vm.states import ON_HOST, vm_queue
@@ -350,6 +350,7 @@ class VmService(Service):
                 )
             if nic is None:
                 return
+            await nics_deleting(self.ctx, uuid, [nic.uuid])
             departure = await self._nic_departure(uuid, nic)
             await self._unplug(uuid, nic)
             if departure is not None:
