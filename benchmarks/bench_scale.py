@@ -32,6 +32,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -42,9 +43,10 @@ from bench_hosts import baseline  # noqa: E402
 
 from simulator.stress.cli import parse_args as stress_args  # noqa: E402
 from simulator.stress.cli import run as stress_run  # noqa: E402
-from simulator.stress.figures import Latencies  # noqa: E402
+from simulator.stress.figures import Errors, Latencies  # noqa: E402
 from simulator.stress.processes import free_port  # noqa: E402
-from simulator.stress.queries import sample_targets  # noqa: E402
+from simulator.stress.queries import run_queries, sample_targets  # noqa: E402
+from simulator.stress.rest import ApiClient  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
 from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
 from tests.support.rabbit import fresh_vhost  # noqa: E402
@@ -142,11 +144,63 @@ async def main_async(mode: str, stress_argv: list[str]) -> dict[str, Any]:
     return summary
 
 
+async def queries_on(data_dir: Path, password: str, count: int) -> dict[str, Any]:
+    """The reference queries through REST on an embedded node started on a data directory
+    a run left (its simulator is gone: keep ``host ping.interval`` long and
+    ``host reconnectAllOnBoot`` off in it), beside the same queries straight in SQL."""
+    db_url = f"sqlite+aiosqlite:///{data_dir / 'zstack.db'}"
+    async with AsyncExitStack() as stack:
+        sim_port = free_port()
+        sim = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
+            cwd=REPO,
+        )  # fmt: skip
+
+        async def stop_sim() -> None:
+            sim.terminate()
+            await sim.wait()
+
+        stack.push_async_callback(stop_sim)
+        env = node_env(
+            ZSTACK_DATA_DIR=str(data_dir),
+            ZSTACK_SIMULATOR="1",
+            ZSTACK_SIMULATOR_URL=f"http://127.0.0.1:{sim_port}",
+            ZSTACK_LOG_LEVEL="WARNING",
+        )
+        node = await start_node_process(env, data_dir / "node-queries.log", timeout=300)
+        stack.push_async_callback(node.terminate)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        admin = ApiClient(f"http://127.0.0.1:{node.port}", http)
+        await admin.login("admin", password)
+        hosts, ips = await sample_targets(db_url)
+        errors = Errors()
+        latency = await run_queries(admin, hosts, ips, count, 4, errors, lambda _failed: None)
+        result: dict[str, Any] = {
+            "rest": {name: lat.summary() for name, lat in latency.items()},
+            "errors": dict(errors.by_code),
+        }
+    result["bare_sql"] = await bare_sql(db_url)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("embedded", "cluster"), default="embedded")
+    parser.add_argument(
+        "--queries-on",
+        type=Path,
+        help="only the query phase, on an embedded node started on this data directory",
+    )
+    parser.add_argument("--password", help="with --queries-on: the admin's password")
+    parser.add_argument("--queries", type=int, default=1000, help="with --queries-on")
     parser.add_argument("stress", nargs=argparse.REMAINDER, help="-- then zstack-stress args")
     args = parser.parse_args()
+    if args.queries_on is not None:
+        if not args.password:
+            parser.error("--queries-on needs --password")
+        result = asyncio.run(queries_on(args.queries_on, args.password, args.queries))
+        print(json.dumps(result), flush=True)
+        return
     stress_argv = args.stress[1:] if args.stress[:1] == ["--"] else args.stress
     print(json.dumps(asyncio.run(main_async(args.mode, stress_argv))), flush=True)
 
