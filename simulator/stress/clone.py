@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # API jobs, sessions, events: records of what was called, which a bulk path does not call.
 SKIPPED_TABLES = frozenset({"ApiJobVO", "SessionVO", "alembic_version"})
-UUID_LENGTH = 32
 
 
 @dataclass
@@ -40,27 +39,19 @@ class Identity:
     strings: dict[str, str] = field(default_factory=dict)
     ints: dict[str, dict[int, int]] = field(default_factory=dict)
 
-    def rewrite(self, column: str, value: Any, now: dt.datetime) -> Any:
-        if isinstance(value, str):
-            exact = self.uuids.get(value, self.strings.get(value))
-            if exact is not None:
-                return exact
-            for old, new in self._substrings():
-                if old in value:
-                    value = value.replace(old, new)
-            return value
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            return self.ints.get(column, {}).get(value, value)
-        if isinstance(value, dt.datetime):
-            return now
-        return value
+    def keys(self) -> list[str]:
+        """The old strings and uuids, longest first: a name that contains another one is
+        replaced whole."""
+        return sorted({*self.uuids, *self.strings}, key=len, reverse=True)
 
-    def _substrings(self) -> list[tuple[str, str]]:
-        # Longest first: a name that contains another one is replaced whole.
-        pairs = [*self.uuids.items(), *self.strings.items()]
-        return sorted(pairs, key=lambda pair: -len(pair[0]))
+    def new_values(self) -> dict[str, str]:
+        return {**self.strings, **self.uuids}
+
+    def rewrite(self, column: str, value: Any, now: dt.datetime) -> Any:
+        """One value of a template row as this copy has it."""
+        ints = {c: set(mapping) for c, mapping in self.ints.items()}
+        cell = _compile_cell(column, value, self.keys(), ints)
+        return _render(cell, column, self, self.new_values(), now)
 
 
 @dataclass
@@ -147,6 +138,21 @@ def _compile_cell(column: str, value: Any, keys: list[str], ints: dict[str, set[
     return ("const", value)
 
 
+def _render(
+    cell: _Cell, column: str, identity: Identity, new: dict[str, str], now: dt.datetime
+) -> Any:
+    kind, payload = cell
+    if kind == "const":
+        return payload
+    if kind == "key":
+        return new[payload]
+    if kind == "parts":
+        return "".join(new[text] if is_key else text for is_key, text in payload)
+    if kind == "int":
+        return identity.ints[column][payload]
+    return now
+
+
 def copies(
     template: TemplateRows, identities: Sequence[Identity], now: dt.datetime
 ) -> dict[str, list[dict[str, Any]]]:
@@ -156,7 +162,7 @@ def copies(
     if not identities:
         return out
     first = identities[0]
-    keys = sorted({*first.uuids, *first.strings}, key=len, reverse=True)
+    keys = first.keys()
     ints = {column: set(mapping) for column, mapping in first.ints.items()}
     plans = [
         (name, [(c, _compile_cell(c, v, keys, ints)) for c, v in row.items()])
@@ -164,21 +170,9 @@ def copies(
         for row in rows
     ]
     for identity in identities:
-        new = {**identity.strings, **identity.uuids}
+        new = identity.new_values()
         for name, plan in plans:
-            row: dict[str, Any] = {}
-            for column, (kind, payload) in plan:
-                if kind == "const":
-                    row[column] = payload
-                elif kind == "key":
-                    row[column] = new[payload]
-                elif kind == "parts":
-                    row[column] = "".join(new[text] if is_key else text for is_key, text in payload)
-                elif kind == "int":
-                    row[column] = identity.ints[column][payload]
-                else:
-                    row[column] = now
-            out[name].append(row)
+            out[name].append({c: _render(cell, c, identity, new, now) for c, cell in plan})
     return out
 
 
