@@ -82,11 +82,10 @@ async def bare_sql(db_url: str) -> dict[str, Any]:
     return figures
 
 
-async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str, str, str]:
-    """Simulator + two nodes on fresh MariaDB and RabbitMQ; (node urls, db url, simulator
-    url, admin password)."""
+async def simulator_process(stack: AsyncExitStack, log: Path) -> str:
+    """``python -m simulator`` on a free port, stopped with ``stack``; its URL."""
     sim_port = free_port()
-    sim_log = (workdir / "simulator.log").open("wb")
+    sim_log = log.open("wb")
     stack.callback(sim_log.close)
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
@@ -98,13 +97,20 @@ async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str,
         await sim.wait()
 
     stack.push_async_callback(stop_sim)
+    return f"http://127.0.0.1:{sim_port}"
+
+
+async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str, str, str]:
+    """Simulator + two nodes on fresh MariaDB and RabbitMQ; (node urls, db url, simulator
+    url, admin password)."""
+    sim_url = await simulator_process(stack, workdir / "simulator.log")
     password = secrets.token_urlsafe(16)
     db_url = await stack.enter_async_context(fresh_mariadb("zstack_scale_"))
     env = node_env(
         ZSTACK_DATA_DIR=str(workdir),
         ZSTACK_ADMIN_PASSWORD=password,
         ZSTACK_SIMULATOR="1",
-        ZSTACK_SIMULATOR_URL=f"http://127.0.0.1:{sim_port}",
+        ZSTACK_SIMULATOR_URL=sim_url,
         ZSTACK_LOG_LEVEL="WARNING",
         ZSTACK_DB_URL=db_url,
         ZSTACK_BUS_URL=await stack.enter_async_context(fresh_vhost("zstack-scale")),
@@ -117,7 +123,7 @@ async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str,
         node = await start_node_process(env, workdir / f"node-{name}.log", timeout=120)
         stack.push_async_callback(node.terminate)
         urls.append(f"http://127.0.0.1:{node.port}")
-    return urls, db_url, f"http://127.0.0.1:{sim_port}", password
+    return urls, db_url, sim_url, password
 
 
 async def main_async(mode: str, stress_argv: list[str]) -> dict[str, Any]:
@@ -150,21 +156,11 @@ async def queries_on(data_dir: Path, password: str, count: int) -> dict[str, Any
     ``host reconnectAllOnBoot`` off in it), beside the same queries straight in SQL."""
     db_url = f"sqlite+aiosqlite:///{data_dir / 'zstack.db'}"
     async with AsyncExitStack() as stack:
-        sim_port = free_port()
-        sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
-            cwd=REPO,
-        )  # fmt: skip
-
-        async def stop_sim() -> None:
-            sim.terminate()
-            await sim.wait()
-
-        stack.push_async_callback(stop_sim)
+        sim_url = await simulator_process(stack, data_dir / "simulator-queries.log")
         env = node_env(
             ZSTACK_DATA_DIR=str(data_dir),
             ZSTACK_SIMULATOR="1",
-            ZSTACK_SIMULATOR_URL=f"http://127.0.0.1:{sim_port}",
+            ZSTACK_SIMULATOR_URL=sim_url,
             ZSTACK_LOG_LEVEL="WARNING",
         )
         node = await start_node_process(env, data_dir / "node-queries.log", timeout=300)
