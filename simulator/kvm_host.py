@@ -9,7 +9,7 @@ from typing import Any
 
 from agents.runtime import AgentCommandError
 from simulator.commands import SimCommand, field_int, field_str
-from simulator.machine import Machine
+from simulator.machine import Machine, vm_states
 
 LIBVIRT_VERSION = "10.0.0"
 QEMU_VERSION = "8.2.0"
@@ -42,11 +42,14 @@ def check_physical_interfaces(machine: Machine, cmd: dict[str, Any]) -> dict[str
 
 def ping(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     # The node compares hostUuid and version with its own and reconnects on a mismatch.
-    return {
+    answer: dict[str, Any] = {
         "hostUuid": machine.host_uuid,
         "sendCommandUrl": machine.agent.send_command_url if machine.agent else None,
         "version": machine.version,
     }
+    if cmd.get("withVmStates") is True and machine.ping_vm_states:
+        answer["vmStates"] = vm_states(machine)
+    return answer
 
 
 def capacity(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.runtime import AgentCommandError
 from simulator.commands import SimCommand, field_int, field_str, gib
-from simulator.machine import KVM_PORT, VM_PAUSED, VM_RUNNING, VM_SHUTDOWN, Machine, Vm
+from simulator.machine import KVM_PORT, VM_PAUSED, VM_RUNNING, VM_SHUTDOWN, Machine, Vm, vm_states
 
 
 def _vm(machine: Machine, vm_uuid: str) -> Vm:
@@ -88,8 +88,7 @@ def resume(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 def vmsync(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
-    states = {vm_uuid: vm.state for vm_uuid, vm in (machine.vms or {}).items()}
-    return {"states": states, "vmInShutdowns": []}
+    return {"states": vm_states(machine), "vmInShutdowns": []}
 
 
 def check_state(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,9 @@ class Machine:
     alive: bool = True
     host_uuid: str | None = None  # from /host/connect
     version: str | None = None  # from /host/connect, echoed by /host/ping
+    # /host/ping answers the VM states when asked (our addition); off, the machine plays
+    # an agent without it, which ignores the field.
+    ping_vm_states: bool = True
     used_cpu: int = 0
     used_memory: int = 0
     local_used: int = 0
@@ -207,3 +210,8 @@ class Machine:
             "network": self.network.view() if self.network else {},
             "appliance": self.appliance.view() if self.appliance else {},
         }
+
+
+def vm_states(machine: Machine) -> dict[str, str]:
+    """What the agent lists of its VMs (``/vm/vmsync``, and ``/host/ping`` when asked)."""
+    return {vm_uuid: vm.state for vm_uuid, vm in (machine.vms or {}).items()}

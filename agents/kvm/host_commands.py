@@ -13,6 +13,7 @@ import libvirt
 from agents.kvm.config import AgentConfig
 from agents.kvm.hypervisor import Hypervisor, is_missing
 from agents.kvm.libvirt_xml import bridge_xml, need_str, parse
+from agents.kvm.vm_commands import all_vm_states
 from agents.runtime import AgentCommandError, AgentRuntime
 
 MIB = 1024 * 1024
@@ -143,8 +144,15 @@ class HostCommands:
 
     async def ping(self, cmd: dict[str, Any]) -> dict[str, Any]:
         # Proves libvirt answers too: a host whose libvirtd is down is not healthy.
-        await self.hv.call("reach libvirt", lambda conn: conn.getLibVersion())
+        extra: dict[str, Any] = {}
+        if cmd.get("withVmStates") is True:
+            # Our addition: the VM list of /vm/vmsync in the answer, so the node's ping
+            # and its VM sync are one call.
+            extra["vmStates"] = await self.hv.call("list the host's VMs", all_vm_states)
+        else:
+            await self.hv.call("reach libvirt", lambda conn: conn.getLibVersion())
         return {
+            **extra,
             "hostUuid": self.state.host_uuid,
             "sendCommandUrl": self.runtime.send_command_url,
             "version": self.state.version,

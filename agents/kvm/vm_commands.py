@@ -114,7 +114,7 @@ def _resume(conn: libvirt.virConnect, vm_uuid: str) -> None:
         dom.resume()
 
 
-def _all_states(conn: libvirt.virConnect) -> dict[str, str]:
+def all_vm_states(conn: libvirt.virConnect) -> dict[str, str]:
     states = {}
     for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
         name = dom.name()
@@ -247,7 +247,7 @@ class VmCommands:
         return {}
 
     async def vmsync(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        states = await self.hv.call("list the host's VMs", _all_states)
+        states = await self.hv.call("list the host's VMs", all_vm_states)
         return {"states": states, "vmInShutdowns": []}
 
     async def check_state(self, cmd: dict[str, Any]) -> dict[str, Any]:

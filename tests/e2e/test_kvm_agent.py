@@ -245,6 +245,10 @@ async def test_a_vm_lives_its_whole_life_on_a_real_agent(
     )
     await states.wait_for(vm_uuid, "Running")
     assert (await kvm.list_vm_states(on)).states == {vm_uuid: "Running"}
+    # A ping asked for them carries the same states (one call for the ping and its sync).
+    pinged = await host_call(node, host["uuid"], "/host/ping", **kvm.ping_fields())
+    assert kvm.states_in_ping(pinged) == await kvm.list_vm_states(on)
+    assert pinged["hostUuid"] == host["uuid"]
     capacity = await host_call(node, host["uuid"], "/host/capacity")
     assert capacity["usedCpu"] - before["usedCpu"] == 2
     assert capacity["usedMemory"] - before["usedMemory"] == 512 << 20

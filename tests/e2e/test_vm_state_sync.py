@@ -244,12 +244,19 @@ async def _pings_pass(sim: Simulator, ip: str, rounds: int) -> None:
     await wait_for(pinged, timeout=5.0)
 
 
-async def test_pings_sync_vm_states_without_reports(admin: ApiClient, sim: Simulator) -> None:
+@pytest.mark.parametrize("states_on_ping", [True, False], ids=["states-on-ping", "old-agent"])
+async def test_pings_sync_vm_states_without_reports(
+    admin: ApiClient, sim: Simulator, states_on_ping: bool
+) -> None:
+    """The VM states ride on the ping's answer (one call per host and round); an agent
+    that does not add them (``old-agent``) is asked with ``/vm/vmsync`` after the ping."""
     dc = await add_full_datacenter(admin, "ping", HOST_IPS[:1], storage=("nfs",))
     host = dc["hosts"][0]
     ip, total = host["managementIp"], host["totalCpuCapacity"]
     vm = await new_vm(admin, dc, "guest")
     uuid = vm["uuid"]
+    sim.machine(ip).ping_vm_states = states_on_ping
+    syncs_before = _commands(sim, ip, "/vm/vmsync")
     await _fast_pings(admin)
 
     # The guest crashed; no agent report: the next ping's sync sees it.
@@ -274,6 +281,8 @@ async def test_pings_sync_vm_states_without_reports(admin: ApiClient, sim: Simul
     stopped = await _wait_state(admin, uuid, "Stopped")
     assert stopped.get("hostUuid") is None
     assert await _free_cpu(admin, host["uuid"]) == total
+    separate_syncs = _commands(sim, ip, "/vm/vmsync") - syncs_before
+    assert (separate_syncs == 0) if states_on_ping else (separate_syncs > 0)
 
     # Switched off, pings no longer sync: the database keeps what it believes.
     await set_global_config(admin, "kvm", "vmSyncOnHostPing", False)
@@ -294,6 +303,7 @@ async def test_a_slow_ping_sync_holds_up_no_host_death(admin: ApiClient, sim: Si
     slow, other = (h["managementIp"] for h in dc["hosts"])
     await new_vm(admin, dc, "guest", hostUuid=dc["hosts"][0]["uuid"])
     await _fast_pings(admin)
+    sim.machine(slow).ping_vm_states = False  # its syncs ask /vm/vmsync after the ping
     sim.set_fault(slow, "/vm/vmsync", delay=30.0, times=1)
     await _pings_pass(sim, slow, 2)  # a sync of it now waits out the delay
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from zstackpy.core.agent import AgentEndpoint
 from zstackpy.services.host.messages import AllocateHostMsg, HostCandidate
@@ -34,13 +35,28 @@ class HostConnectExtension(Protocol):
     async def host_connected(self, host: ConnectingHost) -> None: ...
 
 
-class HostPingExtension(Protocol):
-    """Called on the host's owner node after each ping a Connected host answered, in the
-    ping round (``host ping.parallelismDegree`` bounds how many run at once), e.g. to
-    compare the host's VMs with the database. Errors are logged, never fatal to the
-    round; the host stays Connected whatever this does."""
+# The agent's answer to a ping, as it came.
+PingAnswer = Mapping[str, Any]
 
-    async def host_pinged(self, host_uuid: str, hypervisor_type: str) -> None: ...
+
+@dataclass(frozen=True, slots=True)
+class PingRider:
+    """What an extension has ride on a host's next ping: fields added to the ping command
+    (the agent answers them in the same answer, e.g. the host's VM states), and what to do
+    with the answer once the host answered (never called when the ping failed)."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    answered: Callable[[PingAnswer], Awaitable[None]] | None = None
+
+
+class HostPingExtension(Protocol):
+    """Called on the host's owner node before each ping of a Connected host, in the ping
+    round (``host ping.parallelismDegree`` bounds how many run at once), e.g. to compare
+    the host's VMs with the database: one agent call per host and round serves both, where
+    a second call would double what pinging costs the node and the hosts. Errors are
+    logged, never fatal to the round; the host stays Connected whatever this does."""
+
+    async def before_ping(self, host: HostVO) -> PingRider | None: ...
 
 
 class HostAllocatorFilter(Protocol):
@@ -86,9 +102,16 @@ class HypervisorBackend(Protocol):
         Raise ZError with the cause; the caller marks the host Disconnected."""
         ...
 
-    async def ping(self, host: HostVO, timeout: float) -> None:  # noqa: ASYNC109
-        """Check the agent answers within ``timeout`` s. Raise ZError when it does not;
-        HOST.1004 when it answers as another host (the caller then reconnects it)."""
+    async def ping(
+        self,
+        host: HostVO,
+        timeout: float,  # noqa: ASYNC109
+        fields: Mapping[str, Any],
+    ) -> PingAnswer:
+        """Check the agent answers within ``timeout`` s; the command carries ``fields``
+        (what ping riders ask for) and the agent's answer is returned. Raise ZError when it
+        does not answer; HOST.1004 when it answers as another host (the caller then
+        reconnects it)."""
         ...
 
 

@@ -34,7 +34,7 @@ from zstackpy.services.host.configs import (
     PING_TIMEOUT,
     RECONNECT_ALL_ON_BOOT,
 )
-from zstackpy.services.host.extensions import HostPingExtension
+from zstackpy.services.host.extensions import HostPingExtension, PingRider
 from zstackpy.services.host.messages import HostErr, HostStatus
 from zstackpy.services.host.models import HostVO
 from zstackpy.services.host.records import backend_for, host_queue, set_status
@@ -147,9 +147,11 @@ class PingTracker:
 
     async def _ping(self, host: HostVO) -> None:
         configs = self._ctx.configs
+        riders = await self._riders(host) if host.status == HostStatus.CONNECTED else []
+        fields = {k: v for rider in riders for k, v in rider.fields.items()}
         try:
             backend = backend_for(self._ctx, host.hypervisor_type)
-            await backend.ping(host, configs.value(PING_TIMEOUT))
+            answer = await backend.ping(host, configs.value(PING_TIMEOUT), fields)
         except ZError as exc:
             if exc.code == HostErr.IDENTITY_MISMATCH:
                 await self._reconnect(host.uuid, exc.description)
@@ -164,16 +166,26 @@ class PingTracker:
         self._failures.pop(host.uuid, None)
         if host.status == HostStatus.DISCONNECTED and configs.value(AUTO_RECONNECT):
             await self._reconnect(host.uuid, "the agent answers pings again")
-        elif host.status == HostStatus.CONNECTED:
-            await self._after_ping(host)
+        for rider in riders:
+            if rider.answered is None:
+                continue
+            try:
+                await rider.answered(answer)
+            except Exception:
+                # A hook's failure must not end the ping round.
+                log.exception("after-ping hook of host %s failed", host.uuid)
 
-    async def _after_ping(self, host: HostVO) -> None:
+    async def _riders(self, host: HostVO) -> list[PingRider]:
+        riders = []
         for extension in self._ctx.plugins.extensions(HostPingExtension):
             try:
-                await extension.host_pinged(host.uuid, host.hypervisor_type)
+                rider = await extension.before_ping(host)
             except Exception:
-                # A hook's failure (a sync that timed out) must not end the ping round.
-                log.exception("after-ping hook of host %s failed", host.uuid)
+                log.exception("before-ping hook of host %s failed", host.uuid)
+                continue
+            if rider is not None:
+                riders.append(rider)
+        return riders
 
     async def _disconnect(self, host_uuid: str, reason: str) -> None:
         # In the host's queue: a reconnect that finished meanwhile has reset the count.

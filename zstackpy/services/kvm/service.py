@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +15,7 @@ from zstackpy.api.ownership import rename_resource
 from zstackpy.core.agent import KVM_AGENT_PORT, AgentEndpoint, AgentReport
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
+from zstackpy.services.host.extensions import PingAnswer
 from zstackpy.services.host.messages import (
     DisconnectHostMsg,
     HostErr,
@@ -130,11 +133,16 @@ class KvmService(Service):
         ctx = KvmConnectCtx(node=self.ctx, host_uuid=host_uuid, redeploy=redeploy)
         await self.ctx.flows.run(RECONNECT_CHAIN, ctx)
 
-    async def ping(self, host: HostVO, timeout: float) -> None:  # noqa: ASYNC109
+    async def ping(
+        self,
+        host: HostVO,
+        timeout: float,  # noqa: ASYNC109
+        fields: Mapping[str, Any],
+    ) -> PingAnswer:
         answer = await self.ctx.agents.call(
             self.agent_endpoint(host),
             "/host/ping",
-            {"hostUuid": host.uuid},
+            {**fields, "hostUuid": host.uuid},
             timeout=timeout,
             max_in_flight=self.command_parallelism(),
         )
@@ -147,6 +155,7 @@ class KvmService(Service):
                 uuid=host.uuid,
                 answeredAs=answered_as,
             )
+        return answer
 
     # ----- agent reports ----------------------------------------------------------------
 

@@ -11,8 +11,9 @@ Every hook takes one input model, so fields can be added without breaking plugin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from zstackpy.services.volume.messages import VolumeView
 
@@ -167,6 +168,15 @@ class VmHypervisorBackend(Protocol):
 
     def syncs_on_ping(self) -> bool:
         """Whether each answered ping of a Connected host also syncs its VMs' states."""
+        ...
+
+    def ping_fields(self) -> Mapping[str, Any]:
+        """What a ping command carries to have the host's VM states in its answer."""
+        ...
+
+    def states_in_ping(self, answer: Mapping[str, Any]) -> VmStatesOnHost | None:
+        """The VM states a ping's answer carries; None from an agent that does not add
+        them (the node then asks with ``list_vm_states``)."""
         ...
 
 

@@ -23,11 +23,13 @@ from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
 from zstackpy.core.ring import Ring
 from zstackpy.core.service import Service, handles
+from zstackpy.services.host.extensions import PingAnswer, PingRider
 from zstackpy.services.host.messages import (
     HostStatus,
     HostStatusChangedEvent,
     VmStateChangedOnHostEvent,
 )
+from zstackpy.services.host.models import HostVO
 from zstackpy.services.vm import (
     deletion,
     lifecycle,
@@ -69,6 +71,7 @@ from zstackpy.services.vm.messages import (
     GetVmPlacementReply,
     ReconcileVmStateMsg,
     StopVmOnDeletedHostMsg,
+    VmRowStamp,
     VmState,
 )
 from zstackpy.services.vm.models import VmInstanceVO, VmNicVO
@@ -424,25 +427,45 @@ class VmService(Service):
         result = await sync.sync_host(self.ctx, host_uuid)
         self.strangers.report(host_uuid, result.unknown_vms)
 
-    async def host_pinged(self, host_uuid: str, hypervisor_type: str) -> None:
+    async def before_ping(self, host: HostVO) -> PingRider | None:
         """HostPingExtension: the VM sync of a reconnect, after every ping, for the
-        hypervisors that ask for it (KVM: ``kvm vmSyncOnHostPing``)."""
-        backend = backend_for(self.ctx, hypervisor_type)
-        if not backend.syncs_on_ping() or host_uuid in self._ping_syncs:
-            return
-        # In the background: the ping round waits for its hooks, and a sync waits for
-        # its host up to the agent timeout (a host that died after answering the ping
-        # never answers it), which held up the pings of every host, so no host's death
-        # was noticed meanwhile.
-        self._ping_syncs.add(host_uuid)
+        hypervisors that ask for it (KVM: ``kvm vmSyncOnHostPing``). The host's VM states
+        ride on the ping's answer; the rows they are judged against are read before the
+        ping is sent, as a sync must (``sync.sync_host``)."""
+        backend = backend_for(self.ctx, host.hypervisor_type)
+        if not backend.syncs_on_ping() or host.uuid in self._ping_syncs:
+            return None
+        _vm_host, placed = await sync.placed_on_host(self.ctx, host.uuid)
 
-        async def run() -> None:
-            try:
-                await self._sync_host(host_uuid)
-            finally:
-                self._ping_syncs.discard(host_uuid)
+        async def answered(answer: PingAnswer) -> None:
+            if host.uuid in self._ping_syncs:
+                return
+            states = backend.states_in_ping(answer)
+            if states is None:  # the agent does not add them: ask for them
+                work = self._sync_host(host.uuid)
+            else:
+                work = self._reconcile_host(host.uuid, placed, states.states)
+            # In the background: corrections wait for their VMs' queues, and an agent
+            # without the addition is asked again, up to the agent timeout (a host that
+            # died after answering the ping never answers it), which held up the pings
+            # of every host, so no host's death was noticed meanwhile.
+            self._ping_syncs.add(host.uuid)
 
-        self._spawn(run(), "vm-ping-sync")
+            async def run() -> None:
+                try:
+                    await work
+                finally:
+                    self._ping_syncs.discard(host.uuid)
+
+            self._spawn(run(), "vm-ping-sync")
+
+        return PingRider(fields=backend.ping_fields(), answered=answered)
+
+    async def _reconcile_host(
+        self, host_uuid: str, placed: dict[str, VmRowStamp], listed: dict[str, str]
+    ) -> None:
+        result = await sync.reconcile_host(self.ctx, host_uuid, placed, listed)
+        self.strangers.report(host_uuid, result.unknown_vms)
 
     def _owns(self, uuid: str) -> bool:
         return self.ctx.ring.is_owner(self.ctx.node_uuid, uuid)

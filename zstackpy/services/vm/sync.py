@@ -193,17 +193,17 @@ async def _stamps(ctx: NodeContext, where: ColumnElement[bool]) -> dict[str, VmR
 
 
 # A host as VM commands need it, and the VMs the database places on it.
-_HostRows = tuple[VmHost, dict[str, VmRowStamp]]
+HostRows = tuple[VmHost, dict[str, VmRowStamp]]
 
 
-async def _read_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, _HostRows]:
+async def _read_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, HostRows]:
     async with ctx.db.read_session() as session:
         hosts = await session.execute(
             select(HostVO.uuid, HostVO.management_ip, HostVO.hypervisor_type).where(
                 HostVO.uuid.in_(host_uuids)
             )
         )
-        found: dict[str, _HostRows] = {
+        found: dict[str, HostRows] = {
             row.uuid: (
                 VmHost(
                     uuid=row.uuid,
@@ -250,12 +250,25 @@ async def sync_host(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
     differs when the correction's turn comes) keeps what that operation made of it, since
     the host's answer may predate the operation. VMs in a transitional state are left to
     the operation at work."""
-    # One per node: the syncs of concurrent pings read their hosts and VMs together.
-    reads: BatchedReads[str, _HostRows] = owned_by(
+    host, placed = await placed_on_host(ctx, host_uuid)
+    listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
+    return await reconcile_host(ctx, host_uuid, placed, listed)
+
+
+async def placed_on_host(ctx: NodeContext, host_uuid: str) -> HostRows:
+    """The host and the VM rows the database places on it, read with the other syncs'
+    reads of the moment (two statements for them all)."""
+    reads: BatchedReads[str, HostRows] = owned_by(
         ctx.db, "vm.sync.host", lambda: BatchedReads(partial(_read_hosts, ctx), _host_gone)
     )
-    host, placed = await reads.read(host_uuid)
-    listed = (await backend_for(ctx, host.hypervisor_type).list_vm_states(host)).states
+    return await reads.read(host_uuid)
+
+
+async def reconcile_host(
+    ctx: NodeContext, host_uuid: str, placed: dict[str, VmRowStamp], listed: dict[str, str]
+) -> HostSyncResult:
+    """The corrections of a sync: ``placed`` must have been read before the host made
+    ``listed`` (see ``sync_host``)."""
     elsewhere = [uuid for uuid in listed if uuid not in placed]
     rows = placed | (await _stamps(ctx, VmInstanceVO.uuid.in_(elsewhere)) if elsewhere else {})
     result = HostSyncResult()
