@@ -9,6 +9,7 @@ deployer expects.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,7 +115,13 @@ class ControlApi:
             for path, count in (machine.commands or {}).items():
                 totals[path] = totals.get(path, 0) + count
         return web.json_response(
-            {"machines": len(self.world.machines), "deployed": deployed, "commands": totals}
+            {
+                "machines": len(self.world.machines),
+                "deployed": deployed,
+                "commands": totals,
+                # The simulator's own CPU, so a benchmark can tell its share from the node's.
+                "cpuSeconds": time.process_time(),
+            }
         )
 
     async def list_machines(self, request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ from simulator.stress.datacenter import (
     Shape,
     add_hosts,
     build_base,
+    global_config,
     host_ip,
     nfs_url,
     set_global_config,
@@ -420,22 +421,53 @@ class Run:
             self.live.line(f"host ping.interval {interval:g} s; one round before watching")
             await asyncio.sleep(interval)
         self.live.line(f"watching the node for {seconds:g} s (pings only)")
-        first = await self.scrape(http)
+        first, sim_first = await self.scrape(http), await self.simulator_stats(http)
         await asyncio.sleep(seconds)
-        last = await self.scrape(http)
+        last, sim_last = await self.scrape(http), await self.simulator_stats(http)
 
         def delta(name: str, **labels: str) -> float:
             return sample(last, name, **labels) - sample(first, name, **labels)
 
+        def sim_delta(key: str, path: str | None = None) -> float:
+            before, after = sim_first, sim_last
+            if path is not None:
+                before, after = before.get("commands", {}), after.get("commands", {})
+                key = path
+            return float(after.get(key, 0)) - float(before.get(key, 0))
+
         pings = delta("zstack_agent_call_seconds_count", command="/host/ping")
-        return {
+        connected = sample(last, "zstack_hosts", status="Connected", state="Enabled")
+        interval = await self.ping_interval(http)
+        figures = {
             "seconds": seconds,
             "cpu_share": round(delta("process_cpu_seconds_total") / seconds, 3),
             "rss_mib": round(sample(last, "process_resident_memory_bytes") / 2**20, 1),
             "pings_per_s": round(pings / seconds, 1),
+            # Every host once per interval: what keeping them all pinged takes.
+            "pings_needed_per_s": round(connected / interval, 1) if interval else 0.0,
             "ping_failures": delta("zstack_agent_call_errors_total", command="/host/ping"),
-            "hosts_connected": sample(last, "zstack_hosts", status="Connected", state="Enabled"),
+            "vm_syncs_asked_apart_per_s": round(
+                delta("zstack_agent_call_seconds_count", command="/vm/vmsync") / seconds, 1
+            ),
+            "hosts_connected": connected,
         }
+        if sim_first and sim_last:
+            figures["simulator_cpu_share"] = round(sim_delta("cpuSeconds") / seconds, 3)
+        return figures
+
+    async def simulator_stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        if self.simulator_url is None:
+            return {}
+        async with http.get(f"{self.simulator_url}/simulator/stats") as resp:
+            answer = await resp.json()
+        return answer if isinstance(answer, dict) else {}
+
+    async def ping_interval(self, http: aiohttp.ClientSession) -> float:
+        if self.args.watch_ping_interval:
+            return float(self.args.watch_ping_interval)
+        admin = ApiClient(self.urls[0], http)
+        await admin.login("admin", self.password)
+        return float(await global_config(admin, "host", "ping.interval"))
 
     async def verify(self, http: aiohttp.ClientSession, before: Samples) -> Samples:
         """Scrape until the node's counts show the work done (its host and VM counts are

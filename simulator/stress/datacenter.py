@@ -60,6 +60,15 @@ async def set_global_config(client: ApiClient, category: str, name: str, value: 
         raise ApiError(f"UpdateGlobalConfig {category} {name}", answer)
 
 
+async def global_config(client: ApiClient, category: str, name: str) -> str:
+    path = f"/global-configurations?q=category={category}&q=name={name}"
+    answer = await client.request("GET", path)
+    found = answer.body.get("inventories") if isinstance(answer.body, dict) else None
+    if answer.status != 200 or not found:
+        raise ApiError(f"QueryGlobalConfig {category} {name}", answer)
+    return str(found[0]["value"])
+
+
 async def _create(driver: Driver, client: ApiClient, path: str, params: dict[str, Any]) -> Any:
     answer = await driver.job(client, "POST", path, {"params": params})
     if answer.status != 200:
