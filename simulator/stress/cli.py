@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -134,6 +135,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="at the end, seconds to watch the node with no API load (pings only): its "
         "CPU share, RSS and pings/s",
+    )
+    parser.add_argument(
+        "--measure-on-signal",
+        action="store_true",
+        help="after the build, hold the queries and the watch until the driver gets SIGUSR1 "
+        "(a long build can share the machine; its measurements should not)",
     )
     parser.add_argument(
         "--watch-ping-interval",
@@ -256,6 +263,9 @@ class Run:
                     await self.copy_vms(admin, http)
             with self.timed("verify"):
                 after = await self.verify(http, before)
+            if args.measure_on_signal and (args.queries or args.watch):
+                with self.timed("held"):
+                    await self.hold_until_signalled()
             if args.queries:
                 with self.timed("queries"):
                     await self.run_queries(admin)
@@ -394,6 +404,16 @@ class Run:
             lambda i: f"{self.prefix}-fast-vm-{i}",
             progress,
         )
+
+    async def hold_until_signalled(self) -> None:
+        signalled = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, signalled.set)
+        self.live.line(f"built; the queries and the watch wait for: kill -USR1 {os.getpid()}")
+        try:
+            await signalled.wait()
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
 
     async def run_queries(self, admin: ApiClient) -> None:
         assert self.db_url is not None  # parse_args
