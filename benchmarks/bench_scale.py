@@ -44,11 +44,15 @@ from bench_hosts import baseline  # noqa: E402
 from simulator.stress.cli import parse_args as stress_args  # noqa: E402
 from simulator.stress.cli import run as stress_run  # noqa: E402
 from simulator.stress.figures import Errors, Latencies  # noqa: E402
-from simulator.stress.processes import free_port  # noqa: E402
 from simulator.stress.queries import run_queries, sample_targets  # noqa: E402
 from simulator.stress.rest import ApiClient  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
-from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    node_env,
+    run_cli,
+    simulator_process,
+    start_node_process,
+)
 from tests.support.rabbit import fresh_vhost  # noqa: E402
 
 BARE_QUERIES = 300
@@ -80,24 +84,6 @@ async def bare_sql(db_url: str) -> dict[str, Any]:
     finally:
         await engine.dispose()
     return figures
-
-
-async def simulator_process(stack: AsyncExitStack, log: Path) -> str:
-    """``python -m simulator`` on a free port, stopped with ``stack``; its URL."""
-    sim_port = free_port()
-    sim_log = log.open("wb")
-    stack.callback(sim_log.close)
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
-        cwd=REPO, stdout=sim_log, stderr=sim_log,
-    )  # fmt: skip
-
-    async def stop_sim() -> None:
-        sim.terminate()
-        await sim.wait()
-
-    stack.push_async_callback(stop_sim)
-    return f"http://127.0.0.1:{sim_port}"
 
 
 async def cluster(stack: AsyncExitStack, workdir: Path) -> tuple[list[str], str, str, str]:

@@ -85,7 +85,12 @@ from simulator.stress.job_events import POLL_PACE, JobEvents, pace  # noqa: E402
 from simulator.stress.processes import CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from simulator.stress.rest import Answer, ApiClient, Driver  # noqa: E402
 from tests.support.mariadb import fresh_mariadb  # noqa: E402
-from tests.support.processes import node_env, run_cli, start_node_process  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    node_env,
+    run_cli,
+    simulator_process,
+    start_node_process,
+)
 from tests.support.rabbit import fresh_vhost  # noqa: E402
 from zstackpy.core.bus.inproc import InProcBroker  # noqa: E402
 from zstackpy.core.db import upgrade  # noqa: E402
@@ -297,22 +302,12 @@ async def processes(
 ) -> AsyncIterator[Setup]:
     """The simulator and the node(s) of ``mode``; yield logged-in clients, one per node."""
     async with AsyncExitStack() as stack:
-        sim_port = free_port()
-        sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "simulator", "--port", str(sim_port), "--log-level", "WARNING",
-            cwd=REPO,
-        )  # fmt: skip
-
-        async def stop_sim() -> None:
-            sim.terminate()
-            await sim.wait()
-
-        stack.push_async_callback(stop_sim)
+        sim_url = await simulator_process(stack)
         settings = {
             "ZSTACK_DATA_DIR": str(tmp),
             "ZSTACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "ZSTACK_SIMULATOR": "1",
-            "ZSTACK_SIMULATOR_URL": f"http://127.0.0.1:{sim_port}",
+            "ZSTACK_SIMULATOR_URL": sim_url,
             "ZSTACK_LOG_LEVEL": "WARNING",
         }
         if call_timeout:

@@ -7,8 +7,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from simulator.stress.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 _READY = re.compile(rb"management node ([0-9a-f]{32}) ready at http://[^:]+:(\d+)/health")
@@ -101,3 +105,24 @@ async def start_node_process(
         seen.append(line)
         match = _READY.search(line)
     return NodeProcess(proc, match.group(1).decode(), int(match.group(2)), log)
+
+
+async def simulator_process(stack: AsyncExitStack, log: Path | None = None) -> str:
+    """``python -m simulator`` on a free port, stopped with ``stack``; its URL. Output goes
+    to ``log`` when given."""
+    port = free_port()
+    out: IO[bytes] | None = None
+    if log is not None:
+        out = log.open("wb")
+        stack.callback(out.close)
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulator", "--port", str(port), "--log-level", "WARNING",
+        cwd=REPO, stdout=out, stderr=out,
+    )  # fmt: skip
+
+    async def stop() -> None:
+        sim.terminate()
+        await sim.wait()
+
+    stack.push_async_callback(stop)
+    return f"http://127.0.0.1:{port}"
