@@ -28,7 +28,9 @@ class AgentConfig:
     replaced by the destination's management IP. ``sftp_key_file``: the private key image
     downloads log in to SFTP backup storage with (when the command carries none);
     ``sftp_known_hosts``: their host keys (empty: not checked). ``console_log_dir``: where
-    each VM's serial console output is kept (``<vm uuid>.log``); empty: ``<state_dir>/console``."""
+    each VM's serial console output is kept (``<vm uuid>.log``); empty: ``<state_dir>/console``.
+    ``unplug_timeout``: how long a detached disk or NIC may stay in the running guest
+    (PCI hot-unplug waits for the guest to acknowledge it) before the detach fails."""
 
     host: str = "0.0.0.0"  # noqa: S104 -- the node reaches the agent from another machine
     port: int = DEFAULT_PORT
@@ -46,6 +48,7 @@ class AgentConfig:
     sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
     netns: str = ""  # network namespace the network services' rules go in; "": the host's
     console_log_dir: str = ""
+    unplug_timeout: int = 15  # seconds a guest has to acknowledge a disk or NIC detach
 
     @property
     def console_dir(self) -> Path:

@@ -165,9 +165,9 @@ def _destroy_leftover(vm_uuid: str) -> None:
         conn.close()
 
 
-def _write_boot_sector(disk: Path) -> None:
+def _write_boot_sector(disk: Path, *, ack_unplug: bool = True) -> None:
     sector = disk.parent / "boot.sector"
-    sector.write_bytes(boot_sector())
+    sector.write_bytes(boot_sector(ack_unplug=ack_unplug))
     subprocess.run(
         ["qemu-io", "-f", "qcow2", "-c", f"write -s {sector} 0 512", str(disk)],
         check=True,
@@ -315,26 +315,30 @@ async def test_a_real_guest_boots_and_takes_disks_and_a_live_snapshot(
         assert not os.path.exists(path), path
 
 
-async def test_full_emulation_boots_where_kvm_is_offered_too(
+async def test_full_emulation_boots_and_a_guest_that_keeps_a_disk_fails_the_detach(
     qemu_types: set[str], storage: Path, tmp_path: Path
 ) -> None:
     """``domain_type = "qemu"`` forces QEMU's TCG even on a host with KVM (the setting an
-    operator uses where KVM is unusable); the guest boots all the same."""
-    async with InProcessAgent(tmp_path, libvirt_uri=URI, domain_type="qemu") as agent:
+    operator uses where KVM is unusable); the guest boots all the same. This guest ignores
+    hot-unplug: the detach fails with the reason and the disk stays where it was."""
+    settings = {"libvirt_uri": URI, "domain_type": "qemu", "unplug_timeout": 1}
+    async with InProcessAgent(tmp_path, **settings) as agent:
         vm_uuid = uuid.uuid4().hex
-        root = storage / "root.qcow2"
+        root, data = storage / "root.qcow2", storage / "data.qcow2"
         await agent.call("/localstorage/init", {"path": str(storage)})
-        made = await agent.call(
-            "/localstorage/volume/createempty", {"installUrl": str(root), "size": 1 << 20}
-        )
-        assert made["success"], made
-        await asyncio.to_thread(_write_boot_sector, root)
+        for path, size in ((root, 1 << 20), (data, 16 << 20)):
+            made = await agent.call(
+                "/localstorage/volume/createempty", {"installUrl": str(path), "size": size}
+            )
+            assert made["success"], made
+        await asyncio.to_thread(_write_boot_sector, root, ack_unplug=False)
         start = {
             "vmInstanceUuid": vm_uuid,
             "memory": 32 << 20,
             "cpuNum": 1,
             "rootVolume": {"installPath": str(root), "deviceId": 0, "format": "qcow2"},
         }
+        data_volume = {"installPath": str(data), "deviceId": 1, "format": "qcow2"}
         try:
             started = await agent.call("/vm/start", start)
             assert started["success"], started
@@ -343,6 +347,23 @@ async def test_full_emulation_boots_where_kvm_is_offered_too(
             live = await asyncio.to_thread(_live_domain, vm_uuid)
             assert live is not None
             assert "<domain type='qemu'" in live
+
+            volume_cmd = {"vmInstanceUuid": vm_uuid, "volume": data_volume}
+            attached = await agent.call("/vm/attachdatavolume", volume_cmd)
+            assert attached["success"], attached
+            kept = await agent.call("/vm/detachdatavolume", volume_cmd)
+            assert kept["success"] is False
+            assert "did not acknowledge the unplug within 1 s" in kept["error"]
+            assert kept["details"] == {
+                "vmUuid": vm_uuid,
+                "device": "disk",
+                "key": str(data),
+                "unplugTimeout": 1,
+            }
+            live = await asyncio.to_thread(_live_domain, vm_uuid)
+            assert live is not None
+            assert _disk_sources(live) == {"vda": str(root), "vdb": str(data)}
+
             destroyed = await agent.call("/vm/destroy", {"uuid": vm_uuid})
             assert destroyed["success"], destroyed
             assert await asyncio.to_thread(_live_domain, vm_uuid) is None

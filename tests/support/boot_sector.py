@@ -14,7 +14,7 @@ BOOT_LINE = b"zstackpy guest booted"
 SECTOR = 512
 
 # offset: bytes        instruction
-_CODE = bytes.fromhex(
+_PRINT = bytes.fromhex(
     "31c0"  # 0: xor ax, ax
     "8ed8"  # 2: mov ds, ax                 the message is addressed from segment 0
     "fc"  # 4: cld
@@ -25,6 +25,8 @@ _CODE = bytes.fromhex(
     "7403"  # 14: jz 19                     the NUL ends it
     "ee"  # 16: out dx, al
     "ebf8"  # 17: jmp 11
+)
+_ACK_UNPLUG = bytes.fromhex(
     "ba10ae"  # 19: mov dx, 0xae10           hotplug bus select: the root bus (0)
     "6631c0"  # 22: xor eax, eax
     "66ef"  # 25: out dx, eax
@@ -38,11 +40,18 @@ _CODE = bytes.fromhex(
     "66ef"  # 42: out dx, eax
     "ebed"  # 44: jmp 27
 )
+_IDLE = bytes.fromhex(
+    "fb"  # 19: sti
+    "f4"  # 20: hlt
+    "ebfc"  # 21: jmp 19                     unplug requests are never answered
+)
 _MESSAGE_OFFSET = 46
 
 
-def boot_sector() -> bytes:
-    """The sector: code, the message (CR LF, NUL-terminated), zeros, the 0x55 0xaa mark."""
-    assert len(_CODE) == _MESSAGE_OFFSET
-    body = _CODE + BOOT_LINE + b"\r\n\x00"
+def boot_sector(*, ack_unplug: bool = True) -> bytes:
+    """The sector: code, the message (CR LF, NUL-terminated), zeros, the 0x55 0xaa mark.
+    ``ack_unplug=False``: a guest that ignores hot-unplug, as one without an OS does."""
+    code = _PRINT + (_ACK_UNPLUG if ack_unplug else _IDLE)
+    code += b"\x90" * (_MESSAGE_OFFSET - len(code))  # nop up to the message
+    body = code + BOOT_LINE + b"\r\n\x00"
     return body + bytes(SECTOR - 2 - len(body)) + b"\x55\xaa"
