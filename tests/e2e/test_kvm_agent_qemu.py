@@ -175,8 +175,9 @@ def _write_boot_sector(disk: Path, *, ack_unplug: bool = True) -> None:
     )
 
 
-async def _console_shows(log: Path, timeout: float = 60) -> bytes:
-    """The console log once it holds the guest's line (TCG boots in about a second)."""
+async def _console_shows(log: Path, timeout: float = 90) -> bytes:
+    """The console log once it holds the guest's line. TCG gets there in well under a
+    second; nested KVM (this suite's VMs) takes its firmware some 15 s."""
     async with asyncio.timeout(timeout):
         while True:
             text = await asyncio.to_thread(lambda: log.read_bytes() if log.exists() else b"")
