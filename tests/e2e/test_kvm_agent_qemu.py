@@ -4,7 +4,8 @@ The node adds the host through the playbook and drives the agent process over HT
 callbacks, as in test_kvm_agent.py, but the agent's libvirt runs QEMU: with KVM where
 libvirt offers it, else full emulation (TCG). The guest is a boot sector the test builds
 (tests/support/boot_sector.py): it prints a line on its serial port, which must show up
-in the console log the agent has libvirt keep, and it acknowledges PCI hot-unplug, so a
+in the console log the agent has libvirt keep; it is paused and resumed (libvirt's
+events reach the node); and it acknowledges PCI hot-unplug, so a
 data volume is attached to and detached from the running guest for real. A live snapshot
 of the running root volume leaves a new qcow2 top over the old file.
 
@@ -270,6 +271,11 @@ async def test_a_real_guest_boots_and_takes_disks_and_a_live_snapshot(
         expected_type = "kvm" if "kvm" in qemu_types else "qemu"
         assert f"<domain type='{expected_type}'" in live
         assert _disk_sources(live) == {"vda": root_path}
+        # QEMU stops and continues the vCPUs; libvirt's events reach the node.
+        await kvm.pause_vm(VmOnHost(vm_uuid, on))
+        await states.wait_for(vm_uuid, "Paused")
+        await kvm.resume_vm(VmOnHost(vm_uuid, on))
+        await states.wait_for(vm_uuid, "Running")
 
         # A data volume plugged into the running guest, then unplugged (the guest ejects it).
         data = volume(uuid.uuid4().hex, data_path, 1, "Data")
