@@ -4,10 +4,10 @@ The node adds the host through the playbook and drives the agent process over HT
 callbacks, as in test_kvm_agent.py, but the agent's libvirt runs QEMU: with KVM where
 libvirt offers it, else full emulation (TCG). The guest is a boot sector the test builds
 (tests/support/boot_sector.py): it prints a line on its serial port, which must show up
-in the console log the agent has libvirt keep; it is paused and resumed (libvirt's
-events reach the node); and it acknowledges PCI hot-unplug, so a
-data volume is attached to and detached from the running guest for real. A live snapshot
-of the running root volume leaves a new qcow2 top over the old file.
+in the console log the agent has libvirt keep; it is paused and resumed (libvirt's events
+reach the node); and it acknowledges PCI hot-unplug, so a data volume is attached to and
+detached from the running guest for real. A live snapshot of the running root volume
+leaves a new qcow2 top over the old file.
 
 Needs QEMU and libvirtd (``.ci/bootstrap test`` installs and starts them). Under CI=true
 (or ZSTACK_TEST_REAL=1) it fails when ``qemu:///system`` does not answer; elsewhere it is
