@@ -27,7 +27,10 @@ class AgentConfig:
     the libvirt driver. ``migrate_uri``: the destination's libvirt URI, ``{host}``
     replaced by the destination's management IP. ``sftp_key_file``: the private key image
     downloads log in to SFTP backup storage with (when the command carries none);
-    ``sftp_known_hosts``: their host keys (empty: not checked)."""
+    ``sftp_known_hosts``: their host keys (empty: not checked). ``console_log_dir``: where
+    each VM's serial console output is kept (``<vm uuid>.log``); empty: ``<state_dir>/console``.
+    ``unplug_timeout``: how long a detached disk or NIC may stay in the running guest
+    (PCI hot-unplug waits for the guest to acknowledge it) before the detach fails."""
 
     host: str = "0.0.0.0"  # noqa: S104 -- the node reaches the agent from another machine
     port: int = DEFAULT_PORT
@@ -44,6 +47,12 @@ class AgentConfig:
     sftp_key_file: Path = Path("/etc/zstackpy/kvm-agent-sftp.key")
     sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
     netns: str = ""  # network namespace the network services' rules go in; "": the host's
+    console_log_dir: str = ""
+    unplug_timeout: int = 15  # seconds a guest has to acknowledge a disk or NIC detach
+
+    @property
+    def console_dir(self) -> Path:
+        return Path(self.console_log_dir) if self.console_log_dir else self.state_dir / "console"
 
     def with_overrides(self, values: dict[str, Any]) -> AgentConfig:
         """A copy with ``values`` (names as the fields'; None values ignored) applied."""

@@ -89,9 +89,19 @@ def nic_xml(nic: dict[str, Any]) -> ET.Element:
     return interface
 
 
-def domain_xml(cmd: dict[str, Any], *, domain_type: str, arch: str) -> str:
+def domain_xml(
+    cmd: dict[str, Any],
+    *,
+    domain_type: str,
+    arch: str,
+    emulator: str | None = None,
+    console_log: str | None = None,
+) -> str:
     """The domain of a ``/vm/start`` command. Named by the VM uuid, so every later command
-    (and ``/vm/vmsync``) finds it by name."""
+    (and ``/vm/vmsync``) finds it by name. ``domain_type`` (``kvm``, ``qemu``: full
+    emulation, ``test``), ``arch`` and ``emulator`` are the host's (``capabilities.py``).
+    The guest's first serial port is a pty (``virsh console``) whose output is also
+    written to ``console_log`` when given."""
     vm_uuid = need_str(cmd, "vmInstanceUuid")
     memory = need_int(cmd, "memory")
     cpu_num = need_int(cmd, "cpuNum")
@@ -127,12 +137,17 @@ def domain_xml(cmd: dict[str, Any], *, domain_type: str, arch: str) -> str:
     _sub(domain, "on_reboot", "restart")
     _sub(domain, "on_crash", "restart")
     devices = _sub(domain, "devices")
+    if emulator:
+        _sub(devices, "emulator", emulator)
     devices.append(disk_xml({**root, "deviceId": root.get("deviceId", 0)}))
     for volume in data_volumes:
         devices.append(disk_xml(volume))
     for nic in sorted(nics, key=lambda n: n.get("deviceId", 0)):
         devices.append(nic_xml(nic))
-    _sub(devices, "serial", type="pty")
+    serial = _sub(devices, "serial", type="pty")
+    if console_log:
+        # Written by libvirt (virtlogd, which also rotates it), fresh at each start.
+        _sub(serial, "log", file=console_log, append="off")
     _sub(devices, "console", type="pty")
     return _text(domain)
 

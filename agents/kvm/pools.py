@@ -85,19 +85,31 @@ def create_volume(
     return pool.createXML(volume_xml(name, size, backing), 0)
 
 
+def volume_at(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol:
+    """The volume of the file at ``path``. A pool knows the files it had when it was last
+    refreshed: one made beside it (a live snapshot's new top, made by QEMU) is found after
+    refreshing the pool once."""
+    path = _absolute(path)
+    pool = dir_pool(conn, posixpath.dirname(path))
+    try:
+        return conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        if not is_missing(exc):
+            raise
+    pool.refresh(0)
+    return conn.storageVolLookupByPath(path)
+
+
 def volume_size(conn: libvirt.virConnect, path: str) -> int:
     """The virtual size of the volume at ``path``."""
-    dir_pool(conn, posixpath.dirname(_absolute(path)))
-    _type, size, _allocation = conn.storageVolLookupByPath(path).info()
+    _type, size, _allocation = volume_at(conn, path).info()
     return int(size)
 
 
 def delete_volume(conn: libvirt.virConnect, path: str) -> None:
     """Delete the file at ``path``; a file already gone is no error (retried deletes)."""
-    path = _absolute(path)
-    dir_pool(conn, posixpath.dirname(path))
     try:
-        conn.storageVolLookupByPath(path).delete(0)
+        volume_at(conn, path).delete(0)
     except libvirt.libvirtError as exc:
         if not is_missing(exc):
             raise

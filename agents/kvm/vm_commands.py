@@ -12,10 +12,12 @@ import asyncio
 import os
 import posixpath
 import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt
 
+from agents.kvm.capabilities import GuestSupport, guest_support
 from agents.kvm.config import AgentConfig
 from agents.kvm.hypervisor import Hypervisor, is_missing
 from agents.kvm.libvirt_xml import (
@@ -44,6 +46,7 @@ STATES = {
 SHUTDOWN = "Shutdown"
 _VM_NAME = re.compile(r"^[0-9a-f]{32}$")  # domains the node made; others are not its VMs
 _SHUTDOWN_POLL_S = 0.5
+_RELEASE_POLL_S = 0.25
 _LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 
 
@@ -137,23 +140,45 @@ def _attach(conn: libvirt.virConnect, vm_uuid: str, xml: str) -> None:
     _require(conn, vm_uuid).attachDeviceFlags(xml, _LIVE)
 
 
-def _detach_disk(conn: libvirt.virConnect, vm_uuid: str, path: str) -> None:
-    dom = _require(conn, vm_uuid)
+def _disk_of(dom: libvirt.virDomain, path: str) -> ET.Element | None:
     for disk in parse(dom.XMLDesc(0)).iterfind("devices/disk"):
         source = disk.find("source")
         if source is not None and source.get("file") == path:
-            dom.detachDeviceFlags(device_text(disk), _LIVE)
-            return
-    # Not attached (any more): a retried detach succeeds.
+            return disk
+    return None
 
 
-def _detach_nic(conn: libvirt.virConnect, vm_uuid: str, mac: str) -> None:
-    dom = _require(conn, vm_uuid)
+def _nic_of(dom: libvirt.virDomain, mac: str) -> ET.Element | None:
     for interface in parse(dom.XMLDesc(0)).iterfind("devices/interface"):
         address = interface.find("mac")
         if address is not None and address.get("address", "").lower() == mac.lower():
-            dom.detachDeviceFlags(device_text(interface), _LIVE)
-            return
+            return interface
+    return None
+
+
+_FINDERS = {"disk": _disk_of, "nic": _nic_of}
+
+
+def _detach(conn: libvirt.virConnect, vm_uuid: str, kind: str, key: str) -> bool:
+    """Ask QEMU to unplug the VM's disk (by file) or NIC (by MAC); False when it is not
+    attached (any more), so a retried detach succeeds. By alias when the running domain
+    has one: libvirt then returns at once and the agent does the waiting (detachDeviceFlags
+    waits 5 s itself, then answers success whether or not the device went)."""
+    dom = _require(conn, vm_uuid)
+    device = _FINDERS[kind](dom, key)
+    if device is None:
+        return False
+    alias = device.find("alias")
+    if alias is not None and alias.get("name"):
+        dom.detachDeviceAlias(alias.get("name"), _LIVE)
+    else:
+        dom.detachDeviceFlags(device_text(device), _LIVE)
+    return True
+
+
+def _attached(conn: libvirt.virConnect, vm_uuid: str, kind: str, key: str) -> bool:
+    dom = _domain(conn, vm_uuid)
+    return dom is not None and dom.isActive() and _FINDERS[kind](dom, key) is not None
 
 
 def _snapshot(
@@ -178,8 +203,7 @@ def _snapshot(
 class VmCommands:
     def __init__(self, runtime: AgentRuntime, hv: Hypervisor, config: AgentConfig) -> None:
         self.runtime, self.hv, self.config = runtime, hv, config
-        self._domain_type: str | None = None
-        self._arch = ""
+        self._guest: GuestSupport | None = None
 
     def register(self) -> None:
         rt = self.runtime
@@ -197,16 +221,23 @@ class VmCommands:
         rt.command("/vm/detachnic", self.detach_nic)
         rt.command("/vm/volume/takesnapshot", self.take_snapshot)
 
-    async def _type_and_arch(self) -> tuple[str, str]:
-        if self._domain_type is None:
-            default, self._arch = await self.hv.call("read the host's capabilities", _type_arch)
-            self._domain_type = self.config.domain_type or default
-        return self._domain_type, self._arch
+    async def _guest_support(self) -> GuestSupport:
+        if self._guest is None:
+            caps = await self.hv.call("read the host's capabilities", _capabilities)
+            self._guest = guest_support(caps, self.config.domain_type)
+            await asyncio.to_thread(self.config.console_dir.mkdir, parents=True, exist_ok=True)
+        return self._guest
 
     async def start(self, cmd: dict[str, Any]) -> dict[str, Any]:
         vm_uuid = need_str(cmd, "vmInstanceUuid")
-        domain_type, arch = await self._type_and_arch()
-        xml = domain_xml(cmd, domain_type=domain_type, arch=arch)
+        guest = await self._guest_support()
+        xml = domain_xml(
+            cmd,
+            domain_type=guest.domain_type,
+            arch=guest.arch,
+            emulator=guest.emulator,
+            console_log=str(self.config.console_dir / f"{vm_uuid}.log"),
+        )
         await self.hv.call(f"start vm {vm_uuid}", _start, vm_uuid, xml)
         return {}
 
@@ -278,7 +309,7 @@ class VmCommands:
     async def detach_volume(self, cmd: dict[str, Any]) -> dict[str, Any]:
         vm_uuid = need_str(cmd, "vmInstanceUuid")
         path = need_str(_volume(cmd), "installPath")
-        await self.hv.call(f"detach a volume from vm {vm_uuid}", _detach_disk, vm_uuid, path)
+        await self._detach(vm_uuid, "disk", path)
         return {}
 
     async def detach_nic(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +318,30 @@ class VmCommands:
         if not isinstance(nic, dict):
             raise AgentCommandError("the command needs a nic object")
         mac = need_str(nic, "mac")
-        await self.hv.call(f"detach nic {mac} from vm {vm_uuid}", _detach_nic, vm_uuid, mac)
+        await self._detach(vm_uuid, "nic", mac)
         return {}
+
+    async def _detach(self, vm_uuid: str, kind: str, key: str) -> None:
+        """Unplug and wait until the device is gone from the running domain. libvirt may
+        answer success while the device is still there: unplugging a PCI device needs the
+        guest to acknowledge it (ACPI hot-unplug), so success is what the domain shows."""
+        doing = f"detach {kind} {key} from vm {vm_uuid}"
+        if not await self.hv.call(doing, _detach, vm_uuid, kind, key):
+            return
+        loop = asyncio.get_running_loop()
+        limit = self.config.unplug_timeout
+        deadline = loop.time() + limit
+        while await self.hv.call(doing, _attached, vm_uuid, kind, key):
+            if loop.time() >= deadline:
+                raise AgentCommandError(
+                    f"vm {vm_uuid} did not release {kind} {key}: its guest did not "
+                    f"acknowledge the unplug within {limit} s",
+                    vmUuid=vm_uuid,
+                    device=kind,
+                    key=key,
+                    unplugTimeout=limit,
+                )
+            await asyncio.sleep(_RELEASE_POLL_S)
 
     async def take_snapshot(self, cmd: dict[str, Any]) -> dict[str, Any]:
         current = cmd.get("volumeInstallPath") or cmd.get("installPath")
@@ -314,12 +367,5 @@ def _volume(cmd: dict[str, Any]) -> dict[str, Any]:
     return volume
 
 
-def _type_arch(conn: libvirt.virConnect) -> tuple[str, str]:
-    """(default domain type, the host's CPU architecture). The type is ``kvm`` when the
-    host has hardware virtualisation, ``qemu`` (full emulation) when not, ``test`` on
-    libvirt's test driver."""
-    caps = parse(conn.getCapabilities())
-    arch = caps.findtext("host/cpu/arch") or "x86_64"
-    if conn.getType().lower() == "test":
-        return "test", arch
-    return ("kvm" if os.path.exists("/dev/kvm") else "qemu"), arch
+def _capabilities(conn: libvirt.virConnect) -> str:
+    return str(conn.getCapabilities())

@@ -18,7 +18,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -28,14 +28,19 @@ from sqlalchemy import select
 
 from agents.kvm.journal import FileJournal
 from tests.e2e.conftest import ADMIN_PASSWORD, Start, login_admin
-from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_cluster, add_zone, get_host
 from tests.support.kvm_agent import KvmAgentProcess, prefix_paths, random_loopback
+from tests.support.real_host import (
+    HOST_PASSWORD,
+    States,
+    add_real_host,
+    deploy_vars,
+    host_call,
+    volume,
+)
 from zstackpy.core.errors import ZError
 from zstackpy.node.node import ManagementNode
 from zstackpy.services.host.messages import (
-    HostAgentCallMsg,
-    HostAgentCallReply,
     VmStateChangedOnHostEvent,
 )
 from zstackpy.services.kvm.models import KVMHostVO
@@ -51,22 +56,10 @@ from zstackpy.services.vm.extensions import (
 from zstackpy.services.vm.records import backend_for
 from zstackpy.services.volume.backends import LocalStorageVolumeBackend
 from zstackpy.services.volume.extensions import ImageSource, VolumeStorage
-from zstackpy.services.volume.messages import VolumeView
 
 pytestmark = pytest.mark.timeout(240)
 
-HOST_PASSWORD = "host-Pa55word-never-logged"
 PS_PATH = "/zstack_ps"
-
-
-def deploy_vars(prefix: Path) -> dict[str, Any]:
-    return {
-        "ansible_connection": "local",
-        "zstack_prefix": str(prefix),
-        "zstack_service": "none",
-        "zstack_install_packages": False,
-        "zstack_install_agent": False,
-    }
 
 
 @pytest.fixture
@@ -84,64 +77,6 @@ async def real_node(start_node: Start, agent: KvmAgentProcess) -> ManagementNode
         simulator=False,
         deploy_extra_vars=deploy_vars(agent.prefix),
     )
-
-
-async def add_real_host(admin: ApiClient, ip: str, cluster_uuid: str) -> Any:
-    body = {
-        "name": f"kvm-{ip}",
-        "managementIp": ip,
-        "clusterUuid": cluster_uuid,
-        "username": "root",
-        "password": HOST_PASSWORD,
-    }
-    answer = await admin.request("POST", "/hosts/kvm", json={"params": body})
-    return await admin.finish(answer, timeout=180)
-
-
-async def host_call(
-    node: ManagementNode, host_uuid: str, agent_path: str, /, **cmd: Any
-) -> dict[str, Any]:
-    reply = await node.context.bus.request(
-        HostAgentCallMsg(host_uuid=host_uuid, path=agent_path, command=cmd, timeout=60),
-        HostAgentCallReply,
-        timeout=90,
-    )
-    return reply.result
-
-
-def volume(
-    uuid_: str, path: str, device_id: int, kind: Literal["Root", "Data"] = "Root"
-) -> VolumeView:
-    return VolumeView(
-        uuid=uuid_,
-        type=kind,
-        vm_instance_uuid=None,
-        primary_storage_uuid="ps",
-        host_uuid=None,
-        install_path=path,
-        format="qcow2",
-        size=1 << 30,
-        device_id=device_id,
-    )
-
-
-class States:
-    """VM state changes the agent reported, as the node publishes them."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self.changed = asyncio.Event()
-
-    async def on_event(self, event: VmStateChangedOnHostEvent) -> None:
-        self.seen.append((event.vm_uuid, event.state))
-        self.changed.set()
-
-    async def wait_for(self, vm_uuid: str, state: str, timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while (vm_uuid, state) not in self.seen:
-                self.changed.clear()
-                await self.changed.wait()
-        self.seen.clear()
 
 
 async def test_a_vm_lives_its_whole_life_on_a_real_agent(

@@ -92,3 +92,26 @@ def test_storage_xml() -> None:
     vol = ET.fromstring(volume_xml("top.qcow2", 10, backing="/ps/base.qcow2"))
     assert vol.findtext("backingStore/path") == "/ps/base.qcow2"
     assert vol.findtext("capacity") == "10"
+
+
+def test_the_domain_names_the_emulator_and_keeps_the_serial_console_in_a_log() -> None:
+    xml = domain_xml(
+        start_cmd(),
+        domain_type="qemu",
+        arch="x86_64",
+        emulator="/usr/bin/qemu-system-x86_64",
+        console_log=f"/var/lib/zstackpy/kvm-agent/console/{VM}.log",
+    )
+    dom = ET.fromstring(xml)
+    assert dom.get("type") == "qemu"
+    assert dom.findtext("devices/emulator") == "/usr/bin/qemu-system-x86_64"
+    serial = dom.find("devices/serial")
+    assert serial is not None
+    assert serial.get("type") == "pty"
+    log = serial.find("log")
+    assert log is not None
+    assert log.attrib == {"file": f"/var/lib/zstackpy/kvm-agent/console/{VM}.log", "append": "off"}
+    # Without them: libvirt's default emulator, a console with no log.
+    bare = ET.fromstring(domain_xml(start_cmd(), domain_type="kvm", arch="x86_64"))
+    assert bare.find("devices/emulator") is None
+    assert bare.find("devices/serial/log") is None
