@@ -44,6 +44,7 @@ class AgentConfig:
     sftp_key_file: Path = Path("/etc/zstackpy/kvm-agent-sftp.key")
     sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
     netns: str = ""  # network namespace the network services' rules go in; "": the host's
+    metadata_port: int = 7073  # where 169.254.169.254:80 is redirected (userdata)
 
     def with_overrides(self, values: dict[str, Any]) -> AgentConfig:
         """A copy with ``values`` (names as the fields'; None values ignored) applied."""

@@ -5,9 +5,12 @@ are never touched."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -260,3 +263,140 @@ async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
         assert "is not an IPv4 address" in bad["error"]
     saved = (tmp_path / "agent" / "state" / "network.json").read_text()
     assert "198.51.100.7" in saved
+
+
+CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - echo hello\n"
+# Asks 169.254.169.254 for a path from a given source address; prints the status, then
+# the body (or the error, when nothing answers).
+_FETCH = """
+import http.client, sys
+conn = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=3,
+                                  source_address=(sys.argv[3], 0))
+try:
+    conn.request("GET", sys.argv[4])
+    answer = conn.getresponse()
+    sys.stdout.write(f"{answer.status}\\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(answer.read())
+except OSError as exc:
+    sys.stdout.write(f"error {exc!r}\\n")
+"""
+
+
+async def fetch(
+    ns: str, source: str, path: str, to: str = "169.254.169.254", port: int = 80
+) -> str:
+    """A guest's request from namespace ``ns`` (a process of its own: the agent that
+    answers runs in this test's event loop)."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        sys.executable,
+        "-c",
+        _FETCH,
+        to,
+        str(port),
+        source,
+        path,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    return out.decode()
+
+
+@pytest.fixture
+def guest(netns: str) -> Iterator[str]:
+    """A guest namespace on bridge ``br_ud`` of the agent's namespace: the bridge holds
+    the gateway 10.0.0.1, the guest 10.0.0.5 and 10.0.0.6 (a second guest's address)."""
+    name = f"zs-guest-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "add", "br_ud", "type", "bridge"],
+            ["ip", "addr", "add", "10.0.0.1/24", "dev", "br_ud"],
+            ["ip", "link", "set", "br_ud", "up"],
+            ["ip", "link", "add", "vud", "type", "veth", "peer", "name", "eth0", "netns", name],
+            ["ip", "link", "set", "vud", "master", "br_ud", "up"],
+        ):
+            in_ns(netns, *argv)
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "addr", "add", "10.0.0.5/24", "dev", "eth0"],
+            ["ip", "addr", "add", "10.0.0.6/24", "dev", "eth0"],
+            ["ip", "link", "set", "eth0", "up"],
+            ["ip", "route", "add", "default", "via", "10.0.0.1"],
+        ):
+            in_ns(name, *argv)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def userdata_entry(vm_uuid: str = "vm-ud", ip: str = "10.0.0.5") -> dict[str, Any]:
+    return {
+        "metadata": {"vmUuid": vm_uuid, "vmHostname": "web1"},
+        "userdataList": [base64.b64encode(CLOUD_CONFIG).decode()],
+        "vmIp": ip,
+        "netmask": "255.255.255.0",
+        "bridgeName": "br_ud",
+        "l3NetworkUuid": "l3",
+    }
+
+
+@needs_netns
+async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
+    agent: InProcessAgent, netns: str, guest: str, tmp_path: Path
+) -> None:
+    done = await agent.call(
+        "/flatnetworkprovider/userdata/batchapply", {"userdata": [userdata_entry()]}
+    )
+    assert done["success"], done
+    assert done["changedTables"] == ["filter", "nat"]
+    assert "userdata/10.0.0.5/latest/user-data" in done["changedFiles"]
+    port = agent.agent.config.metadata_port
+    nat = in_ns(netns, "iptables-save", "-t", "nat")
+    assert (
+        f"-A zs-nat-pre -d 169.254.169.254/32 -i br_ud -p tcp -m tcp --dport 80 "
+        f"-j REDIRECT --to-ports {port}"
+    ) in nat
+    saved = in_ns(netns, "iptables-save", "-t", "filter")
+    assert "-A INPUT -j zs-md" in saved
+    files = tmp_path / "agent" / "state" / "userdata" / "10.0.0.5" / "latest"
+    assert (files / "user-data").read_bytes() == CLOUD_CONFIG
+
+    # The guest reads its own userdata and metadata at 169.254.169.254.
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    assert await fetch(guest, "10.0.0.5", "/latest/meta-data/") == (
+        "200\ninstance-id\nlocal-hostname\n"
+    )
+    assert await fetch(guest, "10.0.0.5", "/latest/meta-data/instance-id") == "200\nvm-ud"
+    # Another guest reads nothing of it; nobody reaches the server but through the address.
+    assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
+    assert (
+        await fetch(guest, "10.0.0.5", "/latest/user-data", to="10.0.0.1", port=port)
+    ).startswith("error")
+
+    # Another VM with the same address (another L3 network) is refused; nothing changes.
+    clash = await agent.call(
+        "/flatnetworkprovider/userdata/apply", {"userdata": userdata_entry("vm-other")}
+    )
+    assert not clash["success"]
+    assert clash["details"]["vmUuid"] == "vm-ud"
+    bad = userdata_entry("vm-bad", "10.0.0.6")
+    bad["userdataList"] = ["not base64!"]
+    refused = await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": bad})
+    assert "not base64" in refused["error"]
+    assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
+
+    # Released: the redirect, the guard and the files go.
+    gone = await agent.call(
+        "/flatnetworkprovider/userdata/release",
+        {"userdata": [{"vmUuid": "vm-ud", "vmIp": "10.0.0.5", "bridgeName": "br_ud"}]},
+    )
+    assert gone["changedTables"] == ["filter", "nat"], gone
+    assert "169.254.169.254" not in in_ns(netns, "iptables-save", "-t", "nat")
+    assert "zs-md" not in in_ns(netns, "iptables-save", "-t", "filter")
+    assert list((tmp_path / "agent" / "state" / "userdata").iterdir()) == []
