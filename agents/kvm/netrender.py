@@ -146,10 +146,23 @@ def render_nat(state: NetState, metadata_port: int | None = None) -> TableRules:
     )
 
 
+def _network(entry: DhcpEntry) -> ipaddress.IPv4Network:
+    mask = entry.netmask or "255.255.255.255"  # no netmask: the bridge's own is used
+    return ipaddress.IPv4Network(f"{entry.ip}/{mask}", strict=False)
+
+
+def network_tag(network: ipaddress.IPv4Network) -> str:
+    """The dnsmasq tag of a guest network: its ``--dhcp-range`` sets it, its options
+    (router, DNS) are given by it. Options go by network, not by MAC: dnsmasq 2.90 crashes
+    on SIGHUP when its hosts file sets tags and a lease exists."""
+    return f"zs{int(network.network_address):08x}{network.prefixlen:02d}"
+
+
 def render_dnsmasq(state: NetState) -> dict[str, str]:
     """Files for a dnsmasq per bridge, by name: ``<bridge>.hosts`` (``dhcp-hostsfile``:
-    MAC, tag, address, host name), ``<bridge>.opts`` (``dhcp-optsfile``: each tag's
-    netmask, router, DNS servers, domain) and ``<bridge>.dns`` (``addn-hosts``)."""
+    MAC, address, host name), ``<bridge>.opts`` (``dhcp-optsfile``: each network's router,
+    DNS servers and domain, by its tag; entries of one network share them, as the
+    entries of one L3 network do) and ``<bridge>.dns`` (``addn-hosts``)."""
     by_bridge: dict[str, list[DhcpEntry]] = {}
     for mac in sorted(state.dhcp):
         entry = state.dhcp[mac]
@@ -157,20 +170,21 @@ def render_dnsmasq(state: NetState) -> dict[str, str]:
     files: dict[str, str] = {}
     for bridge, entries in sorted(by_bridge.items()):
         hosts, opts, dns = [], [], []
+        networks: dict[ipaddress.IPv4Network, DhcpEntry] = {}
         for e in entries:
-            tag = "zs" + e.mac.replace(":", "")
-            hosts.append(",".join(p for p in (e.mac, f"set:{tag}", e.ip, e.hostname) if p))
-            if e.netmask:
-                opts.append(f"tag:{tag},option:netmask,{e.netmask}")
+            networks.setdefault(_network(e), e)
+            hosts.append(",".join(p for p in (e.mac, e.ip, e.hostname) if p))
+            if e.hostname:
+                names = [f"{e.hostname}.{e.domain}"] if e.domain else []
+                dns.append(" ".join((e.ip, *names, e.hostname)))
+        for network, e in sorted(networks.items()):
+            tag = network_tag(network)
             if e.gateway:
                 opts.append(f"tag:{tag},option:router,{e.gateway}")
             if e.dns:
                 opts.append(f"tag:{tag},option:dns-server,{','.join(e.dns)}")
             if e.domain:
                 opts.append(f"tag:{tag},option:domain-name,{e.domain}")
-            if e.hostname:
-                names = [f"{e.hostname}.{e.domain}"] if e.domain else []
-                dns.append(" ".join((e.ip, *names, e.hostname)))
         for suffix, lines in (("hosts", hosts), ("opts", opts), ("dns", dns)):
             files[f"{bridge}.{suffix}"] = "".join(f"{line}\n" for line in lines)
     return files
@@ -188,3 +202,18 @@ def render_userdata(state: NetState) -> dict[str, bytes]:
         if entry.hostname:
             files[f"{base}/meta-data/local-hostname"] = entry.hostname.encode()
     return files
+
+
+def dhcp_ranges(state: NetState) -> dict[str, tuple[str, ...]]:
+    """Bridge -> the ``--dhcp-range`` of each network its entries are on, setting the
+    network's tag (``static``: only the MACs of the hosts file get an address)."""
+    by_bridge: dict[str, set[str]] = {}
+    for entry in state.dhcp.values():
+        network = _network(entry)
+        tag = network_tag(network)
+        if entry.netmask is None:
+            item = f"set:{tag},{entry.ip},static"
+        else:
+            item = f"set:{tag},{network.network_address},static,{entry.netmask}"
+        by_bridge.setdefault(entry.bridge, set()).add(item)
+    return {bridge: tuple(sorted(items)) for bridge, items in sorted(by_bridge.items())}

@@ -9,7 +9,8 @@ next one over everything the node told it, not over nothing. A command that fail
 apply leaves the state as it was, and the next command applies the whole set again.
 
 Userdata is served by the agent's metadata server (``metadata.py``), started when a VM
-with userdata is first on the host (not in ``dry`` mode: rules and files only).
+with userdata is first on the host; DHCP and DNS by a dnsmasq per bridge with entries
+(``dnsmasq.py``). Neither runs in ``dry`` mode (rules and files only).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.kvm import netrender, netrules
+from agents.kvm.dnsmasq import Dnsmasq
 from agents.kvm.metadata import MetadataServer
 from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import NetRunner
@@ -46,6 +48,7 @@ class NetworkCommands:
         self.runner = NetRunner(state_dir / "dnsmasq", netns, dry=dry)
         self.userdata_dir = state_dir / "userdata"
         self.metadata = MetadataServer(self.userdata_dir, metadata_port, netns)
+        self.dnsmasq = Dnsmasq(state_dir / "dnsmasq", state_dir / "dnsmasq-run", netns)
         self.dry = dry
         self.state = NetState()
 
@@ -82,12 +85,14 @@ class NetworkCommands:
             # The node rebuilds every table on reconnect: starting empty is safe.
             log.warning("ignoring %s, which cannot be read: %s", self.state_file, exc)
             return
-        if self.state.userdata and not self.dry:
-            # Guests read their userdata at any boot, not only after the next command.
+        if (self.state.userdata or self.state.dhcp) and not self.dry:
+            # Guests ask for addresses and read their userdata at any boot, not only
+            # after the node's next command.
             await self._change(lambda s: s)
 
     async def close(self) -> None:
         await self.metadata.stop()
+        await self.dnsmasq.stop_all()
 
     async def _change(self, make: Callable[[NetState], NetState]) -> dict[str, Any]:
         async with self.runner.lock:
@@ -103,6 +108,8 @@ class NetworkCommands:
                 if await self.runner.apply_table(wanted):
                     changed.append(wanted.table)
             files = await self.runner.apply_files(netrender.render_dnsmasq(new))
+            if not self.dry:
+                await self.dnsmasq.sync(netrender.dhcp_ranges(new), files)
             served = await self.runner.apply_tree(self.userdata_dir, netrender.render_userdata(new))
             files += [f"userdata/{name}" for name in served]
             await asyncio.to_thread(_save, self.state_file, new.to_json())

@@ -193,10 +193,8 @@ async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
     dhcp = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
     assert dhcp["changedFiles"] == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
     files = tmp_path / "agent" / "state" / "dnsmasq"
-    assert (files / "br_eth1.hosts").read_text() == (
-        "fa:16:3e:00:00:01,set:zsfa163e000001,10.0.0.5,web1\n"
-    )
-    assert "tag:zsfa163e000001,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
+    assert (files / "br_eth1.hosts").read_text() == ("fa:16:3e:00:00:01,10.0.0.5,web1\n")
+    assert "tag:zs0a00000024,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
     assert (files / "br_eth1.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
     released = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]})
     assert sorted(released["changedFiles"]) == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
@@ -400,3 +398,124 @@ async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
     assert "169.254.169.254" not in in_ns(netns, "iptables-save", "-t", "nat")
     assert "zs-md" not in in_ns(netns, "iptables-save", "-t", "filter")
     assert list((tmp_path / "agent" / "state" / "userdata").iterdir()) == []
+
+
+GUEST_MAC = "fa:16:3e:00:01:05"
+# udhcpc's script: what the lease said, once bound.
+_LEASE_SCRIPT = """#!/bin/sh
+if [ "$1" = bound ]; then
+  echo "ip=$ip subnet=$subnet router=$router dns=$dns" \
+    "hostname=$hostname domain=$domain" > "$0.lease"
+fi
+exit 0
+"""
+
+
+@pytest.fixture
+def dhcp_guest(netns: str) -> Iterator[str]:
+    """A guest namespace with no address, its NIC (MAC ``GUEST_MAC``) on bridge ``br_dh``
+    of the agent's namespace, which holds 10.0.1.1/24 (the host's address there)."""
+    name = f"zs-dhcp-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "add", "br_dh", "type", "bridge"],
+            ["ip", "addr", "add", "10.0.1.1/24", "dev", "br_dh"],
+            ["ip", "link", "set", "br_dh", "up"],
+            ["ip", "link", "add", "vdh", "type", "veth", "peer", "name", "eth0", "netns", name],
+            ["ip", "link", "set", "vdh", "master", "br_dh", "up"],
+        ):
+            in_ns(netns, *argv)
+        in_ns(name, "ip", "link", "set", "eth0", "address", GUEST_MAC)
+        in_ns(name, "ip", "link", "set", "eth0", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+async def dhcp_lease(ns: str, script: Path) -> str | None:
+    """What busybox's udhcpc in ``ns`` is given (None: no lease)."""
+    lease = Path(f"{script}.lease")
+    lease.unlink(missing_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "busybox",
+        "udhcpc",
+        "-i",
+        "eth0",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "3",
+        "-T",
+        "1",
+        "-s",
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    print(out.decode())  # shown when the test fails
+    return lease.read_text().strip() if lease.exists() else None
+
+
+def _dhcp_error() -> str | None:
+    if shutil.which("dnsmasq") is None:
+        return "dnsmasq is not installed (Debian dnsmasq-base)"
+    if shutil.which("busybox") is None:
+        return "busybox is not installed (Debian busybox): its udhcpc is the guest"
+    return None
+
+
+needs_dhcp = pytest.mark.skipif(_dhcp_error() is not None, reason=str(_dhcp_error()))
+
+
+@needs_netns
+@needs_dhcp
+async def test_the_agents_dnsmasq_gives_a_guest_its_nics_address(
+    agent: InProcessAgent, netns: str, dhcp_guest: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(_LEASE_SCRIPT)
+    script.chmod(0o755)
+    entry = {
+        "vmUuid": "vm",
+        "ip": "10.0.1.5",
+        "mac": GUEST_MAC,
+        "netmask": "255.255.255.0",
+        "gateway": "10.0.1.1",
+        "hostname": "web1",
+        "dns": ["10.0.1.1"],
+        "dnsDomain": "example.internal",
+        "bridgeName": "br_dh",
+    }
+    done = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
+    assert done["success"], done
+    assert agent.agent.network.dnsmasq.pid("br_dh") is not None
+
+    # The guest asks: it gets its NIC's address, gateway, DNS server and name.
+    lease = await dhcp_lease(dhcp_guest, script)
+    assert lease == (
+        "ip=10.0.1.5 subnet=255.255.255.0 router=10.0.1.1 dns=10.0.1.1 "
+        "hostname=web1 domain=example.internal"
+    )
+
+    # The entry changes (another address for the MAC): dnsmasq rereads its files.
+    pid = agent.agent.network.dnsmasq.pid("br_dh")
+    moved = {**entry, "ip": "10.0.1.9"}
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [moved]}))["success"]
+    assert agent.agent.network.dnsmasq.pid("br_dh") == pid
+    lease = await dhcp_lease(dhcp_guest, script)
+    assert lease is not None
+    assert lease.startswith("ip=10.0.1.9 ")
+
+    # Released: the bridge's dnsmasq stops; the guest gets nothing.
+    gone = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [moved]})
+    assert gone["success"], gone
+    assert agent.agent.network.dnsmasq.pid("br_dh") is None
+    assert await dhcp_lease(dhcp_guest, script) is None

@@ -172,14 +172,21 @@ def test_dhcp_files_per_bridge_and_bad_entries() -> None:
         "bridgeName": "br_eth1_10",
     }
     files = netrender.render_dnsmasq(netrules.with_dhcp(NetState(), [entry], rebuild=False))
+    state = netrules.with_dhcp(
+        NetState(), [entry, {**entry, "mac": "fa:16:3e:00:00:03", "ip": "10.0.0.7"}], rebuild=False
+    )
+    files = netrender.render_dnsmasq(state)
+    # Options by network (its range sets the tag), not by MAC: no tags in the hosts file.
     assert files == {
-        "br_eth1_10.hosts": "fa:16:3e:00:00:02,set:zsfa163e000002,10.0.0.6,db1\n",
+        "br_eth1_10.hosts": "fa:16:3e:00:00:02,10.0.0.6,db1\nfa:16:3e:00:00:03,10.0.0.7,db1\n",
         "br_eth1_10.opts": (
-            "tag:zsfa163e000002,option:netmask,255.255.255.0\n"
-            "tag:zsfa163e000002,option:router,10.0.0.1\n"
-            "tag:zsfa163e000002,option:dns-server,10.0.0.1,10.0.0.2\n"
+            "tag:zs0a00000024,option:router,10.0.0.1\n"
+            "tag:zs0a00000024,option:dns-server,10.0.0.1,10.0.0.2\n"
         ),
-        "br_eth1_10.dns": "10.0.0.6 db1\n",
+        "br_eth1_10.dns": "10.0.0.6 db1\n10.0.0.7 db1\n",
+    }
+    assert netrender.dhcp_ranges(state) == {
+        "br_eth1_10": ("set:zs0a00000024,10.0.0.0,static,255.255.255.0",)
     }
     for bad, message in (
         ({**entry, "mac": "fa:16:3e"}, "is not a MAC address"),
