@@ -1,6 +1,6 @@
 """Userdata over REST on simulated hosts (flat provider): a VM created with a
 ``userdata::<base64>`` system tag has its userdata on exactly the host that runs it,
-through create, stop, start, migrate, reconnect and destroy; a host refusing it fails the
+through create, stop, start, migrate, reboot, reconnect and destroy; a host refusing it fails the
 start; a tag that is not base64 is refused."""
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ async def test_userdata_is_on_the_host_that_runs_the_vm(admin: ApiClient, sim: S
     assert on[moved["hostUuid"]] == HOSTS[0]
     assert set(held(sim, HOSTS[0])) == {vm["uuid"]}
     assert held(sim, HOSTS[1]) == {}
+
+    # Rebooted: the VM stays on its host, and so does its userdata.
+    await vm_ok(admin, vm["uuid"], "rebootVmInstance")
+    assert set(held(sim, HOSTS[0])) == {vm["uuid"]}
 
     # A host that lost it gets it back when it reconnects.
     sim.machine(HOSTS[0]).network = None
