@@ -505,6 +505,16 @@ async def test_the_agents_dnsmasq_gives_a_guest_its_nics_address(
         "hostname=web1 domain=example.internal"
     )
 
+    # Its name resolves at the bridge's dnsmasq (the guest takes its address first).
+    in_ns(dhcp_guest, "ip", "addr", "add", "10.0.1.5/24", "dev", "eth0")
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", dhcp_guest, "busybox", "nslookup", "web1.example.internal",
+        "10.0.1.1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    answer, _ = await proc.communicate()
+    assert "Address: 10.0.1.5" in answer.decode(), answer.decode()
+    in_ns(dhcp_guest, "ip", "addr", "flush", "dev", "eth0")
+
     # The entry changes (another address for the MAC): dnsmasq rereads its files.
     pid = agent.agent.network.dnsmasq.pid("br_dh")
     moved = {**entry, "ip": "10.0.1.9"}
