@@ -1,7 +1,7 @@
 """KVM agent (port 7070): network services applied on the host. The machine keeps what it
 holds, so tests can check it: DHCP entries (by MAC), the security-group rule set of each
-member NIC it runs with the groups' member addresses, the EIP NAT table (by VIP) and the
-port-forwarding table (by VIP, protocol and ports).
+member NIC it runs with the groups' member addresses, the EIP NAT table (by VIP), the
+port-forwarding table (by VIP, protocol and ports) and the userdata it serves (by VM).
 
 ``/securitygroup/refreshrulesonhost`` replaces the whole rule set (the node always sends
 all of it); EIP and DHCP commands add or remove entries and succeed when repeated, and
@@ -26,6 +26,7 @@ class NetworkState:
     nat: dict[str, dict[str, Any]] = field(default_factory=dict)  # vip -> EIP entry
     # "vip:protocol:start-end" -> port-forwarding rule
     forwards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    userdata: dict[str, dict[str, Any]] = field(default_factory=dict)  # vm uuid -> entry
     refreshes: int = 0  # rule-set refreshes taken
 
     def view(self) -> dict[str, Any]:
@@ -35,6 +36,7 @@ class NetworkState:
             "securityGroupMembers": dict(self.members),
             "nat": dict(self.nat),
             "portForwarding": dict(self.forwards),
+            "userdata": dict(self.userdata),
             "securityGroupRefreshes": self.refreshes,
         }
 
@@ -145,6 +147,34 @@ def delete_forwards(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _userdata_vm(entry: dict[str, Any]) -> str:
+    metadata = entry.get("metadata")
+    if not isinstance(metadata, dict):
+        raise AgentCommandError("a userdata entry needs a metadata object")
+    return field_str(metadata, "vmUuid")
+
+
+def apply_userdata(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    single = cmd.get("userdata")
+    entries = [single] if isinstance(single, dict) else _dicts(cmd, "userdata")
+    for entry in entries:  # validated whole before anything changes
+        _userdata_vm(entry)
+        field_str(entry, "vmIp")
+    if cmd.get("rebuild") is True:
+        state.userdata = {}  # the whole table follows
+    for entry in entries:
+        state.userdata[_userdata_vm(entry)] = entry
+    return {}
+
+
+def release_userdata(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    for entry in _dicts(cmd, "userdata"):
+        state.userdata.pop(field_str(entry, "vmUuid"), None)
+    return {}
+
+
 COMMANDS: dict[str, SimCommand] = {
     "/securitygroup/refreshrulesonhost": SimCommand(refresh_rules),
     "/flatnetworkprovider/dhcp/apply": SimCommand(apply_dhcp),
@@ -157,4 +187,7 @@ COMMANDS: dict[str, SimCommand] = {
     "/flatnetworkprovider/portforwarding/batchapply": SimCommand(apply_forwards),
     "/flatnetworkprovider/portforwarding/delete": SimCommand(delete_forwards),
     "/flatnetworkprovider/portforwarding/batchdelete": SimCommand(delete_forwards),
+    "/flatnetworkprovider/userdata/apply": SimCommand(apply_userdata),
+    "/flatnetworkprovider/userdata/batchapply": SimCommand(apply_userdata),
+    "/flatnetworkprovider/userdata/release": SimCommand(release_userdata),
 }

@@ -88,7 +88,13 @@ class KvmAgent:
         # libvirt's test driver runs no guest: its host's own rules are left alone unless
         # a namespace is named for them.
         dry = config.libvirt_uri.startswith("test:") and not config.netns
-        self.network = NetworkCommands(self.runtime, config.state_dir, config.netns, dry=dry)
+        self.network = NetworkCommands(
+            self.runtime,
+            config.state_dir,
+            config.netns,
+            dry=dry,
+            metadata_port=config.metadata_port,
+        )
         self.network.register()
         self.server = AgentServer(self.runtime)
         self._reporting: asyncio.Task[None] | None = None
@@ -118,6 +124,7 @@ class KvmAgent:
 
     async def stop(self) -> None:
         await self.server.stop()
+        await self.network.close()
         if self._reporting is not None:
             self._reporting.cancel()
             await asyncio.gather(self._reporting, return_exceptions=True)

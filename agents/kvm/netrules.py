@@ -7,6 +7,8 @@ turns a state into rule sets.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -137,6 +139,18 @@ class DhcpEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Userdata:
+    """What the metadata address serves the VM whose NIC has ``vm_ip`` on ``bridge``."""
+
+    vm_uuid: str
+    vm_ip: str
+    bridge: str
+    hostname: str | None
+    userdata: bytes  # the decoded ``userdataList``, one after another
+    raw: dict[str, Any] = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class NetState:
     """What the node told this host; every change makes a new one."""
 
@@ -145,6 +159,7 @@ class NetState:
     nat: dict[str, Eip] = field(default_factory=dict)  # vip ->
     forwards: dict[str, Forward] = field(default_factory=dict)  # Forward.key ->
     dhcp: dict[str, DhcpEntry] = field(default_factory=dict)  # mac ->
+    userdata: dict[str, Userdata] = field(default_factory=dict)  # vm ip ->
 
     def to_json(self) -> dict[str, Any]:
         """The commands' own entries: what ``from_json`` reads back after a restart."""
@@ -154,6 +169,7 @@ class NetState:
             "eips": [e.raw for e in self.nat.values()],
             "rules": [f.raw for f in self.forwards.values()],
             "dhcp": [d.raw for d in self.dhcp.values()],
+            "userdata": [u.raw for u in self.userdata.values()],
         }
 
     @classmethod
@@ -163,6 +179,7 @@ class NetState:
         )
         state = with_eips(state, entries(saved, "eips"), rebuild=True)
         state = with_forwards(state, entries(saved, "rules"), rebuild=True)
+        state = with_userdata(state, entries(saved, "userdata"), rebuild=True)
         return with_dhcp(state, entries(saved, "dhcp"), rebuild=True)
 
 
@@ -358,3 +375,56 @@ def without_dhcp(state: NetState, raws: list[dict[str, Any]]) -> NetState:
     for raw in raws:
         dhcp.pop(_mac(raw, "mac", "a DHCP release"), None)
     return replace(state, dhcp=dhcp)
+
+
+def _userdata(raw: dict[str, Any]) -> Userdata:
+    metadata = raw.get("metadata")
+    if not isinstance(metadata, dict):
+        raise AgentCommandError("a userdata entry needs a metadata object", field="metadata")
+    vm_uuid = _str(metadata, "vmUuid", "userdata metadata")
+    where = f"the userdata of VM {vm_uuid}"
+    hostname = metadata.get("vmHostname") or None
+    if hostname is not None and not (isinstance(hostname, str) and _HOSTNAME.fullmatch(hostname)):
+        raise AgentCommandError(f"{where}: vmHostname {hostname!r} is not a host name")
+    parts = raw.get("userdataList") or []
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise AgentCommandError(f"{where}: userdataList must be a list of base64 strings")
+    try:
+        decoded = [base64.b64decode(p, validate=True) for p in parts]
+    except (binascii.Error, ValueError):
+        raise AgentCommandError(f"{where}: userdataList holds text that is not base64") from None
+    return Userdata(
+        vm_uuid=vm_uuid,
+        vm_ip=_ipv4(raw, "vmIp", where),
+        bridge=_ifname(raw, "bridgeName", where),
+        hostname=hostname,
+        userdata=b"".join(decoded),
+        raw=raw,
+    )
+
+
+def with_userdata(state: NetState, raws: list[dict[str, Any]], *, rebuild: bool) -> NetState:
+    """Entries added (or the whole table replaced). The metadata server tells guests apart
+    by their address: two VMs with one address (on two L3 networks) are refused."""
+    held = {} if rebuild else dict(state.userdata)
+    for entry in (_userdata(r) for r in raws):
+        other = held.get(entry.vm_ip)
+        if other is not None and other.vm_uuid != entry.vm_uuid:
+            raise AgentCommandError(
+                f"{entry.vm_ip} already has the userdata of VM {other.vm_uuid} on this host",
+                vmIp=entry.vm_ip,
+                vmUuid=other.vm_uuid,
+            )
+        held[entry.vm_ip] = entry
+    return replace(state, userdata=held)
+
+
+def without_userdata(state: NetState, raws: list[dict[str, Any]]) -> NetState:
+    held = dict(state.userdata)
+    for raw in raws:
+        ip = _ipv4(raw, "vmIp", "a userdata release")
+        entry = held.get(ip)
+        # Another VM's since (the address was given again): not ours to release.
+        if entry is not None and raw.get("vmUuid") in (None, entry.vm_uuid):
+            del held[ip]
+    return replace(state, userdata=held)

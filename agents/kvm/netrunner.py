@@ -131,6 +131,10 @@ class NetRunner:
         """The dnsmasq directory holds exactly ``files``; the names written or removed."""
         return await asyncio.to_thread(_sync_files, self.dnsmasq_dir, files)
 
+    async def apply_tree(self, root: Path, files: dict[str, bytes]) -> list[str]:
+        """``root`` holds exactly ``files`` (relative paths); the paths written or removed."""
+        return await asyncio.to_thread(_sync_tree, root, files)
+
 
 def _sync_files(directory: Path, files: dict[str, str]) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -148,4 +152,29 @@ def _sync_files(directory: Path, files: dict[str, str]) -> list[str]:
         if not path.name.startswith(".") and path.name not in files:
             path.unlink()
             changed.append(path.name)
+    return sorted(changed)
+
+
+def _sync_tree(root: Path, files: dict[str, bytes]) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, data in files.items():
+        path = root / name
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_bytes() == data:
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.part")
+        part.write_bytes(data)
+        os.replace(part, path)  # a guest reading it gets the old file or the new one
+        changed.append(name)
+    wanted = {root / name for name in files}
+    # Deepest first, so directories emptied of files go too.
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path not in wanted:
+            path.unlink()
+            changed.append(str(path.relative_to(root)))
     return sorted(changed)

@@ -1,5 +1,5 @@
-"""The flat network services' host commands: security groups, EIPs, port forwarding and
-DHCP/DNS, as the simulator serves them (``simulator/kvm_network.py``).
+"""The flat network services' host commands: security groups, EIPs, port forwarding,
+DHCP/DNS and userdata, as the simulator serves them (``simulator/kvm_network.py``).
 
 Each command makes a new ``NetState`` from the current one (``netrules.py``; validated
 whole first, so bad input changes nothing), renders the rule sets (``netrender.py``), has
@@ -7,6 +7,10 @@ the runner (``netrunner.py``) put in place what differs, and only then keeps the
 disk (``<state_dir>/network.json``): an agent restarted between two commands renders the
 next one over everything the node told it, not over nothing. A command that failed to
 apply leaves the state as it was, and the next command applies the whole set again.
+
+Userdata is served by the agent's metadata server (``metadata.py``), started when a VM
+with userdata is first on the host; DHCP and DNS by a dnsmasq per bridge with entries
+(``dnsmasq.py``). Neither runs in ``dry`` mode (rules and files only).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.kvm import netrender, netrules
+from agents.kvm.dnsmasq import Dnsmasq
+from agents.kvm.metadata import MetadataServer
 from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import NetRunner
 from agents.runtime import AgentCommandError, AgentRuntime
@@ -29,11 +35,21 @@ log = logging.getLogger(__name__)
 
 class NetworkCommands:
     def __init__(
-        self, runtime: AgentRuntime, state_dir: Path, netns: str = "", *, dry: bool = False
+        self,
+        runtime: AgentRuntime,
+        state_dir: Path,
+        netns: str = "",
+        *,
+        dry: bool = False,
+        metadata_port: int = 7073,
     ) -> None:
         self.runtime = runtime
         self.state_file = state_dir / "network.json"
         self.runner = NetRunner(state_dir / "dnsmasq", netns, dry=dry)
+        self.userdata_dir = state_dir / "userdata"
+        self.metadata = MetadataServer(self.userdata_dir, metadata_port, netns)
+        self.dnsmasq = Dnsmasq(state_dir / "dnsmasq", state_dir / "dnsmasq-run", netns)
+        self.dry = dry
         self.state = NetState()
 
     def register(self) -> None:
@@ -41,6 +57,12 @@ class NetworkCommands:
         rt.command("/securitygroup/refreshrulesonhost", self.refresh_rules)
         rt.command("/flatnetworkprovider/dhcp/apply", self.apply_dhcp)
         rt.command("/flatnetworkprovider/dhcp/release", self.release_dhcp)
+        for path in (
+            "/flatnetworkprovider/userdata/apply",
+            "/flatnetworkprovider/userdata/batchapply",
+        ):
+            rt.command(path, self.apply_userdata)
+        rt.command("/flatnetworkprovider/userdata/release", self.release_userdata)
         for path in ("/flatnetworkprovider/eip/apply", "/flatnetworkprovider/eip/batchapply"):
             rt.command(path, self.apply_eip)
         for path in ("/flatnetworkprovider/eip/delete", "/flatnetworkprovider/eip/batchdelete"):
@@ -62,17 +84,38 @@ class NetworkCommands:
         except (ValueError, AgentCommandError) as exc:
             # The node rebuilds every table on reconnect: starting empty is safe.
             log.warning("ignoring %s, which cannot be read: %s", self.state_file, exc)
+            return
+        if (self.state.userdata or self.state.dhcp) and not self.dry:
+            # Guests ask for addresses and read their userdata at any boot, not only
+            # after the node's next command.
+            await self._change(lambda s: s)
+
+    async def close(self) -> None:
+        await self.metadata.stop()
+        await self.dnsmasq.stop_all()
 
     async def _change(self, make: Callable[[NetState], NetState]) -> dict[str, Any]:
         async with self.runner.lock:
             new = make(self.state)
+            port = self.metadata.port
+            if new.userdata and not self.dry:
+                port = await self.metadata.start()
             changed = []
-            for wanted in (netrender.render_security_groups(new), netrender.render_nat(new)):
+            for wanted in (
+                netrender.render_security_groups(new, port),
+                netrender.render_nat(new, port),
+            ):
                 if await self.runner.apply_table(wanted):
                     changed.append(wanted.table)
             files = await self.runner.apply_files(netrender.render_dnsmasq(new))
+            if not self.dry:
+                await self.dnsmasq.sync(netrender.dhcp_ranges(new), files)
+            served = await self.runner.apply_tree(self.userdata_dir, netrender.render_userdata(new))
+            files += [f"userdata/{name}" for name in served]
             await asyncio.to_thread(_save, self.state_file, new.to_json())
             self.state = new
+            if not new.userdata:
+                await self.metadata.stop()  # nothing to serve: the port closes
         return {"changedTables": changed, "changedFiles": files}
 
     async def refresh_rules(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +146,19 @@ class NetworkCommands:
     async def delete_forwards(self, cmd: dict[str, Any]) -> dict[str, Any]:
         rules = netrules.commanded(cmd, "rule", "rules")
         return await self._change(lambda s: netrules.without_forwards(s, rules))
+
+    async def apply_userdata(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        # ``userdata``: one entry (apply) or a list of them (batchapply).
+        one = cmd.get("userdata")
+        entries = [one] if isinstance(one, dict) else netrules.entries(cmd, "userdata")
+        rebuild = cmd.get("rebuild")
+        return await self._change(
+            lambda s: netrules.with_userdata(s, entries, rebuild=rebuild is True)
+        )
+
+    async def release_userdata(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        entries = netrules.entries(cmd, "userdata")
+        return await self._change(lambda s: netrules.without_userdata(s, entries))
 
 
 def _save(path: Path, saved: dict[str, Any]) -> None:

@@ -481,3 +481,55 @@ async def test_the_eips_a_nic_could_take(admin: ApiClient, sim: Simulator) -> No
     if await get_vm(admin, other["uuid"]) is not None:
         assert (await vm_action(admin, other["uuid"], "expungeVmInstance")).status == 200
     await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_a_stopped_vm_expunged_gives_up_its_eip_and_rules_for_another(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "eipgone", HOSTS[:1], storage=("nfs",))
+    flat = {"Flat": ["DHCP", "Eip", "PortForwarding"]}
+    assert (await attach_services(admin, dc["l3"]["uuid"], flat)).status == 200
+    public = await public_l3(admin, dc, "eipgone-public")
+    eip_vip = await new_vip(admin, public["uuid"], "eip-vip")
+    pf_vip = await new_vip(admin, public["uuid"], "pf-vip")
+    old = await new_vm(admin, dc, "old")
+    nic = old["vmNics"][0]
+    eip = await admin.inventory(
+        "/eips", {"name": "e", "vipUuid": eip_vip["uuid"], "vmNicUuid": nic["uuid"]}
+    )
+    rule = await admin.inventory(
+        "/port-forwarding",
+        {
+            "name": "ssh",
+            "vipUuid": pf_vip["uuid"],
+            "vipPortStart": 2222,
+            "privatePortStart": 22,
+            "protocolType": "TCP",
+            "vmNicUuid": nic["uuid"],
+        },
+    )
+    assert host_nat(sim, HOSTS[0]) == {eip_vip["ip"]: nic["ip"]}
+
+    # Stopped (off the host), destroyed, expunged: the EIP and the rule stay, detached.
+    await vm_ok(admin, old["uuid"], "stopVmInstance")
+    assert host_nat(sim, HOSTS[0]) == {}
+    await destroy_and_expunge(admin, old["uuid"])
+    assert (await _eip(admin, eip["uuid"])).get("vmNicUuid") is None
+    [kept] = await inventories(admin, "/port-forwarding", f"uuid={rule['uuid']}")
+    assert kept.get("vmNicUuid") is None
+    assert host_nat(sim, HOSTS[0]) == {}
+    assert host_network(sim, HOSTS[0])["portForwarding"] == {}
+
+    # Another VM takes both: NATed on its host, to its address only.
+    new = await new_vm(admin, dc, "new")
+    other = new["vmNics"][0]
+    answer = await admin.create(f"/eips/{eip['uuid']}/vm-instances/nics/{other['uuid']}", {})
+    assert answer.status == 200, answer.body
+    answer = await admin.create(
+        f"/port-forwarding/{rule['uuid']}/vm-instances/nics/{other['uuid']}", {}
+    )
+    assert answer.status == 200, answer.body
+    assert host_nat(sim, HOSTS[0]) == {eip_vip["ip"]: other["ip"]}
+    [forward] = host_network(sim, HOSTS[0])["portForwarding"].values()
+    assert forward["nicIp"] == other["ip"]
+    await destroy_and_expunge(admin, new["uuid"])

@@ -378,3 +378,45 @@ async def test_a_disconnected_host_refuses_nothing_and_catches_up_when_it_reconn
     assert https in host_rules(sim, HOSTS[1])[nic2]
     for vm in (vm1, vm2):
         await destroy_and_expunge(admin, vm["uuid"])
+
+
+async def test_a_stopped_member_expunged_leaves_the_hosts_of_its_group(
+    admin: ApiClient, sim: Simulator
+) -> None:
+    dc = await add_full_datacenter(admin, "sggone", HOSTS, storage=("nfs",))
+    l3 = dc["l3"]["uuid"]
+    a, b = dc["hosts"]
+    assert (await attach_services(admin, l3, {"SecurityGroup": ["SecurityGroup"]})).status == 200
+    sg = await _group_with_rules(admin, l3, "gone")  # its members may reach each other
+    vm1 = await new_vm(admin, dc, "g1", hostUuid=a["uuid"])
+    vm2 = await new_vm(admin, dc, "g2", hostUuid=b["uuid"])
+    nic1, nic2 = vm1["vmNics"][0], vm2["vmNics"][0]
+    await _add_nics(admin, sg["uuid"], nic1["uuid"], nic2["uuid"])
+    both = {sg["uuid"]: sorted([nic1["ip"], nic2["ip"]])}
+
+    # Stopped, then destroyed while stopped: still a member, its address still a peer of
+    # vm1's rules (as a stop keeps it).
+    await vm_ok(admin, vm2["uuid"], "stopVmInstance")
+    assert (await admin.delete(f"/vm-instances/{vm2['uuid']}")).status == 200
+    assert host_network(sim, HOSTS[0])["securityGroupMembers"] == both
+
+    # The host refusing to let the address go fails the expunge: the VM stays Destroyed,
+    # its NIC a member there and in the database.
+    sim.set_fault(HOSTS[0], "/securitygroup/refreshrulesonhost", fail="iptables: locked", times=1)
+    refused = await vm_action(admin, vm2["uuid"], "expungeVmInstance")
+    assert refused.status != 200
+    assert "iptables: locked" in str(refused.body)
+    [kept] = await inventories(admin, "/vm-instances", f"uuid={vm2['uuid']}")
+    assert kept["state"] == "Destroyed"
+    refs = await inventories(admin, "/security-groups/vm-instances/nics")
+    assert sorted(r["vmNicUuid"] for r in refs) == sorted([nic1["uuid"], nic2["uuid"]])
+    assert host_network(sim, HOSTS[0])["securityGroupMembers"] == both
+
+    # Expunged: out of the group and off every host that named it as a peer (its address
+    # goes back to the network, and whoever gets it next is no member).
+    answer = await vm_action(admin, vm2["uuid"], "expungeVmInstance")
+    assert answer.status == 200, answer.body
+    refs = await inventories(admin, "/security-groups/vm-instances/nics")
+    assert [r["vmNicUuid"] for r in refs] == [nic1["uuid"]]
+    assert host_network(sim, HOSTS[0])["securityGroupMembers"] == {sg["uuid"]: [nic1["ip"]]}
+    await destroy_and_expunge(admin, vm1["uuid"])

@@ -5,9 +5,12 @@ are never touched."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -190,10 +193,8 @@ async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
     dhcp = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
     assert dhcp["changedFiles"] == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
     files = tmp_path / "agent" / "state" / "dnsmasq"
-    assert (files / "br_eth1.hosts").read_text() == (
-        "fa:16:3e:00:00:01,set:zsfa163e000001,10.0.0.5,web1\n"
-    )
-    assert "tag:zsfa163e000001,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
+    assert (files / "br_eth1.hosts").read_text() == ("fa:16:3e:00:00:01,10.0.0.5,web1\n")
+    assert "tag:zs0a00000024,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
     assert (files / "br_eth1.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
     released = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]})
     assert sorted(released["changedFiles"]) == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
@@ -260,3 +261,271 @@ async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
         assert "is not an IPv4 address" in bad["error"]
     saved = (tmp_path / "agent" / "state" / "network.json").read_text()
     assert "198.51.100.7" in saved
+
+
+CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - echo hello\n"
+# Asks 169.254.169.254 for a path from a given source address; prints the status, then
+# the body (or the error, when nothing answers).
+_FETCH = """
+import http.client, sys
+conn = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=3,
+                                  source_address=(sys.argv[3], 0))
+try:
+    conn.request("GET", sys.argv[4])
+    answer = conn.getresponse()
+    sys.stdout.write(f"{answer.status}\\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(answer.read())
+except OSError as exc:
+    sys.stdout.write(f"error {exc!r}\\n")
+"""
+
+
+async def fetch(
+    ns: str, source: str, path: str, to: str = "169.254.169.254", port: int = 80
+) -> str:
+    """A guest's request from namespace ``ns`` (a process of its own: the agent that
+    answers runs in this test's event loop)."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        sys.executable,
+        "-c",
+        _FETCH,
+        to,
+        str(port),
+        source,
+        path,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    return out.decode()
+
+
+@pytest.fixture
+def guest(netns: str) -> Iterator[str]:
+    """A guest namespace on bridge ``br_ud`` of the agent's namespace: the bridge holds
+    the gateway 10.0.0.1, the guest 10.0.0.5 and 10.0.0.6 (a second guest's address)."""
+    name = f"zs-guest-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "add", "br_ud", "type", "bridge"],
+            ["ip", "addr", "add", "10.0.0.1/24", "dev", "br_ud"],
+            ["ip", "link", "set", "br_ud", "up"],
+            ["ip", "link", "add", "vud", "type", "veth", "peer", "name", "eth0", "netns", name],
+            ["ip", "link", "set", "vud", "master", "br_ud", "up"],
+        ):
+            in_ns(netns, *argv)
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "addr", "add", "10.0.0.5/24", "dev", "eth0"],
+            ["ip", "addr", "add", "10.0.0.6/24", "dev", "eth0"],
+            ["ip", "link", "set", "eth0", "up"],
+            ["ip", "route", "add", "default", "via", "10.0.0.1"],
+        ):
+            in_ns(name, *argv)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def userdata_entry(vm_uuid: str = "vm-ud", ip: str = "10.0.0.5") -> dict[str, Any]:
+    return {
+        "metadata": {"vmUuid": vm_uuid, "vmHostname": "web1"},
+        "userdataList": [base64.b64encode(CLOUD_CONFIG).decode()],
+        "vmIp": ip,
+        "netmask": "255.255.255.0",
+        "bridgeName": "br_ud",
+        "l3NetworkUuid": "l3",
+    }
+
+
+@needs_netns
+async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
+    agent: InProcessAgent, netns: str, guest: str, tmp_path: Path
+) -> None:
+    done = await agent.call(
+        "/flatnetworkprovider/userdata/batchapply", {"userdata": [userdata_entry()]}
+    )
+    assert done["success"], done
+    assert done["changedTables"] == ["filter", "nat"]
+    assert "userdata/10.0.0.5/latest/user-data" in done["changedFiles"]
+    port = agent.agent.config.metadata_port
+    nat = in_ns(netns, "iptables-save", "-t", "nat")
+    assert (
+        f"-A zs-nat-pre -d 169.254.169.254/32 -i br_ud -p tcp -m tcp --dport 80 "
+        f"-j REDIRECT --to-ports {port}"
+    ) in nat
+    saved = in_ns(netns, "iptables-save", "-t", "filter")
+    assert "-A INPUT -j zs-md" in saved
+    files = tmp_path / "agent" / "state" / "userdata" / "10.0.0.5" / "latest"
+    assert (files / "user-data").read_bytes() == CLOUD_CONFIG
+
+    # The guest reads its own userdata and metadata at 169.254.169.254.
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    assert await fetch(guest, "10.0.0.5", "/latest/meta-data/") == (
+        "200\ninstance-id\nlocal-hostname\n"
+    )
+    assert await fetch(guest, "10.0.0.5", "/latest/meta-data/instance-id") == "200\nvm-ud"
+    # Another guest reads nothing of it; nobody reaches the server but through the address.
+    assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
+    assert (
+        await fetch(guest, "10.0.0.5", "/latest/user-data", to="10.0.0.1", port=port)
+    ).startswith("error")
+
+    # Another VM with the same address (another L3 network) is refused; nothing changes.
+    clash = await agent.call(
+        "/flatnetworkprovider/userdata/apply", {"userdata": userdata_entry("vm-other")}
+    )
+    assert not clash["success"]
+    assert clash["details"]["vmUuid"] == "vm-ud"
+    bad = userdata_entry("vm-bad", "10.0.0.6")
+    bad["userdataList"] = ["not base64!"]
+    refused = await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": bad})
+    assert "not base64" in refused["error"]
+    assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
+
+    # Released: the redirect, the guard and the files go.
+    gone = await agent.call(
+        "/flatnetworkprovider/userdata/release",
+        {"userdata": [{"vmUuid": "vm-ud", "vmIp": "10.0.0.5", "bridgeName": "br_ud"}]},
+    )
+    assert gone["changedTables"] == ["filter", "nat"], gone
+    assert "169.254.169.254" not in in_ns(netns, "iptables-save", "-t", "nat")
+    assert "zs-md" not in in_ns(netns, "iptables-save", "-t", "filter")
+    assert list((tmp_path / "agent" / "state" / "userdata").iterdir()) == []
+
+
+GUEST_MAC = "fa:16:3e:00:01:05"
+# udhcpc's script: what the lease said, once bound.
+_LEASE_SCRIPT = """#!/bin/sh
+if [ "$1" = bound ]; then
+  echo "ip=$ip subnet=$subnet router=$router dns=$dns" \
+    "hostname=$hostname domain=$domain" > "$0.lease"
+fi
+exit 0
+"""
+
+
+@pytest.fixture
+def dhcp_guest(netns: str) -> Iterator[str]:
+    """A guest namespace with no address, its NIC (MAC ``GUEST_MAC``) on bridge ``br_dh``
+    of the agent's namespace, which holds 10.0.1.1/24 (the host's address there)."""
+    name = f"zs-dhcp-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for argv in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "add", "br_dh", "type", "bridge"],
+            ["ip", "addr", "add", "10.0.1.1/24", "dev", "br_dh"],
+            ["ip", "link", "set", "br_dh", "up"],
+            ["ip", "link", "add", "vdh", "type", "veth", "peer", "name", "eth0", "netns", name],
+            ["ip", "link", "set", "vdh", "master", "br_dh", "up"],
+        ):
+            in_ns(netns, *argv)
+        in_ns(name, "ip", "link", "set", "eth0", "address", GUEST_MAC)
+        in_ns(name, "ip", "link", "set", "eth0", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+async def dhcp_lease(ns: str, script: Path) -> str | None:
+    """What busybox's udhcpc in ``ns`` is given (None: no lease)."""
+    lease = Path(f"{script}.lease")
+    lease.unlink(missing_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "busybox",
+        "udhcpc",
+        "-i",
+        "eth0",
+        "-f",
+        "-q",
+        "-n",
+        "-t",
+        "3",
+        "-T",
+        "1",
+        "-s",
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    print(out.decode())  # shown when the test fails
+    return lease.read_text().strip() if lease.exists() else None
+
+
+def _dhcp_error() -> str | None:
+    if shutil.which("dnsmasq") is None:
+        return "dnsmasq is not installed (Debian dnsmasq-base)"
+    if shutil.which("busybox") is None:
+        return "busybox is not installed (Debian busybox): its udhcpc is the guest"
+    return None
+
+
+needs_dhcp = pytest.mark.skipif(_dhcp_error() is not None, reason=str(_dhcp_error()))
+
+
+@needs_netns
+@needs_dhcp
+async def test_the_agents_dnsmasq_gives_a_guest_its_nics_address(
+    agent: InProcessAgent, netns: str, dhcp_guest: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(_LEASE_SCRIPT)
+    script.chmod(0o755)
+    entry = {
+        "vmUuid": "vm",
+        "ip": "10.0.1.5",
+        "mac": GUEST_MAC,
+        "netmask": "255.255.255.0",
+        "gateway": "10.0.1.1",
+        "hostname": "web1",
+        "dns": ["10.0.1.1"],
+        "dnsDomain": "example.internal",
+        "bridgeName": "br_dh",
+    }
+    done = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
+    assert done["success"], done
+    assert agent.agent.network.dnsmasq.pid("br_dh") is not None
+
+    # The guest asks: it gets its NIC's address, gateway, DNS server and name.
+    lease = await dhcp_lease(dhcp_guest, script)
+    assert lease == (
+        "ip=10.0.1.5 subnet=255.255.255.0 router=10.0.1.1 dns=10.0.1.1 "
+        "hostname=web1 domain=example.internal"
+    )
+
+    # Its name resolves at the bridge's dnsmasq (the guest takes its address first).
+    in_ns(dhcp_guest, "ip", "addr", "add", "10.0.1.5/24", "dev", "eth0")
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", dhcp_guest, "busybox", "nslookup", "web1.example.internal",
+        "10.0.1.1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    answer, _ = await proc.communicate()
+    assert "Address: 10.0.1.5" in answer.decode(), answer.decode()
+    in_ns(dhcp_guest, "ip", "addr", "flush", "dev", "eth0")
+
+    # The entry changes (another address for the MAC): dnsmasq rereads its files.
+    pid = agent.agent.network.dnsmasq.pid("br_dh")
+    moved = {**entry, "ip": "10.0.1.9"}
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [moved]}))["success"]
+    assert agent.agent.network.dnsmasq.pid("br_dh") == pid
+    lease = await dhcp_lease(dhcp_guest, script)
+    assert lease is not None
+    assert lease.startswith("ip=10.0.1.9 ")
+
+    # Released: the bridge's dnsmasq stops; the guest gets nothing.
+    gone = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [moved]})
+    assert gone["success"], gone
+    assert agent.agent.network.dnsmasq.pid("br_dh") is None
+    assert await dhcp_lease(dhcp_guest, script) is None

@@ -3,11 +3,14 @@ and the runner's plan (what ``iptables-restore`` gets, and nothing when the set 
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agents.kvm import netrender, netrules
+from agents.kvm.metadata import read_for
 from agents.kvm.netrender import nic_chain
 from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import parse_save, plan
@@ -169,14 +172,21 @@ def test_dhcp_files_per_bridge_and_bad_entries() -> None:
         "bridgeName": "br_eth1_10",
     }
     files = netrender.render_dnsmasq(netrules.with_dhcp(NetState(), [entry], rebuild=False))
+    state = netrules.with_dhcp(
+        NetState(), [entry, {**entry, "mac": "fa:16:3e:00:00:03", "ip": "10.0.0.7"}], rebuild=False
+    )
+    files = netrender.render_dnsmasq(state)
+    # Options by network (its range sets the tag), not by MAC: no tags in the hosts file.
     assert files == {
-        "br_eth1_10.hosts": "fa:16:3e:00:00:02,set:zsfa163e000002,10.0.0.6,db1\n",
+        "br_eth1_10.hosts": "fa:16:3e:00:00:02,10.0.0.6,db1\nfa:16:3e:00:00:03,10.0.0.7,db1\n",
         "br_eth1_10.opts": (
-            "tag:zsfa163e000002,option:netmask,255.255.255.0\n"
-            "tag:zsfa163e000002,option:router,10.0.0.1\n"
-            "tag:zsfa163e000002,option:dns-server,10.0.0.1,10.0.0.2\n"
+            "tag:zs0a00000024,option:router,10.0.0.1\n"
+            "tag:zs0a00000024,option:dns-server,10.0.0.1,10.0.0.2\n"
         ),
-        "br_eth1_10.dns": "10.0.0.6 db1\n",
+        "br_eth1_10.dns": "10.0.0.6 db1\n10.0.0.7 db1\n",
+    }
+    assert netrender.dhcp_ranges(state) == {
+        "br_eth1_10": ("set:zs0a00000024,10.0.0.0,static,255.255.255.0",)
     }
     for bad, message in (
         ({**entry, "mac": "fa:16:3e"}, "is not a MAC address"),
@@ -188,3 +198,42 @@ def test_dhcp_files_per_bridge_and_bad_entries() -> None:
     ):
         with pytest.raises(AgentCommandError, match=message):
             netrules.with_dhcp(NetState(), [bad], rebuild=False)
+
+
+def _userdata(vm: str, ip: str, text: bytes = b"#!/bin/sh\n") -> dict[str, Any]:
+    return {
+        "metadata": {"vmUuid": vm, "vmHostname": "web1"},
+        "userdataList": [base64.b64encode(text).decode()],
+        "vmIp": ip,
+        "bridgeName": "br_eth1",
+    }
+
+
+def test_userdata_is_laid_out_by_guest_address_and_released_by_its_own_vm_only() -> None:
+    state = netrules.with_userdata(NetState(), [_userdata("vm1", "10.0.0.5")], rebuild=False)
+    assert netrender.render_userdata(state) == {
+        "10.0.0.5/latest/user-data": b"#!/bin/sh\n",
+        "10.0.0.5/latest/meta-data/instance-id": b"vm1",
+        "10.0.0.5/latest/meta-data/local-hostname": b"web1",
+    }
+    assert netrender.render_nat(state, 7073).rules == (
+        "-A zs-nat-pre -i br_eth1 -d 169.254.169.254/32 -p tcp --dport 80 "
+        "-j REDIRECT --to-ports 7073",
+    )
+    with pytest.raises(AgentCommandError, match="already has the userdata of VM vm1"):
+        netrules.with_userdata(state, [_userdata("vm2", "10.0.0.5")], rebuild=False)
+    # A release naming another VM (the address given again since) leaves it.
+    kept = netrules.without_userdata(state, [{"vmUuid": "vm2", "vmIp": "10.0.0.5"}])
+    assert set(kept.userdata) == {"10.0.0.5"}
+    assert netrules.without_userdata(state, [{"vmUuid": "vm1", "vmIp": "10.0.0.5"}]).userdata == {}
+
+
+def test_the_metadata_server_reads_a_guest_its_own_files_only(tmp_path: Path) -> None:
+    (tmp_path / "10.0.0.5" / "latest").mkdir(parents=True)
+    (tmp_path / "10.0.0.5" / "latest" / "user-data").write_bytes(b"mine")
+    (tmp_path / "10.0.0.6").mkdir()
+    assert read_for(tmp_path, "10.0.0.5", "/latest/user-data") == b"mine"
+    assert read_for(tmp_path, "10.0.0.5", "") == b"latest/\n"
+    assert read_for(tmp_path, "10.0.0.6", "../10.0.0.5/latest/user-data") is None
+    assert read_for(tmp_path, "10.0.0.5", "/latest/nothing") is None
+    assert read_for(tmp_path, "not-an-address", "") is None

@@ -1,7 +1,7 @@
 """The flat network-service provider: DHCP, DNS, userdata and EIPs served on each KVM host
 by its agent (no appliance VM). A VM's DHCP entries (address, gateway, DNS servers, host
-name) go to the host before the VM boots there and leave with it; its NICs' EIPs are NATed
-on that host the same way (``FlatEips``)."""
+name) and its userdata go to the host before the VM boots there and leave with it; its
+NICs' EIPs are NATed on that host the same way (``eips``, ``userdata``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service
 from zstackpy.services.eip.extensions import EipOnHost
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
-from zstackpy.services.flat import eips, port_forwarding, resync
+from zstackpy.services.flat import eips, port_forwarding, resync, userdata
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -101,16 +101,19 @@ class FlatProvider(Service):
             await host_call(self.ctx, host, DHCP_APPLY, {"dhcp": entries, "rebuild": False})
         nat = await eips.eips_of(self.ctx, event)
         forwards = await port_forwarding.rules_of(self.ctx, event)
+        data = await userdata.userdata_of(self.ctx, event)
         try:
             if nat:
                 await host_call(self.ctx, host, eips.BATCH_APPLY, {"eips": nat})
             if forwards:
                 await host_call(self.ctx, host, port_forwarding.BATCH_APPLY, {"rules": forwards})
+            if data:
+                await host_call(self.ctx, host, userdata.BATCH_APPLY, {"userdata": data})
         except BaseException:
             # The VM will not come: what it had put there goes (best effort: the refusal
             # is the error that matters).
             try:
-                await self._release(host, entries, nat, forwards)
+                await self._release(host, entries, nat, forwards, data)
             except ZError as exc:
                 log.warning(
                     "VM %s: undoing its flat services failed: %s", event.placement.vm_uuid, exc
@@ -124,7 +127,8 @@ class FlatProvider(Service):
         entries = await self._dhcp(event)
         nat = await eips.eips_of(self.ctx, event)
         forwards = await port_forwarding.rules_of(self.ctx, event)
-        await self._release(event.placement.host.uuid, entries, nat, forwards)
+        data = await userdata.userdata_of(self.ctx, event)
+        await self._release(event.placement.host.uuid, entries, nat, forwards, data)
 
     async def _release(
         self,
@@ -132,9 +136,11 @@ class FlatProvider(Service):
         entries: list[dict[str, Any]],
         nat: list[dict[str, Any]],
         forwards: list[dict[str, Any]],
+        data: list[dict[str, Any]],
     ) -> None:
         """Take a VM's entries off the host; each table is tried even if another fails."""
         calls = [
+            (userdata.RELEASE, {"userdata": userdata.release_of(data)}, data),
             (port_forwarding.BATCH_DELETE, {"rules": forwards}, forwards),
             (eips.BATCH_DELETE, {"eips": nat}, nat),
             (DHCP_RELEASE, {"dhcp": entries}, entries),
@@ -180,7 +186,8 @@ class FlatProvider(Service):
         dhcp = resync.merged([await self._dhcp(e) for e in events])
         nat = resync.merged([await eips.eips_of(self.ctx, e) for e in events])
         forwards = resync.merged([await port_forwarding.rules_of(self.ctx, e) for e in events])
-        if not (dhcp or nat or forwards):
+        data = resync.merged([await userdata.userdata_of(self.ctx, e) for e in events])
+        if not (dhcp or nat or forwards or data):
             # Nothing of ours runs there: hosts of clusters without flat services (a KVM
             # agent built without them among them) are not sent empty tables. Entries left
             # by a service detached from an L3 while its VMs ran stay until one of its VMs
@@ -198,6 +205,12 @@ class FlatProvider(Service):
             host.agent,
             port_forwarding.BATCH_APPLY,
             {"rules": forwards, "rebuild": True},
+            timeout=AGENT_TIMEOUT_S,
+        )
+        await self.ctx.agents.call(
+            host.agent,
+            userdata.BATCH_APPLY,
+            {"userdata": data, "rebuild": True},
             timeout=AGENT_TIMEOUT_S,
         )
 

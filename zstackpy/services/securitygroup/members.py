@@ -1,6 +1,12 @@
 """Where a security group applies: the L3 networks it is attached to and its member NICs.
 Each change runs in the group's queue (``sg:<uuid>``, shared with the group's own service)
-and reaches the hosts through ``changes.change`` (undone when a host refuses)."""
+and reaches the hosts through ``changes.change`` (undone when a host refuses).
+
+NICs about to be deleted (their VM expunged, whatever its state, or the NIC detached)
+leave their groups first (``VmNicDeletionExtension``): a stopped member's address is a
+peer in the rules of the hosts running the other members, and its foreign key would drop
+the membership from the database alone, leaving the address on those hosts for whoever
+gets it next."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import logging
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zstackpy.core.bus.message import Reply
 from zstackpy.core.errors import SysErr, ZError
 from zstackpy.core.service import Service, handles
 from zstackpy.services.network.messages import GetL3NetworksMsg
@@ -42,11 +49,13 @@ from zstackpy.services.securitygroup.changes import (
 from zstackpy.services.securitygroup.errors import SecurityGroupErr
 from zstackpy.services.securitygroup.messages import (
     SECURITY_GROUP_MEMBER_SERVICE,
+    DropSecurityGroupNicsMsg,
 )
 from zstackpy.services.securitygroup.models import (
     SecurityGroupL3NetworkRefVO,
     VmNicSecurityGroupRefVO,
 )
+from zstackpy.services.vm.extensions import VmNicsDeletion
 from zstackpy.services.vm.models import VmNicVO
 
 log = logging.getLogger(__name__)
@@ -270,13 +279,21 @@ class SecurityGroupMemberService(Service):
         uuid = msg.security_group_uuid
         async with self.ctx.db.session() as session:
             await require_group(session, uuid)
+        await self._leave(uuid, msg.vm_nic_uuids)
+        return SecurityGroupEvent(
+            inventory=await answer(self.ctx, uuid, "updated", msg.require_auth())
+        )
+
+    async def _leave(self, uuid: str, nic_uuids: list[str]) -> None:
+        """In the group's queue: the NICs leave it, on the hosts too (undone if one refuses)."""
+        async with self.ctx.db.session() as session:
             saved = [
                 columns(r)
                 for r in (
                     await session.execute(
                         select(VmNicSecurityGroupRefVO).where(
                             VmNicSecurityGroupRefVO.security_group_uuid == uuid,
-                            VmNicSecurityGroupRefVO.vm_nic_uuid.in_(msg.vm_nic_uuids),
+                            VmNicSecurityGroupRefVO.vm_nic_uuid.in_(nic_uuids),
                         )
                     )
                 ).scalars()
@@ -294,6 +311,43 @@ class SecurityGroupMemberService(Service):
                 await session.execute(insert(VmNicSecurityGroupRefVO), saved)
 
             await change(self.ctx, [uuid], remove, restore)
-        return SecurityGroupEvent(
-            inventory=await answer(self.ctx, uuid, "updated", msg.require_auth())
+
+    # ----- NICs being deleted -----------------------------------------------------------------
+
+    async def vm_nics_deleting(self, event: VmNicsDeletion) -> None:
+        """VmNicDeletionExtension, in the VM's queue: each group the NICs are in lets them
+        go in its own queue; a host refusing fails the expunge or detach (a group that
+        already let them go keeps them out: the retry finds them gone there)."""
+        async with self.ctx.db.session() as session:
+            groups = sorted(
+                set(
+                    (
+                        await session.execute(
+                            select(VmNicSecurityGroupRefVO.security_group_uuid).where(
+                                VmNicSecurityGroupRefVO.vm_nic_uuid.in_(list(event.nic_uuids))
+                            )
+                        )
+                    ).scalars()
+                )
+            )
+        if not groups:
+            return
+        replies = await self.ctx.bus.call_many(
+            [
+                DropSecurityGroupNicsMsg(security_group_uuid=g, vm_nic_uuids=list(event.nic_uuids))
+                for g in groups
+            ],
+            parallelism=8,
         )
+        for reply in replies:
+            reply.raise_if_error()
+
+    @handles(DropSecurityGroupNicsMsg)
+    async def drop_nics(self, msg: DropSecurityGroupNicsMsg) -> Reply:
+        await self.ctx.queues.run(
+            sg_queue(msg.security_group_uuid),
+            self._leave,
+            msg.security_group_uuid,
+            msg.vm_nic_uuids,
+        )
+        return Reply()

@@ -33,3 +33,13 @@ class RefreshSecurityGroupHostMsg(NeedReplyMessage):
     host_uuid: str
     arriving: list[NicOnHost] = Field(default_factory=list)
     leaving: list[str] = Field(default_factory=list)  # NICs unplugged, rows not yet gone
+
+
+class DropSecurityGroupNicsMsg(NeedReplyMessage):
+    """These NICs leave the group, in its queue, hosts told first (their rows are about
+    to go: their VM is expunged or they are detached, whatever the VM's state)."""
+
+    service: ClassVar[str] = SECURITY_GROUP_MEMBER_SERVICE
+    route_by: ClassVar[str | None] = "security_group_uuid"
+    security_group_uuid: str
+    vm_nic_uuids: list[str]

@@ -11,6 +11,7 @@ from zstackpy.services.securitygroup.members import SecurityGroupMemberService
 from zstackpy.services.securitygroup.provider import SecurityGroupHostService
 from zstackpy.services.securitygroup.query import register_queries
 from zstackpy.services.securitygroup.service import SecurityGroupService
+from zstackpy.services.vm.extensions import VmNicDeletionExtension
 
 
 class _Plugin:
@@ -22,6 +23,7 @@ class _Plugin:
         registry.add_service(SecurityGroupHostService)
         registry.add_extension(NetworkServiceProviderBackend, SecurityGroupHostService)
         registry.add_extension(CascadeParticipant, SecurityGroupHostService)
+        registry.add_extension(VmNicDeletionExtension, SecurityGroupMemberService)
         register_queries(registry)
         for code, status in ERROR_STATUSES.items():
             registry.add_error_status(code, status)

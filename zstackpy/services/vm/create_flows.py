@@ -322,7 +322,14 @@ class StartVmOnHypervisor(Flow[CreateVmCtx]):
         spec = start_spec(ctx)
         for extension in ctx.node.plugins.extensions(VmBeforeStartExtension):
             await extension.before_vm_start(VmStartEvent(spec=spec, is_new=True))
-        event = placement_hooks.event(ctx.vm_uuid, spec.host, spec.nics, "create", spec.hostname)
+        event = placement_hooks.event(
+            ctx.vm_uuid,
+            spec.host,
+            spec.nics,
+            "create",
+            spec.hostname,
+            system_tags=tuple(ctx.msg.system_tags),
+        )
         await placement_hooks.arriving(ctx.node, event)
         ctx.arriving = event
         backend = backend_for(ctx.node, spec.host.hypervisor_type)

@@ -203,13 +203,17 @@ class VmPlacementEvent:
     ``cause``: create, start, migrate (arriving on the target, leaving the source), stop,
     destroy, failed (an arrival that did not happen), sync (what the host reported: the VM
     stopped, or runs where we did not start it), or nic-detached (only ``nics`` leave: they
-    were unplugged from the running VM, and their rows still exist)."""
+    were unplugged from the running VM, and their rows still exist).
+
+    ``system_tags``: a create's own (the API records them only once the create ended);
+    None: the VM's recorded tags hold what the VM asked for (``userdata::``, ...)."""
 
     vm_uuid: str
     host: VmHost
     nics: tuple[VmNicSpec, ...]
     cause: str
     hostname: str | None = None
+    system_tags: tuple[str, ...] | None = None
 
 
 class VmPlacementExtension(Protocol):

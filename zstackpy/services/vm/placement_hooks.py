@@ -6,6 +6,7 @@ only announced (their errors are logged: the VM's own state is already decided).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from zstackpy.core.context import NodeContext
 from zstackpy.services.vm.extensions import (
@@ -24,8 +25,16 @@ def event(
     nics: tuple[VmNicSpec, ...],
     cause: str,
     hostname: str | None = None,
+    system_tags: tuple[str, ...] | None = None,
 ) -> VmPlacementEvent:
-    return VmPlacementEvent(vm_uuid=vm_uuid, host=host, nics=nics, cause=cause, hostname=hostname)
+    return VmPlacementEvent(
+        vm_uuid=vm_uuid,
+        host=host,
+        nics=nics,
+        cause=cause,
+        hostname=hostname,
+        system_tags=system_tags,
+    )
 
 
 async def arriving(ctx: NodeContext, ev: VmPlacementEvent) -> None:
@@ -66,9 +75,7 @@ async def left(ctx: NodeContext, ev: VmPlacementEvent) -> None:
 
 def failed(ev: VmPlacementEvent) -> VmPlacementEvent:
     """The same placement, as an arrival that did not happen."""
-    return VmPlacementEvent(
-        vm_uuid=ev.vm_uuid, host=ev.host, nics=ev.nics, cause="failed", hostname=ev.hostname
-    )
+    return replace(ev, cause="failed")
 
 
 async def _left(extensions: list[VmPlacementExtension], ev: VmPlacementEvent) -> None:
