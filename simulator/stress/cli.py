@@ -471,8 +471,18 @@ class Run:
             ),
             "hosts_connected": connected,
         }
+        if pings:
+            # CPU per ping (its VM sync included) holds under a busier machine better than
+            # pings/s does.
+            figures["node_cpu_ms_per_ping"] = round(
+                1000 * delta("process_cpu_seconds_total") / pings, 3
+            )
         if sim_first and sim_last:
             figures["simulator_cpu_share"] = round(sim_delta("cpuSeconds") / seconds, 3)
+            if pings:
+                figures["simulator_cpu_ms_per_ping"] = round(
+                    1000 * sim_delta("cpuSeconds") / pings, 3
+                )
         return figures
 
     async def simulator_stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
