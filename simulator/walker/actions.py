@@ -15,6 +15,7 @@ from simulator.walker.cloud import (
     WalkError,
     host_ip,
 )
+from simulator.walker.forwarding import pf_name, settle_users
 from simulator.walker.model import TRANSITIONAL, HostModel
 from simulator.walker.steps import Step
 
@@ -45,7 +46,15 @@ class Outcome:
 
 
 # The steps that make a resource: the model records the uuid the node gave it.
-CREATES = ("volume-create", "snapshot-create", "image-add", "sg-create", "vip-create", "eip-create")
+CREATES = (
+    "volume-create",
+    "snapshot-create",
+    "image-add",
+    "sg-create",
+    "vip-create",
+    "eip-create",
+    "pf-create",
+)
 
 
 async def do(cloud: Cloud, step: Step) -> None:
@@ -83,6 +92,20 @@ async def do(cloud: Cloud, step: Step) -> None:
             cloud.model.vms[-1].nic_ip = inventory["vmNics"][0]["ip"]
         if outcome.ok and step.op == "vip-create":
             cloud.model.vips[-1].ip = outcome.answer.body["inventory"]["ip"]
+        if cloud.model.unsettled:
+            await _settle_vip_users(cloud, step)
+
+
+async def _settle_vip_users(cloud: Cloud, step: Step) -> None:
+    """A VIP delete a host refused: which of its users stayed is the parallel deletes'
+    order; the model keeps the one of each refused group the API lists (it must list one)."""
+    assert cloud.model is not None
+    groups, cloud.model.unsettled = cloud.model.unsettled, []
+    alive = {r["uuid"] for r in await cloud.query("/eips")}
+    alive |= {r["uuid"] for r in await cloud.query("/port-forwarding")}
+    problem = settle_users(cloud.model, groups, alive)
+    if problem is not None:
+        raise WalkError(f"{step}: {problem}")
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -120,6 +143,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_group(cloud, step)
     elif step.op.startswith(("vip-", "eip-")):
         answer = await _send_eip(cloud, step)
+    elif step.op.startswith("pf-"):
+        answer = await _send_pf(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -259,6 +284,37 @@ async def _send_eip(cloud: Cloud, step: Step) -> Answer:
     if step.op == "eip-detach":
         return await _op_call(cloud, "DELETE", f"/eips/{eip}/vm-instances/nics")
     return await _op_call(cloud, "DELETE", f"/eips/{eip}")
+
+
+async def _send_pf(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "pf-create":
+        assert step.vip is not None
+        params = {
+            "name": pf_name(model, step),
+            "vipUuid": model.vips[step.vip].uuid,
+            "vipPortStart": step.port,
+            "protocolType": "TCP",
+        }
+        return await _op_call(cloud, "POST", "/port-forwarding", {"params": params})
+    assert step.pf is not None
+    uuid = model.pfs[step.pf].uuid
+    if step.op == "pf-attach":
+        assert step.vm is not None
+        nic = model.vms[step.vm].nic
+        path = f"/port-forwarding/{uuid}/vm-instances/nics/{nic}"
+        return await _op_call(cloud, "POST", path, {"params": {}})
+    if step.op == "pf-detach":
+        return await _op_call(cloud, "DELETE", f"/port-forwarding/{uuid}/vm-instances/nics")
+    if step.op == "pf-delete":
+        return await _op_call(cloud, "DELETE", f"/port-forwarding/{uuid}")
+    if step.op == "pf-update":
+        body: dict[str, Any] = {"updatePortForwardingRule": {"name": pf_name(model, step)}}
+    else:
+        event = "enable" if step.enable else "disable"
+        body = {"changePortForwardingRuleState": {"stateEvent": event}}
+    return await _op_call(cloud, "PUT", f"/port-forwarding/{uuid}/actions", body)
 
 
 def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
-RESOURCES = ("snapshots", "images", "security-groups", "eips")
+RESOURCES = ("snapshots", "images", "security-groups", "eips", "port-forwarding")
 PUBLIC_IPS = 3  # the public L3's addresses: VIPs run out after three
 
 
@@ -266,12 +266,12 @@ class Cloud:
             f"/l3-networks/{l3['uuid']}/network-services",
             {"networkServices": {provider["uuid"]: ["SecurityGroup"]}},
         )
-        # EIPs on the walk's L3 (the flat provider NATs them on the hosts), their VIPs on
-        # a public L3 of a few addresses (the walk reaches its end).
+        # EIPs and port forwarding on the walk's L3 (the flat provider NATs them on the
+        # hosts), their VIPs on a public L3 of a few addresses (the walk reaches its end).
         [flat] = await self.query("/network-services/providers", "type=Flat")
         await self.create(
             f"/l3-networks/{l3['uuid']}/network-services",
-            {"networkServices": {flat["uuid"]: ["Eip"]}},
+            {"networkServices": {flat["uuid"]: ["Eip", "PortForwarding"]}},
         )
         public = await self.create(
             "/l3-networks",
@@ -395,7 +395,7 @@ class Cloud:
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
-        for row in await self.query("/vips"):  # their EIPs go with them
+        for row in await self.query("/vips"):  # their EIPs and rules go with them
             answer = await self.call("DELETE", f"/vips/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete VIP {row['uuid']}: {answer.body}")

@@ -23,6 +23,9 @@
 11. VIPs and EIPs: the API lists exactly the model's VIPs; the public L3's used
    addresses are exactly theirs; the API lists the model's EIPs, each on its VIP and
    NIC; each simulated host NATs exactly the EIPs of the VMs it runs, each to its NIC.
+12. Port forwarding: the API lists exactly the model's rules, each on its VIP and port,
+   with its NIC, state and name; each simulated host forwards exactly the attached,
+   Enabled rules of the VMs it runs, each VIP port to its NIC's address.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -35,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.walker.cloud import Cloud
+from simulator.walker.forwarding import forwards_on
 from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL, CloudModel
 
 CHECKS = (
@@ -49,6 +53,7 @@ CHECKS = (
     "images",
     "security-groups",
     "eips",
+    "port-forwarding",
 )
 
 
@@ -74,6 +79,7 @@ async def _read_all(cloud: Cloud) -> Read:
         ("/eips",),
         ("/security-groups",),
         ("/security-groups/vm-instances/nics",),
+        ("/port-forwarding",),
     ]
     answers = await asyncio.gather(*(cloud.query(*q) for q in queries))
     found = dict(zip(queries, answers, strict=True))
@@ -209,6 +215,42 @@ async def check(cloud: Cloud) -> list[str]:
 
     # 11. VIPs and EIPs
     problems += _eips(cloud, model, read)
+
+    # 12. port forwarding
+    problems += _forwards(cloud, model, read)
+    return problems
+
+
+def _forwards(cloud: Cloud, model: CloudModel, read: Read) -> list[str]:
+    assert cloud.sim is not None
+    problems: list[str] = []
+    rows = {
+        r["uuid"]: (r["vipUuid"], r["vipPortStart"], r.get("vmNicUuid"), r["state"], r["name"])
+        for r in read("/port-forwarding")
+    }
+    expected = {
+        p.uuid: (
+            model.vips[p.vip].uuid,
+            p.port,
+            model.vms[p.vm].nic if p.vm is not None else None,
+            "Enabled" if p.enabled else "Disabled",
+            p.name,
+        )
+        for p in model.pfs
+        if not p.gone
+    }
+    if rows != expected:
+        problems.append(
+            f"port-forwarding: the API's rules (VIP, port, NIC, state, name) {rows}, "
+            f"the model {expected}"
+        )
+    for h in model.hosts:
+        network = cloud.sim.machine(h.ip).network
+        held = network.view().get("portForwarding", {}) if network is not None else {}
+        got = {key: rule.get("nicIp") for key, rule in held.items()}
+        wanted = forwards_on(model, h.index)
+        if got != wanted:
+            problems.append(f"port-forwarding: host {h.index} forwards {got}, the model {wanted}")
     return problems
 
 

@@ -33,6 +33,9 @@ from simulator.walker.steps import (
     FAULT_PATHS,
     IMAGE_OPS,
     NETWORK_PATHS,
+    NETWORK_SERVICE_PATHS,
+    PF_OPS,
+    PF_PORTS,
     SG_OPS,
     SG_PORTS,
     SNAPSHOT_OPS,
@@ -242,6 +245,9 @@ class WalkMachine(RuleBasedStateMachine):
     def _walks_eips(self) -> bool:
         return self._walks("eips")
 
+    def _walks_forwards(self) -> bool:
+        return self._walks("port-forwarding")
+
     @precondition(_has_volumes)
     @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
     def snapshot(self, op: str, on: int, snap: int) -> None:
@@ -321,6 +327,33 @@ class WalkMachine(RuleBasedStateMachine):
         else:
             self.s.step(Step(op, eip=which % len(model.eips)))
 
+    @precondition(_walks_forwards)
+    @rule(
+        op=st.sampled_from(PF_OPS),
+        which=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(PF_PORTS),
+    )
+    def port_forwarding(self, op: str, which: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.vips:
+            self.s.step(Step("vip-create"))  # rules need a VIP
+            return
+        if op != "pf-create" and not model.pfs:
+            op = "pf-create"
+        if op == "pf-attach" and not model.vms:
+            op = "pf-detach"
+        # deleted VIPs and rules and expunged VMs too: those must be refused
+        if op == "pf-create":
+            self.s.step(Step(op, vip=which % len(model.vips), port=port))
+        elif op == "pf-attach":
+            self.s.step(Step(op, pf=which % len(model.pfs), vm=vm % len(model.vms)))
+        elif op == "pf-state":
+            # a change or a repeat of the state it has, by one bit of the draw
+            self.s.step(Step(op, pf=which % len(model.pfs), enable=vm % 2 == 0))
+        else:
+            self.s.step(Step(op, pf=which % len(model.pfs)))
+
     @precondition(_may_fault)
     @rule(
         kind=st.sampled_from(FAULT_WEIGHTS),
@@ -334,7 +367,7 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
-        if path in NETWORK_PATHS and kind == "agent-error":
+        if path in NETWORK_PATHS and path not in NETWORK_SERVICE_PATHS and kind == "agent-error":
             kind = "lost-callback" if "lost-callback" in kinds else kind
             if kind == "agent-error":
                 return  # not in the model: no step

@@ -5,8 +5,8 @@ machine as the API reference describes it), not from the node's code: checking t
 against a copy of itself would find nothing. It knows the hosts, their free CPU and
 memory, the addresses in use, every VM the walk made (its state and host), its data
 volumes, volume snapshots (their trees and the one each volume rests on), images,
-security groups (rules, members), VIPs and EIPs, and the agent faults waiting on the
-simulated hosts.
+security groups (rules, members), VIPs, EIPs and port-forwarding rules
+(``forwarding.py``), and the agent faults waiting on the simulated hosts.
 
 ``expect(step)`` is the precondition side: the outcome the node must answer (done, or
 refused with one of some error codes). ``apply(step, ...)`` is the effect: the model's
@@ -19,6 +19,16 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
+from simulator.walker.forwarding import (
+    PfModel,
+    User,
+    apply_pf,
+    apply_vip_delete,
+    expect_pf,
+    expect_vip_delete,
+    reaches,
+    refused,
+)
 from simulator.walker.steps import Step
 
 RUNNING, STOPPED, PAUSED, DESTROYED, EXPUNGED = (
@@ -249,6 +259,10 @@ class CloudModel:
     vips: list[VipModel] = field(default_factory=list)
     eips: list[EipModel] = field(default_factory=list)
     rules: list[RuleModel] = field(default_factory=list)
+    pfs: list[PfModel] = field(default_factory=list)
+    # After a VIP delete a host refused: the groups of its users that met one refusal
+    # each (one of each group stays); ``actions`` settles them from the API's answer.
+    unsettled: list[list[User]] = field(default_factory=list)
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -371,6 +385,8 @@ class CloudModel:
             return False
         if step.eip is not None and step.eip >= len(self.eips):
             return False
+        if step.pf is not None and step.pf >= len(self.pfs):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -407,6 +423,9 @@ class CloudModel:
             return self._expect_group(step)
         if step.op.startswith(("vip-", "eip-")):
             return self._expect_eip(step)
+        if step.op.startswith("pf-"):
+            ok, refusal = expect_pf(self, step)
+            return Expect(ok, refusal)
         if step.op == "create":
             if self.images and self.images[0].status != IMAGE_READY:
                 # The image is refused; a lack of room or address may be named first.
@@ -551,8 +570,11 @@ class CloudModel:
             vip = self.vips[step.vip]
             if vip.gone:
                 return Expect(False, NOT_FOUND)
-            if step.op == "eip-create" and any(
-                e.vip == vip.index and not e.gone for e in self.eips
+            if step.op == "vip-delete":
+                ok, refusal = expect_vip_delete(self, vip.index)
+                return Expect(ok, refusal)
+            if any(e.vip == vip.index and not e.gone for e in self.eips) or any(
+                p.vip == vip.index and not p.gone for p in self.pfs
             ):
                 return Expect(False, VIP_IN_USE)
             return Expect(True)
@@ -560,8 +582,8 @@ class CloudModel:
         eip = self.eips[step.eip]
         if eip.gone:
             return Expect(False, NOT_FOUND)
-        if step.op == "eip-detach":
-            return Expect(False, EIP_NOT_ATTACHED) if eip.vm is None else Expect(True)
+        if step.op == "eip-detach" and eip.vm is None:
+            return Expect(False, EIP_NOT_ATTACHED)
         if step.op == "eip-attach":
             assert step.vm is not None
             # Several reasons may hold at once; the node may name any of them.
@@ -571,7 +593,9 @@ class CloudModel:
                 codes |= NIC_HAS_EIP
             if eip.vm is not None:
                 codes |= EIP_ATTACHED
-        return Expect(False, frozenset(codes)) if codes else Expect(True)
+        if codes:
+            return Expect(False, frozenset(codes))
+        return Expect(False, AGENT_FAILED) if refused(self, reaches(self, step)) else Expect(True)
 
     def _live_snapshot_host(self, step: Step) -> int | None:
         """The host that takes the snapshot ``step`` creates, when it is a live one."""
@@ -593,6 +617,13 @@ class CloudModel:
             live = self._live_snapshot_host(step)
             if live is not None:  # the command reached the host: a fault there fired
                 self.faults.pop((live, LIVE_SNAPSHOT_PATH), None)
+        if step.op == "vip-delete" and (expect.ok or expect.codes == AGENT_FAILED):
+            assert step.vip is not None
+            self.unsettled = apply_vip_delete(self, step.vip, expect.ok)
+            return
+        network = reaches(self, step)
+        if network is not None and (expect.ok or expect.codes == AGENT_FAILED):
+            self.faults.pop(network, None)  # the command reached the host: a fault fired
         target = step.host if step.host is not None else placed
         on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":
@@ -622,6 +653,9 @@ class CloudModel:
         if step.op.startswith(("vip-", "eip-")):
             self._apply_eip(step, uuid)
             return
+        if step.op.startswith("pf-"):
+            apply_pf(self, step, uuid)
+            return
         if step.op == "create":
             assert uuid is not None
             assert target is not None
@@ -650,9 +684,12 @@ class CloudModel:
             self._drop_snapshots_of(f"root:{vm.index}")
             for group in self.groups:  # its NIC went, and its memberships with it
                 group.members.discard(vm.index)
-            for eip in self.eips:  # and its EIP is detached
+            for eip in self.eips:  # and its EIP and rules are detached
                 if eip.vm == vm.index:
                     eip.vm = None
+            for pf in self.pfs:
+                if pf.vm == vm.index:
+                    pf.vm = None
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -680,12 +717,6 @@ class CloudModel:
             assert uuid is not None
             assert step.vip is not None
             self.eips.append(EipModel(len(self.eips), uuid, step.vip))
-        elif step.op == "vip-delete":
-            assert step.vip is not None
-            self.vips[step.vip].gone = True
-            for eip in self.eips:  # the services using it go first
-                if eip.vip == step.vip:
-                    eip.gone, eip.vm = True, None
         else:
             assert step.eip is not None
             eip = self.eips[step.eip]

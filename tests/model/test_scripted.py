@@ -152,6 +152,63 @@ EIPS: Script = [
 ]
 
 
+EIP_APPLY = "/flatnetworkprovider/eip/apply"
+EIP_DELETE = "/flatnetworkprovider/eip/delete"
+PF_APPLY = "/flatnetworkprovider/portforwarding/apply"
+PF_DELETE = "/flatnetworkprovider/portforwarding/delete"
+
+FORWARDS: Script = [
+    (Step("create", host=0), OK),
+    (Step("create", host=1), OK),
+    (Step("vip-create"), OK),
+    (Step("vip-create"), OK),
+    (Step("pf-create", vip=0, port=22), OK),  # rule 0
+    (Step("pf-create", vip=0, port=22), "VIP.1003"),  # the port is rule 0's
+    (Step("pf-create", vip=0, port=80), OK),  # rule 1: rules share a VIP
+    (Step("eip-create", vip=0), "VIP.1001"),  # an EIP does not
+    (Step("eip-create", vip=1), OK),  # EIP 0
+    (Step("pf-create", vip=1, port=22), "VIP.1001"),
+    (Step("pf-detach", pf=0), "PF.1003"),
+    (Step("agent-error", host=0, path=PF_APPLY), OK),
+    (Step("pf-attach", pf=0, vm=0), "AGENT.1003"),  # host 0 refused: still detached
+    (Step("pf-attach", pf=0, vm=0), OK),  # forwarded on host 0
+    (Step("pf-attach", pf=0, vm=1), "PF.1001"),
+    (Step("pf-attach", pf=1, vm=0), OK),
+    (Step("agent-error", host=0, path=PF_DELETE), OK),
+    (Step("pf-state", pf=0, enable=False), "AGENT.1003"),  # still Enabled, forwarded
+    (Step("pf-state", pf=0, enable=False), OK),  # off host 0, still attached
+    (Step("pf-state", pf=0, enable=False), OK),  # as it is
+    (Step("agent-error", host=0, path=PF_APPLY), OK),
+    (Step("pf-state", pf=0, enable=True), "AGENT.1003"),  # still Disabled
+    (Step("pf-update", pf=0), OK),  # a name only
+    (Step("migrate", vm=0, host=1), OK),  # rule 1 follows it; rule 0 stays off
+    (Step("pf-state", pf=0, enable=True), OK),  # on host 1
+    (Step("stop", vm=0), OK),  # both leave with it
+    (Step("agent-error", host=1, path=PF_DELETE), OK),
+    (Step("pf-detach", pf=1), OK),  # the VM runs nowhere: no host is asked
+    (Step("start", vm=0, host=1), OK),  # rule 0 comes back with it
+    (Step("pf-delete", pf=0), "AGENT.1003"),  # host 1 refused: the rule stays
+    (Step("agent-error", host=1, path=EIP_APPLY), OK),
+    (Step("eip-attach", eip=0, vm=1), "AGENT.1003"),  # EIP 0 still detached
+    (Step("eip-attach", eip=0, vm=1), OK),
+    (Step("agent-error", host=1, path=EIP_DELETE), OK),
+    (Step("eip-detach", eip=0), "AGENT.1003"),  # still attached and NATed
+    (Step("agent-error", host=1, path=EIP_DELETE), OK),
+    (Step("vip-delete", vip=1), "AGENT.1003"),  # its EIP stays NATed, and the VIP with it
+    (Step("migrate", vm=0, host=0), OK),  # rule 0 follows it to host 0
+    (Step("pf-attach", pf=1, vm=1), OK),  # rule 1 on host 1
+    (Step("agent-error", host=1, path=PF_DELETE), OK),
+    (Step("vip-delete", vip=0), "AGENT.1003"),  # rule 0 goes, rule 1 stays, the VIP too
+    (Step("pf-create", vip=0, port=22), OK),  # the VIP kept no port of the gone rule
+    (Step("pf-create", vip=0, port=80), "VIP.1003"),  # rule 1's
+    (Step("vip-delete", vip=0), OK),
+    (Step("destroy", vm=1), OK),
+    (Step("expunge", vm=1), OK),
+    (Step("pf-attach", pf=0, vm=1), "SYS.1003"),
+    (Step("vip-delete", vip=1), OK),
+]
+
+
 @pytest.mark.timeout(150)
 async def test_scripted_walks_follow_the_model() -> None:
     # One node for every script (a node's start costs seconds): each script begins on a
@@ -163,5 +220,6 @@ async def test_scripted_walks_follow_the_model() -> None:
             ("images", IMAGES),
             ("security groups", SECURITY_GROUPS),
             ("VIPs and EIPs", EIPS),
+            ("port forwarding", FORWARDS),
         ):
             await _run(cloud, name, script)
