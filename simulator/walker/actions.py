@@ -54,6 +54,8 @@ CREATES = (
     "vip-create",
     "eip-create",
     "pf-create",
+    "lb-create",
+    "listener-create",
 )
 
 
@@ -145,6 +147,8 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_eip(cloud, step)
     elif step.op.startswith("pf-"):
         answer = await _send_pf(cloud, step)
+    elif step.op.startswith(("lb-", "listener-")):
+        answer = await _send_lb(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -317,6 +321,37 @@ async def _send_pf(cloud: Cloud, step: Step) -> Answer:
     return await _op_call(cloud, "PUT", f"/port-forwarding/{uuid}/actions", body)
 
 
+async def _send_lb(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "lb-create":
+        assert step.vip is not None
+        params = {"name": f"walk-lb-{len(model.lbs)}", "vipUuid": model.vips[step.vip].uuid}
+        return await _op_call(cloud, "POST", "/load-balancers", {"params": params})
+    if step.op in ("lb-delete", "listener-create"):
+        assert step.lb is not None
+        lb = model.lbs[step.lb].uuid
+        if step.op == "lb-delete":
+            return await _op_call(cloud, "DELETE", f"/load-balancers/{lb}")
+        made = {
+            "name": f"walk-listener-{len(model.listeners)}",
+            "loadBalancerPort": step.port,
+            "protocol": "tcp",
+        }
+        path = f"/load-balancers/{lb}/listeners"
+        return await _op_call(cloud, "POST", path, {"params": made})
+    assert step.listener is not None
+    listener = model.listeners[step.listener].uuid
+    if step.op == "listener-delete":
+        return await _op_call(cloud, "DELETE", f"/load-balancers/listeners/{listener}")
+    assert step.vm is not None
+    nic = model.vms[step.vm].nic
+    path = f"/load-balancers/listeners/{listener}/vm-instances/nics"
+    if step.op == "lb-add":
+        return await _op_call(cloud, "POST", path, {"params": {"vmNicUuids": [nic]}})
+    return await _op_call(cloud, "DELETE", f"{path}?vmNicUuids={nic}")
+
+
 def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
     """The uuid of the rule ``step`` added, from the group's inventory."""
     assert cloud.model is not None
@@ -395,7 +430,7 @@ async def _host_is(cloud: Cloud, host: HostModel, status: str) -> bool:
 async def _vms_settled_on(cloud: Cloud, host_uuid: str) -> bool:
     assert cloud.model is not None
     wanted = {vm.uuid: vm.state for vm in cloud.model.live_vms()}
-    for vm in await cloud.query("/vm-instances"):
+    for vm in await cloud.query("/vm-instances", "type=UserVm"):  # not the router
         if vm["uuid"] in wanted and vm["state"] in TRANSITIONAL:
             return False
         if vm.get("lastHostUuid") == host_uuid and vm["state"] != wanted.get(vm["uuid"]):

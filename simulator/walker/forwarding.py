@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simulator.walker.balancers import drop_lb
 from simulator.walker.steps import EIP_APPLY, EIP_DELETE, PF_APPLY, PF_DELETE, Step
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ def expect_pf(model: CloudModel, step: Step) -> tuple[bool, frozenset[str] | Non
         vip = model.vips[step.vip]
         if vip.gone:
             return False, NOT_FOUND
-        if any(e.vip == vip.index and not e.gone for e in model.eips):
+        if any(e.vip == vip.index and not e.gone for e in model.eips) or any(
+            b.vip == vip.index and not b.gone for b in model.lbs
+        ):
             return False, VIP_IN_USE
         if any(p.vip == vip.index and p.port == step.port and not p.gone for p in model.pfs):
             return False, PORT_IN_USE
@@ -201,6 +204,9 @@ def apply_vip_delete(model: CloudModel, vip: int, done: bool) -> list[list[User]
             _drop(model, user)
     if done:
         model.vips[vip].gone = True
+        for lb in model.lbs:  # its load balancers go too (no host is asked)
+            if lb.vip == vip and not lb.gone:
+                drop_lb(model, lb.index)
     return [by_reach[r] for r in fired]
 
 

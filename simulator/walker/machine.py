@@ -32,6 +32,8 @@ from simulator.walker.steps import (
     EIP_OPS,
     FAULT_PATHS,
     IMAGE_OPS,
+    LB_OPS,
+    LB_PORTS,
     NETWORK_PATHS,
     NETWORK_SERVICE_PATHS,
     PF_OPS,
@@ -248,6 +250,9 @@ class WalkMachine(RuleBasedStateMachine):
     def _walks_forwards(self) -> bool:
         return self._walks("port-forwarding")
 
+    def _walks_balancers(self) -> bool:
+        return self._walks("load-balancers")
+
     @precondition(_has_volumes)
     @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
     def snapshot(self, op: str, on: int, snap: int) -> None:
@@ -353,6 +358,37 @@ class WalkMachine(RuleBasedStateMachine):
             self.s.step(Step(op, pf=which % len(model.pfs), enable=vm % 2 == 0))
         else:
             self.s.step(Step(op, pf=which % len(model.pfs)))
+
+    @precondition(_walks_balancers)
+    @rule(
+        op=st.sampled_from(LB_OPS),
+        which=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(LB_PORTS),
+    )
+    def load_balancer(self, op: str, which: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.vips:
+            self.s.step(Step("vip-create"))  # load balancers need a VIP
+            return
+        if op != "lb-create" and not model.lbs:
+            op = "lb-create"
+        if op in ("listener-delete", "lb-add", "lb-remove") and not model.listeners:
+            op = "listener-create"
+        if op in ("lb-add", "lb-remove") and not model.vms:
+            op = "listener-create"
+        # deleted VIPs, load balancers and listeners and expunged VMs too: refused
+        if op == "lb-create":
+            self.s.step(Step(op, vip=which % len(model.vips)))
+        elif op == "lb-delete":
+            self.s.step(Step(op, lb=which % len(model.lbs)))
+        elif op == "listener-create":
+            self.s.step(Step(op, lb=which % len(model.lbs), port=port))
+        elif op == "listener-delete":
+            self.s.step(Step(op, listener=which % len(model.listeners)))
+        else:
+            listener = which % len(model.listeners)
+            self.s.step(Step(op, listener=listener, vm=vm % len(model.vms)))
 
     @precondition(_may_fault)
     @rule(

@@ -19,6 +19,13 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
+from simulator.walker.balancers import (
+    LbModel,
+    ListenerModel,
+    apply_lb,
+    expect_lb,
+    leave_listeners,
+)
 from simulator.walker.forwarding import (
     PfModel,
     User,
@@ -260,6 +267,8 @@ class CloudModel:
     eips: list[EipModel] = field(default_factory=list)
     rules: list[RuleModel] = field(default_factory=list)
     pfs: list[PfModel] = field(default_factory=list)
+    lbs: list[LbModel] = field(default_factory=list)
+    listeners: list[ListenerModel] = field(default_factory=list)
     # After a VIP delete a host refused: the groups of its users that met one refusal
     # each (one of each group stays); ``actions`` settles them from the API's answer.
     unsettled: list[list[User]] = field(default_factory=list)
@@ -294,6 +303,14 @@ class CloudModel:
     def backup_storage_used(self) -> int:
         """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
         return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
+
+    def vip_used(self, vip: int) -> bool:
+        """Whether an EIP, a port-forwarding rule or a load balancer uses the VIP."""
+        return (
+            any(e.vip == vip and not e.gone for e in self.eips)
+            or any(p.vip == vip and not p.gone for p in self.pfs)
+            or any(b.vip == vip and not b.gone for b in self.lbs)
+        )
 
     def live_vips(self) -> list[VipModel]:
         return [v for v in self.vips if not v.gone]
@@ -387,6 +404,10 @@ class CloudModel:
             return False
         if step.pf is not None and step.pf >= len(self.pfs):
             return False
+        if step.lb is not None and step.lb >= len(self.lbs):
+            return False
+        if step.listener is not None and step.listener >= len(self.listeners):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -425,6 +446,9 @@ class CloudModel:
             return self._expect_eip(step)
         if step.op.startswith("pf-"):
             ok, refusal = expect_pf(self, step)
+            return Expect(ok, refusal)
+        if step.op.startswith(("lb-", "listener-")):
+            ok, refusal = expect_lb(self, step)
             return Expect(ok, refusal)
         if step.op == "create":
             if self.images and self.images[0].status != IMAGE_READY:
@@ -573,9 +597,7 @@ class CloudModel:
             if step.op == "vip-delete":
                 ok, refusal = expect_vip_delete(self, vip.index)
                 return Expect(ok, refusal)
-            if any(e.vip == vip.index and not e.gone for e in self.eips) or any(
-                p.vip == vip.index and not p.gone for p in self.pfs
-            ):
+            if self.vip_used(vip.index):
                 return Expect(False, VIP_IN_USE)
             return Expect(True)
         assert step.eip is not None
@@ -656,6 +678,9 @@ class CloudModel:
         if step.op.startswith("pf-"):
             apply_pf(self, step, uuid)
             return
+        if step.op.startswith(("lb-", "listener-")):
+            apply_lb(self, step, uuid)
+            return
         if step.op == "create":
             assert uuid is not None
             assert target is not None
@@ -674,6 +699,8 @@ class CloudModel:
         elif step.op == "migrate":
             vm.host, vm.last_host = target, vm.host
         elif step.op == "destroy":
+            if vm.state in ON_HOST:  # destroyed on its host: its NIC leaves the listeners
+                leave_listeners(self, vm.index)
             if vm.host is not None:
                 vm.last_host = vm.host
             vm.state, vm.host = DESTROYED, None
@@ -690,6 +717,7 @@ class CloudModel:
             for pf in self.pfs:
                 if pf.vm == vm.index:
                     pf.vm = None
+            leave_listeners(self, vm.index)
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None

@@ -70,6 +70,11 @@ EIP_OPS = ("vip-create", "vip-delete", "eip-create", "eip-attach", "eip-detach",
 # (``pf``: its walk index).
 PF_OPS = ("pf-create", "pf-attach", "pf-detach", "pf-delete", "pf-update", "pf-state")
 PF_PORTS = (22, 80)
+# Load balancers (the walk's L3 takes LoadBalancer from its virtual router): make one on a
+# VIP (``vip``), delete one (``lb``), add a listener on a TCP ``port`` (``lb``), delete one
+# (``listener``), add or remove a VM's NIC (``vm``) as a listener's backend.
+LB_OPS = ("lb-create", "lb-delete", "listener-create", "listener-delete", "lb-add", "lb-remove")
+LB_PORTS = (80, 443)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +92,8 @@ class Step:
     ``group``, ``rule`` and ``port`` a security group's and a rule's walk indexes and a
     rule's port (SG_OPS); ``vip`` and ``eip`` walk indexes of a VIP and an EIP (EIP_OPS);
     ``pf`` a port-forwarding rule's (PF_OPS: a create names ``vip`` and ``port``, a state
-    change ``enable``).
+    change ``enable``); ``lb`` and ``listener`` a load balancer's and a listener's
+    (LB_OPS).
     """
 
     op: str
@@ -107,6 +113,8 @@ class Step:
     eip: int | None = None
     pf: int | None = None
     enable: bool | None = None
+    lb: int | None = None
+    listener: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
@@ -137,6 +145,8 @@ class Step:
             eip=raw.get("eip"),
             pf=raw.get("pf"),
             enable=raw.get("enable"),
+            lb=raw.get("lb"),
+            listener=raw.get("listener"),
         )
 
     def __str__(self) -> str:

@@ -209,17 +209,62 @@ FORWARDS: Script = [
 ]
 
 
+BALANCERS: Script = [
+    (Step("create", host=0), OK),
+    (Step("create", host=1), OK),
+    (Step("vip-create"), OK),
+    (Step("vip-create"), OK),
+    (Step("lb-create", vip=0), OK),  # load balancer 0
+    (Step("lb-create", vip=0), "VIP.1001"),  # the VIP is its alone
+    (Step("eip-create", vip=0), "VIP.1001"),
+    (Step("pf-create", vip=0, port=80), "VIP.1001"),
+    (Step("pf-create", vip=1, port=80), OK),
+    (Step("lb-create", vip=1), "VIP.1001"),  # a rule has VIP 1
+    (Step("listener-create", lb=0, port=80), OK),  # listener 0: no backend, not on the router
+    (Step("listener-create", lb=0, port=80), "LB.1001"),
+    (Step("lb-add", listener=0, vm=0), OK),  # on the router
+    (Step("lb-add", listener=0, vm=0), OK),  # it has it: nothing changes
+    (Step("lb-add", listener=0, vm=1), OK),
+    (Step("listener-create", lb=0, port=443), OK),  # listener 1
+    (Step("lb-add", listener=1, vm=1), OK),
+    (Step("stop", vm=1), OK),  # a stopped VM stays a backend
+    (Step("lb-remove", listener=1, vm=0), OK),  # not one of its backends: nothing changes
+    (Step("destroy", vm=1), OK),  # destroyed while stopped: still a backend
+    (Step("expunge", vm=1), OK),  # its NIC goes, and leaves both listeners
+    (Step("lb-add", listener=0, vm=1), "SYS.1003"),
+    (Step("lb-add", listener=1, vm=0), OK),
+    (Step("destroy", vm=0), OK),  # destroyed on its host: it leaves every listener
+    (Step("recover", vm=0), OK),
+    (Step("start", vm=0, host=1), OK),
+    (Step("lb-add", listener=1, vm=0), OK),
+    (Step("listener-delete", listener=1), OK),
+    (Step("listener-delete", listener=1), "SYS.1003"),
+    (Step("lb-add", listener=0, vm=0), OK),
+    (Step("lb-delete", lb=0), OK),  # off the router
+    (Step("listener-create", lb=0, port=80), "SYS.1003"),
+    (Step("lb-create", vip=0), OK),  # load balancer 1: the VIP is free again
+    (Step("listener-create", lb=1, port=443), OK),  # listener 2
+    (Step("lb-add", listener=2, vm=0), OK),
+    (Step("vip-delete", vip=0), OK),  # its load balancer goes first
+    (Step("lb-remove", listener=2, vm=0), "SYS.1003"),
+]
+
+
 @pytest.mark.timeout(150)
 async def test_scripted_walks_follow_the_model() -> None:
     # One node for every script (a node's start costs seconds): each script begins on a
     # cloud emptied and checked back at its baseline, as a walk's examples do.
     async with Cloud(WalkConfig(faults=("agent-error", "lost-callback"))) as cloud:
         await cloud.reset()
+        # The L3's virtual router is in the baseline: its load balancers are checked.
+        assert cloud.router_ip is not None
+        assert cloud.l3_reserved == 1  # the router's address on the walk's L3
         for name, script in (
             ("snapshots", SNAPSHOTS),
             ("images", IMAGES),
             ("security groups", SECURITY_GROUPS),
             ("VIPs and EIPs", EIPS),
             ("port forwarding", FORWARDS),
+            ("load balancers", BALANCERS),
         ):
             await _run(cloud, name, script)
