@@ -17,7 +17,7 @@ from simulator.walker.cloud import (
 )
 from simulator.walker.forwarding import pf_name, settle_users
 from simulator.walker.model import TRANSITIONAL, HostModel
-from simulator.walker.steps import Step
+from simulator.walker.steps import SG_REFRESH, Step
 
 # The REST action of each VM operation (PUT /vm-instances/{uuid}/actions).
 ACTIONS = {
@@ -65,6 +65,7 @@ async def do(cloud: Cloud, step: Step) -> None:
     assert cloud.model is not None
     if not cloud.model.refers_well(step):
         return  # a reduced log dropped what this step refers to: nothing to do
+    _withdraw_sg_errors(cloud, step)
     if step.op in ("agent-error", "lost-callback"):
         _inject(cloud, step)
     elif step.op == "host-outage":
@@ -364,6 +365,18 @@ def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
     if len(found) != 1:
         raise WalkError(f"{step}: the group's rules after the add: {inventory.get('rules')}")
     return str(found[0])
+
+
+def _withdraw_sg_errors(cloud: Cloud, step: Step) -> None:
+    """Take back the security-group agent errors the model could not follow through
+    ``step`` (``CloudModel.sg_withdrawn``), on the hosts and in the model."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    for h in cloud.model.sg_withdrawn(step):
+        machine = cloud.sim.machine(host_ip(h))
+        if machine.faults is not None:
+            machine.faults.pop(SG_REFRESH, None)
+        cloud.model.faults.pop((h, SG_REFRESH), None)
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

@@ -35,7 +35,6 @@ from simulator.walker.steps import (
     LB_OPS,
     LB_PORTS,
     NETWORK_PATHS,
-    NETWORK_SERVICE_PATHS,
     PF_OPS,
     PF_PORTS,
     SG_OPS,
@@ -403,10 +402,6 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
-        if path in NETWORK_PATHS and path not in NETWORK_SERVICE_PATHS and kind == "agent-error":
-            kind = "lost-callback" if "lost-callback" in kinds else kind
-            if kind == "agent-error":
-                return  # not in the model: no step
         if kind != "host-outage":
             self.s.step(Step(kind, host=h, path=path))
             return

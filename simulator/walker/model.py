@@ -36,7 +36,7 @@ from simulator.walker.forwarding import (
     reaches,
     refused,
 )
-from simulator.walker.steps import Step
+from simulator.walker.steps import SG_REFRESH, Step
 
 RUNNING, STOPPED, PAUSED, DESTROYED, EXPUNGED = (
     "Running",
@@ -323,6 +323,51 @@ class CloudModel:
         groups = {g.index for g in self.groups if not g.gone and vm in g.members}
         return {r.port for r in self.rules if not r.gone and r.group in groups}
 
+    def sg_refreshed(self, step: Step) -> set[int]:
+        """The hosts a group change sends their rule sets to (when it is done): those
+        running (or pausing) a member of the group before or after the change."""
+        if step.op == "sg-rule-delete":
+            assert step.rule is not None
+            rule = self.rules[step.rule]
+            if rule.gone:
+                return set()  # nothing to do
+            group = self.groups[rule.group]
+        elif step.group is not None:
+            group = self.groups[step.group]
+        else:
+            return set()  # a new group has no member
+        members = set(group.members)
+        if step.op == "sg-join":
+            assert step.vm is not None
+            members.add(step.vm)
+        vms = (self.vms[m] for m in members)
+        return {vm.host for vm in vms if vm.host is not None and vm.state in ON_HOST}
+
+    def sg_refused(self, hosts: set[int]) -> bool:
+        return any(self.faults.get((h, SG_REFRESH)) == "agent-error" for h in hosts)
+
+    def sg_start_host(self, step: Step) -> int | None:
+        """The host a start sends the VM's rule set to before it boots there (a member's
+        start on a named host)."""
+        if step.op != "start" or step.host is None or step.vm is None:
+            return None
+        return step.host if self.is_member(step.vm) else None
+
+    def sg_withdrawn(self, step: Step) -> list[int]:
+        """The hosts whose security-group agent error goes before ``step``: every one,
+        unless ``step`` is a group's change or a start on a named host (what a refused
+        refresh leaves after a stop, a destroy, a migration or a reconnect is not in the
+        model; where an allocator's start goes is not known before)."""
+        if step.op.startswith("sg-") or (step.op == "start" and step.host is not None):
+            return []
+        if step.op in ("agent-error", "lost-callback"):
+            return []
+        return [
+            h
+            for (h, path), kind in self.faults.items()
+            if path == SG_REFRESH and kind == "agent-error"
+        ]
+
     def is_member(self, vm: int) -> bool:
         return any(vm in g.members for g in self.groups if not g.gone)
 
@@ -488,6 +533,9 @@ class CloudModel:
                     return Expect(False, NO_CAPACITY)
             elif step.host == vm.host or not self.has_room(step.host):
                 return Expect(False, None)
+        sg_host = self.sg_start_host(step)
+        if sg_host is not None and self.sg_refused({sg_host}):
+            return Expect(False, AGENT_FAILED)  # the rules before the boot: refused
         on = step.host if step.op == "start" else vm.host
         if self._fault(on, step.op) == "agent-error":
             return Expect(False, AGENT_FAILED)
@@ -566,7 +614,9 @@ class CloudModel:
         if step.op == "sg-create":
             return Expect(True)
         if step.op == "sg-rule-delete":
-            return Expect(True)  # a rule already gone: nothing to do, as deletes go
+            # a rule already gone: nothing to do, as deletes go
+            refused = self.sg_refused(self.sg_refreshed(step))
+            return Expect(False, AGENT_FAILED) if refused else Expect(True)
         assert step.group is not None
         group = self.groups[step.group]
         codes: set[str] = set()
@@ -582,7 +632,14 @@ class CloudModel:
             assert step.vm is not None
             if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
                 codes |= NOT_FOUND
-        return Expect(False, frozenset(codes)) if codes else Expect(True)
+        if codes:
+            return Expect(False, frozenset(codes))
+        # the hosts running members get their sets; one refusing undoes the change
+        return (
+            Expect(False, AGENT_FAILED)
+            if self.sg_refused(self.sg_refreshed(step))
+            else Expect(True)
+        )
 
     def _expect_eip(self, step: Step) -> Expect:
         if step.op == "vip-create":
@@ -646,6 +703,16 @@ class CloudModel:
         network = reaches(self, step)
         if network is not None and (expect.ok or expect.codes == AGENT_FAILED):
             self.faults.pop(network, None)  # the command reached the host: a fault fired
+        if step.op.startswith("sg-") and (expect.ok or expect.codes == AGENT_FAILED):
+            for h in self.sg_refreshed(step):  # each host was sent its set: faults fired
+                self.faults.pop((h, SG_REFRESH), None)
+        sg_host = self.sg_start_host(step)
+        if sg_host is not None and self.sg_refused({sg_host}) and expect.codes == AGENT_FAILED:
+            # refused before the boot: the start's own agent commands were never sent
+            self.faults.pop((sg_host, SG_REFRESH), None)
+            return
+        if sg_host is not None and expect.ok:
+            self.faults.pop((sg_host, SG_REFRESH), None)
         target = step.host if step.host is not None else placed
         on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":

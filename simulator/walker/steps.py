@@ -44,10 +44,13 @@ EIP_DELETE = "/flatnetworkprovider/eip/delete"
 PF_APPLY = "/flatnetworkprovider/portforwarding/apply"
 PF_DELETE = "/flatnetworkprovider/portforwarding/delete"
 NETWORK_SERVICE_PATHS = (EIP_APPLY, EIP_DELETE, PF_APPLY, PF_DELETE)
-# Other network commands: a "lost-callback" may hit them too (the node must ask again);
-# an "agent-error" there is not in the model (a refused security-group refresh is sent by
-# many operations, and what it undoes depends on which), so it becomes a lost callback.
-NETWORK_PATHS = ("/securitygroup/refreshrulesonhost", *NETWORK_SERVICE_PATHS)
+# A host's whole security-group rule set. A group's change sends it to every host running
+# a member (refused: the change is undone), a member VM's start to its host (refused: the
+# start fails); a stop, a destroy, a migration's source and a reconnect send it too, and
+# what a refusal there leaves is not in the model: an agent error waiting on it is
+# withdrawn before any step but a group's change or a start on a named host.
+SG_REFRESH = "/securitygroup/refreshrulesonhost"
+NETWORK_PATHS = (SG_REFRESH, *NETWORK_SERVICE_PATHS)
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 # Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
 VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")

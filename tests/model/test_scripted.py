@@ -10,7 +10,7 @@ import pytest
 from simulator.walker.actions import do
 from simulator.walker.cloud import Cloud, WalkConfig
 from simulator.walker.invariants import check
-from simulator.walker.steps import Step
+from simulator.walker.steps import SG_REFRESH, Step
 
 OK = "done"
 Script = list[tuple[Step, str]]
@@ -102,8 +102,14 @@ SECURITY_GROUPS: Script = [
     (Step("lost-callback", host=0, path="/securitygroup/refreshrulesonhost"), OK),
     (Step("sg-rule-add", group=0, port=80), OK),  # rule 1, on host 0 (asked again)
     (Step("sg-join", group=0, vm=1), OK),
+    (Step("agent-error", host=1, path=SG_REFRESH), OK),
+    (Step("sg-rule-add", group=0, port=443), "AGENT.1003"),  # undone on both hosts
+    (Step("sg-rule-add", group=0, port=443), OK),  # rule 2
     (Step("stop", vm=1), OK),  # host 1 holds nothing
+    (Step("agent-error", host=0, path=SG_REFRESH), OK),
+    (Step("start", vm=1, host=0), "AGENT.1003"),  # its rules refused: still Stopped
     (Step("start", vm=1, host=0), OK),
+    (Step("agent-error", host=1, path=SG_REFRESH), OK),  # withdrawn before a migration
     (Step("migrate", vm=0, host=1), OK),  # its rules follow it
     (Step("sg-rule-delete", rule=0), OK),
     (Step("sg-rule-delete", rule=0), OK),  # gone already: nothing to do
