@@ -378,7 +378,16 @@ class WalkMachine(RuleBasedStateMachine):
             op = "listener-create"
         # deleted VIPs, load balancers and listeners and expunged VMs too: refused
         if op == "lb-create":
-            self.s.step(Step(op, vip=which % len(model.vips)))
+            vip = which % len(model.vips)
+            free = [v.index for v in model.live_vips() if not model.vip_used(v.index)]
+            if not any(not b.gone for b in model.lbs):
+                # EIPs and rules take the few VIPs: with no load balancer yet, one on a
+                # free VIP (or a new VIP first), so the walk reaches listeners
+                if not free and len(model.live_vips()) < model.public_ip_capacity:
+                    self.s.step(Step("vip-create"))
+                    return
+                vip = free[which % len(free)] if free else vip
+            self.s.step(Step(op, vip=vip))
         elif op == "lb-delete":
             self.s.step(Step(op, lb=which % len(model.lbs)))
         elif op == "listener-create":
