@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.stress.rest import Answer
+from simulator.walker.balancers import ROUTER, router_withdrawn
 from simulator.walker.cloud import (
+    APPLIANCE_PORT,
     GIB,
     SETTLE_TIMEOUT_S,
     Cloud,
@@ -66,8 +68,11 @@ async def do(cloud: Cloud, step: Step) -> None:
     if not cloud.model.refers_well(step):
         return  # a reduced log dropped what this step refers to: nothing to do
     _withdraw_sg_errors(cloud, step)
+    _withdraw_router_errors(cloud, step)
     if step.op in ("agent-error", "lost-callback"):
         _inject(cloud, step)
+    elif step.op == "router-error":
+        _inject_router(cloud, step)
     elif step.op == "host-outage":
         await _host_outage(cloud, step)
     elif step.op == "concurrent":
@@ -377,6 +382,31 @@ def _withdraw_sg_errors(cloud: Cloud, step: Step) -> None:
         if machine.faults is not None:
             machine.faults.pop(SG_REFRESH, None)
         cloud.model.faults.pop((h, SG_REFRESH), None)
+
+
+def _withdraw_router_errors(cloud: Cloud, step: Step) -> None:
+    """Take back the router errors the model does not follow through ``step``."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    paths = router_withdrawn(cloud.model, step)
+    machine = cloud.sim.find(cloud.router_ip, APPLIANCE_PORT) if cloud.router_ip else None
+    for path in paths:
+        if machine is not None and machine.faults is not None:
+            machine.faults.pop(path, None)
+        cloud.model.faults.pop((ROUTER, path), None)
+
+
+def _inject_router(cloud: Cloud, step: Step) -> None:
+    """The router's agent fails its next ``step.path`` command."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    assert step.path is not None
+    if cloud.router_ip is None:
+        raise WalkError(f"{step}: the cloud has no virtual router (no load balancers)")
+    cloud.sim.set_fault(
+        cloud.router_ip, step.path, port=APPLIANCE_PORT, fail="injected by the walker", times=1
+    )
+    cloud.model.set_fault(ROUTER, step.path, "agent-error")
 
 
 def _inject(cloud: Cloud, step: Step) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from simulator.walker.steps import Step
+from simulator.walker.steps import DELETE_LB, REFRESH_LB, ROUTER_PATHS, Step
 
 if TYPE_CHECKING:
     from simulator.walker.model import CloudModel
@@ -25,6 +25,11 @@ NOT_FOUND = frozenset({"SYS.1003"})
 VIP_IN_USE = frozenset({"VIP.1001"})
 PORT_TAKEN = frozenset({"LB.1001"})
 EXPUNGED = "Expunged"
+AGENT_FAILED = frozenset({"AGENT.1003"})
+# The router's place in the model's fault book (keyed by host index and path).
+ROUTER = -1
+# The steps whose router command the model follows (the others withdraw its errors).
+FOLLOWED = ("lb-create", "lb-delete", "listener-create", "listener-delete", "lb-add", "lb-remove")
 
 
 @dataclass(slots=True)
@@ -64,7 +69,7 @@ def expect_lb(model: CloudModel, step: Step) -> tuple[bool, frozenset[str] | Non
             li.lb == lb.index and li.port == step.port and not li.gone for li in model.listeners
         ):
             return False, PORT_TAKEN
-        return True, None
+        return refusal(model, step)
     assert step.listener is not None
     listener = model.listeners[step.listener]
     if listener.gone:
@@ -73,7 +78,55 @@ def expect_lb(model: CloudModel, step: Step) -> tuple[bool, frozenset[str] | Non
         assert step.vm is not None
         if model.vms[step.vm].state == EXPUNGED:  # its NIC went with it
             return False, NOT_FOUND
+    return refusal(model, step)
+
+
+def refusal(model: CloudModel, step: Step) -> tuple[bool, frozenset[str] | None]:
+    path = router_reach(model, step)
+    if path is not None and model.faults.get((ROUTER, path)) == "agent-error":
+        return False, AGENT_FAILED  # the router refused: the change is undone
     return True, None
+
+
+def _has_backends(model: CloudModel, lb: int, listeners: list[ListenerModel]) -> bool:
+    return any(li.lb == lb and not li.gone and li.backends for li in listeners)
+
+
+def router_reach(model: CloudModel, step: Step) -> str | None:
+    """The router command a load balancer's change (admitted otherwise) sends: the new
+    table while listeners keep backends, the delete when the last backend goes."""
+    if step.op == "lb-delete":
+        assert step.lb is not None
+        return DELETE_LB if _has_backends(model, step.lb, model.listeners) else None
+    if step.op not in ("listener-delete", "lb-add", "lb-remove"):
+        return None
+    assert step.listener is not None
+    listener = model.listeners[step.listener]
+    lb = listener.lb
+    if step.op == "lb-add":
+        return None if step.vm in listener.backends else REFRESH_LB
+    if step.op == "lb-remove" and step.vm not in listener.backends:
+        return None  # nothing changes
+    if not _has_backends(model, lb, model.listeners):
+        return None
+    others = [li for li in model.listeners if li.index != listener.index]
+    left = step.op == "lb-remove" and len(listener.backends) > 1
+    return REFRESH_LB if left or _has_backends(model, lb, others) else DELETE_LB
+
+
+def router_withdrawn(model: CloudModel, step: Step) -> list[str]:
+    """The router errors that go before ``step``: every one, unless it is a load
+    balancer's own change or a fault."""
+    if step.op in FOLLOWED or step.op in ("agent-error", "lost-callback", "router-error"):
+        return []
+    return [p for p in ROUTER_PATHS if (ROUTER, p) in model.faults]
+
+
+def fired(model: CloudModel, step: Step) -> None:
+    """The router command the step sent (done or refused): its fault fired."""
+    path = router_reach(model, step)
+    if path is not None:
+        model.faults.pop((ROUTER, path), None)
 
 
 def apply_lb(model: CloudModel, step: Step, uuid: str | None) -> None:

@@ -455,6 +455,8 @@ class Cloud:
         assert self.sim is not None
         for i in range(self.config.hosts):
             self.sim.clear_faults(host_ip(i))
+        if self.router_ip is not None:
+            self.sim.clear_faults(self.router_ip, APPLIANCE_PORT)
         # Every VM and data volume the API lists, the model's and any a failed walk left.
         for row in await self.query("/vm-instances", "type=UserVm"):  # not the router
             await self._expunge(row["uuid"], row["state"])

@@ -37,6 +37,7 @@ from simulator.walker.steps import (
     NETWORK_PATHS,
     PF_OPS,
     PF_PORTS,
+    ROUTER_PATHS,
     SG_OPS,
     SG_PORTS,
     SNAPSHOT_OPS,
@@ -346,7 +347,8 @@ class WalkMachine(RuleBasedStateMachine):
         if op != "pf-create" and not model.pfs:
             op = "pf-create"
         if op == "pf-attach" and not model.vms:
-            op = "pf-detach"
+            self.s.step(Step("create", host=self.pick_host("create", vm)))  # a NIC first
+            return
         # deleted VIPs and rules and expunged VMs too: those must be refused
         if op == "pf-create":
             self.s.step(Step(op, vip=which % len(model.vips), port=port))
@@ -375,7 +377,8 @@ class WalkMachine(RuleBasedStateMachine):
         if op in ("listener-delete", "lb-add", "lb-remove") and not model.listeners:
             op = "listener-create"
         if op in ("lb-add", "lb-remove") and not model.vms:
-            op = "listener-create"
+            self.s.step(Step("create", host=self.pick_host("create", vm)))  # backends first
+            return
         # deleted VIPs, load balancers and listeners and expunged VMs too: refused
         if op == "lb-create":
             vip = which % len(model.vips)
@@ -402,7 +405,7 @@ class WalkMachine(RuleBasedStateMachine):
     @rule(
         kind=st.sampled_from(FAULT_WEIGHTS),
         host=st.integers(0, 7),
-        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS),
+        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS + ROUTER_PATHS),
         lose=st.integers(0, 63) | st.none(),
         during=st.lists(st.sampled_from(DOWN_OPS), max_size=2),
     )
@@ -411,6 +414,12 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
+        if path in ROUTER_PATHS:
+            # the router's agent refuses its next load-balancer command (agent errors only:
+            # a lost callback is the host agents')
+            if self.s.cloud.router_ip is not None and kind == "agent-error":
+                self.s.step(Step("router-error", path=path))
+            return
         if kind != "host-outage":
             self.s.step(Step(kind, host=h, path=path))
             return

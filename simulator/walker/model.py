@@ -24,6 +24,7 @@ from simulator.walker.balancers import (
     ListenerModel,
     apply_lb,
     expect_lb,
+    fired,
     leave_listeners,
 )
 from simulator.walker.forwarding import (
@@ -706,6 +707,8 @@ class CloudModel:
         if step.op.startswith("sg-") and (expect.ok or expect.codes == AGENT_FAILED):
             for h in self.sg_refreshed(step):  # each host was sent its set: faults fired
                 self.faults.pop((h, SG_REFRESH), None)
+        if step.op.startswith(("lb-", "listener-")) and (expect.ok or expect.codes == AGENT_FAILED):
+            fired(self, step)
         sg_host = self.sg_start_host(step)
         if sg_host is not None and self.sg_refused({sg_host}) and expect.codes == AGENT_FAILED:
             # refused before the boot: the start's own agent commands were never sent

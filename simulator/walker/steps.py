@@ -78,6 +78,14 @@ PF_PORTS = (22, 80)
 # (``listener``), add or remove a VM's NIC (``vm``) as a listener's backend.
 LB_OPS = ("lb-create", "lb-delete", "listener-create", "listener-delete", "lb-add", "lb-remove")
 LB_PORTS = (80, 443)
+# The virtual router's load-balancer commands (its agent on the appliance): a "router-error"
+# step makes the next one fail. A load balancer's change sends the router what it should
+# hold (refused: the change is undone); so do a backend VM's destroy and expunge and a
+# VIP's delete, where the model does not follow a refusal: the error is withdrawn before
+# any step but a load balancer's own.
+REFRESH_LB = "/refreshlb"
+DELETE_LB = "/deletelb"
+ROUTER_PATHS = (REFRESH_LB, DELETE_LB)
 
 
 @dataclass(frozen=True, slots=True)
