@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.stress.rest import Answer
+from simulator.walker.balancers import ROUTER, router_withdrawn
 from simulator.walker.cloud import (
+    APPLIANCE_PORT,
     GIB,
     SETTLE_TIMEOUT_S,
     Cloud,
     WalkError,
     host_ip,
 )
+from simulator.walker.forwarding import pf_name, settle_users
 from simulator.walker.model import TRANSITIONAL, HostModel
-from simulator.walker.steps import Step
+from simulator.walker.steps import SG_REFRESH, Step
 
 # The REST action of each VM operation (PUT /vm-instances/{uuid}/actions).
 ACTIONS = {
@@ -45,7 +48,17 @@ class Outcome:
 
 
 # The steps that make a resource: the model records the uuid the node gave it.
-CREATES = ("volume-create", "snapshot-create", "image-add", "sg-create", "vip-create", "eip-create")
+CREATES = (
+    "volume-create",
+    "snapshot-create",
+    "image-add",
+    "sg-create",
+    "vip-create",
+    "eip-create",
+    "pf-create",
+    "lb-create",
+    "listener-create",
+)
 
 
 async def do(cloud: Cloud, step: Step) -> None:
@@ -54,8 +67,12 @@ async def do(cloud: Cloud, step: Step) -> None:
     assert cloud.model is not None
     if not cloud.model.refers_well(step):
         return  # a reduced log dropped what this step refers to: nothing to do
+    _withdraw_sg_errors(cloud, step)
+    _withdraw_router_errors(cloud, step)
     if step.op in ("agent-error", "lost-callback"):
         _inject(cloud, step)
+    elif step.op == "router-error":
+        _inject_router(cloud, step)
     elif step.op == "host-outage":
         await _host_outage(cloud, step)
     elif step.op == "concurrent":
@@ -83,6 +100,20 @@ async def do(cloud: Cloud, step: Step) -> None:
             cloud.model.vms[-1].nic_ip = inventory["vmNics"][0]["ip"]
         if outcome.ok and step.op == "vip-create":
             cloud.model.vips[-1].ip = outcome.answer.body["inventory"]["ip"]
+        if cloud.model.unsettled:
+            await _settle_vip_users(cloud, step)
+
+
+async def _settle_vip_users(cloud: Cloud, step: Step) -> None:
+    """A VIP delete a host refused: which of its users stayed is the parallel deletes'
+    order; the model keeps the one of each refused group the API lists (it must list one)."""
+    assert cloud.model is not None
+    groups, cloud.model.unsettled = cloud.model.unsettled, []
+    alive = {r["uuid"] for r in await cloud.query("/eips")}
+    alive |= {r["uuid"] for r in await cloud.query("/port-forwarding")}
+    problem = settle_users(cloud.model, groups, alive)
+    if problem is not None:
+        raise WalkError(f"{step}: {problem}")
 
 
 def _placed(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> int:
@@ -120,6 +151,10 @@ async def _send(cloud: Cloud, step: Step) -> Outcome:
         answer = await _send_group(cloud, step)
     elif step.op.startswith(("vip-", "eip-")):
         answer = await _send_eip(cloud, step)
+    elif step.op.startswith("pf-"):
+        answer = await _send_pf(cloud, step)
+    elif step.op.startswith(("lb-", "listener-")):
+        answer = await _send_lb(cloud, step)
     elif step.op == "create":
         name = f"walk-vm-{len(cloud.model.vms)}"
         answer = await _op_call(cloud, "POST", "/vm-instances", cloud.create_body(name, step.host))
@@ -261,6 +296,68 @@ async def _send_eip(cloud: Cloud, step: Step) -> Answer:
     return await _op_call(cloud, "DELETE", f"/eips/{eip}")
 
 
+async def _send_pf(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "pf-create":
+        assert step.vip is not None
+        params = {
+            "name": pf_name(model, step),
+            "vipUuid": model.vips[step.vip].uuid,
+            "vipPortStart": step.port,
+            "protocolType": "TCP",
+        }
+        return await _op_call(cloud, "POST", "/port-forwarding", {"params": params})
+    assert step.pf is not None
+    uuid = model.pfs[step.pf].uuid
+    if step.op == "pf-attach":
+        assert step.vm is not None
+        nic = model.vms[step.vm].nic
+        path = f"/port-forwarding/{uuid}/vm-instances/nics/{nic}"
+        return await _op_call(cloud, "POST", path, {"params": {}})
+    if step.op == "pf-detach":
+        return await _op_call(cloud, "DELETE", f"/port-forwarding/{uuid}/vm-instances/nics")
+    if step.op == "pf-delete":
+        return await _op_call(cloud, "DELETE", f"/port-forwarding/{uuid}")
+    if step.op == "pf-update":
+        body: dict[str, Any] = {"updatePortForwardingRule": {"name": pf_name(model, step)}}
+    else:
+        event = "enable" if step.enable else "disable"
+        body = {"changePortForwardingRuleState": {"stateEvent": event}}
+    return await _op_call(cloud, "PUT", f"/port-forwarding/{uuid}/actions", body)
+
+
+async def _send_lb(cloud: Cloud, step: Step) -> Answer:
+    assert cloud.model is not None
+    model = cloud.model
+    if step.op == "lb-create":
+        assert step.vip is not None
+        params = {"name": f"walk-lb-{len(model.lbs)}", "vipUuid": model.vips[step.vip].uuid}
+        return await _op_call(cloud, "POST", "/load-balancers", {"params": params})
+    if step.op in ("lb-delete", "listener-create"):
+        assert step.lb is not None
+        lb = model.lbs[step.lb].uuid
+        if step.op == "lb-delete":
+            return await _op_call(cloud, "DELETE", f"/load-balancers/{lb}")
+        made = {
+            "name": f"walk-listener-{len(model.listeners)}",
+            "loadBalancerPort": step.port,
+            "protocol": "tcp",
+        }
+        path = f"/load-balancers/{lb}/listeners"
+        return await _op_call(cloud, "POST", path, {"params": made})
+    assert step.listener is not None
+    listener = model.listeners[step.listener].uuid
+    if step.op == "listener-delete":
+        return await _op_call(cloud, "DELETE", f"/load-balancers/listeners/{listener}")
+    assert step.vm is not None
+    nic = model.vms[step.vm].nic
+    path = f"/load-balancers/listeners/{listener}/vm-instances/nics"
+    if step.op == "lb-add":
+        return await _op_call(cloud, "POST", path, {"params": {"vmNicUuids": [nic]}})
+    return await _op_call(cloud, "DELETE", f"{path}?vmNicUuids={nic}")
+
+
 def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
     """The uuid of the rule ``step`` added, from the group's inventory."""
     assert cloud.model is not None
@@ -273,6 +370,43 @@ def _new_rule(cloud: Cloud, step: Step, inventory: dict[str, Any]) -> str:
     if len(found) != 1:
         raise WalkError(f"{step}: the group's rules after the add: {inventory.get('rules')}")
     return str(found[0])
+
+
+def _withdraw_sg_errors(cloud: Cloud, step: Step) -> None:
+    """Take back the security-group agent errors the model could not follow through
+    ``step`` (``CloudModel.sg_withdrawn``), on the hosts and in the model."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    for h in cloud.model.sg_withdrawn(step):
+        machine = cloud.sim.machine(host_ip(h))
+        if machine.faults is not None:
+            machine.faults.pop(SG_REFRESH, None)
+        cloud.model.faults.pop((h, SG_REFRESH), None)
+
+
+def _withdraw_router_errors(cloud: Cloud, step: Step) -> None:
+    """Take back the router errors the model does not follow through ``step``."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    paths = router_withdrawn(cloud.model, step)
+    machine = cloud.sim.find(cloud.router_ip, APPLIANCE_PORT) if cloud.router_ip else None
+    for path in paths:
+        if machine is not None and machine.faults is not None:
+            machine.faults.pop(path, None)
+        cloud.model.faults.pop((ROUTER, path), None)
+
+
+def _inject_router(cloud: Cloud, step: Step) -> None:
+    """The router's agent fails its next ``step.path`` command."""
+    assert cloud.sim is not None
+    assert cloud.model is not None
+    assert step.path is not None
+    if cloud.router_ip is None:
+        raise WalkError(f"{step}: the cloud has no virtual router (no load balancers)")
+    cloud.sim.set_fault(
+        cloud.router_ip, step.path, port=APPLIANCE_PORT, fail="injected by the walker", times=1
+    )
+    cloud.model.set_fault(ROUTER, step.path, "agent-error")
 
 
 def _inject(cloud: Cloud, step: Step) -> None:
@@ -339,7 +473,7 @@ async def _host_is(cloud: Cloud, host: HostModel, status: str) -> bool:
 async def _vms_settled_on(cloud: Cloud, host_uuid: str) -> bool:
     assert cloud.model is not None
     wanted = {vm.uuid: vm.state for vm in cloud.model.live_vms()}
-    for vm in await cloud.query("/vm-instances"):
+    for vm in await cloud.query("/vm-instances", "type=UserVm"):  # not the router
         if vm["uuid"] in wanted and vm["state"] in TRANSITIONAL:
             return False
         if vm.get("lastHostUuid") == host_uuid and vm["state"] != wanted.get(vm["uuid"]):

@@ -31,8 +31,16 @@ GIB = 1024**3
 ADMIN_PASSWORD = "walker-admin-pw"  # noqa: S105 - a throwaway node on loopback
 JOB_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 10.0
-RESOURCES = ("snapshots", "images", "security-groups", "eips")
+RESOURCES = (
+    "snapshots",
+    "images",
+    "security-groups",
+    "eips",
+    "port-forwarding",
+    "load-balancers",
+)
 PUBLIC_IPS = 3  # the public L3's addresses: VIPs run out after three
+APPLIANCE_PORT = 7272  # a virtual router's agent
 
 
 class WalkError(AssertionError):
@@ -108,7 +116,11 @@ class Cloud:
     clients: list[ApiClient] = field(default_factory=list)  # one per node
     _own_sim: Simulator | None = None  # cluster mode: the simulator every node drives
     sent: int = 0  # operations sent: they go to the nodes in turn
-
+    # With load balancers: the walk's L3's virtual router, made while the cloud is built
+    # and part of the baseline (its VM, its address on the L3, its capacity on a host).
+    router_vm: str | None = None
+    router_ip: str | None = None  # its management address: its agent's machine
+    l3_reserved: int = 0  # the walk's L3 addresses in use with no VM of the walk
     # ----- life -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -165,6 +177,7 @@ class Cloud:
         """A fresh node, simulator and data center in place of this one's."""
         await self.stop()
         self.node = self.sim = self.rest = self.model = self._baseline = None
+        self.router_vm = self.router_ip = None
         self.sent = 0
         self._http = self._tmp = None
         await self.start()
@@ -266,12 +279,12 @@ class Cloud:
             f"/l3-networks/{l3['uuid']}/network-services",
             {"networkServices": {provider["uuid"]: ["SecurityGroup"]}},
         )
-        # EIPs on the walk's L3 (the flat provider NATs them on the hosts), their VIPs on
-        # a public L3 of a few addresses (the walk reaches its end).
+        # EIPs and port forwarding on the walk's L3 (the flat provider NATs them on the
+        # hosts), their VIPs on a public L3 of a few addresses (the walk reaches its end).
         [flat] = await self.query("/network-services/providers", "type=Flat")
         await self.create(
             f"/l3-networks/{l3['uuid']}/network-services",
-            {"networkServices": {flat["uuid"]: ["Eip"]}},
+            {"networkServices": {flat["uuid"]: ["Eip", "PortForwarding"]}},
         )
         public = await self.create(
             "/l3-networks",
@@ -290,6 +303,8 @@ class Cloud:
         offering = await self.create(
             "/instance-offerings", {"name": "walk-offering", "cpuNum": 1, "memorySize": GIB}
         )
+        if "load-balancers" in self.config.resources:
+            await self._router_services(z, l2["uuid"], l3["uuid"], image["uuid"])
         hosts = []
         for i in range(self.config.hosts):
             hosts.append(
@@ -307,6 +322,9 @@ class Cloud:
         # Host death is noticed in a few tenths of a second instead of minutes; a deleted
         # image stays (Deleted) until it is expunged or recovered.
         for category, name, value in (
+            # the router is made once and stays: its monitor must not remake it elsewhere
+            # while a host of the walk is down (a new router would take another's room)
+            ("virtualRouter", "ping.interval", 3600),
             ("host", "ping.timeout", 0.5),
             ("host", "ping.maxFailure", 2),
             ("host", "ping.interval", 0.1),
@@ -328,13 +346,52 @@ class Cloud:
             "public": public,
         }
         # The image cache on the shared storage is filled once and keeps its capacity; a
-        # first VM fills it, so no step of the walk sees it grow.
-        warm = await self.call("POST", "/vm-instances", self.create_body("warm", 0, stopped=True))
+        # first VM fills it, so no step of the walk sees it grow. With load balancers it
+        # starts, so the L3's virtual router is made now, before the baseline is read.
+        stopped = "load-balancers" not in self.config.resources
+        warm = await self.call(
+            "POST", "/vm-instances", self.create_body("warm", 0, stopped=stopped)
+        )
         if warm.status != 200:
             raise RuntimeError(f"warming the image cache: {warm.body}")
         uuid = warm.body["inventory"]["uuid"]
         await self.call("DELETE", f"/vm-instances/{uuid}")
         await self.call("PUT", f"/vm-instances/{uuid}/actions", {"expungeVmInstance": {}})
+
+    async def _router_services(self, zone: str, l2: str, l3: str, image: str) -> None:
+        """LoadBalancer on the walk's L3 from the virtual router, whose offering puts the
+        router's management and public NICs on an L3 of their own (the VIPs' public L3
+        keeps its few addresses for the walk)."""
+        vr_l3 = await self.create(
+            "/l3-networks", {"name": "walk-vr-public", "l2NetworkUuid": l2, "category": "Public"}
+        )
+        await self.create(
+            f"/l3-networks/{vr_l3['uuid']}/ip-ranges",
+            {
+                "name": "walk-vr-range",
+                "startIp": "16.16.17.10",
+                "endIp": "16.16.17.20",
+                "netmask": "255.255.255.0",
+                "gateway": "16.16.17.1",
+            },
+        )
+        await self.create(
+            "/instance-offerings/virtual-routers",
+            {
+                "name": "walk-vr-offering",
+                "zoneUuid": zone,
+                "managementNetworkUuid": vr_l3["uuid"],
+                "imageUuid": image,
+                "cpuNum": 1,
+                "memorySize": 512 * 1024**2,
+                "isDefault": True,
+            },
+        )
+        [router] = await self.query("/network-services/providers", "type=VirtualRouter")
+        await self.create(
+            f"/l3-networks/{l3}/network-services",
+            {"networkServices": {router["uuid"]: ["LoadBalancer"]}},
+        )
 
     def create_body(self, name: str, host: int | None, *, stopped: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -356,7 +413,7 @@ class Cloud:
             hosts=[HostModel(h.index, h.ip, h.uuid, h.cpu, h.memory) for h in self._baseline.hosts],
             vm_cpu=1,
             vm_memory=GIB,
-            ip_capacity=self.config.ip_capacity,
+            ip_capacity=self.config.ip_capacity - self.l3_reserved,
             images=[ImageModel(0, self.dc["image"]["uuid"], GIB)],
             public_ip_capacity=PUBLIC_IPS,
         )
@@ -377,6 +434,16 @@ class Cloud:
                 )
             )
         self._baseline = CloudModel(hosts=hosts, vm_cpu=1, vm_memory=GIB, ip_capacity=0)
+        routers = await self.query("/vm-instances/appliances/virtual-routers")
+        if routers:
+            [router] = routers
+            self.router_vm = router["uuid"]
+            vr_nic = next(
+                n for n in router["vmNics"] if n["l3NetworkUuid"] != self.dc["l3"]["uuid"]
+            )
+            self.router_ip = vr_nic["ip"]
+        l3 = self.dc["l3"]["uuid"]
+        self.l3_reserved = len(await self.query("/l3-networks/ip-address", f"l3NetworkUuid={l3}"))
         [storage] = await self.query("/primary-storage")
         self.storage_free = int(storage["availableCapacity"])
         [backup] = await self.query("/backup-storage")
@@ -388,14 +455,16 @@ class Cloud:
         assert self.sim is not None
         for i in range(self.config.hosts):
             self.sim.clear_faults(host_ip(i))
+        if self.router_ip is not None:
+            self.sim.clear_faults(self.router_ip, APPLIANCE_PORT)
         # Every VM and data volume the API lists, the model's and any a failed walk left.
-        for row in await self.query("/vm-instances"):
+        for row in await self.query("/vm-instances", "type=UserVm"):  # not the router
             await self._expunge(row["uuid"], row["state"])
         for row in await self.query("/volumes", "type=Data"):
             answer = await self.call("DELETE", f"/volumes/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete volume {row['uuid']}: {answer.body}")
-        for row in await self.query("/vips"):  # their EIPs go with them
+        for row in await self.query("/vips"):  # their EIPs and rules go with them
             answer = await self.call("DELETE", f"/vips/{row['uuid']}")
             if answer.status != 200:
                 raise WalkError(f"emptying the cloud: delete VIP {row['uuid']}: {answer.body}")

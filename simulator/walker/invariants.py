@@ -23,6 +23,16 @@
 11. VIPs and EIPs: the API lists exactly the model's VIPs; the public L3's used
    addresses are exactly theirs; the API lists the model's EIPs, each on its VIP and
    NIC; each simulated host NATs exactly the EIPs of the VMs it runs, each to its NIC.
+12. Port forwarding: the API lists exactly the model's rules, each on its VIP and port,
+   with its NIC, state and name; each simulated host forwards exactly the attached,
+   Enabled rules of the VMs it runs, each VIP port to its NIC's address.
+13. Load balancers: the API lists exactly the model's load balancers (each on its VIP)
+   and listeners (each of its load balancer, on its port, with the model's backend NICs);
+   the L3's virtual router holds exactly the listeners that have backends, each with
+   its backends' addresses.
+
+The L3's virtual router (with load balancers) is part of the baseline: its VM is no VM
+of the walk's, its address on the L3 is reserved, its host's capacity is read with it.
 
 (Every error carrying a code is checked as each answer comes, in ``cloud.outcome_of``.)
 """
@@ -34,7 +44,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from simulator.walker.cloud import Cloud
+from simulator.walker.balancers import router_table
+from simulator.walker.cloud import APPLIANCE_PORT, Cloud
+from simulator.walker.forwarding import forwards_on
 from simulator.walker.model import EXPUNGED, ON_HOST, TRANSITIONAL, CloudModel
 
 CHECKS = (
@@ -49,6 +61,8 @@ CHECKS = (
     "images",
     "security-groups",
     "eips",
+    "port-forwarding",
+    "load-balancers",
 )
 
 
@@ -60,7 +74,7 @@ async def _read_all(cloud: Cloud) -> Read:
     they read one state); ``read(path, *conditions)`` gives one back."""
     l3, public = cloud.dc["l3"]["uuid"], cloud.dc["public"]["uuid"]
     queries = [
-        ("/vm-instances",),
+        ("/vm-instances", "type=UserVm"),
         ("/hosts",),
         ("/l3-networks/ip-address", f"l3NetworkUuid={l3}"),
         ("/vm-instances/nics", f"l3NetworkUuid={l3}"),
@@ -74,6 +88,9 @@ async def _read_all(cloud: Cloud) -> Read:
         ("/eips",),
         ("/security-groups",),
         ("/security-groups/vm-instances/nics",),
+        ("/port-forwarding",),
+        ("/load-balancers",),
+        ("/load-balancers/listeners",),
     ]
     answers = await asyncio.gather(*(cloud.query(*q) for q in queries))
     found = dict(zip(queries, answers, strict=True))
@@ -91,7 +108,7 @@ async def check(cloud: Cloud) -> list[str]:
     assert cloud.sim is not None
     problems: list[str] = []
     read = await _read_all(cloud)
-    vms = {vm["uuid"]: vm for vm in read("/vm-instances")}
+    vms = {vm["uuid"]: vm for vm in read("/vm-instances", "type=UserVm")}
     hosts = {h["uuid"]: h for h in read("/hosts")}
     host_index = {h.uuid: h.index for h in model.hosts}
 
@@ -130,7 +147,11 @@ async def check(cloud: Cloud) -> list[str]:
     # 3. the database agrees with the simulated hosts
     for h in model.hosts:
         machine = cloud.sim.machine(h.ip)
-        runs = {uuid: vm.state for uuid, vm in (machine.vms or {}).items()}
+        runs = {
+            uuid: vm.state
+            for uuid, vm in (machine.vms or {}).items()
+            if uuid != cloud.router_vm  # the baseline's
+        }
         placed = {
             uuid: row["state"]
             for uuid, row in vms.items()
@@ -156,8 +177,11 @@ async def check(cloud: Cloud) -> list[str]:
         problems.append(f"addresses: NICs share {twice}")
     if sorted(used) != sorted(nics):
         problems.append(f"addresses: in use {sorted(used)}, NICs hold {sorted(nics)}")
-    if len(used) != model.ips_used():
-        problems.append(f"addresses: {len(used)} in use, the model {model.ips_used()}")
+    if len(used) - cloud.l3_reserved != model.ips_used():
+        problems.append(
+            f"addresses: {len(used)} in use ({cloud.l3_reserved} by the baseline), "
+            f"the model {model.ips_used()}"
+        )
 
     # 6. volumes
     rows = {v["uuid"]: v for v in read("/volumes", "type=Data")}
@@ -209,6 +233,93 @@ async def check(cloud: Cloud) -> list[str]:
 
     # 11. VIPs and EIPs
     problems += _eips(cloud, model, read)
+
+    # 12. port forwarding
+    problems += _forwards(cloud, model, read)
+
+    # 13. load balancers
+    problems += _balancers(cloud, model, read)
+    return problems
+
+
+def _balancers(cloud: Cloud, model: CloudModel, read: Read) -> list[str]:
+    assert cloud.sim is not None
+    problems: list[str] = []
+    lbs = {b["uuid"]: b["vipUuid"] for b in read("/load-balancers")}
+    want = {b.uuid: model.vips[b.vip].uuid for b in model.lbs if not b.gone}
+    if lbs != want:
+        problems.append(f"load-balancers: the API's (VIP) {lbs}, the model {want}")
+    listeners = {
+        li["uuid"]: (
+            li["loadBalancerUuid"],
+            li["loadBalancerPort"],
+            sorted(r["vmNicUuid"] for r in li.get("vmNicRefs") or ()),
+        )
+        for li in read("/load-balancers/listeners")
+    }
+    expected = {
+        li.uuid: (
+            model.lbs[li.lb].uuid,
+            li.port,
+            sorted(model.vms[vm].nic for vm in li.backends),
+        )
+        for li in model.listeners
+        if not li.gone
+    }
+    if listeners != expected:
+        problems.append(
+            f"load-balancers: the API's listeners (LB, port, NICs) {listeners}, "
+            f"the model {expected}"
+        )
+    if cloud.router_ip is None:
+        return problems
+    machine = cloud.sim.find(cloud.router_ip, APPLIANCE_PORT)
+    held = (
+        machine.appliance.view().get("loadBalancers", {}) if machine and machine.appliance else {}
+    )
+    got = {
+        lb: {
+            li["loadBalancerPort"]: sorted(str(n["ip"]) for n in li["nics"])
+            for li in to["listeners"]
+        }
+        for lb, to in held.items()
+    }
+    table = router_table(model)
+    if got != table:
+        problems.append(f"load-balancers: the router holds {got}, the model {table}")
+    return problems
+
+
+def _forwards(cloud: Cloud, model: CloudModel, read: Read) -> list[str]:
+    assert cloud.sim is not None
+    problems: list[str] = []
+    rows = {
+        r["uuid"]: (r["vipUuid"], r["vipPortStart"], r.get("vmNicUuid"), r["state"], r["name"])
+        for r in read("/port-forwarding")
+    }
+    expected = {
+        p.uuid: (
+            model.vips[p.vip].uuid,
+            p.port,
+            model.vms[p.vm].nic if p.vm is not None else None,
+            "Enabled" if p.enabled else "Disabled",
+            p.name,
+        )
+        for p in model.pfs
+        if not p.gone
+    }
+    if rows != expected:
+        problems.append(
+            f"port-forwarding: the API's rules (VIP, port, NIC, state, name) {rows}, "
+            f"the model {expected}"
+        )
+    for h in model.hosts:
+        network = cloud.sim.machine(h.ip).network
+        held = network.view().get("portForwarding", {}) if network is not None else {}
+        got = {key: rule.get("nicIp") for key, rule in held.items()}
+        wanted = forwards_on(model, h.index)
+        if got != wanted:
+            problems.append(f"port-forwarding: host {h.index} forwards {got}, the model {wanted}")
     return problems
 
 

@@ -32,7 +32,12 @@ from simulator.walker.steps import (
     EIP_OPS,
     FAULT_PATHS,
     IMAGE_OPS,
+    LB_OPS,
+    LB_PORTS,
     NETWORK_PATHS,
+    PF_OPS,
+    PF_PORTS,
+    ROUTER_PATHS,
     SG_OPS,
     SG_PORTS,
     SNAPSHOT_OPS,
@@ -242,6 +247,12 @@ class WalkMachine(RuleBasedStateMachine):
     def _walks_eips(self) -> bool:
         return self._walks("eips")
 
+    def _walks_forwards(self) -> bool:
+        return self._walks("port-forwarding")
+
+    def _walks_balancers(self) -> bool:
+        return self._walks("load-balancers")
+
     @precondition(_has_volumes)
     @rule(op=st.sampled_from(SNAPSHOT_OPS), on=st.integers(0, 63), snap=st.integers(0, 63))
     def snapshot(self, op: str, on: int, snap: int) -> None:
@@ -321,11 +332,80 @@ class WalkMachine(RuleBasedStateMachine):
         else:
             self.s.step(Step(op, eip=which % len(model.eips)))
 
+    @precondition(_walks_forwards)
+    @rule(
+        op=st.sampled_from(PF_OPS),
+        which=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(PF_PORTS),
+    )
+    def port_forwarding(self, op: str, which: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.vips:
+            self.s.step(Step("vip-create"))  # rules need a VIP
+            return
+        if op != "pf-create" and not model.pfs:
+            op = "pf-create"
+        if op == "pf-attach" and not model.vms:
+            self.s.step(Step("create", host=self.pick_host("create", vm)))  # a NIC first
+            return
+        # deleted VIPs and rules and expunged VMs too: those must be refused
+        if op == "pf-create":
+            self.s.step(Step(op, vip=which % len(model.vips), port=port))
+        elif op == "pf-attach":
+            self.s.step(Step(op, pf=which % len(model.pfs), vm=vm % len(model.vms)))
+        elif op == "pf-state":
+            # a change or a repeat of the state it has, by one bit of the draw
+            self.s.step(Step(op, pf=which % len(model.pfs), enable=vm % 2 == 0))
+        else:
+            self.s.step(Step(op, pf=which % len(model.pfs)))
+
+    @precondition(_walks_balancers)
+    @rule(
+        op=st.sampled_from(LB_OPS),
+        which=st.integers(0, 63),
+        vm=st.integers(0, 63),
+        port=st.sampled_from(LB_PORTS),
+    )
+    def load_balancer(self, op: str, which: int, vm: int, port: int) -> None:
+        model = self.model
+        if not model.vips:
+            self.s.step(Step("vip-create"))  # load balancers need a VIP
+            return
+        if op != "lb-create" and not model.lbs:
+            op = "lb-create"
+        if op in ("listener-delete", "lb-add", "lb-remove") and not model.listeners:
+            op = "listener-create"
+        if op in ("lb-add", "lb-remove") and not model.vms:
+            self.s.step(Step("create", host=self.pick_host("create", vm)))  # backends first
+            return
+        # deleted VIPs, load balancers and listeners and expunged VMs too: refused
+        if op == "lb-create":
+            vip = which % len(model.vips)
+            free = [v.index for v in model.live_vips() if not model.vip_used(v.index)]
+            if not any(not b.gone for b in model.lbs):
+                # EIPs and rules take the few VIPs: with no load balancer yet, one on a
+                # free VIP (or a new VIP first), so the walk reaches listeners
+                if not free and len(model.live_vips()) < model.public_ip_capacity:
+                    self.s.step(Step("vip-create"))
+                    return
+                vip = free[which % len(free)] if free else vip
+            self.s.step(Step(op, vip=vip))
+        elif op == "lb-delete":
+            self.s.step(Step(op, lb=which % len(model.lbs)))
+        elif op == "listener-create":
+            self.s.step(Step(op, lb=which % len(model.lbs), port=port))
+        elif op == "listener-delete":
+            self.s.step(Step(op, listener=which % len(model.listeners)))
+        else:
+            listener = which % len(model.listeners)
+            self.s.step(Step(op, listener=listener, vm=vm % len(model.vms)))
+
     @precondition(_may_fault)
     @rule(
         kind=st.sampled_from(FAULT_WEIGHTS),
         host=st.integers(0, 7),
-        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS),
+        path=st.sampled_from(FAULT_PATHS + NETWORK_PATHS + ROUTER_PATHS),
         lose=st.integers(0, 63) | st.none(),
         during=st.lists(st.sampled_from(DOWN_OPS), max_size=2),
     )
@@ -334,10 +414,12 @@ class WalkMachine(RuleBasedStateMachine):
         if kind not in kinds:
             kind = kinds[0]
         h = host % len(self.model.hosts)
-        if path in NETWORK_PATHS and kind == "agent-error":
-            kind = "lost-callback" if "lost-callback" in kinds else kind
-            if kind == "agent-error":
-                return  # not in the model: no step
+        if path in ROUTER_PATHS:
+            # the router's agent refuses its next load-balancer command (agent errors only:
+            # a lost callback is the host agents')
+            if self.s.cloud.router_ip is not None and kind == "agent-error":
+                self.s.step(Step("router-error", path=path))
+            return
         if kind != "host-outage":
             self.s.step(Step(kind, host=h, path=path))
             return

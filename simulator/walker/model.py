@@ -5,8 +5,8 @@ machine as the API reference describes it), not from the node's code: checking t
 against a copy of itself would find nothing. It knows the hosts, their free CPU and
 memory, the addresses in use, every VM the walk made (its state and host), its data
 volumes, volume snapshots (their trees and the one each volume rests on), images,
-security groups (rules, members), VIPs and EIPs, and the agent faults waiting on the
-simulated hosts.
+security groups (rules, members), VIPs, EIPs and port-forwarding rules
+(``forwarding.py``), and the agent faults waiting on the simulated hosts.
 
 ``expect(step)`` is the precondition side: the outcome the node must answer (done, or
 refused with one of some error codes). ``apply(step, ...)`` is the effect: the model's
@@ -19,7 +19,25 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
-from simulator.walker.steps import Step
+from simulator.walker.balancers import (
+    LbModel,
+    ListenerModel,
+    apply_lb,
+    expect_lb,
+    fired,
+    leave_listeners,
+)
+from simulator.walker.forwarding import (
+    PfModel,
+    User,
+    apply_pf,
+    apply_vip_delete,
+    expect_pf,
+    expect_vip_delete,
+    reaches,
+    refused,
+)
+from simulator.walker.steps import SG_REFRESH, Step
 
 RUNNING, STOPPED, PAUSED, DESTROYED, EXPUNGED = (
     "Running",
@@ -249,6 +267,12 @@ class CloudModel:
     vips: list[VipModel] = field(default_factory=list)
     eips: list[EipModel] = field(default_factory=list)
     rules: list[RuleModel] = field(default_factory=list)
+    pfs: list[PfModel] = field(default_factory=list)
+    lbs: list[LbModel] = field(default_factory=list)
+    listeners: list[ListenerModel] = field(default_factory=list)
+    # After a VIP delete a host refused: the groups of its users that met one refusal
+    # each (one of each group stays); ``actions`` settles them from the API's answer.
+    unsettled: list[list[User]] = field(default_factory=list)
 
     # ----- derived books ----------------------------------------------------------------
 
@@ -281,6 +305,14 @@ class CloudModel:
         """Bytes the walk's images hold on the backup storage (a Deleted one keeps them)."""
         return sum(i.size for i in self.images[1:] if i.status != EXPUNGED)
 
+    def vip_used(self, vip: int) -> bool:
+        """Whether an EIP, a port-forwarding rule or a load balancer uses the VIP."""
+        return (
+            any(e.vip == vip and not e.gone for e in self.eips)
+            or any(p.vip == vip and not p.gone for p in self.pfs)
+            or any(b.vip == vip and not b.gone for b in self.lbs)
+        )
+
     def live_vips(self) -> list[VipModel]:
         return [v for v in self.vips if not v.gone]
 
@@ -291,6 +323,51 @@ class CloudModel:
         """The ports of the rules a host running VM ``vm`` must hold for its NIC."""
         groups = {g.index for g in self.groups if not g.gone and vm in g.members}
         return {r.port for r in self.rules if not r.gone and r.group in groups}
+
+    def sg_refreshed(self, step: Step) -> set[int]:
+        """The hosts a group change sends their rule sets to (when it is done): those
+        running (or pausing) a member of the group before or after the change."""
+        if step.op == "sg-rule-delete":
+            assert step.rule is not None
+            rule = self.rules[step.rule]
+            if rule.gone:
+                return set()  # nothing to do
+            group = self.groups[rule.group]
+        elif step.group is not None:
+            group = self.groups[step.group]
+        else:
+            return set()  # a new group has no member
+        members = set(group.members)
+        if step.op == "sg-join":
+            assert step.vm is not None
+            members.add(step.vm)
+        vms = (self.vms[m] for m in members)
+        return {vm.host for vm in vms if vm.host is not None and vm.state in ON_HOST}
+
+    def sg_refused(self, hosts: set[int]) -> bool:
+        return any(self.faults.get((h, SG_REFRESH)) == "agent-error" for h in hosts)
+
+    def sg_start_host(self, step: Step) -> int | None:
+        """The host a start sends the VM's rule set to before it boots there (a member's
+        start on a named host)."""
+        if step.op != "start" or step.host is None or step.vm is None:
+            return None
+        return step.host if self.is_member(step.vm) else None
+
+    def sg_withdrawn(self, step: Step) -> list[int]:
+        """The hosts whose security-group agent error goes before ``step``: every one,
+        unless ``step`` is a group's change or a start on a named host (what a refused
+        refresh leaves after a stop, a destroy, a migration or a reconnect is not in the
+        model; where an allocator's start goes is not known before)."""
+        if step.op.startswith("sg-") or (step.op == "start" and step.host is not None):
+            return []
+        if step.op in ("agent-error", "lost-callback"):
+            return []
+        return [
+            h
+            for (h, path), kind in self.faults.items()
+            if path == SG_REFRESH and kind == "agent-error"
+        ]
 
     def is_member(self, vm: int) -> bool:
         return any(vm in g.members for g in self.groups if not g.gone)
@@ -371,6 +448,12 @@ class CloudModel:
             return False
         if step.eip is not None and step.eip >= len(self.eips):
             return False
+        if step.pf is not None and step.pf >= len(self.pfs):
+            return False
+        if step.lb is not None and step.lb >= len(self.lbs):
+            return False
+        if step.listener is not None and step.listener >= len(self.listeners):
+            return False
         outage_vm = step.vm if step.op == "host-outage" else None
         if outage_vm is not None and self.vms[outage_vm].host != step.host:
             return False
@@ -407,6 +490,12 @@ class CloudModel:
             return self._expect_group(step)
         if step.op.startswith(("vip-", "eip-")):
             return self._expect_eip(step)
+        if step.op.startswith("pf-"):
+            ok, refusal = expect_pf(self, step)
+            return Expect(ok, refusal)
+        if step.op.startswith(("lb-", "listener-")):
+            ok, refusal = expect_lb(self, step)
+            return Expect(ok, refusal)
         if step.op == "create":
             if self.images and self.images[0].status != IMAGE_READY:
                 # The image is refused; a lack of room or address may be named first.
@@ -445,6 +534,9 @@ class CloudModel:
                     return Expect(False, NO_CAPACITY)
             elif step.host == vm.host or not self.has_room(step.host):
                 return Expect(False, None)
+        sg_host = self.sg_start_host(step)
+        if sg_host is not None and self.sg_refused({sg_host}):
+            return Expect(False, AGENT_FAILED)  # the rules before the boot: refused
         on = step.host if step.op == "start" else vm.host
         if self._fault(on, step.op) == "agent-error":
             return Expect(False, AGENT_FAILED)
@@ -523,7 +615,9 @@ class CloudModel:
         if step.op == "sg-create":
             return Expect(True)
         if step.op == "sg-rule-delete":
-            return Expect(True)  # a rule already gone: nothing to do, as deletes go
+            # a rule already gone: nothing to do, as deletes go
+            refused = self.sg_refused(self.sg_refreshed(step))
+            return Expect(False, AGENT_FAILED) if refused else Expect(True)
         assert step.group is not None
         group = self.groups[step.group]
         codes: set[str] = set()
@@ -539,7 +633,14 @@ class CloudModel:
             assert step.vm is not None
             if self.vms[step.vm].state == EXPUNGED:  # its NIC went with it
                 codes |= NOT_FOUND
-        return Expect(False, frozenset(codes)) if codes else Expect(True)
+        if codes:
+            return Expect(False, frozenset(codes))
+        # the hosts running members get their sets; one refusing undoes the change
+        return (
+            Expect(False, AGENT_FAILED)
+            if self.sg_refused(self.sg_refreshed(step))
+            else Expect(True)
+        )
 
     def _expect_eip(self, step: Step) -> Expect:
         if step.op == "vip-create":
@@ -551,17 +652,18 @@ class CloudModel:
             vip = self.vips[step.vip]
             if vip.gone:
                 return Expect(False, NOT_FOUND)
-            if step.op == "eip-create" and any(
-                e.vip == vip.index and not e.gone for e in self.eips
-            ):
+            if step.op == "vip-delete":
+                ok, refusal = expect_vip_delete(self, vip.index)
+                return Expect(ok, refusal)
+            if self.vip_used(vip.index):
                 return Expect(False, VIP_IN_USE)
             return Expect(True)
         assert step.eip is not None
         eip = self.eips[step.eip]
         if eip.gone:
             return Expect(False, NOT_FOUND)
-        if step.op == "eip-detach":
-            return Expect(False, EIP_NOT_ATTACHED) if eip.vm is None else Expect(True)
+        if step.op == "eip-detach" and eip.vm is None:
+            return Expect(False, EIP_NOT_ATTACHED)
         if step.op == "eip-attach":
             assert step.vm is not None
             # Several reasons may hold at once; the node may name any of them.
@@ -571,7 +673,9 @@ class CloudModel:
                 codes |= NIC_HAS_EIP
             if eip.vm is not None:
                 codes |= EIP_ATTACHED
-        return Expect(False, frozenset(codes)) if codes else Expect(True)
+        if codes:
+            return Expect(False, frozenset(codes))
+        return Expect(False, AGENT_FAILED) if refused(self, reaches(self, step)) else Expect(True)
 
     def _live_snapshot_host(self, step: Step) -> int | None:
         """The host that takes the snapshot ``step`` creates, when it is a live one."""
@@ -593,6 +697,25 @@ class CloudModel:
             live = self._live_snapshot_host(step)
             if live is not None:  # the command reached the host: a fault there fired
                 self.faults.pop((live, LIVE_SNAPSHOT_PATH), None)
+        if step.op == "vip-delete" and (expect.ok or expect.codes == AGENT_FAILED):
+            assert step.vip is not None
+            self.unsettled = apply_vip_delete(self, step.vip, expect.ok)
+            return
+        network = reaches(self, step)
+        if network is not None and (expect.ok or expect.codes == AGENT_FAILED):
+            self.faults.pop(network, None)  # the command reached the host: a fault fired
+        if step.op.startswith("sg-") and (expect.ok or expect.codes == AGENT_FAILED):
+            for h in self.sg_refreshed(step):  # each host was sent its set: faults fired
+                self.faults.pop((h, SG_REFRESH), None)
+        if step.op.startswith(("lb-", "listener-")) and (expect.ok or expect.codes == AGENT_FAILED):
+            fired(self, step)
+        sg_host = self.sg_start_host(step)
+        if sg_host is not None and self.sg_refused({sg_host}) and expect.codes == AGENT_FAILED:
+            # refused before the boot: the start's own agent commands were never sent
+            self.faults.pop((sg_host, SG_REFRESH), None)
+            return
+        if sg_host is not None and expect.ok:
+            self.faults.pop((sg_host, SG_REFRESH), None)
         target = step.host if step.host is not None else placed
         on = target if step.op in ("create", "start") else None
         if step.vm is not None and step.op != "create":
@@ -622,6 +745,12 @@ class CloudModel:
         if step.op.startswith(("vip-", "eip-")):
             self._apply_eip(step, uuid)
             return
+        if step.op.startswith("pf-"):
+            apply_pf(self, step, uuid)
+            return
+        if step.op.startswith(("lb-", "listener-")):
+            apply_lb(self, step, uuid)
+            return
         if step.op == "create":
             assert uuid is not None
             assert target is not None
@@ -640,6 +769,8 @@ class CloudModel:
         elif step.op == "migrate":
             vm.host, vm.last_host = target, vm.host
         elif step.op == "destroy":
+            if vm.state in ON_HOST:  # destroyed on its host: its NIC leaves the listeners
+                leave_listeners(self, vm.index)
             if vm.host is not None:
                 vm.last_host = vm.host
             vm.state, vm.host = DESTROYED, None
@@ -650,9 +781,13 @@ class CloudModel:
             self._drop_snapshots_of(f"root:{vm.index}")
             for group in self.groups:  # its NIC went, and its memberships with it
                 group.members.discard(vm.index)
-            for eip in self.eips:  # and its EIP is detached
+            for eip in self.eips:  # and its EIP and rules are detached
                 if eip.vm == vm.index:
                     eip.vm = None
+            for pf in self.pfs:
+                if pf.vm == vm.index:
+                    pf.vm = None
+            leave_listeners(self, vm.index)
             for volume in self.volumes:  # expunging a VM detaches its data volumes
                 if volume.vm == vm.index:
                     volume.vm = None
@@ -680,12 +815,6 @@ class CloudModel:
             assert uuid is not None
             assert step.vip is not None
             self.eips.append(EipModel(len(self.eips), uuid, step.vip))
-        elif step.op == "vip-delete":
-            assert step.vip is not None
-            self.vips[step.vip].gone = True
-            for eip in self.eips:  # the services using it go first
-                if eip.vip == step.vip:
-                    eip.gone, eip.vm = True, None
         else:
             assert step.eip is not None
             eip = self.eips[step.eip]

@@ -35,14 +35,22 @@ FAULT_PATHS = (
     "/vm/migrate",
     "/vm/volume/takesnapshot",
 )
-# The network services' host commands: a "lost-callback" may hit them too (the node must
-# ask again); an "agent-error" there is not in the model (what a refused refresh undoes
-# depends on the provider), so it becomes a lost callback.
-NETWORK_PATHS = (
-    "/securitygroup/refreshrulesonhost",
-    "/flatnetworkprovider/eip/apply",
-    "/flatnetworkprovider/eip/delete",
-)
+# The flat provider's commands for one EIP or port-forwarding rule put on (apply) or taken
+# off (delete) the host running its VM: sent only by the EIP, rule and VIP operations, so
+# the model knows which step reaches them and what a refusal leaves (the operation is
+# refused with the host's error and changes nothing: docs/network-services.md).
+EIP_APPLY = "/flatnetworkprovider/eip/apply"
+EIP_DELETE = "/flatnetworkprovider/eip/delete"
+PF_APPLY = "/flatnetworkprovider/portforwarding/apply"
+PF_DELETE = "/flatnetworkprovider/portforwarding/delete"
+NETWORK_SERVICE_PATHS = (EIP_APPLY, EIP_DELETE, PF_APPLY, PF_DELETE)
+# A host's whole security-group rule set. A group's change sends it to every host running
+# a member (refused: the change is undone), a member VM's start to its host (refused: the
+# start fails); a stop, a destroy, a migration's source and a reconnect send it too, and
+# what a refusal there leaves is not in the model: an agent error waiting on it is
+# withdrawn before any step but a group's change or a start on a named host.
+SG_REFRESH = "/securitygroup/refreshrulesonhost"
+NETWORK_PATHS = (SG_REFRESH, *NETWORK_SERVICE_PATHS)
 FAULT_KINDS = ("agent-error", "lost-callback", "host-outage")
 # Data volume operations: make one (1 GiB), attach it to a VM, detach it, delete it.
 VOLUME_OPS = ("volume-create", "volume-attach", "volume-detach", "volume-delete")
@@ -59,6 +67,25 @@ SG_PORTS = (22, 80, 443)
 # VIPs on the walk's public L3 and EIPs on them: take a VIP, delete one (``vip``); make an
 # EIP on a VIP, attach it to a VM's NIC (``vm``), detach it, delete it (``eip``).
 EIP_OPS = ("vip-create", "vip-delete", "eip-create", "eip-attach", "eip-detach", "eip-delete")
+# Port-forwarding rules on the walk's VIPs (the flat provider DNATs them on the host running
+# the VM): make one forwarding a VIP's TCP ``port`` to the same port of a NIC, attach it to
+# a VM's NIC (``vm``), detach it, delete it, rename it, enable or disable it (``enable``)
+# (``pf``: its walk index).
+PF_OPS = ("pf-create", "pf-attach", "pf-detach", "pf-delete", "pf-update", "pf-state")
+PF_PORTS = (22, 80)
+# Load balancers (the walk's L3 takes LoadBalancer from its virtual router): make one on a
+# VIP (``vip``), delete one (``lb``), add a listener on a TCP ``port`` (``lb``), delete one
+# (``listener``), add or remove a VM's NIC (``vm``) as a listener's backend.
+LB_OPS = ("lb-create", "lb-delete", "listener-create", "listener-delete", "lb-add", "lb-remove")
+LB_PORTS = (80, 443)
+# The virtual router's load-balancer commands (its agent on the appliance): a "router-error"
+# step makes the next one fail. A load balancer's change sends the router what it should
+# hold (refused: the change is undone); so do a backend VM's destroy and expunge and a
+# VIP's delete, where the model does not follow a refusal: the error is withdrawn before
+# any step but a load balancer's own.
+REFRESH_LB = "/refreshlb"
+DELETE_LB = "/deletelb"
+ROUTER_PATHS = (REFRESH_LB, DELETE_LB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +101,10 @@ class Step:
     for that VM's root volume, or ``volume``); ``image`` an image's walk index
     (IMAGE_OPS), ``bad`` an invalid variant's mark (an image-add from a bad URL);
     ``group``, ``rule`` and ``port`` a security group's and a rule's walk indexes and a
-    rule's port (SG_OPS); ``vip`` and ``eip`` walk indexes of a VIP and an EIP (EIP_OPS).
+    rule's port (SG_OPS); ``vip`` and ``eip`` walk indexes of a VIP and an EIP (EIP_OPS);
+    ``pf`` a port-forwarding rule's (PF_OPS: a create names ``vip`` and ``port``, a state
+    change ``enable``); ``lb`` and ``listener`` a load balancer's and a listener's
+    (LB_OPS).
     """
 
     op: str
@@ -92,12 +122,16 @@ class Step:
     port: int | None = None
     vip: int | None = None
     eip: int | None = None
+    pf: int | None = None
+    enable: bool | None = None
+    lb: int | None = None
+    listener: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The compact form: fields left at their default are omitted."""
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            if value is None or value == () or value is False:
+            if value is None or value == () or (key == "bad" and value is False):
                 continue
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
@@ -120,6 +154,10 @@ class Step:
             port=raw.get("port"),
             vip=raw.get("vip"),
             eip=raw.get("eip"),
+            pf=raw.get("pf"),
+            enable=raw.get("enable"),
+            lb=raw.get("lb"),
+            listener=raw.get("listener"),
         )
 
     def __str__(self) -> str:

@@ -39,8 +39,9 @@ async def test_a_short_walk_with_faults_keeps_every_invariant(tmp_path: Path) ->
     assert {"create", "concurrent"} <= ops
     assert ops & {"agent-error", "lost-callback", "host-outage"}
     assert len(ops & {"start", "stop", "reboot", "pause", "resume", "destroy"}) >= 4
-    # and the resources beyond VMs: snapshots, images, security groups, VIPs and EIPs
-    for kind in ("snapshot-", "image-", "sg-", "vip-", "eip-"):
+    # and the resources beyond VMs: snapshots, images, security groups, VIPs, EIPs,
+    # port-forwarding rules and load balancers
+    for kind in ("snapshot-", "image-", "sg-", "vip-", "eip-", "pf-", "lb-"):
         assert any(op.startswith(kind) for op in ops), (kind, sorted(ops))
 
 

@@ -211,9 +211,14 @@ class VipService(ResourceService):
             vip: VipVO = await self.require(session, uuid)
         # Its users (an EIP, port-forwarding rules) first: each leaves its hosts in its own
         # queue, without releasing the VIP (this delete holds its queue).
-        await cascade_delete(
-            self.ctx.plugins.extensions(CascadeParticipant), VIP_TYPE, [uuid], DeleteMode(mode)
-        )
+        participants = self.ctx.plugins.extensions(CascadeParticipant)
+        try:
+            await cascade_delete(participants, VIP_TYPE, [uuid], DeleteMode(mode))
+        except BaseException:
+            # A host refused one user's revoke: the VIP stays, and so does that user, but
+            # the users the cascade did delete must not keep their ports or use of it.
+            await self._forget_gone_users(uuid, participants)
+            raise
         async with self.ctx.db.session() as session, session.begin():
             await session.execute(
                 delete(VipNetworkServicesRefVO).where(VipNetworkServicesRefVO.vip_uuid == uuid)
@@ -221,6 +226,28 @@ class VipService(ResourceService):
         await self.remove([uuid], auth)
         if release_ip and vip.used_ip_uuid is not None:
             await self._release_ip(vip.l3_network_uuid, vip.used_ip_uuid)
+
+    async def _forget_gone_users(self, uuid: str, participants: list[CascadeParticipant]) -> None:
+        """In the VIP's queue, after its cascade failed part-way: drop the uses of the
+        users that are gone (as ``release`` does for each); the rest keep theirs."""
+        alive: set[str] = set()
+        for member in participants:
+            children = await member.cascade_children(VIP_TYPE, (uuid,))
+            if children is not None:
+                alive.update(children.uuids)
+        async with self.ctx.db.session() as session, session.begin():
+            await session.execute(
+                delete(VipNetworkServicesRefVO).where(
+                    VipNetworkServicesRefVO.vip_uuid == uuid,
+                    VipNetworkServicesRefVO.uuid.not_in(alive),
+                )
+            )
+            if not alive:
+                await session.execute(
+                    update(VipVO)
+                    .where(VipVO.uuid == uuid)
+                    .values(use_for=None, service_provider=None)
+                )
 
     async def _release_ip(self, l3_uuid: str, used_ip_uuid: str) -> None:
         reply = await self.ctx.bus.call(
