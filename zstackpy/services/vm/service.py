@@ -10,6 +10,7 @@ expunges VMs destroyed longer than ``vm expungePeriod`` ago.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -441,10 +442,6 @@ class VmService(Service):
             if host.uuid in self._ping_syncs:
                 return
             states = backend.states_in_ping(answer)
-            if states is None:  # the agent does not add them: ask for them
-                work = self._sync_host(host.uuid)
-            else:
-                work = self._reconcile_host(host.uuid, placed, states.states)
             # In the background: corrections wait for their VMs' queues, and an agent
             # without the addition is asked again, up to the agent timeout (a host that
             # died after answering the ping never answers it), which held up the pings
@@ -453,7 +450,10 @@ class VmService(Service):
 
             async def run() -> None:
                 try:
-                    await work
+                    if states is None:  # the agent does not add them: ask for them
+                        await self._sync_host(host.uuid)
+                    else:
+                        await self._reconcile_host(host.uuid, placed, states.states)
                 finally:
                     self._ping_syncs.discard(host.uuid)
 
@@ -482,3 +482,7 @@ class VmService(Service):
         task = asyncio.create_task(run(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if inspect.iscoroutine(work):
+            # A task cancelled before it ran (the node stopping) never awaited ``work``:
+            # closed here, it does not warn at collection.
+            task.add_done_callback(lambda _task: work.close())
