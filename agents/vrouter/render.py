@@ -69,6 +69,7 @@ def dnsmasq_conf(state: RouterState, guest_device: str, files: Path, run: Path) 
         {d for e in state.net.dhcp.values() for d in e.dns if d not in own},
         key=ipaddress.IPv4Address,
     )
+    domains = sorted({e.domain for e in state.net.dhcp.values() if e.domain})
     lines = [
         "# written by the zstackpy virtual-router agent; changes are overwritten",
         f"interface={guest_device}",
@@ -83,6 +84,8 @@ def dnsmasq_conf(state: RouterState, guest_device: str, files: Path, run: Path) 
         "no-hosts",
         "no-resolv",
         *(f"server={d}" for d in upstream),
+        # The guests' own domain is answered here only (no upstream asked, no REFUSED).
+        *(f"local=/{d}/" for d in domains),
         f"dhcp-leasefile={run / 'dnsmasq.leases'}",
         f"pid-file={run / 'dnsmasq.pid'}",
         "user=root",
@@ -94,6 +97,7 @@ def haproxy_conf(state: RouterState) -> str | None:
     """haproxy's configuration for the TCP, HTTP and HTTPS listeners that have backends
     (HTTPS is passed through: there are no certificates); None when there are none."""
     sections: list[str] = []
+    guest = state.nic("guest")
     for lb_uuid in sorted(state.lbs):
         lb = state.lbs[lb_uuid]
         for li in sorted(lb.listeners, key=lambda li: li.port):
@@ -104,6 +108,8 @@ def haproxy_conf(state: RouterState) -> str | None:
                 f"    server nic-{b.uuid} {b.ip}:{li.instance_port}"
                 for b in sorted(li.backends, key=lambda b: b.uuid)
             ]
+            # Backends see the router's own guest address (not the gateway it also holds).
+            source = [f"    source {guest.ip}"] if guest is not None else []
             sections += [
                 f"# load balancer {lb.uuid}, listener {li.uuid} ({li.protocol})",
                 f"frontend listener-{li.uuid}",
@@ -113,6 +119,7 @@ def haproxy_conf(state: RouterState) -> str | None:
                 f"backend backends-{li.uuid}",
                 f"    mode {mode}",
                 "    balance roundrobin",
+                *source,
                 *servers,
                 "",
             ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import REPO
 from tests.support.vrouter_agent import RouterAgentProcess, in_ns
 from zstackpy.services.loadbalancer.messages import BackendNic, ListenerTO, LoadBalancerTO
 from zstackpy.services.virtualrouter.messages import RouterView
@@ -353,3 +355,99 @@ async def test_a_restarted_agent_puts_back_what_it_kept(tmp_path: Path, netns: s
         rules = nat_rules(netns)
         assert "-A zs-nat-pre -d 198.51.100.7/32 -j DNAT --to-destination 10.0.0.5" in rules
         assert "-A zs-nat-pre -d 198.51.100.8/32 -j DNAT --to-destination 10.0.0.6" in rules
+
+
+def probe(ns: str, *args: str) -> str:
+    return in_ns(ns, sys.executable, "-m", "tests.support.netprobe", *args).strip()
+
+
+async def test_traffic_flows_through_the_router(agent: RouterAgentProcess, netns: str) -> None:
+    """A client on the public side (``c0``, also the public network's gateway) and a
+    guest (``g0``) reach each other through the router only as its rules say."""
+    client, guest = f"{netns}-c", f"{netns}-g"
+    in_ns(client, "ip", "address", "add", "198.51.100.1/24", "dev", "c0")
+    in_ns(guest, "ip", "link", "set", "g0", "address", "fa:16:3e:00:00:05")
+    public = {**NICS[1], "netmask": "255.255.255.0", "gateway": "198.51.100.1"}
+    await ok(agent, "/init", {"uuid": ROUTER.uuid, "nics": [NICS[0], public, NICS[2]]})
+    await ok(agent, "/adddhcp", {"dhcp": [dhcp("10.0.0.5", "fa:16:3e:00:00:05", "web1")]})
+
+    # DHCP for real: the guest asks (busybox udhcpc) and gets its address and router.
+    script = agent.tmp / "udhcpc.sh"
+    script.write_text('#!/bin/sh\n[ "$1" = bound ] && echo "$ip $subnet $router $dns" > "$0.out"\n')
+    script.chmod(0o755)
+    in_ns(
+        guest,
+        "busybox",
+        "udhcpc",
+        "-i",
+        "g0",
+        "-n",
+        "-q",
+        "-f",
+        "-t",
+        "5",
+        "-T",
+        "1",
+        "-s",
+        str(script),
+    )
+    assert (agent.tmp / "udhcpc.sh.out").read_text().split() == [
+        "10.0.0.5",
+        "255.255.255.0",
+        "10.0.0.1",
+        "10.0.0.1",
+    ]
+
+    in_ns(guest, "ip", "address", "add", "10.0.0.5/24", "dev", "g0")
+    in_ns(guest, "ip", "address", "add", "10.0.0.6/24", "dev", "g0")
+    in_ns(guest, "ip", "route", "add", "default", "via", "10.0.0.1")
+    # DNS: the router: the router answers the guest's host name.
+    answer = in_ns(guest, "busybox", "nslookup", "web1.example.internal", "10.0.0.1")
+    assert "10.0.0.5" in answer
+    await ok(agent, "/setsnat", {"snats": [snat_to(ROUTER)]})
+    await ok(agent, "/createeip", {"eips": [eip()]})
+    await ok(agent, "/createportforwarding", {"rules": [forward()]})
+    await ok(agent, "/refreshlb", {"lbs": [load_balancer()]})
+
+    servers = [
+        subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                sys.executable,
+                "-m",
+                "tests.support.netprobe",
+                "serve",
+                *ports,
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for ns, ports in ((guest, ["22", "443", "8080"]), (client, ["9000"]))
+    ]
+    try:
+        for server in servers:
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == "serving"
+        # The EIP: the client pings the VIP and reaches the guest (DNAT, and back).
+        in_ns(client, "busybox", "ping", "-c", "1", "-W", "3", "198.51.100.7")
+        assert probe(client, "fetch", "198.51.100.7", "8080") == "198.51.100.1 8080"
+        # Port forwarding: VIP port 8022 is the second address's port 22.
+        assert probe(client, "fetch", "198.51.100.9", "8022") == "198.51.100.1 22"
+        # The load balancer: haproxy on the VIP, the guest behind it sees the router.
+        assert probe(client, "fetch", "198.51.100.20", "443") == "10.0.0.2 443"
+        assert probe(client, "fetch", "198.51.100.20", "80") in ("10.0.0.2 8080",)
+        # Going out: the EIP's guest leaves as its VIP, the other as the router (SNAT).
+        assert probe(guest, "fetch", "198.51.100.1", "9000", "10.0.0.5") == "198.51.100.7 9000"
+        assert probe(guest, "fetch", "198.51.100.1", "9000", "10.0.0.6") == "198.51.100.2 9000"
+        # Once the EIP is removed the VIP leads nowhere.
+        await ok(agent, "/removeeip", {"eips": [eip()]})
+        with pytest.raises(subprocess.CalledProcessError):
+            in_ns(client, "busybox", "ping", "-c", "1", "-W", "1", "198.51.100.7")
+    finally:
+        for server in servers:
+            server.kill()
+            server.communicate()
