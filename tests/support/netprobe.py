@@ -32,7 +32,7 @@ def serve(ports: list[int]) -> None:
     for port in ports:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("0.0.0.0", port))  # noqa: S104 -- inside a test's own namespace
+        sock.bind(("0.0.0.0", port))  # inside a test's own namespace
         sock.listen()
         threads.append(threading.Thread(target=_serve, args=(sock, port), daemon=True))
     for thread in threads:
