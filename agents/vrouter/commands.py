@@ -131,27 +131,29 @@ class RouterCommands:
         return result
 
     async def apply(self, new: RouterState, *, forwarding: bool) -> dict[str, Any]:
-        devices: dict[str, str] = {}
+        # Everything that can refuse is asked first (NICs present, dnsmasq's and
+        # haproxy's verdict on their configuration), so a refusal changes nothing.
+        live = await system.devices(self.shell)
+        roles = system.resolve(new, live)
+        public, guest = roles.get("public"), roles.get("guest")
+        nat = render.render_nat(new, public.name if public else None)
+        files = render.dhcp_files(new)
+        conf = render.dnsmasq_conf(new, guest.name, self.dhcp_dir, self.run_dir) if guest else None
+        lb_conf = render.haproxy_conf(new)
+        await self.dnsmasq.check(conf)
+        await self.haproxy.check(lb_conf)
+
         if self.config.manage_interfaces:
             if forwarding:
                 await system.enable_forwarding(self.shell)
-            self.added, devices = await system.apply_interfaces(self.shell, new, self.added)
-        else:
-            live = await system.devices(self.shell)
-            devices = {r: live[n.mac].name for r, n in new.nics.items() if n.mac in live}
-        tables = []
-        if await self.runner.apply_table(render.render_nat(new, devices.get("public"))):
-            tables.append("nat")
-        files = await self.runner.apply_files(render.dhcp_files(new))
-        guest = devices.get("guest")
-        conf = render.dnsmasq_conf(new, guest, self.dhcp_dir, self.run_dir) if guest else None
-        dnsmasq = await self.dnsmasq.ensure(conf, files_changed=bool(files))
-        haproxy = await self.haproxy.ensure(render.haproxy_conf(new))
+            self.added = await system.apply_interfaces(self.shell, new, roles, self.added, live)
+        tables = ["nat"] if await self.runner.apply_table(nat) else []
+        changed = await self.runner.apply_files(files)
         return {
             "changedTables": tables,
-            "changedFiles": files,
-            "dnsmasq": dnsmasq,
-            "haproxy": haproxy,
+            "changedFiles": changed,
+            "dnsmasq": await self.dnsmasq.ensure(conf, files_changed=bool(changed)),
+            "haproxy": await self.haproxy.ensure(lb_conf),
         }
 
 

@@ -69,7 +69,6 @@ class Daemon:
         if not self.program:
             await asyncio.to_thread(_write, self.conf, text)
             return "rendered"
-        await self.check(text)
         changed = await asyncio.to_thread(_write, self.conf, text)
         if pid is None:
             await self.start()
@@ -79,8 +78,16 @@ class Daemon:
             return "reloaded"
         return "unchanged"
 
-    async def check(self, text: str) -> None:
-        """Refuse a configuration the program would not run with (nothing applied)."""
+    async def check(self, text: str | None) -> None:
+        """AgentCommandError for a configuration the program would not run with."""
+        if text is None or not self.program:
+            return
+        candidate = self.conf.with_name(f".{self.conf.name}.check")
+        await asyncio.to_thread(_write, candidate, text)
+        await self.shell.run(*self.check_argv(candidate), in_ns=False)
+
+    def check_argv(self, conf: Path) -> tuple[str, ...]:
+        raise NotImplementedError
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -90,10 +97,8 @@ class Daemon:
 
 
 class Dnsmasq(Daemon):
-    async def check(self, text: str) -> None:
-        candidate = self.conf.with_name(f".{self.conf.name}.check")
-        await asyncio.to_thread(_write, candidate, text)
-        await self.shell.run(self.program, "--test", f"--conf-file={candidate}", in_ns=False)
+    def check_argv(self, conf: Path) -> tuple[str, ...]:
+        return (self.program, "--test", f"--conf-file={conf}")
 
     async def start(self) -> None:
         # dnsmasq forks once it serves; a failure to bind or read its files ends it first.
@@ -108,10 +113,8 @@ class Dnsmasq(Daemon):
 
 
 class Haproxy(Daemon):
-    async def check(self, text: str) -> None:
-        candidate = self.conf.with_name(f".{self.conf.name}.check")
-        await asyncio.to_thread(_write, candidate, text)
-        await self.shell.run(self.program, "-c", "-q", "-f", str(candidate), in_ns=False)
+    def check_argv(self, conf: Path) -> tuple[str, ...]:
+        return (self.program, "-c", "-q", "-f", str(conf))
 
     async def start(self) -> None:
         await self.shell.run(self.program, "-D", "-f", str(self.conf), "-p", str(self.pid_file))

@@ -92,18 +92,14 @@ def wanted_addresses(state: RouterState) -> dict[str, set[str]]:
     return wanted
 
 
-async def apply_interfaces(
-    shell: Shell, state: RouterState, added: dict[str, list[str]]
-) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Bring the NICs up with their addresses. ``added``: by device, what the agent put
-    there before. Returns the new ``added`` and the device of each role."""
-    live = await devices(shell)
-    by_role: dict[str, str] = {}
-    now_added: dict[str, list[str]] = {}
-    wanted = wanted_addresses(state)
-    for role, addresses in sorted(wanted.items()):
-        nic = state.nics[role]
-        device = live.get(nic.mac or "")
+def resolve(state: RouterState, live: dict[str, Device]) -> dict[str, Device]:
+    """The device of each NIC ``/init`` gave a MAC; AgentCommandError naming the
+    interfaces there are when one is missing."""
+    found: dict[str, Device] = {}
+    for role, nic in sorted(state.nics.items()):
+        if nic.mac is None:
+            continue
+        device = live.get(nic.mac)
         if device is None:
             raise AgentCommandError(
                 f"the {role} NIC {nic.mac} is not an interface of this appliance",
@@ -111,26 +107,38 @@ async def apply_interfaces(
                 mac=nic.mac,
                 interfaces=sorted(d.name for d in live.values()),
             )
-        by_role[role] = device.name
+        found[role] = device
+    return found
+
+
+async def apply_interfaces(
+    shell: Shell,
+    state: RouterState,
+    roles: dict[str, Device],
+    added: dict[str, list[str]],
+    live: dict[str, Device],
+) -> dict[str, list[str]]:
+    """Bring the NICs (``resolve``'s ``roles``) up with their addresses. ``added``: by
+    device, what the agent put there before; returns the new ``added``."""
+    now_added: dict[str, list[str]] = {}
+    for role, addresses in sorted(wanted_addresses(state).items()):
+        device = roles[role]
         await shell.run("ip", "link", "set", device.name, "up")
         for address in sorted(addresses - device.addresses):
             await shell.run("ip", "address", "add", address, "dev", device.name)
         now_added[device.name] = sorted(addresses)
     # What the agent added and no longer wants goes, on any device it still has.
-    for name, previous in added.items():
+    by_name = {d.name: d for d in live.values()}
+    for name, previous in sorted(added.items()):
         keep = set(now_added.get(name, []))
-        device = next((d for d in live.values() if d.name == name), None)
-        if device is None:
-            continue
-        for address in sorted(set(previous) - keep):
-            if address in device.addresses:
-                await shell.run("ip", "address", "del", address, "dev", name)
-    if "public" in state.nics and state.nics["public"].gateway is not None:
-        gateway = state.nics["public"].gateway
-        await shell.run(
-            "ip", "route", "replace", "default", "via", gateway, "dev", by_role["public"]
-        )
-    return now_added, by_role
+        held = by_name[name].addresses if name in by_name else frozenset()
+        for address in sorted((set(previous) - keep) & held):
+            await shell.run("ip", "address", "del", address, "dev", name)
+    public = state.nic("public")
+    if public is not None and public.gateway is not None and "public" in roles:
+        via, dev = public.gateway, roles["public"].name
+        await shell.run("ip", "route", "replace", "default", "via", via, "dev", dev)
+    return now_added
 
 
 async def enable_forwarding(shell: Shell) -> None:
