@@ -29,9 +29,9 @@ from zstackpy.services.virtualrouter.tables import snat_to
 def _missing() -> str | None:
     if os.geteuid() != 0:
         return "network namespaces need root"
-    for tool in ("ip", "iptables-save", "iptables-restore", "dnsmasq", "haproxy"):
+    for tool in ("ip", "iptables-save", "iptables-restore", "dnsmasq", "haproxy", "busybox"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian iproute2, iptables, dnsmasq-base, haproxy)"
+            return f"{tool} is missing (Debian iproute2 iptables dnsmasq-base haproxy busybox)"
     return None
 
 
