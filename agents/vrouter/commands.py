@@ -22,7 +22,7 @@ from typing import Any
 
 from agents.kvm.netrules import entries
 from agents.kvm.netrunner import NetRunner
-from agents.runtime import AgentCommandError, AgentRuntime
+from agents.runtime import AgentCommandError, AgentRuntime, Handler
 from agents.vrouter import render, router, system
 from agents.vrouter.config import RouterConfig
 from agents.vrouter.daemons import Dnsmasq, Haproxy
@@ -72,14 +72,14 @@ class RouterCommands:
             rt.command(add_path, self._adder(names[add_path], add))
             rt.command(remove_path, self._remover(names[add_path], remove))
 
-    def _adder(self, name: str, add: Callable[..., RouterState]) -> Any:
+    def _adder(self, name: str, add: Callable[..., RouterState]) -> Handler:
         async def handler(cmd: dict[str, Any]) -> dict[str, Any]:
             items, rebuild = entries(cmd, name), cmd.get("rebuild") is True
             return await self.change(lambda s: add(s, items, rebuild=rebuild))
 
         return handler
 
-    def _remover(self, name: str, remove: Callable[..., RouterState]) -> Any:
+    def _remover(self, name: str, remove: Callable[..., RouterState]) -> Handler:
         async def handler(cmd: dict[str, Any]) -> dict[str, Any]:
             items = entries(cmd, name)
             return await self.change(lambda s: remove(s, items))
