@@ -73,7 +73,11 @@ def test_udp_listeners_share_packets_equally_over_their_backends() -> None:
 
 
 def test_a_nic_on_a_network_that_is_not_its_default_gets_no_route_through_the_router() -> None:
-    entry = {"ip": "10.0.0.5", "mac": "fa:16:3e:00:00:05", "netmask": "255.255.255.0"}
+    entry: dict[str, Any] = {
+        "ip": "10.0.0.5",
+        "mac": "fa:16:3e:00:00:05",
+        "netmask": "255.255.255.0",
+    }
     entry |= {"gateway": "10.0.0.1", "dns": ["10.0.0.1", "8.8.8.8"], "dnsDomain": "lan"}
     state = router.with_nics(RouterState(), NICS)
     default = router.with_dhcp(state, [{**entry, "isDefaultL3Network": True}], rebuild=True)
