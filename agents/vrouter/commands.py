@@ -30,6 +30,23 @@ from agents.vrouter.router import RouterState
 
 log = logging.getLogger(__name__)
 
+# (add command, remove command, the key its entries come under, add, remove)
+_TABLES: tuple[
+    tuple[str, str, str, Callable[..., RouterState], Callable[..., RouterState]], ...
+] = (
+    ("/adddhcp", "/removedhcp", "dhcp", router.with_dhcp, router.without_dhcp),
+    ("/setsnat", "/removesnat", "snats", router.with_snats, router.without_snats),
+    ("/createeip", "/removeeip", "eips", router.with_eips, router.without_eips),
+    (
+        "/createportforwarding",
+        "/revokeportforwarding",
+        "rules",
+        router.with_forwards,
+        router.without_forwards,
+    ),
+    ("/refreshlb", "/deletelb", "lbs", router.with_lbs, router.without_lbs),
+)
+
 
 class RouterCommands:
     def __init__(self, runtime: AgentRuntime, config: RouterConfig) -> None:
@@ -54,23 +71,9 @@ class RouterCommands:
         rt.command("/init", self.init)
         rt.command("/ping", self.ping)
         rt.command("/echo", self.echo, sync=True)
-        table: list[tuple[str, str, Callable[..., RouterState], Callable[..., RouterState]]] = [
-            ("/adddhcp", "/removedhcp", router.with_dhcp, router.without_dhcp),
-            ("/setsnat", "/removesnat", router.with_snats, router.without_snats),
-            ("/createeip", "/removeeip", router.with_eips, router.without_eips),
-            (
-                "/createportforwarding",
-                "/revokeportforwarding",
-                router.with_forwards,
-                router.without_forwards,
-            ),
-            ("/refreshlb", "/deletelb", router.with_lbs, router.without_lbs),
-        ]
-        names = {"/adddhcp": "dhcp", "/setsnat": "snats", "/createeip": "eips"}
-        names |= {"/createportforwarding": "rules", "/refreshlb": "lbs"}
-        for add_path, remove_path, add, remove in table:
-            rt.command(add_path, self._adder(names[add_path], add))
-            rt.command(remove_path, self._remover(names[add_path], remove))
+        for add_path, remove_path, name, add, remove in _TABLES:
+            rt.command(add_path, self._adder(name, add))
+            rt.command(remove_path, self._remover(name, remove))
 
     def _adder(self, name: str, add: Callable[..., RouterState]) -> Handler:
         async def handler(cmd: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,10 @@ import pytest
 
 from agents.runtime import AgentCommandError
 from agents.vrouter import render, router
+from agents.vrouter.agent import RouterAgent
+from agents.vrouter.config import RouterConfig
 from agents.vrouter.router import RouterState
+from simulator.appliance import COMMANDS
 
 NICS = [
     {"ip": "192.168.0.9", "role": "management"},
@@ -140,3 +143,11 @@ def test_the_kept_state_reads_back_as_it_was() -> None:
     assert again == state
     assert render.render_nat(again, "eth1") == render.render_nat(state, "eth1")
     assert again.vips() == {"198.51.100.7", "198.51.100.20"}
+
+
+def test_the_agent_serves_every_command_the_simulated_appliance_does(tmp_path: Path) -> None:
+    agent = RouterAgent(RouterConfig(state_dir=tmp_path, token_file=tmp_path / "token"))
+    for path, simulated in COMMANDS.items():
+        served = agent.runtime.lookup(path)
+        assert served is not None, path
+        assert served.sync == simulated.sync, path
