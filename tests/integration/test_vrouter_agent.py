@@ -360,7 +360,8 @@ async def test_a_restarted_agent_puts_back_what_it_kept(tmp_path: Path, netns: s
 
 
 def probe(ns: str, *args: str) -> str:
-    return in_ns(ns, sys.executable, "-m", "tests.support.netprobe", *args).strip()
+    argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.support.netprobe", *args]
+    return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=REPO).stdout.strip()
 
 
 async def test_traffic_flows_through_the_router(agent: RouterAgentProcess, netns: str) -> None:
