@@ -58,12 +58,11 @@ def dhcp_files(state: RouterState) -> dict[str, str]:
 
 
 def dnsmasq_conf(state: RouterState, guest_device: str, files: Path, run: Path) -> str | None:
-    """dnsmasq's configuration on the guest NIC; None before ``/init`` named one with
-    an address and netmask (nothing to serve)."""
+    """dnsmasq's configuration on the guest NIC (DNS only while there is no DHCP entry);
+    None before ``/init`` named one with an address and netmask."""
     guest = state.nic("guest")
     if guest is None or guest.prefix is None:
         return None
-    network = ipaddress.IPv4Network(f"{guest.ip}/{guest.prefix}", strict=False)
     own = {guest.ip, guest.gateway}
     upstream = sorted(
         {d for e in state.net.dhcp.values() for d in e.dns if d not in own},
@@ -73,10 +72,11 @@ def dnsmasq_conf(state: RouterState, guest_device: str, files: Path, run: Path) 
     lines = [
         "# written by the zstackpy virtual-router agent; changes are overwritten",
         f"interface={guest_device}",
-        "bind-interfaces",
+        "bind-dynamic",  # follows the addresses /init puts on the NIC later
         "except-interface=lo",
-        # static: only the MACs of the hosts file get an address, each its own.
-        f"dhcp-range={network.network_address},static,{network.netmask},1h",
+        # static: only the MACs of the hosts file get an address, each its own; the range
+        # sets the network's tag its options are given by (agents/kvm/netrender.py).
+        *(f"dhcp-range={r}" for r in netrender.dhcp_ranges(state.net).get(DHCP_STEM, ())),
         "dhcp-authoritative",
         f"dhcp-hostsfile={files / f'{DHCP_STEM}.hosts'}",
         f"dhcp-optsfile={files / f'{DHCP_STEM}.opts'}",

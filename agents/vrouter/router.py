@@ -217,10 +217,7 @@ def _forward(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dhcp(raw: dict[str, Any]) -> dict[str, Any]:
-    mapped = {**raw, "bridgeName": DHCP_STEM}
-    if raw.get("isDefaultL3Network") is False:
-        mapped["gateway"] = None  # not its default network: no default route through here
-    return mapped
+    return {**raw, "bridgeName": DHCP_STEM}
 
 
 def with_eips(state: RouterState, raws: list[dict[str, Any]], *, rebuild: bool) -> RouterState:

@@ -8,6 +8,7 @@ namespace is never touched."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -244,13 +245,13 @@ async def test_snat_eip_port_forwarding_dhcp_and_lb_are_applied_and_removed(
     assert added["dnsmasq"] == "reloaded"
     files = agent.state_dir / "dhcp"
     assert (files / "guest.hosts").read_text() == (
-        "fa:16:3e:00:00:05,set:zsfa163e000005,10.0.0.5,web1\nfa:16:3e:00:00:06,set:zsfa163e000006,10.0.0.6\n"
+        "fa:16:3e:00:00:05,10.0.0.5,web1\nfa:16:3e:00:00:06,10.0.0.6\n"
     )
-    assert "tag:zsfa163e000005,option:router,10.0.0.1\n" in (files / "guest.opts").read_text()
+    assert "tag:zs0a00000024,option:router,10.0.0.1\n" in (files / "guest.opts").read_text()
     assert (files / "guest.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
     conf = (agent.state_dir / "run" / "dnsmasq.conf").read_text()
     assert "interface=gst0\n" in conf
-    assert "dhcp-range=10.0.0.0,static,255.255.255.0,1h\n" in conf
+    assert "dhcp-range=set:zs0a00000024,10.0.0.0,static,255.255.255.0\n" in conf
     dnsmasq = agent.daemon_pid("dnsmasq")
     assert dnsmasq is not None
     # It serves inside the router's namespace: DHCP and DNS on the guest NIC.
@@ -404,7 +405,13 @@ async def test_traffic_flows_through_the_router(agent: RouterAgentProcess, netns
     in_ns(guest, "ip", "address", "add", "10.0.0.5/24", "dev", "g0")
     in_ns(guest, "ip", "address", "add", "10.0.0.6/24", "dev", "g0")
     in_ns(guest, "ip", "route", "add", "default", "via", "10.0.0.1")
-    # DNS: the router: the router answers the guest's host name.
+    # A new entry once a lease exists: dnsmasq rereads its files (SIGHUP) and lives on.
+    dnsmasq = agent.daemon_pid("dnsmasq")
+    more = await ok(agent, "/adddhcp", {"dhcp": [dhcp("10.0.0.7", "fa:16:3e:00:00:07")]})
+    assert more["dnsmasq"] == "reloaded"
+    await asyncio.sleep(0.5)
+    assert agent.daemon_pid("dnsmasq") == dnsmasq
+    # DNS: the router answers the guest's host name.
     answer = in_ns(guest, "busybox", "nslookup", "web1.example.internal", "10.0.0.1")
     assert "10.0.0.5" in answer
     await ok(agent, "/setsnat", {"snats": [snat_to(ROUTER)]})

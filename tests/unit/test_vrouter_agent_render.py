@@ -75,20 +75,21 @@ def test_udp_listeners_share_packets_equally_over_their_backends() -> None:
     assert "statistic" not in rules[2]
 
 
-def test_a_nic_on_a_network_that_is_not_its_default_gets_no_route_through_the_router() -> None:
-    entry: dict[str, Any] = {
-        "ip": "10.0.0.5",
-        "mac": "fa:16:3e:00:00:05",
-        "netmask": "255.255.255.0",
-    }
-    entry |= {"gateway": "10.0.0.1", "dns": ["10.0.0.1", "8.8.8.8"], "dnsDomain": "lan"}
+def test_dnsmasq_serves_the_guest_network_and_asks_upstream_servers_only() -> None:
+    entry: dict[str, Any] = {"ip": "10.0.0.5", "mac": "fa:16:3e:00:00:05"}
+    entry |= {"netmask": "255.255.255.0", "gateway": "10.0.0.1"}
+    entry |= {"dns": ["10.0.0.1", "8.8.8.8"], "dnsDomain": "lan"}
     state = router.with_nics(RouterState(), NICS)
-    default = router.with_dhcp(state, [{**entry, "isDefaultL3Network": True}], rebuild=True)
-    other = router.with_dhcp(state, [{**entry, "isDefaultL3Network": False}], rebuild=True)
-    assert "option:router,10.0.0.1" in render.dhcp_files(default)["guest.opts"]
-    assert "option:router" not in render.dhcp_files(other)["guest.opts"]
-    conf = render.dnsmasq_conf(default, "eth2", Path("/d"), Path("/r"))
+    assert render.dnsmasq_conf(RouterState(), "eth2", Path("/d"), Path("/r")) is None
+    dns_only = render.dnsmasq_conf(state, "eth2", Path("/d"), Path("/r"))
+    assert dns_only is not None
+    assert "dhcp-range" not in dns_only
+    state = router.with_dhcp(state, [entry], rebuild=True)
+    conf = render.dnsmasq_conf(state, "eth2", Path("/d"), Path("/r"))
     assert conf is not None
+    assert "interface=eth2\n" in conf
+    assert "dhcp-range=set:zs0a00000024,10.0.0.0,static,255.255.255.0\n" in conf
+    assert "dhcp-hostsfile=/d/guest.hosts\n" in conf
     # The router's own address is no upstream server (it would ask itself).
     assert "server=8.8.8.8\n" in conf
     assert "server=10.0.0.1" not in conf
