@@ -261,7 +261,13 @@ async def configure(ctx: NodeContext, router: RouterView) -> None:
     """Its NICs, then every table it should hold, each replacing what it had."""
     nics = [
         {"ip": router.management_ip, "role": "management"},
-        {"ip": router.public_ip, "mac": router.public_mac, "role": "public"},
+        {
+            "ip": router.public_ip,
+            "mac": router.public_mac,
+            "netmask": router.public_netmask or None,
+            "gateway": router.public_gateway or None,  # the appliance's default route
+            "role": "public",
+        },
         {
             "ip": router.guest_ip,
             "mac": router.guest_mac,

@@ -68,6 +68,9 @@ class RouterView(BaseModel):
     guest_mac: str
     guest_netmask: str
     guest_gateway: str  # the guest L3 network's gateway, which the appliance holds
+    # The public network's: the appliance's route to it and its default route.
+    public_netmask: str = ""
+    public_gateway: str = ""
 
 
 class GetVirtualRouterMsg(NeedReplyMessage):

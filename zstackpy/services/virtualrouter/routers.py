@@ -69,6 +69,8 @@ async def view_of(ctx: NodeContext, record: ApplianceVmVO) -> RouterView | None:
         token=record.token,
         public_ip=public.ip,
         public_mac=public.mac,
+        public_netmask=public.netmask or "",
+        public_gateway=public.gateway or "",
         guest_ip=guest.ip,
         guest_mac=guest.mac,
         guest_netmask=guest.netmask or "",
