@@ -22,7 +22,7 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
 from zstackpy.core.ring import Ring
-from zstackpy.core.service import Service, handles
+from zstackpy.core.service import Service, ServiceFigure, handles
 from zstackpy.services.host.messages import (
     HostStatus,
     HostStatusChangedEvent,
@@ -33,6 +33,7 @@ from zstackpy.services.vm import (
     lifecycle,
     migrate,
     placement_hooks,
+    strangers,
     sync,
     update,
     volumes,
@@ -63,6 +64,8 @@ from zstackpy.services.vm.messages import (
     CreateApplianceVmMsg,
     CreateApplianceVmReply,
     DeleteVmMsg,
+    DestroyStrangeVmMsg,
+    DestroyStrangeVmReply,
     DetachNicFromVmMsg,
     DetachVolumeFromVmMsg,
     GetVmPlacementMsg,
@@ -93,7 +96,7 @@ class VmService(Service):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.devices = volumes.DeviceIds()
-        self.strangers = sync.StrangerLog()
+        self.strangers = strangers.StrangerWatch(ctx)
         self.reference_reads = ReferenceReads(ctx)
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
         self.stuck_check = StuckVmCheck(ctx, self._settle)
@@ -139,6 +142,22 @@ class VmService(Service):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def figures(self) -> list[ServiceFigure]:
+        watch = self.strangers
+        return [
+            ServiceFigure(
+                "vm_strangers",
+                "Guests this node's hosts run that the database does not know (last syncs)",
+                watch.seen,
+            ),
+            ServiceFigure(
+                "vm_strangers_destroyed",
+                "Guests the database did not know, destroyed (vm.cleanUpStrangeVms)",
+                watch.destroyed,
+                counter=True,
+            ),
+        ]
 
     def _queued(self, vm_uuid: str, fn: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return self.ctx.queues.run(vm_queue(vm_uuid), fn)
@@ -422,7 +441,30 @@ class VmService(Service):
 
     async def _sync_host(self, host_uuid: str) -> None:
         result = await sync.sync_host(self.ctx, host_uuid)
-        self.strangers.report(host_uuid, result.unknown_vms)
+        for vm_uuid in self.strangers.report(host_uuid, result.unknown_vms):
+            self.strangers.destroying(vm_uuid)
+            self._spawn(self._destroy_stranger(host_uuid, vm_uuid), f"vm-stranger:{vm_uuid}")
+
+    async def _destroy_stranger(self, host_uuid: str, vm_uuid: str) -> None:
+        destroyed = False
+        try:
+            reply = await self.ctx.bus.call(
+                DestroyStrangeVmMsg(vm_instance_uuid=vm_uuid, host_uuid=host_uuid)
+            )
+            reply.raise_if_error()
+            destroyed = isinstance(reply, DestroyStrangeVmReply) and reply.destroyed
+        finally:
+            self.strangers.done(host_uuid, vm_uuid, destroyed)
+
+    @handles(DestroyStrangeVmMsg)
+    async def destroy_stranger(self, msg: DestroyStrangeVmMsg) -> DestroyStrangeVmReply:
+        """Behind any operation on that uuid (its queue): a creation still writing or
+        rolling back its rows finishes first, and a VM it leaves known is not touched."""
+        uuid = msg.vm_instance_uuid
+        destroyed = await self._queued(
+            uuid, lambda: strangers.destroy_stranger(self.ctx, uuid, msg.host_uuid)
+        )
+        return DestroyStrangeVmReply(destroyed=destroyed)
 
     async def host_pinged(self, host_uuid: str, hypervisor_type: str) -> None:
         """HostPingExtension: the VM sync of a reconnect, after every ping, for the

@@ -6,7 +6,7 @@ database, and every correction runs in the VM's queue, so it never races an oper
 - A host becomes Connected again, and (``kvm vmSyncOnHostPing``) after every ping it
   answers: its VM list (``list_vm_states``) is compared with the database: a VM it lacks
   is Stopped, a VM it runs is Running/Paused/Crashed/NoState there, a VM it runs that the
-  database does not know is reported (logged once, and in the sync's answer).
+  database does not know is in the sync's answer (``strangers.py`` watches those).
 
 Host events reach every node; only the node owning the host reads its VM list, and each
 VM's correction goes to the VM's owner (ReconcileVmStateMsg, routed by the VM's uuid).
@@ -275,28 +275,6 @@ async def sync_host(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
             ),
         )
     return result
-
-
-class StrangerLog:
-    """Warns of VMs a host runs that the database does not know, once per VM and host
-    (a sync on every ping would repeat it every round)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, frozenset[str]] = {}
-
-    def report(self, host_uuid: str, unknown_vms: list[str]) -> None:
-        current = frozenset(unknown_vms)
-        new = current - self._seen.get(host_uuid, frozenset())
-        if current:
-            self._seen[host_uuid] = current
-        else:
-            self._seen.pop(host_uuid, None)
-        if new:
-            log.warning(
-                "host %s runs VMs the database does not know: %s",
-                host_uuid,
-                ", ".join(sorted(new)),
-            )
 
 
 async def _send(ctx: NodeContext, msg: ReconcileVmStateMsg) -> None:
