@@ -441,6 +441,7 @@ class VmService(Service):
 
     async def _sync_host(self, host_uuid: str) -> None:
         result = await sync.sync_host(self.ctx, host_uuid)
+        self.strangers.keep_only(self._owns)
         for vm_uuid in self.strangers.report(host_uuid, result.unknown_vms):
             self.strangers.destroying(vm_uuid)
             self._spawn(self._destroy_stranger(host_uuid, vm_uuid), f"vm-stranger:{vm_uuid}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from zstackpy.core.context import NodeContext
 from zstackpy.services.vm.configs import CLEAN_UP_STRANGE_VMS, STRANGE_VM_GRACE_PERIOD
@@ -74,6 +75,11 @@ class StrangerWatch:
             for vm_uuid, since in current.items()
             if now - since >= grace and vm_uuid not in self._destroying
         ]
+
+    def keep_only(self, owned: Callable[[str], bool]) -> None:
+        """Forget the hosts this node no longer owns (their new owner watches them)."""
+        for host_uuid in [h for h in self._since if not owned(h)]:
+            del self._since[host_uuid]
 
     def destroying(self, vm_uuid: str) -> None:
         self._destroying.add(vm_uuid)
