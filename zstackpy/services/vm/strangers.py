@@ -1,4 +1,5 @@
-"""Guests a host runs that the database does not know ("strangers", orphans).
+"""Guests a host runs that the database does not know ("strangers", orphans), or knows
+as Destroyed (a destroy whose command to the host failed).
 
 A creation whose start's outcome was unknown rolls back and deletes its VM's rows; when
 its destroy on the host failed too (the broker reconnecting, the host's owner changing)
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from zstackpy.core.context import NodeContext
 from zstackpy.services.vm.configs import CLEAN_UP_STRANGE_VMS, STRANGE_VM_GRACE_PERIOD
 from zstackpy.services.vm.extensions import VmOnHost
+from zstackpy.services.vm.messages import VmState
 from zstackpy.services.vm.models import VmInstanceVO
 from zstackpy.services.vm.records import backend_for, vm_host
 
@@ -61,7 +63,7 @@ class StrangerWatch:
         grace = float(self._ctx.configs.value(STRANGE_VM_GRACE_PERIOD))
         if new:
             log.warning(
-                "host %s runs VMs the database does not know: %s (%s)",
+                "host %s runs VMs the database does not know or has Destroyed: %s (%s)",
                 host_uuid,
                 ", ".join(new),
                 f"destroyed if still there in {grace:g} s"
@@ -94,15 +96,18 @@ class StrangerWatch:
 
 async def destroy_stranger(ctx: NodeContext, vm_uuid: str, host_uuid: str) -> bool:
     """In the VM's queue: destroy the guest on the host unless the database knows the VM
-    now. A failed database read raises (nothing is destroyed on a guess)."""
+    now (as anything but Destroyed). A failed database read raises (nothing is destroyed
+    on a guess)."""
     async with ctx.db.session() as session:
-        if await session.get(VmInstanceVO, vm_uuid) is not None:
+        vm = await session.get(VmInstanceVO, vm_uuid)
+        if vm is not None and vm.state != VmState.DESTROYED:
             log.info("VM %s on host %s is known now: not a stranger", vm_uuid, host_uuid)
             return False
     host = await vm_host(ctx, host_uuid)
     await backend_for(ctx, host.hypervisor_type).destroy_vm(VmOnHost(vm_uuid=vm_uuid, host=host))
     log.warning(
-        "destroyed VM %s on host %s: the database does not know it (vm.cleanUpStrangeVms)",
+        "destroyed VM %s on host %s: the database does not know it or has it Destroyed "
+        "(vm.cleanUpStrangeVms)",
         vm_uuid,
         host_uuid,
     )

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 UNKNOWN = VmState.UNKNOWN.value
 # Stable states a host's report put the VM in; its host going away makes them Unknown.
 _SEEN_ON_HOST = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.CRASHED, VmState.NO_STATE})
+# What a host reports of a guest it runs (a stopped guest is undefined there).
+_RUNS = frozenset({VmState.RUNNING.value, VmState.PAUSED.value})
 # States the host can report that the database takes as they are.
 _REPORTABLE = {
     VmState.RUNNING.value,
@@ -261,10 +263,12 @@ async def sync_host(ctx: NodeContext, host_uuid: str) -> HostSyncResult:
     result = HostSyncResult()
     for vm_uuid in sorted(placed.keys() | listed.keys()):
         row = rows.get(vm_uuid)
-        if row is None:
+        reported = listed.get(vm_uuid, VmState.STOPPED.value)
+        if row is None or (row.state == VmState.DESTROYED and reported in _RUNS):
+            # Nobody's, or destroyed in the database though its guest runs on (a destroy
+            # whose host command failed): strangers.py watches it.
             result.unknown_vms.append(vm_uuid)
             continue
-        reported = listed.get(vm_uuid, VmState.STOPPED.value)
         if _agrees(row, host_uuid, reported) or VmState(row.state) in TRANSITIONAL_STATES:
             continue
         result.reconciled[vm_uuid] = reported
@@ -315,9 +319,11 @@ async def transitional_vms(ctx: NodeContext) -> list[str]:
         return list(rows.scalars())
 
 
-async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> None:
+async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> bool:
     """Destroy the VM on its host (best effort: it may never have got there) and give the
-    host its capacity back."""
+    host its capacity back. False, changing nothing, while the node holds its agent
+    commands (the database was away): the VM stays as it is for a later settle, instead
+    of being written off while its guest may run on."""
     assert vm.host_uuid is not None
     try:
         host = await vm_host(ctx, vm.host_uuid)
@@ -325,8 +331,12 @@ async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> None:
             VmOnHost(vm_uuid=vm.uuid, host=host)
         )
     except ZError as exc:
+        if exc.code == SysErr.NOT_READY:
+            log.info("VM %s: not settled yet: %s", vm.uuid, exc.description)
+            return False
         log.warning("VM %s: destroy on its host failed: %s", vm.uuid, exc.description)
     await return_capacity(ctx, vm.host_uuid, vm)
+    return True
 
 
 async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
@@ -343,8 +353,8 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
     if state not in TRANSITIONAL_STATES:
         return False
     if state in (VmState.DESTROYING, VmState.EXPUNGING):
-        if vm.host_uuid is not None:  # a destroy that died before leaving the host
-            await _leave_host(ctx, vm)
+        if vm.host_uuid is not None and not await _leave_host(ctx, vm):
+            return False  # a destroy that died before leaving the host: later
         await set_fields(ctx, vm_uuid, state=VmState.DESTROYED.value, host_uuid=None)
         await _announce(ctx, vm, left=vm.host_uuid)
         return True
@@ -352,8 +362,8 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
         # A create that died (its last step records the root volume) is Error: the
         # capacity its host reserved comes back here, and destroying and expunging it
         # releases the rest (volumes, addresses), as for any VM.
-        if vm.host_uuid is not None:
-            await _leave_host(ctx, vm)
+        if vm.host_uuid is not None and not await _leave_host(ctx, vm):
+            return False
         await set_fields(ctx, vm_uuid, state=VmState.ERROR.value, host_uuid=None)
         await _announce(ctx, vm, left=vm.host_uuid)
         return True
