@@ -65,6 +65,7 @@ class Result:
     drained_jobs: dict[str, int] = field(default_factory=dict)
     # What the nodes did while they held their agent commands (db-outage-long only)
     hold: dict[str, Any] = field(default_factory=dict)
+    recovery_waited_on: str | None = None  # the last thing recovery waited for
 
     def to_dict(self) -> dict[str, Any]:
         v = self.verdict
@@ -93,6 +94,7 @@ class Result:
             "liveNodes": len(self.rings),
             "drainedJobs": self.drained_jobs,
             "hold": self.hold,
+            "recoveryWaitedOn": self.recovery_waited_on,
         }
 
 
@@ -124,6 +126,7 @@ class ChaosRun:
         self.drained_url = ""  # the node a drain stopped (node-drain)
         self.hold: dict[str, Any] = {}  # db-outage-long: the hold's figures
         self.fault_violations: list[str] = []  # what the fault itself saw go wrong
+        self.recovery_waited_on: str | None = None
 
     # ----- what faults use --------------------------------------------------------------
 
@@ -236,6 +239,7 @@ class ChaosRun:
                 r for r in records if self.drained_url and r.node_url == self.drained_url
             ),
             hold=self.hold,
+            recovery_waited_on=self.recovery_waited_on,
         )
 
     async def _health(self) -> tuple[dict[str, str], dict[str, int]]:
@@ -357,32 +361,43 @@ class ChaosRun:
 
     async def _recovered_after(self, since: float) -> float | None:
         """Seconds from ``since`` until every live node is ready, every host Connected and
-        pinged again since then; None if not within the settle bound."""
+        pinged again since then; None if not within the settle bound. What it waited for
+        last is kept (``recovery_waited_on``): a slow recovery says what held it."""
         pings_before = await self._pings()
         deadline = since + self.config.settle_bound_s
         while time.monotonic() < deadline:
-            if await self._serving(pings_before):
+            waiting = await self._not_serving(pings_before)
+            if waiting is None:
                 return round(time.monotonic() - since, 2)
+            if waiting != self.recovery_waited_on:
+                log.info("recovery waits for: %s", waiting)
+                self.recovery_waited_on = waiting
             await asyncio.sleep(0.2)
         return None
 
-    async def _serving(self, pings_before: dict[str, int]) -> bool:
+    async def _not_serving(self, pings_before: dict[str, int]) -> str | None:
+        """What is not back yet, or None."""
         http = self._http()
         for node in self.sut.live_nodes():
             try:
                 async with http.get(f"{node.url}/health") as resp:
                     if resp.status != 200:
-                        return False
-            except aiohttp.ClientError:
-                return False
+                        body = await resp.json()
+                        return f"/health of node {node.index}: {body.get('reasons')}"
+            except aiohttp.ClientError as exc:
+                return f"/health of node {node.index}: {exc}"
         try:
             hosts = await invariants.query_all(self._rest(), "/hosts")
-        except (RuntimeError, NoNodeError, TimeoutError):
-            return False
-        if len(hosts) != len(self.host_ips) or any(h["status"] != "Connected" for h in hosts):
-            return False
+        except (RuntimeError, NoNodeError, TimeoutError) as exc:
+            return f"the host query: {type(exc).__name__} {exc}"
+        if len(hosts) != len(self.host_ips):
+            return f"the host query: {len(hosts)} hosts"
+        status = Counter(h["status"] for h in hosts if h["status"] != "Connected")
+        if status:
+            return f"hosts not Connected: {dict(status)}"
         pings = await self._pings()
-        return all(pings.get(ip, 0) > pings_before.get(ip, 0) for ip in self.host_ips)
+        unpinged = [ip for ip in self.host_ips if pings.get(ip, 0) <= pings_before.get(ip, 0)]
+        return f"{len(unpinged)} hosts not pinged again" if unpinged else None
 
     async def _pings(self) -> dict[str, int]:
         machines = await invariants.sim_machines(self._http(), self.sut.sim_url)
