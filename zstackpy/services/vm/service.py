@@ -441,8 +441,13 @@ class VmService(Service):
 
     async def _sync_host(self, host_uuid: str) -> None:
         result = await sync.sync_host(self.ctx, host_uuid)
+        self._strangers_found(host_uuid, result.unknown_vms)
+
+    def _strangers_found(self, host_uuid: str, unknown_vms: list[str]) -> None:
+        """What every sync does with the guests the database does not know (or has
+        Destroyed): timed, logged, destroyed past their grace (``strangers.py``)."""
         self.strangers.keep_only(self._owns)
-        for vm_uuid in self.strangers.report(host_uuid, result.unknown_vms):
+        for vm_uuid in self.strangers.report(host_uuid, unknown_vms):
             self.strangers.destroying(vm_uuid)
             self._spawn(self._destroy_stranger(host_uuid, vm_uuid), f"vm-stranger:{vm_uuid}")
 
