@@ -103,6 +103,49 @@ async def _db_outage(run: ChaosRun) -> float:
     return time.monotonic()
 
 
+async def _db_outage_long(run: ChaosRun) -> float:
+    """The private mariadbd stopped for longer than the heartbeat window. Once a node's
+    rounds have missed the database for a window it must hold every agent command and
+    report not ready: from then until the database returns, the simulator counts the
+    commands it receives and every node's ``/health`` is sampled (``run.hold``)."""
+    assert run.sut.servers is not None
+    await run.sut.servers.db.stop()
+    stopped_at = time.monotonic()
+    # A node notices at its next round (up to one interval), then holds after a window;
+    # one more second for a command already on its way when the hold began.
+    hold_from = stopped_at + run.heartbeat_window + run.config.heartbeat_interval + 1.0
+    await asyncio.sleep(hold_from - time.monotonic())
+    commands_before = await run.sim_commands()
+    ready, samples = 0, 0
+    hold_until = hold_from + max(run.fault_seconds, run.heartbeat_window)
+    while time.monotonic() < hold_until:
+        for ok in await run.health_samples():
+            samples += 1
+            ready += ok
+        await asyncio.sleep(0.25)
+    sent = _difference(await run.sim_commands(), commands_before)
+    run.hold = {
+        "outageS": round(time.monotonic() - stopped_at, 1),
+        "heldS": round(time.monotonic() - hold_from, 1),
+        "agentCommands": sent,
+        "healthSamples": samples,
+        "readyAnswers": ready,
+    }
+    await run.sut.servers.db.start()
+    run.hold["heldCommands"] = await run.held_commands()
+    if sent:
+        run.fault_violations.append(f"agent commands sent without the database: {sent}")
+    if ready or not samples:
+        run.fault_violations.append(
+            f"/health said ready {ready} times of {samples} without the database"
+        )
+    return time.monotonic()
+
+
+def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in sorted(after.items()) if n > before.get(k, 0)}
+
+
 def _takeover_bound(run: ChaosRun) -> float:
     # Two detection periods, plus one ping round for the new owner to reach the hosts.
     return 2 * run.heartbeat_window + run.ping_interval
@@ -123,5 +166,6 @@ FAULTS = {
         Fault("node-drain", _node_drain, needs_cluster=True, bound=_takeover_bound),
         Fault("broker-outage", _broker_outage, needs_cluster=True),
         Fault("db-outage", _db_outage, needs_cluster=True),
+        Fault("db-outage-long", _db_outage_long, needs_cluster=True),
     )
 }

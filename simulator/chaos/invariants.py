@@ -56,6 +56,8 @@ class Verdict:
     recovery_s: float | None = None
     recovery_bound_s: float | None = None
     errors: Counter[str] = field(default_factory=Counter)
+    # What the fault saw go wrong while it lasted (db-outage-long: commands not held)
+    fault_violations: list[str] = field(default_factory=list)
 
     @property
     def recovered_in_bound(self) -> bool:
@@ -73,6 +75,7 @@ class Verdict:
             and not self.disagreements
             and not self.duplicates
             and self.recovered_in_bound
+            and not self.fault_violations
         )
 
     def violations(self) -> list[str]:
@@ -88,6 +91,7 @@ class Verdict:
         out += [f"duplicate: {d}" for d in self.duplicates[:10]]
         if not self.recovered_in_bound:
             out.append(f"recovery {self.recovery_s} s past the bound {self.recovery_bound_s} s")
+        out += self.fault_violations
         return out
 
 

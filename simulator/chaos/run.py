@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.chaos import invariants
 from simulator.chaos.cluster import Servers, SystemUnderTest
@@ -62,6 +63,9 @@ class Result:
     rings: dict[str, int] = field(default_factory=dict)  # node -> nodes in its ring
     # Of the jobs the drained node accepted: how they ended (node-drain only)
     drained_jobs: dict[str, int] = field(default_factory=dict)
+    # What the nodes did while they held their agent commands (db-outage-long only)
+    hold: dict[str, Any] = field(default_factory=dict)
+    recovery_waited_on: str | None = None  # the last thing recovery waited for
 
     def to_dict(self) -> dict[str, Any]:
         v = self.verdict
@@ -89,6 +93,8 @@ class Result:
             "rings": self.rings,
             "liveNodes": len(self.rings),
             "drainedJobs": self.drained_jobs,
+            "hold": self.hold,
+            "recoveryWaitedOn": self.recovery_waited_on,
         }
 
 
@@ -118,6 +124,9 @@ class ChaosRun:
         self.rest: Rest | None = None
         self.node_start_s = 0.0
         self.drained_url = ""  # the node a drain stopped (node-drain)
+        self.hold: dict[str, Any] = {}  # db-outage-long: the hold's figures
+        self.fault_violations: list[str] = []  # what the fault itself saw go wrong
+        self.recovery_waited_on: str | None = None
 
     # ----- what faults use --------------------------------------------------------------
 
@@ -141,6 +150,39 @@ class ChaosRun:
 
     async def sim_delete(self, path: str) -> None:
         await self._sim("DELETE", path, None)
+
+    async def sim_commands(self) -> dict[str, int]:
+        """Agent commands the simulator received so far, by path, over every machine."""
+        counts: Counter[str] = Counter()
+        for machine in await invariants.sim_machines(self._http(), self.sut.sim_url):
+            counts.update(machine.get("commands") or {})
+        return dict(counts)
+
+    async def health_samples(self) -> list[bool]:
+        """Each live node's ``/health`` now: ready (200) or not; no answer counts as not."""
+        out = []
+        for node in self.sut.live_nodes():
+            try:
+                async with self._http().get(f"{node.url}/health") as resp:
+                    out.append(resp.status == 200)
+            except aiohttp.ClientError:
+                out.append(False)
+        return out
+
+    async def held_commands(self) -> int:
+        """Agent commands the live nodes held (refused with SYS.1010), from ``/metrics``."""
+        held = 0.0
+        for node in self.sut.live_nodes():
+            async with self._http().get(f"{node.url}/metrics") as resp:
+                text = await resp.text()
+            held += sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "zstack_agent_call_errors_total"
+                and sample.labels.get("code") == "SYS.1010"
+            )
+        return int(held)
 
     async def _sim(self, method: str, path: str, body: dict[str, Any] | None) -> None:
         assert self.http is not None
@@ -196,6 +238,8 @@ class ChaosRun:
             drained_jobs=_outcomes(
                 r for r in records if self.drained_url and r.node_url == self.drained_url
             ),
+            hold=self.hold,
+            recovery_waited_on=self.recovery_waited_on,
         )
 
     async def _health(self) -> tuple[dict[str, str], dict[str, int]]:
@@ -219,6 +263,10 @@ class ChaosRun:
             ("host", "ping.interval", cfg.ping_interval),
             ("host", "ping.maxFailure", 2),
             ("vm", "transitionalCheckInterval", 2),
+            # Orphan guests (a creation whose rollback could not reach the host) go after
+            # 5 s of syncs: the database must agree with the hosts by the end.
+            ("vm", "cleanUpStrangeVms", "true"),
+            ("vm", "strangeVmGracePeriod", 5),
         ):
             await self._job(
                 "PUT",
@@ -277,7 +325,7 @@ class ChaosRun:
         log.info("striking %s after %d accepted operations", cfg.fault, workload.accepted())
         struck_at = time.monotonic()
         healed_at = await self.fault.strike(self)
-        verdict = invariants.Verdict()
+        verdict = invariants.Verdict(fault_violations=self.fault_violations)
         if self.fault.bound is not None:
             verdict.recovery_bound_s = round(self.fault.bound(self), 1)
         recovery = asyncio.create_task(self._recovered_after(healed_at))
@@ -313,32 +361,43 @@ class ChaosRun:
 
     async def _recovered_after(self, since: float) -> float | None:
         """Seconds from ``since`` until every live node is ready, every host Connected and
-        pinged again since then; None if not within the settle bound."""
+        pinged again since then; None if not within the settle bound. What it waited for
+        last is kept (``recovery_waited_on``): a slow recovery says what held it."""
         pings_before = await self._pings()
         deadline = since + self.config.settle_bound_s
         while time.monotonic() < deadline:
-            if await self._serving(pings_before):
+            waiting = await self._not_serving(pings_before)
+            if waiting is None:
                 return round(time.monotonic() - since, 2)
+            if waiting != self.recovery_waited_on:
+                log.info("recovery waits for: %s", waiting)
+                self.recovery_waited_on = waiting
             await asyncio.sleep(0.2)
         return None
 
-    async def _serving(self, pings_before: dict[str, int]) -> bool:
+    async def _not_serving(self, pings_before: dict[str, int]) -> str | None:
+        """What is not back yet, or None."""
         http = self._http()
         for node in self.sut.live_nodes():
             try:
                 async with http.get(f"{node.url}/health") as resp:
                     if resp.status != 200:
-                        return False
-            except aiohttp.ClientError:
-                return False
+                        body = await resp.json()
+                        return f"/health of node {node.index}: {body.get('reasons')}"
+            except aiohttp.ClientError as exc:
+                return f"/health of node {node.index}: {exc}"
         try:
             hosts = await invariants.query_all(self._rest(), "/hosts")
-        except (RuntimeError, NoNodeError, TimeoutError):
-            return False
-        if len(hosts) != len(self.host_ips) or any(h["status"] != "Connected" for h in hosts):
-            return False
+        except (RuntimeError, NoNodeError, TimeoutError) as exc:
+            return f"the host query: {type(exc).__name__} {exc}"
+        if len(hosts) != len(self.host_ips):
+            return f"the host query: {len(hosts)} hosts"
+        status = Counter(h["status"] for h in hosts if h["status"] != "Connected")
+        if status:
+            return f"hosts not Connected: {dict(status)}"
         pings = await self._pings()
-        return all(pings.get(ip, 0) > pings_before.get(ip, 0) for ip in self.host_ips)
+        unpinged = [ip for ip in self.host_ips if pings.get(ip, 0) <= pings_before.get(ip, 0)]
+        return f"{len(unpinged)} hosts not pinged again" if unpinged else None
 
     async def _pings(self) -> dict[str, int]:
         machines = await invariants.sim_machines(self._http(), self.sut.sim_url)

@@ -1,7 +1,8 @@
 """Faults of a two-node cluster under load, on private servers the harness starts (a
 mariadbd and a RabbitMQ node of its own on free ports, never the shared ones): a node
 killed with kill -9, a node drained with SIGTERM, the broker stopped and started, the
-database stopped and started. One harness run for the four (the servers start once)."""
+database stopped and started, briefly and for longer than the heartbeat window. One
+harness run for the five (the servers start once)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from tests.chaos.conftest import assert_invariants, chaos, require_private_serve
 
 pytestmark = pytest.mark.real_server
 
-FAULTS = ("node-kill", "node-drain", "broker-outage", "db-outage")
+FAULTS = ("node-kill", "node-drain", "broker-outage", "db-outage", "db-outage-long")
+HEARTBEAT_WINDOW_S = 3  # the harness's: 1 s x 3
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(540)
 async def test_every_invariant_holds_through_cluster_faults(tmp_path: Path) -> None:
     require_private_servers()
     results = await chaos(
-        tmp_path, *FAULTS, args=("--nodes", "2", "--hosts", "2", "--ops", "24"), timeout=400
+        tmp_path, *FAULTS, args=("--nodes", "2", "--hosts", "2", "--ops", "24"), timeout=520
     )
     assert set(results) == set(FAULTS)
     for result in results.values():
@@ -47,3 +49,17 @@ async def test_every_invariant_holds_through_cluster_faults(tmp_path: Path) -> N
     # A short database outage evicts nobody.
     db = results["db-outage"]
     assert list(db["rings"].values()) == [2, 2], db["rings"]
+
+    # A long one: past a heartbeat window every node holds its agent commands (none
+    # reached the simulator) and reports not ready; nobody is evicted; once the database
+    # is back the nodes are ready and ping the hosts again (recovery), nothing is lost or
+    # stuck (the invariants above).
+    long = results["db-outage-long"]
+    hold = long["hold"]
+    assert hold["outageS"] > 2 * HEARTBEAT_WINDOW_S, hold
+    assert hold["agentCommands"] == {}, hold
+    assert hold["healthSamples"] > 0, hold
+    assert hold["readyAnswers"] == 0, hold
+    assert list(long["rings"].values()) == [2, 2], long["rings"]
+    assert long["recoveryS"] is not None
+    assert "SYS.1010" in long["errors"], long["errors"]  # refused with the outage's code

@@ -11,10 +11,12 @@ import aiohttp
 import pytest
 
 from simulator import Simulator
-from tests.e2e.test_vm_lifecycle import create_vm
+from tests.e2e.conftest import login_admin
+from tests.e2e.test_vm_lifecycle import create_vm, machine_vms, new_vm, vm_action, vm_ok
 from tests.support.api_client import ApiClient
-from tests.support.datacenter import add_full_datacenter
+from tests.support.datacenter import add_full_datacenter, wait_for
 from zstackpy.core.db.group_commit import Prepare, Unit
+from zstackpy.core.ids import new_uuid
 from zstackpy.node.node import ManagementNode
 
 
@@ -97,3 +99,47 @@ async def test_the_drain_api_refuses_a_node_whose_life_is_not_its_own(
     assert refused.error["code"] == "SYS.1010", refused.body
     assert "cannot be stopped from the API" in refused.error["description"]
     assert str(node.state) == "ready"
+
+
+async def test_a_drain_lets_the_work_it_does_for_other_nodes_end(
+    two_nodes: tuple[ManagementNode, ManagementNode],
+    shared_sim: Simulator,
+    http: aiohttp.ClientSession,
+) -> None:
+    """A job of the first node whose VM the second owns: the second runs the start for it.
+    Draining the second (which has no job of its own) waits for that handler before its
+    bus stops, instead of cutting it off (the job used to fail, the guest left behind);
+    a call that comes meanwhile is refused at once with SYS.1012."""
+    first, second = two_nodes
+    admin = await login_admin(first, http)
+    ip = "10.64.8.3"
+    dc = await add_full_datacenter(admin, "drain-others", [ip], storage=("nfs",))
+    vm_uuid = new_uuid()
+    while first.context.ring.owner(vm_uuid) != second.uuid:
+        vm_uuid = new_uuid()
+    other = new_uuid()
+    while first.context.ring.owner(other) != second.uuid:
+        other = new_uuid()
+    await new_vm(admin, dc, "theirs", resourceUuid=vm_uuid)
+    await new_vm(admin, dc, "also-theirs", resourceUuid=other)
+    await vm_ok(admin, vm_uuid, "stopVmInstance")
+    shared_sim.set_fault(ip, "/vm/start", delay=2.0, times=1)
+    starts = (shared_sim.machine(ip).commands or {}).get("/vm/start", 0)
+    start = await admin.request(
+        "PUT", f"/vm-instances/{vm_uuid}/actions", json={"startVmInstance": {}}
+    )
+    assert start.status == 202, start.body
+
+    async def at_work() -> bool:
+        return (shared_sim.machine(ip).commands or {}).get("/vm/start", 0) > starts
+
+    await wait_for(at_work)
+    assert await second.drain(30) == 0  # none of its own; it waited for the first's
+    refused = await vm_action(admin, other, "rebootVmInstance")
+    assert refused.status == 503, refused.body
+    assert refused.body["error"]["code"] == "SYS.1012"
+    await second.stop()
+    finished = await admin.finish(start)
+    assert finished.status == 200, finished.body
+    assert finished.body["inventory"]["state"] == "Running"
+    assert machine_vms(shared_sim, ip)[vm_uuid] == "Running"

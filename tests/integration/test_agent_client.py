@@ -225,3 +225,38 @@ async def test_held_commands_are_refused_without_reaching_the_agent(rig: Rig) ->
             await send(rig.endpoint, "/vm/start", {})
         assert caught.value.code == "SYS.1010"
     assert rig.agent.seen == []
+
+
+async def test_a_command_queued_for_the_agent_when_the_hold_begins_never_reaches_it(
+    rig: Rig,
+) -> None:
+    rig.agent.delay = 0.3
+    seen: list[tuple[str, str | None]] = []
+    rig.client.observer = lambda path, _s, code: seen.append((path, code))
+    first = asyncio.create_task(rig.client.call(rig.endpoint, "/first", {}, max_in_flight=1))
+    queued = asyncio.create_task(rig.client.call(rig.endpoint, "/queued", {}, max_in_flight=1))
+    while not rig.agent.seen:
+        await asyncio.sleep(0.01)
+    rig.client.hold = lambda: "the database has been unreachable for 9 s"
+    assert (await first)["success"]  # sent before the hold: its callback still counts
+    with pytest.raises(ZError) as caught:
+        await queued
+    assert caught.value.code == "SYS.1010"
+    assert [h["taskuuid"] for h in rig.agent.seen] == [rig.agent.seen[0]["taskuuid"]]
+    assert ("/queued", "SYS.1010") in seen  # held commands show in the metrics
+
+
+async def test_no_resend_goes_out_while_held(rig: Rig) -> None:
+    rig.client.resend_after = 0.1
+    rig.agent.post_callback = False
+    call = asyncio.create_task(rig.client.call(rig.endpoint, "/vm/start", {}, timeout=5))
+    while not rig.agent.seen:
+        await asyncio.sleep(0.01)
+    rig.client.hold = lambda: "the database has been unreachable for 9 s"
+    await asyncio.sleep(0.8)  # several resend periods
+    assert len(rig.agent.seen) == 1
+    assert rig.client.resends == 0
+    rig.client.hold = None  # the database is back: the resend fetches the result
+    rig.agent.post_callback = True
+    assert (await call)["success"]
+    assert len({h["taskuuid"] for h in rig.agent.seen}) == 1

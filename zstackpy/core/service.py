@@ -6,7 +6,8 @@ node enters services in registration order and leaves them in reverse.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 _HANDLES_ATTR = "__zstack_handles__"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFigure:
+    """One figure a service shows in ``/metrics`` (``zstack_<name>``); a counter only
+    grows, a gauge is a current value."""
+
+    name: str
+    doc: str
+    value: float
+    counter: bool = False
 
 
 def handles(*message_types: type[Message]) -> Callable[[F], F]:
@@ -76,6 +88,10 @@ class Service:
 
     async def stop(self) -> None:
         """Stop what start started."""
+
+    def figures(self) -> Iterable[ServiceFigure]:
+        """The service's own figures for ``/metrics``, read at each scrape (cheap)."""
+        return ()
 
     async def __aenter__(self) -> Self:
         await self.start()

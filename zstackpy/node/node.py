@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zstackpy.api.http.errors import register_error_status
 from zstackpy.api.jobs.service import ApiJobService
@@ -268,24 +269,39 @@ class ManagementNode:
         send no more), new API jobs are refused with SYS.1010, and the running ones get
         up to ``timeout`` s to end (a second ``request_stop`` cuts it short). The node
         stays in the ring meanwhile, serving the messages those jobs and other nodes
-        send it; ``stop`` then leaves the ring and the others take its resources over.
-        Answers how many jobs were still running."""
+        send it. Then, within the same ``timeout``, it refuses new calls from other nodes
+        (SYS.1012) and waits for the handlers still at work for them: the bus's stop
+        would cut them off mid-operation. ``stop`` then leaves the ring and the others
+        take its resources over. Answers how many jobs were still running."""
         if self.state is not NodeState.READY:
             return 0
         self.state = NodeState.DRAINING
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + timeout
         jobs = next((s for s in self.services.values() if isinstance(s, ApiJobService)), None)
-        if jobs is None:
-            return 0
-        drained = asyncio.create_task(jobs.drain(timeout))
-        urgent = asyncio.create_task(self._urgent.wait())
-        await asyncio.wait({drained, urgent}, return_when=asyncio.FIRST_COMPLETED)
-        urgent.cancel()
-        left = await drained if drained.done() else -1
-        if not drained.done():
-            drained.cancel()
-            await asyncio.gather(drained, return_exceptions=True)
-        log.info("management node %s drained (%s jobs left)", self.uuid, left)
+        left = 0 if jobs is None else await self._unless_urgent(jobs.drain(timeout), -1)
+        handlers = await self._unless_urgent(
+            self.context.bus.quiesce("it is draining", ends_at - loop.time()), -1
+        )
+        log.info(
+            "management node %s drained (%s jobs, %s handlers of other nodes' messages left)",
+            self.uuid,
+            left,
+            handlers,
+        )
         return left
+
+    async def _unless_urgent(self, work: Coroutine[Any, Any, int], cut: int) -> int:
+        """``work``'s answer, or ``cut`` when a second stop request ends the drain first."""
+        task = asyncio.create_task(work)
+        urgent = asyncio.create_task(self._urgent.wait())
+        await asyncio.wait({task, urgent}, return_when=asyncio.FIRST_COMPLETED)
+        urgent.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return cut
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

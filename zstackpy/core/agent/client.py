@@ -159,8 +159,8 @@ class AgentClient:
         failed (``details["error"]`` has the agent's text), 1004 refused, 1005 bad answer.
         """
         key = QueueKey("agent", endpoint.owner_uuid)
-        self._check_hold(path)
         with self._observed(path):
+            self._check_hold(path)
             try:
                 async with asyncio.timeout(timeout):
                     return await self._queues.run(
@@ -176,6 +176,9 @@ class AgentClient:
                     address=endpoint.address,
                     timeout_s=timeout,
                 ) from None
+
+    def _held(self) -> bool:
+        return self.hold is not None and self.hold() is not None
 
     def _check_hold(self, path: str) -> None:
         reason = self.hold() if self.hold is not None else None
@@ -203,6 +206,8 @@ class AgentClient:
     async def _call_now(
         self, endpoint: AgentEndpoint, path: str, cmd: Mapping[str, Any]
     ) -> dict[str, Any]:
+        # Again once the agent's slot is ours: the hold may have begun while it queued.
+        self._check_hold(path)
         task_uuid = new_uuid()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[task_uuid] = future
@@ -234,6 +239,10 @@ class AgentClient:
             done, _ = await asyncio.wait({future}, timeout=wait)
             if done:
                 return future.result()
+            if self._held():
+                # Nothing goes out while held; the command is known there, and its
+                # callback may still come. The caller's timeout bounds the wait.
+                continue
             self.resends += 1
             try:
                 await self._post(endpoint, path, cmd, headers)
@@ -253,8 +262,8 @@ class AgentClient:
         timeout: float = 30.0,  # noqa: ASYNC109 -- per-call timeouts are the contract
     ) -> dict[str, Any]:
         """A plain request/response command (``/host/connect``, ``/host/echo``)."""
-        self._check_hold(path)
         with self._observed(path):
+            self._check_hold(path)
             try:
                 async with asyncio.timeout(timeout):
                     body = await self._post(endpoint, path, cmd, {})

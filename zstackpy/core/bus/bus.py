@@ -9,6 +9,7 @@ or a timeout error. Calls in flight to a node that leaves the ring fail at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,6 +26,7 @@ from zstackpy.core.bus.failures import (
     node_unavailable,
     not_serving,
     timed_out,
+    turned_away,
     undeliverable,
 )
 from zstackpy.core.bus.message import (
@@ -91,6 +93,11 @@ class CloudBus:
         self._pending_by_node: dict[str, set[str]] = defaultdict(set)
         self._subscribers: dict[str, list[EventHandler]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Handlers of messages other nodes sent: a drain waits for them (``quiesce``).
+        self._remote: set[asyncio.Task[None]] = set()
+        self._remote_idle = asyncio.Event()
+        self._remote_idle.set()
+        self._turning_away: str | None = None  # why calls from other nodes are refused
         self._started = False
         # Context that crosses nodes with calls (carriers.py); the node adds them.
         self.carriers: list[ContextCarrier] = []
@@ -384,9 +391,38 @@ class CloudBus:
                     ),
                 )
             raise
+        remote = env.source_node != self.node_uuid
+        if remote and self._turning_away is not None and env.reply_to is not None:
+            await self._send_reply(
+                env, Reply.failure(turned_away(env.type_name, self.node_uuid, self._turning_away))
+            )
+            return
         task = asyncio.create_task(self._handle(env, msg), name=f"bus:{env.type_name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if remote:
+            self._remote.add(task)
+            self._remote_idle.clear()
+            task.add_done_callback(self._remote_done)
+
+    def _remote_done(self, task: asyncio.Task[None]) -> None:
+        self._remote.discard(task)
+        if not self._remote:
+            self._remote_idle.set()
+
+    async def quiesce(self, reason: str, timeout: float) -> int:  # noqa: ASYNC109 -- a bound
+        """Before a node leaves: refuse new calls from other nodes (SYS.1012, ``reason``;
+        the caller's node sends elsewhere once this one has left the ring), and wait up to
+        ``timeout`` s for the handlers already at work for them, so none is cut off
+        mid-operation when the bus stops. Messages this node sends itself are still
+        served (those handlers may need them). Answers how many were still running."""
+        self._turning_away = reason
+        if self._remote:
+            log.info("waiting for %d handlers of other nodes' messages", len(self._remote))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(timeout, 0.0)):
+                    await self._remote_idle.wait()
+        return len(self._remote)
 
     async def _handle(self, env: Envelope, msg: Message) -> None:
         # This task's own context: the deadline is the message's, whoever created the task.

@@ -32,6 +32,14 @@ def node_unavailable(msg: Message, dest: str) -> ErrorInfo:
     )
 
 
+def turned_away(type_name: str, node: str, reason: str) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
+        description=f"management node {node} takes no more messages from other nodes: {reason}",
+        details={"node": node, "message": type_name},
+    )
+
+
 def undeliverable(msg: Message, service: str, dest: str | None, exc: Exception) -> ErrorInfo:
     return ErrorInfo(
         code=SysErr.UNDELIVERABLE,

@@ -32,6 +32,7 @@ class NodeCollector(Collector):
         yield from self._queues()
         yield from self._db_pool()
         yield from self._resources()
+        yield from self._services()
 
     def _node(self) -> Iterator[Metric]:
         node = self.node
@@ -186,3 +187,9 @@ class NodeCollector(Collector):
             "1 when the last count of hosts and VMs failed (the figures are older)",
             value=1 if counts.is_stale else 0,
         )
+
+    def _services(self) -> Iterator[Metric]:
+        for service in self.node.services.values():
+            for figure in service.figures():
+                family = CounterMetricFamily if figure.counter else GaugeMetricFamily
+                yield family(f"zstack_{figure.name}", figure.doc, value=figure.value)

@@ -51,4 +51,37 @@ TRANSITIONAL_CHECK_INTERVAL = GlobalConfigDef(
     "for longer than this, takes the state its host reports",
 )
 
-VM_CONFIGS = (DELETION_POLICY, EXPUNGE_PERIOD, EXPUNGE_INTERVAL, TRANSITIONAL_CHECK_INTERVAL)
+# Our addition (ZStack has no such config): what happens to a guest a host runs that no VM
+# row names. Off by default: a database restored from an older backup, or a host another
+# manager also uses, would make real workloads look like orphans, and destroying them
+# cannot be undone; the orphan is logged (and counted in /metrics) either way.
+CLEAN_UP_STRANGE_VMS = GlobalConfigDef(
+    category=CATEGORY,
+    name="cleanUpStrangeVms",
+    value_type=bool,
+    default=False,
+    description="destroy (the agent's destroy command) a guest a host runs that the "
+    "database does not know, once the VM syncs have seen it for vm.strangeVmGracePeriod "
+    "seconds; false: only log it",
+)
+
+STRANGE_VM_GRACE_PERIOD = GlobalConfigDef(
+    category=CATEGORY,
+    name="strangeVmGracePeriod",
+    value_type=int,
+    default=600,
+    min=1,
+    max=7 * 86400,
+    description="seconds the VM syncs must keep seeing a guest the database does not know "
+    "before vm.cleanUpStrangeVms destroys it (a creation's rows being written, or its "
+    "rollback still at work, never last that long)",
+)
+
+VM_CONFIGS = (
+    DELETION_POLICY,
+    EXPUNGE_PERIOD,
+    EXPUNGE_INTERVAL,
+    TRANSITIONAL_CHECK_INTERVAL,
+    CLEAN_UP_STRANGE_VMS,
+    STRANGE_VM_GRACE_PERIOD,
+)

@@ -221,3 +221,19 @@ class ReconcileVmStateMsg(NeedReplyMessage):
     host_uuid: str
     state: str
     expected: VmRowStamp | None = None
+
+
+class DestroyStrangeVmMsg(NeedReplyMessage):
+    """Internal: ``host_uuid`` runs a guest with this uuid and no VM row names it (an
+    orphan, e.g. of a creation whose rollback could not reach the host). Handled in the
+    VM's queue on its owner, after any operation on that uuid: the guest is destroyed only
+    if the database still does not know it then."""
+
+    service: ClassVar[str] = VM_SERVICE
+    route_by: ClassVar[str | None] = "vm_instance_uuid"
+    vm_instance_uuid: str
+    host_uuid: str
+
+
+class DestroyStrangeVmReply(Reply):
+    destroyed: bool = False  # false: the database knows the VM now; the guest is left

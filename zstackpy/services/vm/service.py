@@ -23,7 +23,7 @@ from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.membership import RingChange
 from zstackpy.core.ring import Ring
-from zstackpy.core.service import Service, handles
+from zstackpy.core.service import Service, ServiceFigure, handles
 from zstackpy.services.host.extensions import PingAnswer, PingRider
 from zstackpy.services.host.messages import (
     HostStatus,
@@ -36,6 +36,7 @@ from zstackpy.services.vm import (
     lifecycle,
     migrate,
     placement_hooks,
+    strangers,
     sync,
     update,
     volumes,
@@ -66,6 +67,8 @@ from zstackpy.services.vm.messages import (
     CreateApplianceVmMsg,
     CreateApplianceVmReply,
     DeleteVmMsg,
+    DestroyStrangeVmMsg,
+    DestroyStrangeVmReply,
     DetachNicFromVmMsg,
     DetachVolumeFromVmMsg,
     GetVmPlacementMsg,
@@ -97,7 +100,7 @@ class VmService(Service):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.devices = volumes.DeviceIds()
-        self.strangers = sync.StrangerLog()
+        self.strangers = strangers.StrangerWatch(ctx)
         self.reference_reads = ReferenceReads(ctx)
         self.expunger = deletion.ExpungeTask(ctx, self._expunge_queued)
         self.stuck_check = StuckVmCheck(ctx, self._settle)
@@ -143,6 +146,22 @@ class VmService(Service):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def figures(self) -> list[ServiceFigure]:
+        watch = self.strangers
+        return [
+            ServiceFigure(
+                "vm_strangers",
+                "Guests this node's hosts run that the database does not know (last syncs)",
+                watch.seen,
+            ),
+            ServiceFigure(
+                "vm_strangers_destroyed",
+                "Guests the database did not know, destroyed (vm.cleanUpStrangeVms)",
+                watch.destroyed,
+                counter=True,
+            ),
+        ]
 
     def _queued(self, vm_uuid: str, fn: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return self.ctx.queues.run(vm_queue(vm_uuid), fn)
@@ -426,7 +445,36 @@ class VmService(Service):
 
     async def _sync_host(self, host_uuid: str) -> None:
         result = await sync.sync_host(self.ctx, host_uuid)
-        self.strangers.report(host_uuid, result.unknown_vms)
+        self._strangers_found(host_uuid, result.unknown_vms)
+
+    def _strangers_found(self, host_uuid: str, unknown_vms: list[str]) -> None:
+        """What every sync does with the guests the database does not know (or has
+        Destroyed): timed, logged, destroyed past their grace (``strangers.py``)."""
+        self.strangers.keep_only(self._owns)
+        for vm_uuid in self.strangers.report(host_uuid, unknown_vms):
+            self.strangers.destroying(vm_uuid)
+            self._spawn(self._destroy_stranger(host_uuid, vm_uuid), f"vm-stranger:{vm_uuid}")
+
+    async def _destroy_stranger(self, host_uuid: str, vm_uuid: str) -> None:
+        destroyed = False
+        try:
+            reply = await self.ctx.bus.call(
+                DestroyStrangeVmMsg(vm_instance_uuid=vm_uuid, host_uuid=host_uuid)
+            )
+            reply.raise_if_error()
+            destroyed = isinstance(reply, DestroyStrangeVmReply) and reply.destroyed
+        finally:
+            self.strangers.done(host_uuid, vm_uuid, destroyed)
+
+    @handles(DestroyStrangeVmMsg)
+    async def destroy_stranger(self, msg: DestroyStrangeVmMsg) -> DestroyStrangeVmReply:
+        """Behind any operation on that uuid (its queue): a creation still writing or
+        rolling back its rows finishes first, and a VM it leaves known is not touched."""
+        uuid = msg.vm_instance_uuid
+        destroyed = await self._queued(
+            uuid, lambda: strangers.destroy_stranger(self.ctx, uuid, msg.host_uuid)
+        )
+        return DestroyStrangeVmReply(destroyed=destroyed)
 
     async def before_ping(self, host: HostVO) -> PingRider | None:
         """HostPingExtension: the VM sync of a reconnect, after every ping, for the
@@ -465,7 +513,7 @@ class VmService(Service):
         self, host_uuid: str, placed: dict[str, VmRowStamp], listed: dict[str, str]
     ) -> None:
         result = await sync.reconcile_host(self.ctx, host_uuid, placed, listed)
-        self.strangers.report(host_uuid, result.unknown_vms)
+        self._strangers_found(host_uuid, result.unknown_vms)
 
     def _owns(self, uuid: str) -> bool:
         return self.ctx.ring.is_owner(self.ctx.node_uuid, uuid)

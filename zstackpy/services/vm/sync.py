@@ -6,7 +6,7 @@ database, and every correction runs in the VM's queue, so it never races an oper
 - A host becomes Connected again, and (``kvm vmSyncOnHostPing``) after every ping it
   answers: its VM list (``list_vm_states``) is compared with the database: a VM it lacks
   is Stopped, a VM it runs is Running/Paused/Crashed/NoState there, a VM it runs that the
-  database does not know is reported (logged once, and in the sync's answer).
+  database does not know is in the sync's answer (``strangers.py`` watches those).
 
 Host events reach every node; only the node owning the host reads its VM list, and each
 VM's correction goes to the VM's owner (ReconcileVmStateMsg, routed by the VM's uuid).
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 UNKNOWN = VmState.UNKNOWN.value
 # Stable states a host's report put the VM in; its host going away makes them Unknown.
 _SEEN_ON_HOST = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.CRASHED, VmState.NO_STATE})
+# What a host reports of a guest it runs (a stopped guest is undefined there).
+_RUNS = frozenset({VmState.RUNNING.value, VmState.PAUSED.value})
 # States the host can report that the database takes as they are.
 _REPORTABLE = {
     VmState.RUNNING.value,
@@ -274,10 +276,12 @@ async def reconcile_host(
     result = HostSyncResult()
     for vm_uuid in sorted(placed.keys() | listed.keys()):
         row = rows.get(vm_uuid)
-        if row is None:
+        reported = listed.get(vm_uuid, VmState.STOPPED.value)
+        if row is None or (row.state == VmState.DESTROYED and reported in _RUNS):
+            # Nobody's, or destroyed in the database though its guest runs on (a destroy
+            # whose host command failed): strangers.py watches it.
             result.unknown_vms.append(vm_uuid)
             continue
-        reported = listed.get(vm_uuid, VmState.STOPPED.value)
         if _agrees(row, host_uuid, reported) or VmState(row.state) in TRANSITIONAL_STATES:
             continue
         result.reconciled[vm_uuid] = reported
@@ -288,28 +292,6 @@ async def reconcile_host(
             ),
         )
     return result
-
-
-class StrangerLog:
-    """Warns of VMs a host runs that the database does not know, once per VM and host
-    (a sync on every ping would repeat it every round)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, frozenset[str]] = {}
-
-    def report(self, host_uuid: str, unknown_vms: list[str]) -> None:
-        current = frozenset(unknown_vms)
-        new = current - self._seen.get(host_uuid, frozenset())
-        if current:
-            self._seen[host_uuid] = current
-        else:
-            self._seen.pop(host_uuid, None)
-        if new:
-            log.warning(
-                "host %s runs VMs the database does not know: %s",
-                host_uuid,
-                ", ".join(sorted(new)),
-            )
 
 
 async def _send(ctx: NodeContext, msg: ReconcileVmStateMsg) -> None:
@@ -350,9 +332,11 @@ async def transitional_vms(ctx: NodeContext) -> list[str]:
         return list(rows.scalars())
 
 
-async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> None:
+async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> bool:
     """Destroy the VM on its host (best effort: it may never have got there) and give the
-    host its capacity back."""
+    host its capacity back. False, changing nothing, while the node holds its agent
+    commands (the database was away): the VM stays as it is for a later settle, instead
+    of being written off while its guest may run on."""
     assert vm.host_uuid is not None
     try:
         host = await vm_host(ctx, vm.host_uuid)
@@ -360,8 +344,12 @@ async def _leave_host(ctx: NodeContext, vm: VmInstanceVO) -> None:
             VmOnHost(vm_uuid=vm.uuid, host=host)
         )
     except ZError as exc:
+        if exc.code == SysErr.NOT_READY:
+            log.info("VM %s: not settled yet: %s", vm.uuid, exc.description)
+            return False
         log.warning("VM %s: destroy on its host failed: %s", vm.uuid, exc.description)
     await return_capacity(ctx, vm.host_uuid, vm)
+    return True
 
 
 async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
@@ -378,8 +366,8 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
     if state not in TRANSITIONAL_STATES:
         return False
     if state in (VmState.DESTROYING, VmState.EXPUNGING):
-        if vm.host_uuid is not None:  # a destroy that died before leaving the host
-            await _leave_host(ctx, vm)
+        if vm.host_uuid is not None and not await _leave_host(ctx, vm):
+            return False  # a destroy that died before leaving the host: later
         await set_fields(ctx, vm_uuid, state=VmState.DESTROYED.value, host_uuid=None)
         await _announce(ctx, vm, left=vm.host_uuid)
         return True
@@ -387,8 +375,8 @@ async def settle(ctx: NodeContext, vm_uuid: str) -> bool:
         # A create that died (its last step records the root volume) is Error: the
         # capacity its host reserved comes back here, and destroying and expunging it
         # releases the rest (volumes, addresses), as for any VM.
-        if vm.host_uuid is not None:
-            await _leave_host(ctx, vm)
+        if vm.host_uuid is not None and not await _leave_host(ctx, vm):
+            return False
         await set_fields(ctx, vm_uuid, state=VmState.ERROR.value, host_uuid=None)
         await _announce(ctx, vm, left=vm.host_uuid)
         return True
