@@ -484,7 +484,7 @@ class VmService(Service):
         backend = backend_for(self.ctx, host.hypervisor_type)
         if not backend.syncs_on_ping() or host.uuid in self._ping_syncs:
             return None
-        _vm_host, placed = await sync.placed_on_host(self.ctx, host.uuid)
+        placed = await sync.vms_placed_on(self.ctx, host.uuid)
 
         async def answered(answer: PingAnswer) -> None:
             if host.uuid in self._ping_syncs:

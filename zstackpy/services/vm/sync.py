@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.coalesce import BatchedReads, owned_by
 from zstackpy.core.context import NodeContext
@@ -205,30 +206,37 @@ async def _read_hosts(ctx: NodeContext, host_uuids: list[str]) -> dict[str, Host
                 HostVO.uuid.in_(host_uuids)
             )
         )
-        found: dict[str, HostRows] = {
-            row.uuid: (
-                VmHost(
-                    uuid=row.uuid,
-                    management_ip=row.management_ip,
-                    hypervisor_type=row.hypervisor_type,
-                ),
-                {},
+        found = {
+            row.uuid: VmHost(
+                uuid=row.uuid, management_ip=row.management_ip, hypervisor_type=row.hypervisor_type
             )
             for row in hosts
         }
-        vms = await session.execute(
-            select(
-                VmInstanceVO.uuid,
-                VmInstanceVO.state,
-                VmInstanceVO.host_uuid,
-                VmInstanceVO.last_op_date,
-            ).where(VmInstanceVO.host_uuid.in_(list(found)))
+        placed = await _placed_rows(session, list(found))
+    return {uuid: (host, placed[uuid]) for uuid, host in found.items()}
+
+
+async def _read_placed(ctx: NodeContext, host_uuids: list[str]) -> dict[str, dict[str, VmRowStamp]]:
+    async with ctx.db.read_session() as session:
+        return await _placed_rows(session, host_uuids)
+
+
+async def _placed_rows(
+    session: AsyncSession, host_uuids: list[str]
+) -> dict[str, dict[str, VmRowStamp]]:
+    """The VM rows placed on each host (every host asked has an entry, maybe empty)."""
+    placed: dict[str, dict[str, VmRowStamp]] = {uuid: {} for uuid in host_uuids}
+    vms = await session.execute(
+        select(
+            VmInstanceVO.uuid, VmInstanceVO.state, VmInstanceVO.host_uuid, VmInstanceVO.last_op_date
+        ).where(VmInstanceVO.host_uuid.in_(host_uuids))
+    )
+    for row in vms:
+        # Typed columns need no validation, and every ping's sync reads a host's VMs.
+        placed[row.host_uuid][row.uuid] = VmRowStamp.model_construct(
+            state=row.state, host_uuid=row.host_uuid, last_op_date=row.last_op_date
         )
-        for row in vms:
-            found[row.host_uuid][1][row.uuid] = VmRowStamp(
-                state=row.state, host_uuid=row.host_uuid, last_op_date=row.last_op_date
-            )
-    return found
+    return placed
 
 
 def _host_gone(host_uuid: str) -> ZError:
@@ -262,6 +270,15 @@ async def placed_on_host(ctx: NodeContext, host_uuid: str) -> HostRows:
     reads of the moment (two statements for them all)."""
     reads: BatchedReads[str, HostRows] = owned_by(
         ctx.db, "vm.sync.host", lambda: BatchedReads(partial(_read_hosts, ctx), _host_gone)
+    )
+    return await reads.read(host_uuid)
+
+
+async def vms_placed_on(ctx: NodeContext, host_uuid: str) -> dict[str, VmRowStamp]:
+    """The VM rows the database places on the host (a ping's sync: the host is known),
+    read with the other pings' reads of the moment (one statement for them all)."""
+    reads: BatchedReads[str, dict[str, VmRowStamp]] = owned_by(
+        ctx.db, "vm.sync.placed", lambda: BatchedReads(partial(_read_placed, ctx), _host_gone)
     )
     return await reads.read(host_uuid)
 
