@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
 import sys
 from pathlib import Path
 
 from agents.kvm.agent import KvmAgent, serve
 from agents.kvm.config import load_config
+from agents.runtime.process import configure_logging, serve_until_signalled
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -44,18 +42,8 @@ async def _main(args: argparse.Namespace) -> None:
         state_dir=args.state_dir,
         send_command_url=args.send_command_url,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    main = asyncio.current_task()
-    assert main is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
-    with contextlib.suppress(asyncio.CancelledError):  # SIGTERM: a clean stop
-        await serve(config, _ready)
+    configure_logging(config.log_level)
+    await serve_until_signalled(serve(config, _ready))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
 import sys
 from pathlib import Path
 
+from agents.runtime.process import configure_logging, serve_until_signalled
 from agents.vrouter.agent import RouterAgent, serve
 from agents.vrouter.config import load_config
 
@@ -39,18 +37,8 @@ async def _main(args: argparse.Namespace) -> None:
         state_dir=args.state_dir,
         netns=args.netns,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    main = asyncio.current_task()
-    assert main is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await serve(config, _ready)
+    configure_logging(config.log_level)
+    await serve_until_signalled(serve(config, _ready))
 
 
 def main(argv: list[str] | None = None) -> None:
