@@ -8,16 +8,13 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from agents.kvm.agent import KvmAgent
 from agents.kvm.config import AgentConfig
+from tests.support.agent_caller import AgentCaller
 from tests.support.processes import REPO, node_env
 
 KVM_PORT = 7070
@@ -114,44 +111,17 @@ class InProcessAgent:
             token_file=token_file,
             state_dir=tmp / "agent" / "state",
         ).with_overrides(dict(settings))
-        self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.caller = AgentCaller(self.TOKEN)
 
     async def __aenter__(self) -> InProcessAgent:
         self.agent = KvmAgent(self.config)
         await self.agent.start()
-        app = web.Application()
-        app.router.add_post("/cb", self._callback)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.callback_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/cb"
-        self.http = aiohttp.ClientSession()
+        await self.caller.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.close()
-        await self._runner.cleanup()
+        await self.caller.close()
         await self.agent.stop()
 
-    async def _callback(self, request: web.Request) -> web.Response:
-        waiting = self._results.get(request.headers["taskuuid"])
-        if waiting is not None and not waiting.done():
-            waiting.set_result(await request.json())
-        return web.json_response({})
-
     async def call(self, path: str, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-        task = uuid.uuid4().hex
-        self._results[task] = asyncio.get_running_loop().create_future()
-        headers = {
-            "Authorization": f"Bearer {self.TOKEN}",
-            "taskuuid": task,
-            "callbackurl": self.callback_url,
-        }
-        url = f"http://127.0.0.1:{self.agent.port}{path}"
-        async with self.http.post(url, json=body, headers=headers) as answer:
-            assert answer.status == 200, await answer.text()
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._results[task]
-        finally:
-            del self._results[task]
+        return await self.caller.call(self.agent.port, path, body, timeout)

@@ -11,13 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
+from tests.support.agent_caller import AgentCaller
 from tests.support.processes import REPO, node_env
 
 TOKEN = "vrouter-test-token"
@@ -38,23 +35,16 @@ class RouterAgentProcess:
         self.log = tmp / "agent.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.port = 0
-        self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.caller = AgentCaller(TOKEN)
 
     async def __aenter__(self) -> RouterAgentProcess:
-        app = web.Application()
-        app.router.add_post("/cb", self._callback)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.callback_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/cb"
-        self.http = aiohttp.ClientSession()
+        await self.caller.start()
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-        await self.http.close()
-        await self._runner.cleanup()
+        await self.caller.close()
         self.end_daemons()
 
     async def start(self) -> None:
@@ -113,32 +103,12 @@ class RouterAgentProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
-    async def _callback(self, request: web.Request) -> web.Response:
-        waiting = self._results.get(request.headers["taskuuid"])
-        if waiting is not None and not waiting.done():
-            waiting.set_result(await request.json())
-        return web.json_response({})
-
     async def call(self, path: str, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-        task = uuid.uuid4().hex
-        self._results[task] = asyncio.get_running_loop().create_future()
-        headers = {
-            "Authorization": f"Bearer {TOKEN}",
-            "taskuuid": task,
-            "callbackurl": self.callback_url,
-        }
-        url = f"http://127.0.0.1:{self.port}{path}"
-        try:
-            async with self.http.post(url, json=body, headers=headers) as answer:
-                assert answer.status == 200, await answer.text()
-            async with asyncio.timeout(timeout):
-                return await self._results[task]
-        finally:
-            del self._results[task]
+        return await self.caller.call(self.port, path, body, timeout)
 
     async def post(self, path: str, body: dict[str, Any], token: str = TOKEN) -> tuple[int, Any]:
         """A sync POST: the status and the JSON answer."""
         headers = {"Authorization": f"Bearer {token}"}
         url = f"http://127.0.0.1:{self.port}{path}"
-        async with self.http.post(url, json=body, headers=headers) as answer:
+        async with self.caller.http.post(url, json=body, headers=headers) as answer:
             return answer.status, await answer.json()
