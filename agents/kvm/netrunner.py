@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.kvm.netrender import CHAIN_PREFIX, MARKER, TableRules
-from agents.runtime import AgentCommandError
+from agents.runtime.commands import run_command
 
 _CHAIN = re.compile(r"^:(\S+) ")
 _HOOK = re.compile(r"^-A (\S+) -j (\S+)$")
@@ -80,6 +80,9 @@ def plan(wanted: TableRules, live: LiveTable) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+_PACKAGES = {"ip": "iproute2", "iptables-save": "iptables", "iptables-restore": "iptables"}
+
+
 class NetRunner:
     """Applies rendered sets; one apply at a time (commands arrive concurrently)."""
 
@@ -89,30 +92,9 @@ class NetRunner:
         self.lock = asyncio.Lock()
 
     async def _run(self, *argv: str, stdin: str | None = None) -> str:
-        command = (*self.prefix, *argv)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            raise AgentCommandError(
-                f"{command[0]} is not installed on this host (Debian package "
-                f"{'iproute2' if command[0] == 'ip' else 'iptables'})",
-                missing=command[0],
-            ) from None
-        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip() or f"exit code {proc.returncode}"
-            raise AgentCommandError(
-                f"{argv[0]} failed: {message}",
-                command=list(command),
-                exitCode=proc.returncode,
-                stderr=message,
-            )
-        return out.decode(errors="replace")
+        return await run_command(
+            (*self.prefix, *argv), argv[0], stdin=stdin, where="this host", packages=_PACKAGES
+        )
 
     async def live(self, table: str, dispatch: str) -> LiveTable:
         return parse_save(await self._run("iptables-save", "-t", table), dispatch)

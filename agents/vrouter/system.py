@@ -7,12 +7,12 @@ the state), never the management address the image configured or anyone else's."
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from agents.runtime import AgentCommandError
+from agents.runtime.commands import run_command
 from agents.vrouter.router import RouterState
 
 _PACKAGES = {"ip": "iproute2", "sysctl": "procps", "dnsmasq": "dnsmasq-base", "haproxy": "haproxy"}
@@ -26,29 +26,9 @@ class Shell:
         """``argv``'s stdout; AgentCommandError (with its stderr and exit code) when it
         fails or is not installed."""
         command = (*self.prefix, *argv) if in_ns else argv
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            package = _PACKAGES.get(command[0], command[0])
-            raise AgentCommandError(
-                f"{command[0]} is not installed on this appliance (Debian package {package})",
-                missing=command[0],
-            ) from None
-        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip() or f"exit code {proc.returncode}"
-            raise AgentCommandError(
-                f"{argv[0]} failed: {message}",
-                command=list(command),
-                exitCode=proc.returncode,
-                stderr=message,
-            )
-        return out.decode(errors="replace")
+        return await run_command(
+            command, argv[0], stdin=stdin, where="this appliance", packages=_PACKAGES
+        )
 
 
 @dataclass(frozen=True, slots=True)
