@@ -44,6 +44,7 @@ from simulator.stress.processes import (  # noqa: E402
     rss_mib,
 )
 from simulator.stress.rest import ApiClient, ApiError, Driver  # noqa: E402
+from zstackpy.core import eventloop  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-pw"
 
@@ -222,9 +223,9 @@ def main() -> None:
     parser.add_argument("--bare-agent", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_agent:
-        asyncio.run(bare_agent(args.bare_agent))
+        eventloop.run(bare_agent(args.bare_agent))
         return
-    print(json.dumps(asyncio.run(run(args))))
+    print(json.dumps(eventloop.run(run(args))))
 
 
 if __name__ == "__main__":

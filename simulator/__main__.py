@@ -12,6 +12,7 @@ import logging
 import signal
 
 from simulator.simulator import Simulator
+from zstackpy.core import eventloop
 
 log = logging.getLogger("simulator")
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(args.host, args.port))
+    eventloop.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from zstackpy import __version__
+from zstackpy.core import eventloop
 from zstackpy.core.errors import ZError
 from zstackpy.core.settings import NodeSettings, load_settings
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        eventloop.loop_factory()  # a bad ZSTACK_EVENT_LOOP is a bad setting too
     except (ValueError, FileNotFoundError) as exc:
         print(f"zstackpy: bad settings: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
-            return asyncio.run(_run(settings))
-        return asyncio.run(_db(settings, args.db_command))
+            return eventloop.run(_run(settings))
+        return eventloop.run(_db(settings, args.db_command))
     except ZError as exc:
         print(f"zstackpy: {exc.code}: {exc.description}", file=sys.stderr)
         return EXIT_ERROR

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from zstackpy.api.http.errors import register_error_status
 from zstackpy.api.jobs.service import ApiJobService
+from zstackpy.core import eventloop
 from zstackpy.core.agent import AgentClient
 from zstackpy.core.agent.driver import REAL_HOSTS_DRIVER, SIMULATOR_DRIVER, AgentDriverProvider
 from zstackpy.core.bus import CloudBus, Transport
@@ -190,10 +191,11 @@ class ManagementNode:
             await service.node_ready()
         self.state = NodeState.READY
         log.info(
-            "management node %s ready (%s bus, %s, %d services, plugins: %s)",
+            "management node %s ready (%s bus, %s, %s loop, %d services, plugins: %s)",
             self.uuid,
             "AMQP" if settings.bus_url else "in-process",
             db.dialect,
+            eventloop.loop_name(),
             len(self.services),
             ", ".join(registry.plugins) or "none",
         )
