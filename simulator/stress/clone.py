@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +48,10 @@ class Identity:
         return {**self.strings, **self.uuids}
 
     def rewrite(self, column: str, value: Any, now: dt.datetime) -> Any:
-        """One value of a template row as this copy has it."""
-        ints = {c: set(mapping) for c, mapping in self.ints.items()}
+        """One value of a template row as this copy has it (a value outside the template's
+        rows: a copy's own file names; the rows themselves go through ``copies``)."""
+        # Only this column's int mapping matters, and its keys are a view, not a copy.
+        ints = {column: self.ints[column].keys()} if column in self.ints else {}
         cell = _compile_cell(column, value, self.keys(), ints)
         return _render(cell, column, self, self.new_values(), now)
 
@@ -111,7 +113,9 @@ async def template_rows(conn: AsyncConnection, metadata: MetaData, root_uuid: st
 _Cell = tuple[str, Any]
 
 
-def _compile_cell(column: str, value: Any, keys: list[str], ints: dict[str, set[int]]) -> _Cell:
+def _compile_cell(
+    column: str, value: Any, keys: list[str], ints: Mapping[str, Collection[int]]
+) -> _Cell:
     if isinstance(value, str):
         if value in keys:
             return ("key", value)
