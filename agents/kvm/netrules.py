@@ -20,6 +20,7 @@ _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")  # it names files and namespaces
 PROTOCOLS = frozenset({"TCP", "UDP", "ICMP", "ALL"})
 
 
@@ -56,6 +57,15 @@ def _ifname(entry: dict[str, Any], name: str, where: str) -> str:
     value = _str(entry, name, where)
     if not _IFNAME.fullmatch(value):
         raise AgentCommandError(f"{where}: {name} {value!r} is not an interface name")
+    return value
+
+
+def _optional_uuid(entry: dict[str, Any], name: str, where: str) -> str | None:
+    value = entry.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise AgentCommandError(f"{where}: {name} {value!r} is not a uuid", field=name)
     return value
 
 
@@ -135,6 +145,10 @@ class DhcpEntry:
     dns: tuple[str, ...]
     domain: str | None
     bridge: str
+    # The flat provider's: the L3 network, and the address its DHCP server holds there
+    # (the virtual router's entries have neither: its own NIC serves them).
+    l3: str | None
+    server_ip: str | None
     raw: dict[str, Any] = field(compare=False, hash=False)
 
 
@@ -145,6 +159,7 @@ class Userdata:
     vm_uuid: str
     vm_ip: str
     bridge: str
+    l3: str | None
     hostname: str | None
     userdata: bytes  # the decoded ``userdataList``, one after another
     raw: dict[str, Any] = field(compare=False, hash=False)
@@ -359,6 +374,8 @@ def _dhcp(raw: dict[str, Any]) -> DhcpEntry:
         dns=tuple(_ipv4({"dns": d}, "dns", where) for d in dns),
         domain=domain,
         bridge=_ifname(raw, "bridgeName", where),
+        l3=_optional_uuid(raw, "l3NetworkUuid", where),
+        server_ip=_optional_ipv4(raw, "dhcpServerIp", where),
         raw=raw,
     )
 
@@ -397,6 +414,7 @@ def _userdata(raw: dict[str, Any]) -> Userdata:
         vm_uuid=vm_uuid,
         vm_ip=_ipv4(raw, "vmIp", where),
         bridge=_ifname(raw, "bridgeName", where),
+        l3=_optional_uuid(raw, "l3NetworkUuid", where),
         hostname=hostname,
         userdata=b"".join(decoded),
         raw=raw,
@@ -428,3 +446,20 @@ def without_userdata(state: NetState, raws: list[dict[str, Any]]) -> NetState:
         if entry is not None and raw.get("vmUuid") in (None, entry.vm_uuid):
             del held[ip]
     return replace(state, userdata=held)
+
+
+def l3_of(cmd: dict[str, Any]) -> str:
+    """The L3 network a command names (``l3NetworkUuid``)."""
+    l3 = _optional_uuid(cmd, "l3NetworkUuid", "the command")
+    if l3 is None:
+        raise AgentCommandError("the command needs l3NetworkUuid", field="l3NetworkUuid")
+    return l3
+
+
+def without_l3(state: NetState, l3: str) -> NetState:
+    """Every DHCP entry and userdata of L3 network ``l3`` gone."""
+    return replace(
+        state,
+        dhcp={mac: e for mac, e in state.dhcp.items() if e.l3 != l3},
+        userdata={ip: u for ip, u in state.userdata.items() if u.l3 != l3},
+    )
