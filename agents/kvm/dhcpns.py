@@ -184,9 +184,13 @@ class Namespaces:
         return made, removed
 
     async def remove(self, name: str) -> None:
-        """The namespace goes, and with it its veth pair (deleting one end deletes the
-        other). Callers stop what runs in it first."""
+        """The namespace goes, and its veth pair. Callers stop what runs in it first."""
         self._applied.pop(name, None)
+        # The pair goes first, by its host end (deleting one end deletes the other): a
+        # deleted namespace's devices are only cleaned up later by the kernel.
+        outer, _ = veth_names(name.removeprefix(self.prefix))
+        if await self._json("link", "show", "dev", outer):
+            await self._run("ip", "link", "delete", outer)
         try:
             await self._run("ip", "netns", "delete", name)
         except AgentCommandError as exc:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,13 @@ class NetworkCommands:
             # The node rebuilds every table on reconnect: starting empty is safe.
             log.warning("ignoring %s, which cannot be read: %s", self.state_file, exc)
             return
+        try:
+            dhcpns.wanted(self.state, self.namespaces.prefix)
+        except AgentCommandError as exc:
+            # Kept by an agent before namespaces (no server address): the node sends them
+            # again, whole, when the host reconnects.
+            log.warning("dropping the kept DHCP entries and userdata: %s", exc)
+            self.state = replace(self.state, dhcp={}, userdata={})
         if self.dry:
             return
         if self.state.userdata or self.state.dhcp or await self.namespaces.live():

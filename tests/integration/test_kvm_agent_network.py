@@ -277,6 +277,26 @@ async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
     assert "198.51.100.7" in saved
 
 
+async def test_dhcp_entries_kept_without_a_server_address_are_dropped_at_start(
+    tmp_path: Path,
+) -> None:
+    # What an agent before the L3 namespaces kept: an entry with no dhcpServerIp.
+    state = tmp_path / "agent" / "state"
+    state.mkdir(parents=True)
+    old = {"mac": "fa:16:3e:00:00:01", "ip": "10.0.0.5", "bridgeName": "br0"}
+    kept = {"dhcp": [old], "eips": [eip("198.51.100.7", "10.0.0.5")]}
+    (state / "network.json").write_text(json.dumps(kept))
+    async with InProcessAgent(tmp_path) as agent:
+        # The next command is applied, not refused over the old entry.
+        done = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.8", "10.0.0.6", "eip2")}
+        )
+        assert done["success"], done
+    saved = json.loads((state / "network.json").read_text())
+    assert saved["dhcp"] == []
+    assert sorted(e["vip"] for e in saved["eips"]) == ["198.51.100.7", "198.51.100.8"]
+
+
 CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - echo hello\n"
 # Asks 169.254.169.254 for a path from a given source address; prints the status, then
 # the body (or the error, when nothing answers).
