@@ -3,10 +3,11 @@ allocated from its ranges the first time a VM of the network needs DHCP (``used_
 "DhcpServer"), the same on every host. Each host's agent puts it on the network's own
 namespace there (``agents/kvm/dhcpns.py``), where dnsmasq answers the guests.
 
-The UsedIp row is the record: no table of its own. Two nodes asking for an L3's first
-address at once may both allocate one; whoever sees more than one keeps the lowest and
-gives the others back, so all settle on one (a host told the other in between is told
-the kept one with the VM's next DHCP command). The address goes with its range or L3.
+The UsedIp row is the record: no table of its own. The node owning the L3 answers
+(``GetDhcpServerIpMsg``, in the L3's flat-DHCP queue), so concurrent first VMs of a
+network share one allocation. Should two rows exist all the same (the L3's owner changed
+while one allocated), the lowest is kept and the others given back. The address goes
+with its range or L3.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import SysErr, ZError
+from zstackpy.services.flat.messages import GetDhcpServerIpMsg, GetDhcpServerIpReply
 from zstackpy.services.network.messages import (
     USED_FOR_DHCP_SERVER,
     AllocateIpMsg,
@@ -39,21 +41,31 @@ async def _held(ctx: NodeContext, l3_uuids: list[str]) -> dict[str, list[tuple[i
 
 
 async def dhcp_server_ips(ctx: NodeContext, l3_uuids: list[str]) -> dict[str, str]:
-    """L3 uuid -> its DHCP server address, allocated now for those that have none. A full
-    L3 network fails with the IPAM service's error (L3.1005): its VMs get no DHCP."""
+    """L3 uuid -> its DHCP server address, allocated by the L3's owner for those that
+    have none. A full L3 network fails with the IPAM service's error (L3.1005): its VMs
+    get no DHCP."""
     held = await _held(ctx, l3_uuids)
-    missing = [l3 for l3 in l3_uuids if l3 not in held]
-    for l3 in missing:
+    found = {l3: rows[0][1] for l3, rows in held.items() if len(rows) == 1}
+    for l3 in l3_uuids:
+        if l3 not in found:
+            reply = await ctx.bus.request(
+                GetDhcpServerIpMsg(l3_network_uuid=l3), GetDhcpServerIpReply
+            )
+            found[l3] = reply.ip
+    return found
+
+
+async def get_or_allocate(ctx: NodeContext, l3: str) -> str:
+    """What ``GetDhcpServerIpMsg`` answers; run in the L3's flat-DHCP queue."""
+    held = await _held(ctx, [l3])
+    if l3 not in held:
         reply = await ctx.bus.request(
             AllocateIpMsg(l3_network_uuid=l3, used_for=USED_FOR_DHCP_SERVER), AllocateIpReply
         )
         if reply.ip is None:
             raise ZError(SysErr.INTERNAL, "the IPAM service answered no address", l3=l3)
-    if missing or any(len(rows) > 1 for rows in held.values()):
-        held = await _held(ctx, l3_uuids)
-    for l3, rows in held.items():
-        for _, _, extra in rows[1:]:
-            (
-                await ctx.bus.call(ReleaseIpMsg(l3_network_uuid=l3, used_ip_uuid=extra))
-            ).raise_if_error()
-    return {l3: rows[0][1] for l3, rows in held.items()}
+        held = await _held(ctx, [l3])
+    rows = held[l3]
+    for _, _, extra in rows[1:]:
+        (await ctx.bus.call(ReleaseIpMsg(l3_network_uuid=l3, used_ip_uuid=extra))).raise_if_error()
+    return rows[0][1]

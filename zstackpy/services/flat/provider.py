@@ -10,11 +10,17 @@ from typing import Any
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
-from zstackpy.core.service import Service
+from zstackpy.core.service import Service, handles
+from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.eip.extensions import EipOnHost
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
 from zstackpy.services.flat import eips, port_forwarding, resync, userdata
-from zstackpy.services.flat.dhcp_server import dhcp_server_ips
+from zstackpy.services.flat.dhcp_server import dhcp_server_ips, get_or_allocate
+from zstackpy.services.flat.messages import (
+    FLAT_SERVICE,
+    GetDhcpServerIpMsg,
+    GetDhcpServerIpReply,
+)
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -50,10 +56,16 @@ async def host_call(ctx: NodeContext, host_uuid: str, path: str, command: dict[s
 
 
 class FlatProvider(Service):
-    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend. A service
-    only to get the node's context: it handles no messages."""
+    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend; handles
+    its networks' DHCP server addresses."""
 
-    name = "flatNetworkProvider"
+    name = FLAT_SERVICE
+
+    @handles(GetDhcpServerIpMsg)
+    async def dhcp_server_ip(self, msg: GetDhcpServerIpMsg) -> GetDhcpServerIpReply:
+        l3 = msg.l3_network_uuid
+        ip = await self.ctx.queues.run(QueueKey("flat-dhcp", l3), get_or_allocate, self.ctx, l3)
+        return GetDhcpServerIpReply(ip=ip)
 
     def provider(self) -> ProviderInfo:
         return ProviderInfo(
