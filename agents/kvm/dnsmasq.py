@@ -83,6 +83,7 @@ class Dnsmasq:
         touched = {name.rsplit(".", 1)[0] for name in changed_files}
         for name in sorted(set(self._running) - set(wanted)):
             await self.stop(name)
+        starting = []
         for name, spec in sorted(wanted.items()):
             running = self._running.get(name)
             if running is not None and running.proc.returncode is None:
@@ -91,7 +92,13 @@ class Dnsmasq:
                         running.proc.send_signal(signal.SIGHUP)
                     continue
                 await self.stop(name)
-            await self._start(name, spec)
+            starting.append(self._start(name, spec))
+        # Together: each start waits START_CHECK_S for its process to die of a bad
+        # setting, which a host with many networks would otherwise wait once per network.
+        results = await asyncio.gather(*starting, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _start(self, name: str, spec: DnsmasqSpec) -> None:
         await asyncio.to_thread(self.run_dir.mkdir, parents=True, exist_ok=True)
