@@ -65,6 +65,13 @@ def nic_chain(nic_uuid: str, direction: str) -> str:
     return f"{SG_CHAIN}-{short}-{'in' if direction == 'Ingress' else 'out'}"
 
 
+_SERVICES_IN = ("-p udp --sport 67 --dport 68 -j ACCEPT",)
+_SERVICES_OUT = (
+    "-p udp --sport 68 --dport 67 -j ACCEPT",
+    f"-d {METADATA_IP}/32 -p tcp --dport 80 -j ACCEPT",
+)
+
+
 def _match(rule: SgRule) -> str:
     parts = []
     if rule.protocol != "ALL":
@@ -89,6 +96,11 @@ def render_security_groups(state: NetState) -> TableRules:
         rules.append(f"-A {SG_CHAIN} -m physdev --physdev-in {nic.device} {bridged} -j {chain_out}")
         for chain, direction, peer in ((chain_in, "Ingress", "-s"), (chain_out, "Egress", "-d")):
             rules.append(f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            # The network's own services, whatever the groups say: the DHCP server and the
+            # metadata address are a port of the bridge (``dhcpns.py``), so their traffic
+            # is bridged too, and a DHCP answer is no reply conntrack knows.
+            services = _SERVICES_IN if direction == "Ingress" else _SERVICES_OUT
+            rules += [f"-A {chain} {service}" for service in services]
             mine = [r for r in nic.rules if r.direction == direction]
             for rule in mine:
                 if rule.remote_group is not None:

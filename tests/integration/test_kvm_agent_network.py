@@ -338,7 +338,7 @@ async def fetch(
     return out.decode()
 
 
-def plug_guest(host: str, bridge: str, guest: str, mac: str) -> None:
+def plug_guest(host: str, bridge: str, guest: str, mac: str, port: str | None = None) -> None:
     """Namespace ``guest`` made, its ``eth0`` (MAC ``mac``, no address) a port of
     ``bridge`` in ``host`` (made when missing, with no address: the agent must not need
     one there)."""
@@ -346,7 +346,7 @@ def plug_guest(host: str, bridge: str, guest: str, mac: str) -> None:
     if subprocess.run(["ip", "-n", host, "link", "show", bridge], capture_output=True).returncode:
         in_ns(host, "ip", "link", "add", bridge, "type", "bridge")
         in_ns(host, "ip", "link", "set", bridge, "up")
-    port = f"v{uuid.uuid4().hex[:8]}"
+    port = port or f"v{uuid.uuid4().hex[:8]}"
     in_ns(host, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", guest)
     in_ns(host, "ip", "link", "set", port, "master", bridge, "up")
     in_ns(guest, "ip", "link", "set", "lo", "up")
@@ -356,13 +356,14 @@ def plug_guest(host: str, bridge: str, guest: str, mac: str) -> None:
 
 @pytest.fixture
 def guests(netns: str) -> Iterator[Any]:
-    """``plug(bridge, mac)``: a new guest namespace on ``bridge`` of the agent's host."""
+    """``plug(bridge, mac, port)``: a new guest namespace on ``bridge`` of the agent's
+    host, its NIC's host end named ``port`` (a VM NIC's tap device)."""
     made: list[str] = []
 
-    def plug(bridge: str, mac: str) -> str:
+    def plug(bridge: str, mac: str, port: str | None = None) -> str:
         name = f"zs-guest-test-{uuid.uuid4().hex[:8]}"
         made.append(name)
-        plug_guest(netns, bridge, name, mac)
+        plug_guest(netns, bridge, name, mac, port)
         return name
 
     try:
@@ -676,3 +677,39 @@ async def test_two_networks_get_two_namespaces_kept_over_a_restart_and_removed_a
         assert not {n for n in namespaces() if n.startswith(prefix)}
         assert [v for v in veths(netns) if v.startswith("zsv")] == []
         assert not is_running(pid_b)
+
+
+@needs_netns
+@needs_dhcp
+async def test_a_guest_behind_security_groups_still_gets_its_lease_and_userdata(
+    agent: InProcessAgent, netns: str, guests: Any, lease_script: Path
+) -> None:
+    # Bridged traffic goes through the stand-in host's FORWARD chain (as with br_netfilter
+    # on a KVM host): the guest's NIC lets in SSH only and out HTTPS only.
+    assert in_ns(netns, "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables").strip() == "1"
+    guest = guests("br_sg", GUEST_MAC, "vnic9.0")
+    only = [
+        rule(allowedCidr="10.0.1.0/24"),
+        rule(type="Egress", startPort=443, endPort=443, allowedCidr=None),
+    ]
+    refresh = {"ruleTOs": [rule_to(NIC_A, "vnic9.0", only)], "securityGroupMembers": {}}
+    assert (await agent.call("/securitygroup/refreshrulesonhost", refresh))["success"]
+    l3 = "l3-sg"
+    entry = dhcp_entry(bridgeName="br_sg", l3NetworkUuid=l3)
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry]}))["success"]
+    data = {**userdata_entry(ip="10.0.1.5"), "bridgeName": "br_sg", "l3NetworkUuid": l3}
+    assert (await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": data}))["success"]
+
+    lease = await dhcp_lease(guest, lease_script)
+    assert lease is not None
+    assert lease.startswith("ip=10.0.1.5 ")
+    in_ns(guest, "ip", "addr", "add", "10.0.1.5/24", "dev", "eth0")
+    in_ns(guest, "ip", "route", "add", "169.254.169.254/32", "via", "10.0.1.2")
+    assert await fetch(guest, "10.0.1.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    # What the groups do not let through stays out: DNS at the DHCP server.
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", guest, "busybox", "nslookup", "-timeout=1", "web1", "10.0.1.2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    answer, _ = await proc.communicate()
+    assert "Address: 10.0.1.5" not in answer.decode()

@@ -41,11 +41,15 @@ def test_a_nic_gets_its_own_chains_default_deny_in_and_open_out() -> None:
         f"-A zs-sg -m physdev --physdev-out vnic1.0 --physdev-is-bridged -j {chain_in}",
         f"-A zs-sg -m physdev --physdev-in vnic1.0 --physdev-is-bridged -j {chain_out}",
         f"-A {chain_in} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        # The network's DHCP server and metadata address (its namespace, a bridge port).
+        f"-A {chain_in} -p udp --sport 67 --dport 68 -j ACCEPT",
         f"-A {chain_in} -s 0.0.0.0/0 -p tcp --dport 80:81 -j ACCEPT",
         f"-A {chain_in} -s 10.0.1.7/32 -j ACCEPT",  # members, sorted
         f"-A {chain_in} -s 10.0.1.8/32 -j ACCEPT",
         f"-A {chain_in} -j DROP",
         f"-A {chain_out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain_out} -p udp --sport 68 --dport 67 -j ACCEPT",
+        f"-A {chain_out} -d 169.254.169.254/32 -p tcp --dport 80 -j ACCEPT",
         f"-A {chain_out} -j ACCEPT",  # no egress rule: anything may leave (IPv6 ones skipped)
     )
 
