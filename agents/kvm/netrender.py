@@ -213,9 +213,11 @@ def render_userdata(state: NetState) -> dict[str, bytes]:
     ``local-hostname``. The listener in an L3's namespace serves that L3's directory
     only, so a guest never reads another network's files, whatever its address."""
     files: dict[str, bytes] = {}
-    for ip in sorted(state.userdata, key=ipaddress.IPv4Address):
-        entry = state.userdata[ip]
-        base = f"{entry.l3 or '_'}/{ip}/latest"
+    entries = sorted(
+        state.userdata.values(), key=lambda u: (u.l3 or "", ipaddress.IPv4Address(u.vm_ip))
+    )
+    for entry in entries:
+        base = f"{entry.l3 or '_'}/{entry.vm_ip}/latest"
         files[f"{base}/user-data"] = entry.userdata
         files[f"{base}/meta-data/instance-id"] = entry.vm_uuid.encode()
         if entry.hostname:

@@ -164,6 +164,12 @@ class Userdata:
     userdata: bytes  # the decoded ``userdataList``, one after another
     raw: dict[str, Any] = field(compare=False, hash=False)
 
+    @property
+    def key(self) -> str:
+        # By network and address: each network's metadata listener tells its guests
+        # apart by address, so one address may be served on two networks.
+        return f"{self.l3 or ''}/{self.vm_ip}"
+
 
 @dataclass(frozen=True, slots=True)
 class NetState:
@@ -174,7 +180,7 @@ class NetState:
     nat: dict[str, Eip] = field(default_factory=dict)  # vip ->
     forwards: dict[str, Forward] = field(default_factory=dict)  # Forward.key ->
     dhcp: dict[str, DhcpEntry] = field(default_factory=dict)  # mac ->
-    userdata: dict[str, Userdata] = field(default_factory=dict)  # vm ip ->
+    userdata: dict[str, Userdata] = field(default_factory=dict)  # Userdata.key ->
 
     def to_json(self) -> dict[str, Any]:
         """The commands' own entries: what ``from_json`` reads back after a restart."""
@@ -422,29 +428,36 @@ def _userdata(raw: dict[str, Any]) -> Userdata:
 
 
 def with_userdata(state: NetState, raws: list[dict[str, Any]], *, rebuild: bool) -> NetState:
-    """Entries added (or the whole table replaced). The metadata server tells guests apart
-    by their address: two VMs with one address (on two L3 networks) are refused."""
+    """Entries added (or the whole table replaced). The metadata server tells the guests
+    of a network apart by their address: two VMs with one address on one L3 network are
+    refused."""
     held = {} if rebuild else dict(state.userdata)
     for entry in (_userdata(r) for r in raws):
-        other = held.get(entry.vm_ip)
+        other = held.get(entry.key)
         if other is not None and other.vm_uuid != entry.vm_uuid:
             raise AgentCommandError(
                 f"{entry.vm_ip} already has the userdata of VM {other.vm_uuid} on this host",
                 vmIp=entry.vm_ip,
                 vmUuid=other.vm_uuid,
             )
-        held[entry.vm_ip] = entry
+        held[entry.key] = entry
     return replace(state, userdata=held)
 
 
 def without_userdata(state: NetState, raws: list[dict[str, Any]]) -> NetState:
+    """The entries of each address released (on the named L3 network, if one is named)."""
     held = dict(state.userdata)
     for raw in raws:
         ip = _ipv4(raw, "vmIp", "a userdata release")
-        entry = held.get(ip)
-        # Another VM's since (the address was given again): not ours to release.
-        if entry is not None and raw.get("vmUuid") in (None, entry.vm_uuid):
-            del held[ip]
+        l3 = _optional_uuid(raw, "l3NetworkUuid", "a userdata release")
+        for key, entry in list(held.items()):
+            # Another VM's since (the address was given again): not ours to release.
+            if (
+                entry.vm_ip == ip
+                and l3 in (None, entry.l3)
+                and raw.get("vmUuid") in (None, entry.vm_uuid)
+            ):
+                del held[key]
     return replace(state, userdata=held)
 
 

@@ -447,7 +447,8 @@ async def test_userdata_is_served_at_the_metadata_address_in_the_networks_namesp
     assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
     assert (await fetch(guest, "10.0.0.5", "/latest/user-data", to="10.0.0.2")).startswith("error")
 
-    # Another VM with the same address is refused; bad input too; nothing changes.
+    # Another VM with the same address on the network is refused; bad input too; nothing
+    # changes.
     clash = await agent.call(
         "/flatnetworkprovider/userdata/apply", {"userdata": userdata_entry("vm-other")}
     )
@@ -458,6 +459,30 @@ async def test_userdata_is_served_at_the_metadata_address_in_the_networks_namesp
     refused = await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": bad})
     assert "not base64" in refused["error"]
     assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
+
+    # The same address on another network (another bridge) is another guest: each reads
+    # its own network's userdata.
+    l3_other = f"l3-ud2-{uuid.uuid4().hex[:8]}"
+    twin = guests("br_ud2", "fa:16:3e:00:03:05")
+    in_ns(twin, "ip", "addr", "add", "10.0.0.5/24", "dev", "eth0")
+    in_ns(twin, "ip", "route", "add", "169.254.169.254/32", "via", "10.0.0.2")
+    other_lease = {**lease, "mac": "fa:16:3e:00:03:05", "bridgeName": "br_ud2"}
+    other_lease["l3NetworkUuid"] = l3_other
+    other = {**userdata_entry("vm-twin"), "bridgeName": "br_ud2", "l3NetworkUuid": l3_other}
+    other["userdataList"] = [base64.b64encode(b"#!/bin/sh\necho twin\n").decode()]
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [other_lease]}))["success"]
+    done = await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": other})
+    assert done["success"], done
+    assert await fetch(twin, "10.0.0.5", "/latest/user-data") == "200\n#!/bin/sh\necho twin\n"
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    twin_release = {"vmUuid": "vm-twin", "vmIp": "10.0.0.5", "l3NetworkUuid": l3_other}
+    assert (
+        await agent.call("/flatnetworkprovider/userdata/release", {"userdata": [twin_release]})
+    )["success"]
+    assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [other_lease]}))[
+        "success"
+    ]
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
 
     # Released: the metadata address and the files go; the DHCP server stays.
     gone = await agent.call(

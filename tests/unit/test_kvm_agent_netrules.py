@@ -228,8 +228,16 @@ def test_userdata_is_laid_out_by_guest_address_and_released_by_its_own_vm_only()
         netrules.with_userdata(state, [_userdata("vm2", "10.0.0.5")], rebuild=False)
     # A release naming another VM (the address given again since) leaves it.
     kept = netrules.without_userdata(state, [{"vmUuid": "vm2", "vmIp": "10.0.0.5"}])
-    assert set(kept.userdata) == {"10.0.0.5"}
+    assert set(kept.userdata) == {"l3/10.0.0.5"}
     assert netrules.without_userdata(state, [{"vmUuid": "vm1", "vmIp": "10.0.0.5"}]).userdata == {}
+    # The same address on another network is another guest, with files of its own.
+    other = {**_userdata("vm2", "10.0.0.5", b"other"), "l3NetworkUuid": "l3-b"}
+    both = netrules.with_userdata(state, [other], rebuild=False)
+    assert netrender.render_userdata(both)["l3-b/10.0.0.5/latest/user-data"] == b"other"
+    released = netrules.without_userdata(
+        both, [{"vmUuid": "vm2", "vmIp": "10.0.0.5", "l3NetworkUuid": "l3-b"}]
+    )
+    assert set(released.userdata) == {"l3/10.0.0.5"}
 
 
 def test_the_metadata_server_reads_a_guest_its_own_files_only(tmp_path: Path) -> None:
