@@ -738,3 +738,43 @@ async def test_a_guest_behind_security_groups_still_gets_its_lease_and_userdata(
     )  # fmt: skip
     answer, _ = await proc.communicate()
     assert "Address: 10.0.1.5" not in answer.decode()
+
+
+@needs_netns
+@needs_dhcp
+async def test_a_dnsmasq_left_by_a_killed_agent_gives_way_to_the_next_agents(
+    tmp_path: Path, netns: str, guests: Any, lease_script: Path
+) -> None:
+    guest = guests("br_dh", GUEST_MAC)
+    entry = dhcp_entry()
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry]}))["success"]
+        first = agent.agent.network.dnsmasq.pid("l3-dh")
+        argv = Path(f"/proc/{first}/cmdline").read_bytes().decode().split("\0")[:-1]
+    # What an agent killed with SIGKILL leaves: its dnsmasq, still serving, pid file and all.
+    orphan = subprocess.Popen(
+        ["ip", "netns", "exec", f"{netns}-l3-l3-dh", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pid_file = tmp_path / "agent" / "state" / "dnsmasq-run" / "l3-dh.pid"
+        for _ in range(50):
+            if pid_file.exists() and pid_file.read_text().strip() == str(orphan.pid):
+                break
+            await asyncio.sleep(0.1)
+        async with InProcessAgent(tmp_path, netns=netns) as agent:
+            pid = agent.agent.network.dnsmasq.pid("l3-dh")
+            assert pid is not None
+            assert pid != orphan.pid
+            assert orphan.poll() is not None  # stopped before the new one took the port
+            lease = await dhcp_lease(guest, lease_script)
+            assert lease is not None
+            assert lease.startswith("ip=10.0.1.5 ")
+            assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]}))[
+                "success"
+            ]
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait()
