@@ -5,7 +5,9 @@ port-forwarding table (by VIP, protocol and ports) and the userdata it serves (b
 
 ``/securitygroup/refreshrulesonhost`` replaces the whole rule set (the node always sends
 all of it); EIP and DHCP commands add or remove entries and succeed when repeated, and
-replace the whole table when the command says ``rebuild`` (a reconnect).
+replace the whole table when the command says ``rebuild`` (a reconnect). A DHCP entry
+needs its L3 network and DHCP server address, as the real agent's namespaces do
+(``agents/kvm/dhcpns.py``); ``dhcp/deletenamespace`` drops an L3 network's entries.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ def refresh_rules(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
 
 def apply_dhcp(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     state = network_of(machine)
+    for entry in _dicts(cmd, "dhcp"):
+        field_str(entry, "l3NetworkUuid")
+        field_str(entry, "dhcpServerIp")  # refused whole, before anything changes
     if cmd.get("rebuild") is True:
         state.dhcp = {}  # the whole table follows
     for entry in _dicts(cmd, "dhcp"):
@@ -79,6 +84,14 @@ def release_dhcp(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
     state = network_of(machine)
     for entry in _dicts(cmd, "dhcp"):
         state.dhcp.pop(field_str(entry, "mac"), None)
+    return {}
+
+
+def delete_namespace(machine: Machine, cmd: dict[str, Any]) -> dict[str, Any]:
+    state = network_of(machine)
+    l3 = field_str(cmd, "l3NetworkUuid")
+    state.dhcp = {mac: e for mac, e in state.dhcp.items() if e.get("l3NetworkUuid") != l3}
+    state.userdata = {vm: e for vm, e in state.userdata.items() if e.get("l3NetworkUuid") != l3}
     return {}
 
 
@@ -179,6 +192,7 @@ COMMANDS: dict[str, SimCommand] = {
     "/securitygroup/refreshrulesonhost": SimCommand(refresh_rules),
     "/flatnetworkprovider/dhcp/apply": SimCommand(apply_dhcp),
     "/flatnetworkprovider/dhcp/release": SimCommand(release_dhcp),
+    "/flatnetworkprovider/dhcp/deletenamespace": SimCommand(delete_namespace),
     "/flatnetworkprovider/eip/apply": SimCommand(apply_eip),
     "/flatnetworkprovider/eip/batchapply": SimCommand(apply_eip),
     "/flatnetworkprovider/eip/delete": SimCommand(delete_eip),

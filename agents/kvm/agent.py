@@ -93,7 +93,6 @@ class KvmAgent:
             config.state_dir,
             config.netns,
             dry=dry,
-            metadata_port=config.metadata_port,
         )
         self.network.register()
         self.server = AgentServer(self.runtime)

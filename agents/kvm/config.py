@@ -47,7 +47,6 @@ class AgentConfig:
     sftp_key_file: Path = Path("/etc/zstackpy/kvm-agent-sftp.key")
     sftp_known_hosts: str = "/etc/zstackpy/kvm-agent-known_hosts"
     netns: str = ""  # network namespace the network services' rules go in; "": the host's
-    metadata_port: int = 7073  # where 169.254.169.254:80 is redirected (userdata)
     console_log_dir: str = ""
     unplug_timeout: int = 15  # seconds a guest has to acknowledge a disk or NIC detach
 

@@ -1,13 +1,17 @@
 """The metadata server: what guests read at http://169.254.169.254/ (their userdata, their
-uuid and host name), redirected there by the agent's nat rules (``netrender.py``).
+uuid and host name).
 
-It serves the files ``netrender.render_userdata`` lays out, ``<root>/<guest address>/...``,
-to the guest whose address the request comes from (a redirect keeps the source address):
-a guest reads its own files only. A directory answers the list of its entries, one a line
-(sub-directories with a trailing ``/``), as EC2's metadata service does.
+It listens on 169.254.169.254:80 inside the namespace of each L3 network whose guests have
+userdata on this host (``dhcpns.py``; the namespace holds that address, guests route to it
+through the DHCP server), one listener per network, no redirect: the request arrives with
+the guest's own address. Each listener serves the files ``netrender.render_userdata``
+lays out for its network, ``<root>/<L3 uuid>/<guest address>/...``, to the guest whose
+address the request comes from: a guest reads its own files only. A directory answers
+the list of its entries, one a line (sub-directories with a trailing ``/``), as EC2's
+metadata service does.
 
-It listens in the network namespace the rules go in (``netns``): its socket is made by a
-thread of its own that enters the namespace (setns) and leaves it; the socket stays there.
+A listener's socket is made by a thread of its own that enters the namespace (setns)
+and leaves it; the socket stays there.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ log = logging.getLogger(__name__)
 _CLONE_NEWNET = 0x40000000
 
 
-def _bound(port: int) -> socket.socket:
+METADATA_PORT = 80
+
+
+def _bound(address: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Every address: the redirect sends guests to their bridge's own address; the
-        # filter guard (``zs-md``) drops what was not sent to 169.254.169.254.
-        sock.bind(("0.0.0.0", port))  # noqa: S104
+        sock.bind((address, port))
         sock.listen(128)
         sock.setblocking(False)
     except BaseException:
@@ -48,12 +53,12 @@ def _setns(libc: ctypes.CDLL, fd: int) -> None:
         raise OSError(errno, f"setns failed: {errno}")
 
 
-def _listen_in(netns: str, port: int) -> socket.socket:
+def _listen_in(netns: str, address: str, port: int) -> socket.socket:
     """A listening socket in ``netns`` (the agent's own namespace for ""). Blocks: called
     through ``asyncio.to_thread``; the namespace is entered by a thread made for it, so
     no pooled thread is ever left in another namespace."""
     if not netns:
-        return _bound(port)
+        return _bound(address, port)
     made: list[socket.socket] = []
     failed: list[BaseException] = []
 
@@ -66,7 +71,7 @@ def _listen_in(netns: str, port: int) -> socket.socket:
             ):
                 _setns(libc, target.fileno())
                 try:
-                    made.append(_bound(port))
+                    made.append(_bound(address, port))
                 finally:
                     _setns(libc, own.fileno())
         except BaseException as exc:
@@ -99,43 +104,57 @@ def read_for(root: Path, guest: str, path: str) -> bytes | None:
 
 
 class MetadataServer:
-    """Started by the first command that leaves a VM with userdata on the host (or by the
-    agent's start, when its kept state has some); stopped with the agent."""
+    """The listeners, by L3 network: ``sync`` opens those of the namespaces that need one
+    and closes the others; all close with the agent."""
 
-    def __init__(self, root: Path, port: int, netns: str = "") -> None:
-        self.root, self.netns, self._port = root, netns, port
-        self._runner: web.AppRunner | None = None
-        self._lock = asyncio.Lock()
+    def __init__(self, root: Path, address: str = "169.254.169.254", port: int = METADATA_PORT):
+        self.root, self.address, self.port = root, address, port
+        self._runners: dict[str, tuple[str, web.AppRunner]] = {}  # l3 -> (netns, runner)
 
-    @property
-    def port(self) -> int:
-        return self._port
+    def listening(self) -> dict[str, str]:
+        """L3 uuid -> the namespace its listener is in."""
+        return {l3: netns for l3, (netns, _) in self._runners.items()}
 
-    async def start(self) -> int:
-        """Listen (once); the bound port."""
-        async with self._lock:
-            if self._runner is not None:
-                return self._port
-            sock = await asyncio.to_thread(_listen_in, self.netns, self._port)
-            self._port = sock.getsockname()[1]
-            app = web.Application()
-            app.router.add_get("/{path:.*}", self._serve)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+    async def sync(self, wanted: dict[str, str], restart: set[str]) -> None:
+        """Listen for each L3 of ``wanted`` (L3 uuid -> namespace) and nowhere else; a
+        listener whose namespace is in ``restart`` (made again: the old socket is in the
+        namespace that went) listens anew."""
+        for l3 in sorted(self._runners):
+            if l3 not in wanted or self._runners[l3][0] != wanted[l3] or wanted[l3] in restart:
+                await self.close(l3)
+        for l3, netns in sorted(wanted.items()):
+            if l3 not in self._runners:
+                await self._listen(l3, netns)
+
+    async def _listen(self, l3: str, netns: str) -> None:
+        sock = await asyncio.to_thread(_listen_in, netns, self.address, self.port)
+        app = web.Application()
+        base = self.root / l3
+
+        async def serve(request: web.Request) -> web.Response:
+            guest = request.remote or ""
+            body = await asyncio.to_thread(read_for, base, guest, request.match_info["path"])
+            if body is None:
+                raise web.HTTPNotFound()
+            return web.Response(body=body, content_type="text/plain")
+
+        app.router.add_get("/{path:.*}", serve)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
             await web.SockSite(runner, sock).start()
-            self._runner = runner
-            log.info("metadata server on port %d (netns %r)", self._port, self.netns or "host")
-            return self._port
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runners[l3] = (netns, runner)
+        log.info("metadata server for L3 %s on %s:%d in %s", l3, self.address, self.port, netns)
+
+    async def close(self, l3: str) -> None:
+        held = self._runners.pop(l3, None)
+        if held is not None:
+            await held[1].cleanup()
 
     async def stop(self) -> None:
-        async with self._lock:
-            if self._runner is not None:
-                await self._runner.cleanup()
-                self._runner = None
-
-    async def _serve(self, request: web.Request) -> web.Response:
-        guest = request.remote or ""
-        body = await asyncio.to_thread(read_for, self.root, guest, request.match_info["path"])
-        if body is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=body, content_type="text/plain")
+        for l3 in sorted(self._runners):
+            await self.close(l3)

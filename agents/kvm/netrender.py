@@ -15,17 +15,17 @@ EIPs and port forwarding (nat table): ``zs-nat-pre`` (from ``PREROUTING``) DNATs
 the NIC's address, ``zs-nat-post`` (from ``POSTROUTING``) SNATs the NIC's traffic to its
 EIP's VIP.
 
-Userdata: on each bridge with a VM that has userdata, ``zs-nat-pre`` redirects TCP to
-169.254.169.254:80 to the agent's metadata server (``metadata.py``, ``metadata_port``);
-in the filter table ``zs-md`` (from ``INPUT``) drops what reaches that port without having
-been sent to 169.254.169.254, so the server answers guests only. Its files
-(``render_userdata``) are laid out by guest address, as EC2's metadata paths.
+Userdata and DHCP are not in these tables: the flat provider serves them from a network
+namespace per L3 network (``dhcpns.py``), where the metadata server listens on
+169.254.169.254:80 itself. Its files (``render_userdata``) are laid out by L3 network and
+guest address, as EC2's metadata paths.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.kvm.netrules import DhcpEntry, NetState, SgRule
@@ -34,7 +34,6 @@ CHAIN_PREFIX = "zs-"
 SG_CHAIN = "zs-sg"
 NAT_PRE = "zs-nat-pre"
 NAT_POST = "zs-nat-post"
-MD_CHAIN = "zs-md"
 MARKER = "zs-rules:"
 METADATA_IP = "169.254.169.254"
 
@@ -66,6 +65,13 @@ def nic_chain(nic_uuid: str, direction: str) -> str:
     return f"{SG_CHAIN}-{short}-{'in' if direction == 'Ingress' else 'out'}"
 
 
+_SERVICES_IN = ("-p udp --sport 67 --dport 68 -j ACCEPT",)
+_SERVICES_OUT = (
+    "-p udp --sport 68 --dport 67 -j ACCEPT",
+    f"-d {METADATA_IP}/32 -p tcp --dport 80 -j ACCEPT",
+)
+
+
 def _match(rule: SgRule) -> str:
     parts = []
     if rule.protocol != "ALL":
@@ -76,8 +82,8 @@ def _match(rule: SgRule) -> str:
     return " ".join(parts)
 
 
-def render_security_groups(state: NetState, metadata_port: int | None = None) -> TableRules:
-    """The filter table: security groups, and the metadata port's guard."""
+def render_security_groups(state: NetState) -> TableRules:
+    """The filter table: security groups."""
     chains = [SG_CHAIN]
     hooks = [("FORWARD", SG_CHAIN)]
     rules: list[str] = []
@@ -90,6 +96,11 @@ def render_security_groups(state: NetState, metadata_port: int | None = None) ->
         rules.append(f"-A {SG_CHAIN} -m physdev --physdev-in {nic.device} {bridged} -j {chain_out}")
         for chain, direction, peer in ((chain_in, "Ingress", "-s"), (chain_out, "Egress", "-d")):
             rules.append(f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            # The network's own services, whatever the groups say: the DHCP server and the
+            # metadata address are a port of the bridge (``dhcpns.py``), so their traffic
+            # is bridged too, and a DHCP answer is no reply conntrack knows.
+            services = _SERVICES_IN if direction == "Ingress" else _SERVICES_OUT
+            rules += [f"-A {chain} {service}" for service in services]
             mine = [r for r in nic.rules if r.direction == direction]
             for rule in mine:
                 if rule.remote_group is not None:
@@ -105,24 +116,11 @@ def render_security_groups(state: NetState, metadata_port: int | None = None) ->
             # Ingress: only what a rule lets in. Egress: open until a rule says otherwise.
             closing = "DROP" if direction == "Ingress" or mine else "ACCEPT"
             rules.append(f"-A {chain} -j {closing}")
-    if state.userdata and metadata_port is not None:
-        chains.append(MD_CHAIN)
-        hooks.append(("INPUT", MD_CHAIN))
-        port = f"-p tcp --dport {metadata_port}"
-        # RETURN, not ACCEPT: the operator's INPUT rules still have their say.
-        rules.append(f"-A {MD_CHAIN} {port} -m conntrack --ctorigdst {METADATA_IP}/32 -j RETURN")
-        rules.append(f"-A {MD_CHAIN} {port} -j DROP")
     return TableRules("filter", tuple(chains), tuple(hooks), tuple(rules))
 
 
-def render_nat(state: NetState, metadata_port: int | None = None) -> TableRules:
+def render_nat(state: NetState) -> TableRules:
     rules: list[str] = []
-    if metadata_port is not None:
-        for bridge in sorted({u.bridge for u in state.userdata.values()}):
-            rules.append(
-                f"-A {NAT_PRE} -i {bridge} -d {METADATA_IP}/32 -p tcp --dport 80 "
-                f"-j REDIRECT --to-ports {metadata_port}"
-            )
     for vip in sorted(state.nat, key=ipaddress.IPv4Address):
         eip = state.nat[vip]
         rules.append(f"-A {NAT_PRE} -d {vip}/32 -j DNAT --to-destination {eip.nic_ip}")
@@ -158,17 +156,31 @@ def network_tag(network: ipaddress.IPv4Network) -> str:
     return f"zs{int(network.network_address):08x}{network.prefixlen:02d}"
 
 
-def render_dnsmasq(state: NetState) -> dict[str, str]:
-    """Files for a dnsmasq per bridge, by name: ``<bridge>.hosts`` (``dhcp-hostsfile``:
-    MAC, address, host name), ``<bridge>.opts`` (``dhcp-optsfile``: each network's router,
-    DNS servers and domain, by its tag; entries of one network share them, as the
-    entries of one L3 network do) and ``<bridge>.dns`` (``addn-hosts``)."""
-    by_bridge: dict[str, list[DhcpEntry]] = {}
+def by_bridge(entry: DhcpEntry) -> str:
+    """The virtual router's grouping of DHCP entries: one dnsmasq per device."""
+    return entry.bridge
+
+
+def by_l3(entry: DhcpEntry) -> str:
+    """The flat provider's: one dnsmasq per L3 network (its namespace, ``dhcpns.py``)."""
+    return entry.l3 or entry.bridge
+
+
+def render_dnsmasq(state: NetState, by: Callable[[DhcpEntry], str] = by_bridge) -> dict[str, str]:
+    """The files of each dnsmasq (``by`` names it), by name: ``<name>.hosts``
+    (``dhcp-hostsfile``: MAC, address, host name), ``<name>.opts`` (``dhcp-optsfile``:
+    each network's router, DNS servers and domain, by its tag; entries of one network
+    share them, as the entries of one L3 network do) and ``<name>.dns`` (``addn-hosts``).
+
+    An entry with a DHCP server address (the flat provider's) also gives its guest a
+    route to the metadata address through that server (option 121; a client that takes
+    it ignores the router option, so the default route is in it too)."""
+    grouped: dict[str, list[DhcpEntry]] = {}
     for mac in sorted(state.dhcp):
         entry = state.dhcp[mac]
-        by_bridge.setdefault(entry.bridge, []).append(entry)
+        grouped.setdefault(by(entry), []).append(entry)
     files: dict[str, str] = {}
-    for bridge, entries in sorted(by_bridge.items()):
+    for name, entries in sorted(grouped.items()):
         hosts, opts, dns = [], [], []
         networks: dict[ipaddress.IPv4Network, DhcpEntry] = {}
         for e in entries:
@@ -181,22 +193,31 @@ def render_dnsmasq(state: NetState) -> dict[str, str]:
             tag = network_tag(network)
             if e.gateway:
                 opts.append(f"tag:{tag},option:router,{e.gateway}")
+            if e.server_ip:
+                routes = [f"{METADATA_IP}/32,{e.server_ip}"]
+                if e.gateway:
+                    routes.append(f"0.0.0.0/0,{e.gateway}")
+                opts.append(f"tag:{tag},option:classless-static-route,{','.join(routes)}")
             if e.dns:
                 opts.append(f"tag:{tag},option:dns-server,{','.join(e.dns)}")
             if e.domain:
                 opts.append(f"tag:{tag},option:domain-name,{e.domain}")
         for suffix, lines in (("hosts", hosts), ("opts", opts), ("dns", dns)):
-            files[f"{bridge}.{suffix}"] = "".join(f"{line}\n" for line in lines)
+            files[f"{name}.{suffix}"] = "".join(f"{line}\n" for line in lines)
     return files
 
 
 def render_userdata(state: NetState) -> dict[str, bytes]:
-    """The metadata server's files, by path under its root: ``<guest address>/latest/
-    user-data`` and ``.../meta-data/instance-id`` (the VM's uuid), ``local-hostname``."""
+    """The metadata server's files, by path under its root: ``<L3 uuid>/<guest address>/
+    latest/user-data`` and ``.../meta-data/instance-id`` (the VM's uuid),
+    ``local-hostname``. The listener in an L3's namespace serves that L3's directory
+    only, so a guest never reads another network's files, whatever its address."""
     files: dict[str, bytes] = {}
-    for ip in sorted(state.userdata, key=ipaddress.IPv4Address):
-        entry = state.userdata[ip]
-        base = f"{ip}/latest"
+    entries = sorted(
+        state.userdata.values(), key=lambda u: (u.l3 or "", ipaddress.IPv4Address(u.vm_ip))
+    )
+    for entry in entries:
+        base = f"{entry.l3 or '_'}/{entry.vm_ip}/latest"
         files[f"{base}/user-data"] = entry.userdata
         files[f"{base}/meta-data/instance-id"] = entry.vm_uuid.encode()
         if entry.hostname:
@@ -204,10 +225,13 @@ def render_userdata(state: NetState) -> dict[str, bytes]:
     return files
 
 
-def dhcp_ranges(state: NetState) -> dict[str, tuple[str, ...]]:
-    """Bridge -> the ``--dhcp-range`` of each network its entries are on, setting the
-    network's tag (``static``: only the MACs of the hosts file get an address)."""
-    by_bridge: dict[str, set[str]] = {}
+def dhcp_ranges(
+    state: NetState, by: Callable[[DhcpEntry], str] = by_bridge
+) -> dict[str, tuple[str, ...]]:
+    """Each dnsmasq (``by`` names it) -> the ``--dhcp-range`` of each network its entries
+    are on, setting the network's tag (``static``: only the MACs of the hosts file get an
+    address)."""
+    grouped: dict[str, set[str]] = {}
     for entry in state.dhcp.values():
         network = _network(entry)
         tag = network_tag(network)
@@ -215,5 +239,5 @@ def dhcp_ranges(state: NetState) -> dict[str, tuple[str, ...]]:
             item = f"set:{tag},{entry.ip},static"
         else:
             item = f"set:{tag},{network.network_address},static,{entry.netmask}"
-        by_bridge.setdefault(entry.bridge, set()).add(item)
-    return {bridge: tuple(sorted(items)) for bridge, items in sorted(by_bridge.items())}
+        grouped.setdefault(by(entry), set()).add(item)
+    return {name: tuple(sorted(items)) for name, items in sorted(grouped.items())}

@@ -20,6 +20,7 @@ _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")  # it names files and namespaces
 PROTOCOLS = frozenset({"TCP", "UDP", "ICMP", "ALL"})
 
 
@@ -56,6 +57,15 @@ def _ifname(entry: dict[str, Any], name: str, where: str) -> str:
     value = _str(entry, name, where)
     if not _IFNAME.fullmatch(value):
         raise AgentCommandError(f"{where}: {name} {value!r} is not an interface name")
+    return value
+
+
+def _optional_uuid(entry: dict[str, Any], name: str, where: str) -> str | None:
+    value = entry.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise AgentCommandError(f"{where}: {name} {value!r} is not a uuid", field=name)
     return value
 
 
@@ -135,6 +145,10 @@ class DhcpEntry:
     dns: tuple[str, ...]
     domain: str | None
     bridge: str
+    # The flat provider's: the L3 network, and the address its DHCP server holds there
+    # (the virtual router's entries have neither: its own NIC serves them).
+    l3: str | None
+    server_ip: str | None
     raw: dict[str, Any] = field(compare=False, hash=False)
 
 
@@ -145,9 +159,16 @@ class Userdata:
     vm_uuid: str
     vm_ip: str
     bridge: str
+    l3: str | None
     hostname: str | None
     userdata: bytes  # the decoded ``userdataList``, one after another
     raw: dict[str, Any] = field(compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        # By network and address: each network's metadata listener tells its guests
+        # apart by address, so one address may be served on two networks.
+        return f"{self.l3 or ''}/{self.vm_ip}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +180,7 @@ class NetState:
     nat: dict[str, Eip] = field(default_factory=dict)  # vip ->
     forwards: dict[str, Forward] = field(default_factory=dict)  # Forward.key ->
     dhcp: dict[str, DhcpEntry] = field(default_factory=dict)  # mac ->
-    userdata: dict[str, Userdata] = field(default_factory=dict)  # vm ip ->
+    userdata: dict[str, Userdata] = field(default_factory=dict)  # Userdata.key ->
 
     def to_json(self) -> dict[str, Any]:
         """The commands' own entries: what ``from_json`` reads back after a restart."""
@@ -359,6 +380,8 @@ def _dhcp(raw: dict[str, Any]) -> DhcpEntry:
         dns=tuple(_ipv4({"dns": d}, "dns", where) for d in dns),
         domain=domain,
         bridge=_ifname(raw, "bridgeName", where),
+        l3=_optional_uuid(raw, "l3NetworkUuid", where),
+        server_ip=_optional_ipv4(raw, "dhcpServerIp", where),
         raw=raw,
     )
 
@@ -397,6 +420,7 @@ def _userdata(raw: dict[str, Any]) -> Userdata:
         vm_uuid=vm_uuid,
         vm_ip=_ipv4(raw, "vmIp", where),
         bridge=_ifname(raw, "bridgeName", where),
+        l3=_optional_uuid(raw, "l3NetworkUuid", where),
         hostname=hostname,
         userdata=b"".join(decoded),
         raw=raw,
@@ -404,27 +428,51 @@ def _userdata(raw: dict[str, Any]) -> Userdata:
 
 
 def with_userdata(state: NetState, raws: list[dict[str, Any]], *, rebuild: bool) -> NetState:
-    """Entries added (or the whole table replaced). The metadata server tells guests apart
-    by their address: two VMs with one address (on two L3 networks) are refused."""
+    """Entries added (or the whole table replaced). The metadata server tells the guests
+    of a network apart by their address: two VMs with one address on one L3 network are
+    refused."""
     held = {} if rebuild else dict(state.userdata)
     for entry in (_userdata(r) for r in raws):
-        other = held.get(entry.vm_ip)
+        other = held.get(entry.key)
         if other is not None and other.vm_uuid != entry.vm_uuid:
             raise AgentCommandError(
                 f"{entry.vm_ip} already has the userdata of VM {other.vm_uuid} on this host",
                 vmIp=entry.vm_ip,
                 vmUuid=other.vm_uuid,
             )
-        held[entry.vm_ip] = entry
+        held[entry.key] = entry
     return replace(state, userdata=held)
 
 
 def without_userdata(state: NetState, raws: list[dict[str, Any]]) -> NetState:
+    """The entries of each address released (on the named L3 network, if one is named)."""
     held = dict(state.userdata)
     for raw in raws:
         ip = _ipv4(raw, "vmIp", "a userdata release")
-        entry = held.get(ip)
-        # Another VM's since (the address was given again): not ours to release.
-        if entry is not None and raw.get("vmUuid") in (None, entry.vm_uuid):
-            del held[ip]
+        l3 = _optional_uuid(raw, "l3NetworkUuid", "a userdata release")
+        for key, entry in list(held.items()):
+            # Another VM's since (the address was given again): not ours to release.
+            if (
+                entry.vm_ip == ip
+                and l3 in (None, entry.l3)
+                and raw.get("vmUuid") in (None, entry.vm_uuid)
+            ):
+                del held[key]
     return replace(state, userdata=held)
+
+
+def l3_of(cmd: dict[str, Any]) -> str:
+    """The L3 network a command names (``l3NetworkUuid``)."""
+    l3 = _optional_uuid(cmd, "l3NetworkUuid", "the command")
+    if l3 is None:
+        raise AgentCommandError("the command needs l3NetworkUuid", field="l3NetworkUuid")
+    return l3
+
+
+def without_l3(state: NetState, l3: str) -> NetState:
+    """Every DHCP entry and userdata of L3 network ``l3`` gone."""
+    return replace(
+        state,
+        dhcp={mac: e for mac, e in state.dhcp.items() if e.l3 != l3},
+        userdata={ip: u for ip, u in state.userdata.items() if u.l3 != l3},
+    )

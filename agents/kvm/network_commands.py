@@ -8,9 +8,12 @@ disk (``<state_dir>/network.json``): an agent restarted between two commands ren
 next one over everything the node told it, not over nothing. A command that failed to
 apply leaves the state as it was, and the next command applies the whole set again.
 
-Userdata is served by the agent's metadata server (``metadata.py``), started when a VM
-with userdata is first on the host; DHCP and DNS by a dnsmasq per bridge with entries
-(``dnsmasq.py``). Neither runs in ``dry`` mode (rules and files only).
+DHCP, DNS and userdata are served from a network namespace per L3 network
+(``dhcpns.py``), joined to the network's bridge by a veth pair: a dnsmasq in it
+(``dnsmasq.py``) on the DHCP server's address, the metadata server (``metadata.py``)
+listening in it on 169.254.169.254:80. The namespace goes with the last entry of its
+network (or ``dhcp/deletenamespace``); the host's bridge itself holds no address. None of
+it runs in ``dry`` mode (rules and files only).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agents.kvm import netrender, netrules
-from agents.kvm.dnsmasq import Dnsmasq
+from agents.kvm import dhcpns, netrender, netrules
+from agents.kvm.dnsmasq import Dnsmasq, DnsmasqSpec
 from agents.kvm.metadata import MetadataServer
 from agents.kvm.netrules import NetState
 from agents.kvm.netrunner import NetRunner
@@ -41,22 +45,26 @@ class NetworkCommands:
         netns: str = "",
         *,
         dry: bool = False,
-        metadata_port: int = 7073,
     ) -> None:
         self.runtime = runtime
         self.state_file = state_dir / "network.json"
         self.runner = NetRunner(state_dir / "dnsmasq", netns, dry=dry)
         self.userdata_dir = state_dir / "userdata"
-        self.metadata = MetadataServer(self.userdata_dir, metadata_port, netns)
-        self.dnsmasq = Dnsmasq(state_dir / "dnsmasq", state_dir / "dnsmasq-run", netns)
+        self.metadata = MetadataServer(self.userdata_dir)
+        self.dnsmasq = Dnsmasq(state_dir / "dnsmasq", state_dir / "dnsmasq-run")
+        # A test's stand-in host (``netns``) names its L3 namespaces after itself, so two
+        # such hosts on one machine never take each other's.
+        self.namespaces = dhcpns.Namespaces(f"{netns}-l3-" if netns else "zs-l3-", netns)
         self.dry = dry
         self.state = NetState()
+        self._full_sync = True  # compare every namespace with what is live, next time
 
     def register(self) -> None:
         rt = self.runtime
         rt.command("/securitygroup/refreshrulesonhost", self.refresh_rules)
         rt.command("/flatnetworkprovider/dhcp/apply", self.apply_dhcp)
         rt.command("/flatnetworkprovider/dhcp/release", self.release_dhcp)
+        rt.command("/flatnetworkprovider/dhcp/deletenamespace", self.delete_namespace)
         for path in (
             "/flatnetworkprovider/userdata/apply",
             "/flatnetworkprovider/userdata/batchapply",
@@ -85,10 +93,23 @@ class NetworkCommands:
             # The node rebuilds every table on reconnect: starting empty is safe.
             log.warning("ignoring %s, which cannot be read: %s", self.state_file, exc)
             return
-        if (self.state.userdata or self.state.dhcp) and not self.dry:
+        try:
+            dhcpns.wanted(self.state, self.namespaces.prefix)
+        except AgentCommandError as exc:
+            # Kept by an agent before namespaces (no server address): the node sends them
+            # again, whole, when the host reconnects.
+            log.warning("dropping the kept DHCP entries and userdata: %s", exc)
+            self.state = replace(self.state, dhcp={}, userdata={})
+        if self.dry:
+            return
+        if self.state.userdata or self.state.dhcp or await self.namespaces.live():
             # Guests ask for addresses and read their userdata at any boot, not only
-            # after the node's next command.
-            await self._change(lambda s: s)
+            # after the node's next command; namespaces of networks that left while the
+            # agent was down go.
+            try:
+                await self._change(lambda s: s)
+            except AgentCommandError as exc:
+                log.warning("the kept network services could not be applied: %s", exc)
 
     async def close(self) -> None:
         await self.metadata.stop()
@@ -97,26 +118,42 @@ class NetworkCommands:
     async def _change(self, make: Callable[[NetState], NetState]) -> dict[str, Any]:
         async with self.runner.lock:
             new = make(self.state)
-            port = self.metadata.port
-            if new.userdata and not self.dry:
-                port = await self.metadata.start()
+            namespaces = dhcpns.wanted(new, self.namespaces.prefix)  # validates first
             changed = []
-            for wanted in (
-                netrender.render_security_groups(new, port),
-                netrender.render_nat(new, port),
-            ):
+            for wanted in (netrender.render_security_groups(new), netrender.render_nat(new)):
                 if await self.runner.apply_table(wanted):
                     changed.append(wanted.table)
-            files = await self.runner.apply_files(netrender.render_dnsmasq(new))
-            if not self.dry:
-                await self.dnsmasq.sync(netrender.dhcp_ranges(new), files)
+            files = await self.runner.apply_files(netrender.render_dnsmasq(new, netrender.by_l3))
             served = await self.runner.apply_tree(self.userdata_dir, netrender.render_userdata(new))
+            if not self.dry:
+                await self._serve(new, namespaces, files)
             files += [f"userdata/{name}" for name in served]
             await asyncio.to_thread(_save, self.state_file, new.to_json())
             self.state = new
-            if not new.userdata:
-                await self.metadata.stop()  # nothing to serve: the port closes
         return {"changedTables": changed, "changedFiles": files}
+
+    async def _serve(
+        self, new: NetState, namespaces: dict[str, dhcpns.L3Namespace], files: list[str]
+    ) -> None:
+        """The namespaces, their dnsmasq and metadata listeners brought to ``new``."""
+        ranges = netrender.dhcp_ranges(new, netrender.by_l3)
+        dnsmasq = {
+            l3: DnsmasqSpec(ns.name, ns.inner, ranges[l3])
+            for l3, ns in namespaces.items()
+            if ns.serves_dhcp
+        }
+        metadata = {l3: ns.name for l3, ns in namespaces.items() if ns.serves_metadata}
+        full, self._full_sync = self._full_sync, True  # a failure below: look at all again
+        # What runs in a namespace stops before the namespace goes.
+        for l3 in set(self.metadata.listening()) - set(metadata):
+            await self.metadata.close(l3)
+        for l3 in self.dnsmasq.names() - set(dnsmasq):
+            await self.dnsmasq.stop(l3)
+        made, _ = await self.namespaces.sync(namespaces, full=full)
+        remade = {ns.l3 for ns in namespaces.values() if ns.name in made}
+        await self.dnsmasq.sync(dnsmasq, files, remade)
+        await self.metadata.sync(metadata, made)
+        self._full_sync = False
 
     async def refresh_rules(self, cmd: dict[str, Any]) -> dict[str, Any]:
         tos = netrules.entries(cmd, "ruleTOs")
@@ -130,6 +167,12 @@ class NetworkCommands:
     async def release_dhcp(self, cmd: dict[str, Any]) -> dict[str, Any]:
         entries = netrules.entries(cmd, "dhcp")
         return await self._change(lambda s: netrules.without_dhcp(s, entries))
+
+    async def delete_namespace(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """The L3 network's entries go, and with them its namespace, veth pair, dnsmasq
+        and metadata listener (the L3 network was deleted, or its DHCP detached)."""
+        l3 = netrules.l3_of(cmd)
+        return await self._change(lambda s: netrules.without_l3(s, l3))
 
     async def apply_eip(self, cmd: dict[str, Any]) -> dict[str, Any]:
         eips, rebuild = netrules.commanded(cmd, "eip", "eips"), cmd.get("rebuild") is True

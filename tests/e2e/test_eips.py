@@ -64,6 +64,13 @@ async def test_an_eip_follows_its_vm_and_the_seed_query_finds_its_zone(
     dhcp = host_network(sim, HOSTS[0])["dhcp"]
     assert dhcp[nic["mac"]]["ip"] == nic["ip"]
     assert dhcp[nic["mac"]]["gateway"] == nic["gateway"]
+    # Served from the network's DHCP server address: an address of the L3 held for it.
+    server = dhcp[nic["mac"]]["dhcpServerIp"]
+    assert server != nic["ip"]
+    [held] = await inventories(
+        admin, "/l3-networks/ip-address", f"ip={server}", f"l3NetworkUuid={dc['l3']['uuid']}"
+    )
+    assert held["usedFor"] == "DhcpServer"
 
     answer = await admin.request(
         "GET", f"/vm-instances/nics/{nic['uuid']}/attached-networkservices"
@@ -339,7 +346,13 @@ async def test_deleting_a_guest_network_under_a_running_vm_takes_its_services_of
     assert answer.status == 200, answer.body
     assert set(host_rules(sim, HOSTS[0])) == {first_nic["uuid"], nic["uuid"]}
     assert host_nat(sim, HOSTS[0]) == {vip["ip"]: nic["ip"]}
-    assert {first_nic["mac"], nic["mac"]} <= set(host_network(sim, HOSTS[0])["dhcp"])
+    dhcp = host_network(sim, HOSTS[0])["dhcp"]
+    assert {first_nic["mac"], nic["mac"]} <= set(dhcp)
+    # Each L3 network has one DHCP server address, whatever the number of its VMs.
+    servers = {
+        dhcp[n["mac"]]["l3NetworkUuid"]: dhcp[n["mac"]]["dhcpServerIp"] for n in (first_nic, nic)
+    }
+    assert len(set(servers.values()) - {None}) == 2
 
     answer = await admin.delete(f"/l3-networks/{second['uuid']}", deleteMode="Enforcing")
     assert answer.status == 200, answer.body

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from agents.kvm import dhcpns
 from tests.support.kvm_agent import InProcessAgent
 
 
@@ -39,13 +41,22 @@ def in_ns(ns: str, *argv: str, stdin: str | None = None) -> str:
     ).stdout
 
 
+def namespaces() -> set[str]:
+    listed = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True)
+    return {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
+
+
 @pytest.fixture
 def netns() -> Iterator[str]:
+    """The agent's stand-in host; its L3 namespaces are ``<name>-l3-<L3 uuid>``."""
     name = f"zs-agent-test-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         yield name
     finally:
+        # What a failed test left (a passing one checks that the agent removed them).
+        for left in sorted(n for n in namespaces() if n.startswith(f"{name}-l3-")):
+            subprocess.run(["ip", "netns", "delete", left], check=False)
         subprocess.run(["ip", "netns", "delete", name], check=True)
 
 
@@ -178,7 +189,8 @@ async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
     assert taken["details"]["eipUuid"] == "eip1"
     assert "10.0.0.6" not in in_ns(netns, "iptables-save", "-t", "nat")
 
-    # DHCP and DNS entries: dnsmasq files of the bridge.
+    # DHCP and DNS entries: dnsmasq files of the L3 network, served in its namespace.
+    in_ns(netns, "ip", "link", "add", "br_eth1", "type", "bridge")
     entry = {
         "vmUuid": "vm",
         "ip": "10.0.0.5",
@@ -189,15 +201,17 @@ async def test_security_groups_eips_forwards_and_dhcp_land_in_the_namespace(
         "dns": ["10.0.0.1"],
         "dnsDomain": "example.internal",
         "bridgeName": "br_eth1",
+        "l3NetworkUuid": "l3a",
+        "dhcpServerIp": "10.0.0.2",
     }
     dhcp = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
-    assert dhcp["changedFiles"] == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
+    assert dhcp.get("changedFiles") == ["l3a.dns", "l3a.hosts", "l3a.opts"], dhcp
     files = tmp_path / "agent" / "state" / "dnsmasq"
-    assert (files / "br_eth1.hosts").read_text() == ("fa:16:3e:00:00:01,10.0.0.5,web1\n")
-    assert "tag:zs0a00000024,option:router,10.0.0.1\n" in (files / "br_eth1.opts").read_text()
-    assert (files / "br_eth1.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
+    assert (files / "l3a.hosts").read_text() == ("fa:16:3e:00:00:01,10.0.0.5,web1\n")
+    assert "tag:zs0a00000024,option:router,10.0.0.1\n" in (files / "l3a.opts").read_text()
+    assert (files / "l3a.dns").read_text() == "10.0.0.5 web1.example.internal web1\n"
     released = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]})
-    assert sorted(released["changedFiles"]) == ["br_eth1.dns", "br_eth1.hosts", "br_eth1.opts"]
+    assert sorted(released["changedFiles"]) == ["l3a.dns", "l3a.hosts", "l3a.opts"]
     assert list(files.iterdir()) == []
 
     # Bad input is refused whole: nothing of the command is applied.
@@ -263,6 +277,26 @@ async def test_on_the_test_driver_without_a_namespace_nothing_reaches_iptables(
     assert "198.51.100.7" in saved
 
 
+async def test_dhcp_entries_kept_without_a_server_address_are_dropped_at_start(
+    tmp_path: Path,
+) -> None:
+    # What an agent before the L3 namespaces kept: an entry with no dhcpServerIp.
+    state = tmp_path / "agent" / "state"
+    state.mkdir(parents=True)
+    old = {"mac": "fa:16:3e:00:00:01", "ip": "10.0.0.5", "bridgeName": "br0"}
+    kept = {"dhcp": [old], "eips": [eip("198.51.100.7", "10.0.0.5")]}
+    (state / "network.json").write_text(json.dumps(kept))
+    async with InProcessAgent(tmp_path) as agent:
+        # The next command is applied, not refused over the old entry.
+        done = await agent.call(
+            "/flatnetworkprovider/eip/apply", {"eip": eip("198.51.100.8", "10.0.0.6", "eip2")}
+        )
+        assert done["success"], done
+    saved = json.loads((state / "network.json").read_text())
+    assert saved["dhcp"] == []
+    assert sorted(e["vip"] for e in saved["eips"]) == ["198.51.100.7", "198.51.100.8"]
+
+
 CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - echo hello\n"
 # Asks 169.254.169.254 for a path from a given source address; prints the status, then
 # the body (or the error, when nothing answers).
@@ -304,33 +338,60 @@ async def fetch(
     return out.decode()
 
 
+def plug_guest(host: str, bridge: str, guest: str, mac: str, port: str | None = None) -> None:
+    """Namespace ``guest`` made, its ``eth0`` (MAC ``mac``, no address) a port of
+    ``bridge`` in ``host`` (made when missing, with no address: the agent must not need
+    one there)."""
+    subprocess.run(["ip", "netns", "add", guest], check=True)
+    if subprocess.run(["ip", "-n", host, "link", "show", bridge], capture_output=True).returncode:
+        in_ns(host, "ip", "link", "add", bridge, "type", "bridge")
+        in_ns(host, "ip", "link", "set", bridge, "up")
+    port = port or f"v{uuid.uuid4().hex[:8]}"
+    in_ns(host, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", guest)
+    in_ns(host, "ip", "link", "set", port, "master", bridge, "up")
+    in_ns(guest, "ip", "link", "set", "lo", "up")
+    in_ns(guest, "ip", "link", "set", "eth0", "address", mac)
+    in_ns(guest, "ip", "link", "set", "eth0", "up")
+
+
 @pytest.fixture
-def guest(netns: str) -> Iterator[str]:
-    """A guest namespace on bridge ``br_ud`` of the agent's namespace: the bridge holds
-    the gateway 10.0.0.1, the guest 10.0.0.5 and 10.0.0.6 (a second guest's address)."""
-    name = f"zs-guest-test-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+def guests(netns: str) -> Iterator[Any]:
+    """``plug(bridge, mac, port)``: a new guest namespace on ``bridge`` of the agent's
+    host, its NIC's host end named ``port`` (a VM NIC's tap device)."""
+    made: list[str] = []
+
+    def plug(bridge: str, mac: str, port: str | None = None) -> str:
+        name = f"zs-guest-test-{uuid.uuid4().hex[:8]}"
+        made.append(name)
+        plug_guest(netns, bridge, name, mac, port)
+        return name
+
     try:
-        for argv in (
-            ["ip", "link", "set", "lo", "up"],
-            ["ip", "link", "add", "br_ud", "type", "bridge"],
-            ["ip", "addr", "add", "10.0.0.1/24", "dev", "br_ud"],
-            ["ip", "link", "set", "br_ud", "up"],
-            ["ip", "link", "add", "vud", "type", "veth", "peer", "name", "eth0", "netns", name],
-            ["ip", "link", "set", "vud", "master", "br_ud", "up"],
-        ):
-            in_ns(netns, *argv)
-        for argv in (
-            ["ip", "link", "set", "lo", "up"],
-            ["ip", "addr", "add", "10.0.0.5/24", "dev", "eth0"],
-            ["ip", "addr", "add", "10.0.0.6/24", "dev", "eth0"],
-            ["ip", "link", "set", "eth0", "up"],
-            ["ip", "route", "add", "default", "via", "10.0.0.1"],
-        ):
-            in_ns(name, *argv)
-        yield name
+        yield plug
     finally:
-        subprocess.run(["ip", "netns", "delete", name], check=True)
+        for name in made:
+            subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+GUEST_MAC = "fa:16:3e:00:01:05"
+L3_UD = f"l3-ud-{uuid.uuid4().hex[:8]}"
+
+
+def dhcp_entry(**fields: Any) -> dict[str, Any]:
+    base = {
+        "vmUuid": "vm",
+        "ip": "10.0.1.5",
+        "mac": GUEST_MAC,
+        "netmask": "255.255.255.0",
+        "gateway": "10.0.1.1",
+        "hostname": "web1",
+        "dns": ["10.0.1.2"],
+        "dnsDomain": "example.internal",
+        "bridgeName": "br_dh",
+        "l3NetworkUuid": "l3-dh",
+        "dhcpServerIp": "10.0.1.2",
+    }
+    return {**base, **fields}
 
 
 def userdata_entry(vm_uuid: str = "vm-ud", ip: str = "10.0.0.5") -> dict[str, Any]:
@@ -340,30 +401,41 @@ def userdata_entry(vm_uuid: str = "vm-ud", ip: str = "10.0.0.5") -> dict[str, An
         "vmIp": ip,
         "netmask": "255.255.255.0",
         "bridgeName": "br_ud",
-        "l3NetworkUuid": "l3",
+        "l3NetworkUuid": L3_UD,
     }
 
 
+def addresses(ns: str, device: str) -> list[str]:
+    shown = json.loads(in_ns(ns, "ip", "-j", "-4", "addr", "show", "dev", device))
+    return [f"{a['local']}/{a['prefixlen']}" for link in shown for a in link["addr_info"]]
+
+
 @needs_netns
-async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
-    agent: InProcessAgent, netns: str, guest: str, tmp_path: Path
+async def test_userdata_is_served_at_the_metadata_address_in_the_networks_namespace(
+    agent: InProcessAgent, netns: str, guests: Any, tmp_path: Path
 ) -> None:
+    guest = guests("br_ud", GUEST_MAC)
+    # The addresses (10.0.0.6: a second guest's) and the route the guest's lease gives.
+    in_ns(guest, "ip", "addr", "add", "10.0.0.5/24", "dev", "eth0")
+    in_ns(guest, "ip", "addr", "add", "10.0.0.6/24", "dev", "eth0")
+    in_ns(guest, "ip", "route", "add", "169.254.169.254/32", "via", "10.0.0.2")
+    lease = dhcp_entry(
+        ip="10.0.0.5", bridgeName="br_ud", l3NetworkUuid=L3_UD, dhcpServerIp="10.0.0.2"
+    )
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [lease]}))["success"]
     done = await agent.call(
         "/flatnetworkprovider/userdata/batchapply", {"userdata": [userdata_entry()]}
     )
     assert done["success"], done
-    assert done["changedTables"] == ["filter", "nat"]
-    assert "userdata/10.0.0.5/latest/user-data" in done["changedFiles"]
-    port = agent.agent.config.metadata_port
-    nat = in_ns(netns, "iptables-save", "-t", "nat")
-    assert (
-        f"-A zs-nat-pre -d 169.254.169.254/32 -i br_ud -p tcp -m tcp --dport 80 "
-        f"-j REDIRECT --to-ports {port}"
-    ) in nat
-    saved = in_ns(netns, "iptables-save", "-t", "filter")
-    assert "-A INPUT -j zs-md" in saved
-    files = tmp_path / "agent" / "state" / "userdata" / "10.0.0.5" / "latest"
+    assert f"userdata/{L3_UD}/10.0.0.5/latest/user-data" in done["changedFiles"]
+    files = tmp_path / "agent" / "state" / "userdata" / L3_UD / "10.0.0.5" / "latest"
     assert (files / "user-data").read_bytes() == CLOUD_CONFIG
+    # No redirect on the host: the network's namespace holds the address itself.
+    assert "169.254.169.254" not in in_ns(netns, "iptables-save", "-t", "nat")
+    ns = agent.agent.network.namespaces.prefix + L3_UD
+    inner = dhcpns.veth_names(L3_UD)[1]
+    assert addresses(ns, inner) == ["10.0.0.2/24", "169.254.169.254/32"]
+    assert addresses(netns, "br_ud") == []
 
     # The guest reads its own userdata and metadata at 169.254.169.254.
     assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
@@ -371,13 +443,12 @@ async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
         "200\ninstance-id\nlocal-hostname\n"
     )
     assert await fetch(guest, "10.0.0.5", "/latest/meta-data/instance-id") == "200\nvm-ud"
-    # Another guest reads nothing of it; nobody reaches the server but through the address.
+    # Another guest reads nothing of it; nothing answers on the DHCP server's address.
     assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
-    assert (
-        await fetch(guest, "10.0.0.5", "/latest/user-data", to="10.0.0.1", port=port)
-    ).startswith("error")
+    assert (await fetch(guest, "10.0.0.5", "/latest/user-data", to="10.0.0.2")).startswith("error")
 
-    # Another VM with the same address (another L3 network) is refused; nothing changes.
+    # Another VM with the same address on the network is refused; bad input too; nothing
+    # changes.
     clash = await agent.call(
         "/flatnetworkprovider/userdata/apply", {"userdata": userdata_entry("vm-other")}
     )
@@ -389,49 +460,51 @@ async def test_userdata_is_served_at_the_metadata_address_to_its_own_guest(
     assert "not base64" in refused["error"]
     assert (await fetch(guest, "10.0.0.6", "/latest/user-data")).startswith("404\n")
 
-    # Released: the redirect, the guard and the files go.
+    # The same address on another network (another bridge) is another guest: each reads
+    # its own network's userdata.
+    l3_other = f"l3-ud2-{uuid.uuid4().hex[:8]}"
+    twin = guests("br_ud2", "fa:16:3e:00:03:05")
+    in_ns(twin, "ip", "addr", "add", "10.0.0.5/24", "dev", "eth0")
+    in_ns(twin, "ip", "route", "add", "169.254.169.254/32", "via", "10.0.0.2")
+    other_lease = {**lease, "mac": "fa:16:3e:00:03:05", "bridgeName": "br_ud2"}
+    other_lease["l3NetworkUuid"] = l3_other
+    other = {**userdata_entry("vm-twin"), "bridgeName": "br_ud2", "l3NetworkUuid": l3_other}
+    other["userdataList"] = [base64.b64encode(b"#!/bin/sh\necho twin\n").decode()]
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [other_lease]}))["success"]
+    done = await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": other})
+    assert done["success"], done
+    assert await fetch(twin, "10.0.0.5", "/latest/user-data") == "200\n#!/bin/sh\necho twin\n"
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    twin_release = {"vmUuid": "vm-twin", "vmIp": "10.0.0.5", "l3NetworkUuid": l3_other}
+    assert (
+        await agent.call("/flatnetworkprovider/userdata/release", {"userdata": [twin_release]})
+    )["success"]
+    assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [other_lease]}))[
+        "success"
+    ]
+    assert await fetch(guest, "10.0.0.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+
+    # Released: the metadata address and the files go; the DHCP server stays.
     gone = await agent.call(
         "/flatnetworkprovider/userdata/release",
         {"userdata": [{"vmUuid": "vm-ud", "vmIp": "10.0.0.5", "bridgeName": "br_ud"}]},
     )
-    assert gone["changedTables"] == ["filter", "nat"], gone
-    assert "169.254.169.254" not in in_ns(netns, "iptables-save", "-t", "nat")
-    assert "zs-md" not in in_ns(netns, "iptables-save", "-t", "filter")
+    assert gone["success"], gone
+    assert addresses(ns, inner) == ["10.0.0.2/24"]
+    assert (await fetch(guest, "10.0.0.5", "/latest/user-data")).startswith("error")
     assert list((tmp_path / "agent" / "state" / "userdata").iterdir()) == []
+    assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [lease]}))["success"]
+    assert ns not in namespaces()
 
 
-GUEST_MAC = "fa:16:3e:00:01:05"
 # udhcpc's script: what the lease said, once bound.
 _LEASE_SCRIPT = """#!/bin/sh
 if [ "$1" = bound ]; then
   echo "ip=$ip subnet=$subnet router=$router dns=$dns" \
-    "hostname=$hostname domain=$domain" > "$0.lease"
+    "hostname=$hostname domain=$domain routes=$staticroutes" > "$0.lease"
 fi
 exit 0
 """
-
-
-@pytest.fixture
-def dhcp_guest(netns: str) -> Iterator[str]:
-    """A guest namespace with no address, its NIC (MAC ``GUEST_MAC``) on bridge ``br_dh``
-    of the agent's namespace, which holds 10.0.1.1/24 (the host's address there)."""
-    name = f"zs-dhcp-test-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        for argv in (
-            ["ip", "link", "set", "lo", "up"],
-            ["ip", "link", "add", "br_dh", "type", "bridge"],
-            ["ip", "addr", "add", "10.0.1.1/24", "dev", "br_dh"],
-            ["ip", "link", "set", "br_dh", "up"],
-            ["ip", "link", "add", "vdh", "type", "veth", "peer", "name", "eth0", "netns", name],
-            ["ip", "link", "set", "vdh", "master", "br_dh", "up"],
-        ):
-            in_ns(netns, *argv)
-        in_ns(name, "ip", "link", "set", "eth0", "address", GUEST_MAC)
-        in_ns(name, "ip", "link", "set", "eth0", "up")
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=True)
 
 
 async def dhcp_lease(ns: str, script: Path) -> str | None:
@@ -454,6 +527,8 @@ async def dhcp_lease(ns: str, script: Path) -> str | None:
         "3",
         "-T",
         "1",
+        "-O",
+        "staticroutes",  # option 121, as the DHCP clients of cloud images ask for it
         "-s",
         str(script),
         stdout=asyncio.subprocess.PIPE,
@@ -462,6 +537,14 @@ async def dhcp_lease(ns: str, script: Path) -> str | None:
     out, _ = await proc.communicate()
     print(out.decode())  # shown when the test fails
     return lease.read_text().strip() if lease.exists() else None
+
+
+@pytest.fixture
+def lease_script(tmp_path: Path) -> Path:
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(_LEASE_SCRIPT)
+    script.chmod(0o755)
+    return script
 
 
 def _dhcp_error() -> str | None:
@@ -475,57 +558,223 @@ def _dhcp_error() -> str | None:
 needs_dhcp = pytest.mark.skipif(_dhcp_error() is not None, reason=str(_dhcp_error()))
 
 
+def is_running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 @needs_netns
 @needs_dhcp
-async def test_the_agents_dnsmasq_gives_a_guest_its_nics_address(
-    agent: InProcessAgent, netns: str, dhcp_guest: str, tmp_path: Path
+async def test_the_networks_dnsmasq_gives_a_guest_its_nics_address(
+    agent: InProcessAgent, netns: str, guests: Any, lease_script: Path
 ) -> None:
-    script = tmp_path / "udhcpc.sh"
-    script.write_text(_LEASE_SCRIPT)
-    script.chmod(0o755)
-    entry = {
-        "vmUuid": "vm",
-        "ip": "10.0.1.5",
-        "mac": GUEST_MAC,
-        "netmask": "255.255.255.0",
-        "gateway": "10.0.1.1",
-        "hostname": "web1",
-        "dns": ["10.0.1.1"],
-        "dnsDomain": "example.internal",
-        "bridgeName": "br_dh",
-    }
+    dhcp_guest = guests("br_dh", GUEST_MAC)
+    entry = dhcp_entry()
     done = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry], "rebuild": False})
     assert done["success"], done
-    assert agent.agent.network.dnsmasq.pid("br_dh") is not None
+    pid = agent.agent.network.dnsmasq.pid("l3-dh")
+    assert pid is not None
 
-    # The guest asks: it gets its NIC's address, gateway, DNS server and name.
-    lease = await dhcp_lease(dhcp_guest, script)
+    # The guest asks: it gets its NIC's address, gateway, DNS server, name, and the
+    # route to the metadata address through the DHCP server.
+    lease = await dhcp_lease(dhcp_guest, lease_script)
     assert lease == (
-        "ip=10.0.1.5 subnet=255.255.255.0 router=10.0.1.1 dns=10.0.1.1 "
-        "hostname=web1 domain=example.internal"
+        "ip=10.0.1.5 subnet=255.255.255.0 router=10.0.1.1 dns=10.0.1.2 "
+        "hostname=web1 domain=example.internal "
+        "routes=169.254.169.254/32 10.0.1.2 0.0.0.0/0 10.0.1.1"
     )
 
-    # Its name resolves at the bridge's dnsmasq (the guest takes its address first).
+    # Its name resolves at the network's dnsmasq (the guest takes its address first).
     in_ns(dhcp_guest, "ip", "addr", "add", "10.0.1.5/24", "dev", "eth0")
     proc = await asyncio.create_subprocess_exec(
         "ip", "netns", "exec", dhcp_guest, "busybox", "nslookup", "web1.example.internal",
-        "10.0.1.1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "10.0.1.2", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     answer, _ = await proc.communicate()
     assert "Address: 10.0.1.5" in answer.decode(), answer.decode()
     in_ns(dhcp_guest, "ip", "addr", "flush", "dev", "eth0")
 
     # The entry changes (another address for the MAC): dnsmasq rereads its files.
-    pid = agent.agent.network.dnsmasq.pid("br_dh")
     moved = {**entry, "ip": "10.0.1.9"}
     assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [moved]}))["success"]
-    assert agent.agent.network.dnsmasq.pid("br_dh") == pid
-    lease = await dhcp_lease(dhcp_guest, script)
+    assert agent.agent.network.dnsmasq.pid("l3-dh") == pid
+    lease = await dhcp_lease(dhcp_guest, lease_script)
     assert lease is not None
     assert lease.startswith("ip=10.0.1.9 ")
 
-    # Released: the bridge's dnsmasq stops; the guest gets nothing.
+    # Released: the network's dnsmasq stops, its namespace goes; the guest gets nothing.
     gone = await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [moved]})
     assert gone["success"], gone
-    assert agent.agent.network.dnsmasq.pid("br_dh") is None
-    assert await dhcp_lease(dhcp_guest, script) is None
+    assert agent.agent.network.dnsmasq.pid("l3-dh") is None
+    assert not is_running(pid)
+    assert f"{netns}-l3-l3-dh" not in namespaces()
+    assert await dhcp_lease(dhcp_guest, lease_script) is None
+
+
+def ns_inode(name: str) -> int:
+    return os.stat(f"/run/netns/{name}").st_ino
+
+
+def veths(ns: str) -> list[str]:
+    shown = json.loads(in_ns(ns, "ip", "-j", "link", "show", "type", "veth"))
+    return sorted(link["ifname"] for link in shown)
+
+
+@needs_netns
+@needs_dhcp
+async def test_two_networks_get_two_namespaces_kept_over_a_restart_and_removed_at_the_end(
+    tmp_path: Path, netns: str, guests: Any, lease_script: Path
+) -> None:
+    l3_a, l3_b = f"l3-a-{uuid.uuid4().hex[:8]}", f"l3-b-{uuid.uuid4().hex[:8]}"
+    mac_b = "fa:16:3e:00:02:05"
+    guest_a, guest_b = guests("br_a", GUEST_MAC), guests("br_b", mac_b)
+    a = dhcp_entry(bridgeName="br_a", l3NetworkUuid=l3_a)
+    # The same addresses on another network: each namespace has its own.
+    b = dhcp_entry(mac=mac_b, bridgeName="br_b", l3NetworkUuid=l3_b, hostname="web2")
+    prefix = f"{netns}-l3-"
+    ns_a, ns_b = prefix + l3_a, prefix + l3_b
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        done = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [a, b]})
+        assert done["success"], done
+        assert {ns_a, ns_b} <= namespaces()
+        assert (await dhcp_lease(guest_a, lease_script) or "").startswith("ip=10.0.1.5 ")
+        lease_b = await dhcp_lease(guest_b, lease_script) or ""
+        assert "hostname=web2 " in lease_b
+
+        # Each network's namespace holds its own veth end and nothing of the other's:
+        # from A, B's server (the same address) is not there; the host's bridges hold
+        # no address, and each has the one veth of its own network.
+        for ns, l3 in ((ns_a, l3_a), (ns_b, l3_b)):
+            inner = dhcpns.veth_names(l3)[1]
+            assert veths(ns) == [inner]
+            assert addresses(ns, inner) == ["10.0.1.2/24"]
+        for bridge, l3 in (("br_a", l3_a), ("br_b", l3_b)):
+            assert addresses(netns, bridge) == []
+            ports = json.loads(in_ns(netns, "ip", "-j", "link", "show", "master", bridge))
+            assert dhcpns.veth_names(l3)[0] in {p["ifname"] for p in ports}
+            assert len(ports) == 2  # the network's veth and its guest's
+        in_ns(guest_a, "ip", "addr", "add", "10.0.1.77/24", "dev", "eth0")
+        in_ns(ns_b, "ip", "addr", "add", "10.0.1.88/24", "dev", dhcpns.veth_names(l3_b)[1])
+        ping = subprocess.run(
+            ["ip", "netns", "exec", guest_a, "busybox", "ping", "-c", "1", "-W", "1", "10.0.1.88"],
+            capture_output=True,
+        )
+        assert ping.returncode != 0  # B's namespace is not on A's bridge
+        in_ns(guest_a, "ip", "addr", "flush", "dev", "eth0")
+
+        # The same command again changes nothing: no file, no process, no namespace.
+        kept = {ns: ns_inode(ns) for ns in (ns_a, ns_b)}
+        pids = {l3: agent.agent.network.dnsmasq.pid(l3) for l3 in (l3_a, l3_b)}
+        again = await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [a, b]})
+        assert (again["changedFiles"], again["changedTables"]) == ([], [])
+        assert {ns: ns_inode(ns) for ns in (ns_a, ns_b)} == kept
+        assert {l3: agent.agent.network.dnsmasq.pid(l3) for l3 in (l3_a, l3_b)} == pids
+        host_veths = veths(netns)
+    for pid in pids.values():
+        assert pid is not None
+        assert not is_running(pid)  # the agent's dnsmasq stop with it
+
+    # Restarted: the agent finds its namespaces and keeps them; guests get leases again.
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        assert {ns: ns_inode(ns) for ns in (ns_a, ns_b)} == kept
+        assert veths(netns) == host_veths
+        # ... and repairs them: the address put on B's veth end by hand is gone.
+        assert addresses(ns_b, dhcpns.veth_names(l3_b)[1]) == ["10.0.1.2/24"]
+        assert (await dhcp_lease(guest_b, lease_script) or "").startswith("ip=10.0.1.5 ")
+
+        # The L3 network goes: its namespace, veth pair and dnsmasq with it.
+        pid_a = agent.agent.network.dnsmasq.pid(l3_a)
+        assert pid_a is not None
+        deleted = await agent.call(
+            "/flatnetworkprovider/dhcp/deletenamespace",
+            {"l3NetworkUuid": l3_a, "bridgeName": "br_a", "namespaceName": ns_a},
+        )
+        assert deleted["success"], deleted
+        assert ns_a not in namespaces()
+        assert ns_b in namespaces()
+        assert dhcpns.veth_names(l3_a)[0] not in veths(netns)
+        assert not is_running(pid_a)
+        assert await dhcp_lease(guest_a, lease_script) is None
+
+        # The last entry released: nothing of the agent's is left on the host.
+        pid_b = agent.agent.network.dnsmasq.pid(l3_b)
+        assert pid_b is not None
+        assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [b]}))["success"]
+        assert not {n for n in namespaces() if n.startswith(prefix)}
+        assert [v for v in veths(netns) if v.startswith("zsv")] == []
+        assert not is_running(pid_b)
+
+
+@needs_netns
+@needs_dhcp
+async def test_a_guest_behind_security_groups_still_gets_its_lease_and_userdata(
+    agent: InProcessAgent, netns: str, guests: Any, lease_script: Path
+) -> None:
+    # Bridged traffic goes through the stand-in host's FORWARD chain (as with br_netfilter
+    # on a KVM host): the guest's NIC lets in SSH only and out HTTPS only.
+    assert in_ns(netns, "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables").strip() == "1"
+    guest = guests("br_sg", GUEST_MAC, "vnic9.0")
+    only = [
+        rule(allowedCidr="10.0.1.0/24"),
+        rule(type="Egress", startPort=443, endPort=443, allowedCidr=None),
+    ]
+    refresh = {"ruleTOs": [rule_to(NIC_A, "vnic9.0", only)], "securityGroupMembers": {}}
+    assert (await agent.call("/securitygroup/refreshrulesonhost", refresh))["success"]
+    l3 = "l3-sg"
+    entry = dhcp_entry(bridgeName="br_sg", l3NetworkUuid=l3)
+    assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry]}))["success"]
+    data = {**userdata_entry(ip="10.0.1.5"), "bridgeName": "br_sg", "l3NetworkUuid": l3}
+    assert (await agent.call("/flatnetworkprovider/userdata/apply", {"userdata": data}))["success"]
+
+    lease = await dhcp_lease(guest, lease_script)
+    assert lease is not None
+    assert lease.startswith("ip=10.0.1.5 ")
+    in_ns(guest, "ip", "addr", "add", "10.0.1.5/24", "dev", "eth0")
+    in_ns(guest, "ip", "route", "add", "169.254.169.254/32", "via", "10.0.1.2")
+    assert await fetch(guest, "10.0.1.5", "/latest/user-data") == "200\n" + CLOUD_CONFIG.decode()
+    # What the groups do not let through stays out: DNS at the DHCP server.
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", guest, "busybox", "nslookup", "-timeout=1", "web1", "10.0.1.2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    answer, _ = await proc.communicate()
+    assert "Address: 10.0.1.5" not in answer.decode()
+
+
+@needs_netns
+@needs_dhcp
+async def test_a_dnsmasq_left_by_a_killed_agent_gives_way_to_the_next_agents(
+    tmp_path: Path, netns: str, guests: Any, lease_script: Path
+) -> None:
+    guest = guests("br_dh", GUEST_MAC)
+    entry = dhcp_entry()
+    async with InProcessAgent(tmp_path, netns=netns) as agent:
+        assert (await agent.call("/flatnetworkprovider/dhcp/apply", {"dhcp": [entry]}))["success"]
+        first = agent.agent.network.dnsmasq.pid("l3-dh")
+        argv = Path(f"/proc/{first}/cmdline").read_bytes().decode().split("\0")[:-1]
+    # What an agent killed with SIGKILL leaves: its dnsmasq, still serving, pid file and all.
+    orphan = subprocess.Popen(
+        ["ip", "netns", "exec", f"{netns}-l3-l3-dh", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pid_file = tmp_path / "agent" / "state" / "dnsmasq-run" / "l3-dh.pid"
+        for _ in range(50):
+            if pid_file.exists() and pid_file.read_text().strip() == str(orphan.pid):
+                break
+            await asyncio.sleep(0.1)
+        async with InProcessAgent(tmp_path, netns=netns) as agent:
+            pid = agent.agent.network.dnsmasq.pid("l3-dh")
+            assert pid is not None
+            assert pid != orphan.pid
+            assert orphan.poll() is not None  # stopped before the new one took the port
+            lease = await dhcp_lease(guest, lease_script)
+            assert lease is not None
+            assert lease.startswith("ip=10.0.1.5 ")
+            assert (await agent.call("/flatnetworkprovider/dhcp/release", {"dhcp": [entry]}))[
+                "success"
+            ]
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait()

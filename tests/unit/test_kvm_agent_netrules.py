@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents.kvm import netrender, netrules
+from agents.kvm import dhcpns, netrender, netrules
 from agents.kvm.metadata import read_for
 from agents.kvm.netrender import nic_chain
 from agents.kvm.netrules import NetState
@@ -41,11 +41,15 @@ def test_a_nic_gets_its_own_chains_default_deny_in_and_open_out() -> None:
         f"-A zs-sg -m physdev --physdev-out vnic1.0 --physdev-is-bridged -j {chain_in}",
         f"-A zs-sg -m physdev --physdev-in vnic1.0 --physdev-is-bridged -j {chain_out}",
         f"-A {chain_in} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        # The network's DHCP server and metadata address (its namespace, a bridge port).
+        f"-A {chain_in} -p udp --sport 67 --dport 68 -j ACCEPT",
         f"-A {chain_in} -s 0.0.0.0/0 -p tcp --dport 80:81 -j ACCEPT",
         f"-A {chain_in} -s 10.0.1.7/32 -j ACCEPT",  # members, sorted
         f"-A {chain_in} -s 10.0.1.8/32 -j ACCEPT",
         f"-A {chain_in} -j DROP",
         f"-A {chain_out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        f"-A {chain_out} -p udp --sport 68 --dport 67 -j ACCEPT",
+        f"-A {chain_out} -d 169.254.169.254/32 -p tcp --dport 80 -j ACCEPT",
         f"-A {chain_out} -j ACCEPT",  # no egress rule: anything may leave (IPv6 ones skipped)
     )
 
@@ -206,26 +210,34 @@ def _userdata(vm: str, ip: str, text: bytes = b"#!/bin/sh\n") -> dict[str, Any]:
         "userdataList": [base64.b64encode(text).decode()],
         "vmIp": ip,
         "bridgeName": "br_eth1",
+        "l3NetworkUuid": "l3",
     }
 
 
 def test_userdata_is_laid_out_by_guest_address_and_released_by_its_own_vm_only() -> None:
     state = netrules.with_userdata(NetState(), [_userdata("vm1", "10.0.0.5")], rebuild=False)
+    # By L3 network first: each network's metadata listener serves its own directory.
     assert netrender.render_userdata(state) == {
-        "10.0.0.5/latest/user-data": b"#!/bin/sh\n",
-        "10.0.0.5/latest/meta-data/instance-id": b"vm1",
-        "10.0.0.5/latest/meta-data/local-hostname": b"web1",
+        "l3/10.0.0.5/latest/user-data": b"#!/bin/sh\n",
+        "l3/10.0.0.5/latest/meta-data/instance-id": b"vm1",
+        "l3/10.0.0.5/latest/meta-data/local-hostname": b"web1",
     }
-    assert netrender.render_nat(state, 7073).rules == (
-        "-A zs-nat-pre -i br_eth1 -d 169.254.169.254/32 -p tcp --dport 80 "
-        "-j REDIRECT --to-ports 7073",
-    )
+    # No redirect: the metadata address is in the network's namespace.
+    assert netrender.render_nat(state).rules == ()
     with pytest.raises(AgentCommandError, match="already has the userdata of VM vm1"):
         netrules.with_userdata(state, [_userdata("vm2", "10.0.0.5")], rebuild=False)
     # A release naming another VM (the address given again since) leaves it.
     kept = netrules.without_userdata(state, [{"vmUuid": "vm2", "vmIp": "10.0.0.5"}])
-    assert set(kept.userdata) == {"10.0.0.5"}
+    assert set(kept.userdata) == {"l3/10.0.0.5"}
     assert netrules.without_userdata(state, [{"vmUuid": "vm1", "vmIp": "10.0.0.5"}]).userdata == {}
+    # The same address on another network is another guest, with files of its own.
+    other = {**_userdata("vm2", "10.0.0.5", b"other"), "l3NetworkUuid": "l3-b"}
+    both = netrules.with_userdata(state, [other], rebuild=False)
+    assert netrender.render_userdata(both)["l3-b/10.0.0.5/latest/user-data"] == b"other"
+    released = netrules.without_userdata(
+        both, [{"vmUuid": "vm2", "vmIp": "10.0.0.5", "l3NetworkUuid": "l3-b"}]
+    )
+    assert set(released.userdata) == {"l3/10.0.0.5"}
 
 
 def test_the_metadata_server_reads_a_guest_its_own_files_only(tmp_path: Path) -> None:
@@ -237,3 +249,80 @@ def test_the_metadata_server_reads_a_guest_its_own_files_only(tmp_path: Path) ->
     assert read_for(tmp_path, "10.0.0.6", "../10.0.0.5/latest/user-data") is None
     assert read_for(tmp_path, "10.0.0.5", "/latest/nothing") is None
     assert read_for(tmp_path, "not-an-address", "") is None
+
+
+FLAT_ENTRY = {
+    "mac": "fa:16:3e:00:00:02",
+    "ip": "10.0.0.6",
+    "netmask": "255.255.255.0",
+    "gateway": "10.0.0.1",
+    "bridgeName": "br_eth1_10",
+    "l3NetworkUuid": "l3-a",
+    "dhcpServerIp": "10.0.0.2",
+}
+
+
+def test_a_flat_network_gets_a_namespace_with_its_dhcp_server_and_metadata_address() -> None:
+    state = netrules.with_dhcp(NetState(), [FLAT_ENTRY], rebuild=False)
+    state = netrules.with_userdata(
+        state,
+        [{**_userdata("vm1", "10.0.0.6"), "l3NetworkUuid": "l3-a", "bridgeName": "br_eth1_10"}],
+        rebuild=False,
+    )
+    outer, inner = dhcpns.veth_names("l3-a")
+    assert (len(outer), len(inner)) == (14, 14)  # interface names stop at 15
+    assert dhcpns.wanted(state, "zs-l3-") == {
+        "l3-a": dhcpns.L3Namespace(
+            l3="l3-a",
+            name="zs-l3-l3-a",
+            bridge="br_eth1_10",
+            outer=outer,
+            inner=inner,
+            addresses=("10.0.0.2/24", "169.254.169.254/32"),
+            serves_dhcp=True,
+            serves_metadata=True,
+        )
+    }
+    # The guests' route to the metadata address goes through the DHCP server (with the
+    # default route: a client that takes option 121 ignores the router option).
+    files = netrender.render_dnsmasq(state, netrender.by_l3)
+    assert files["l3-a.opts"] == (
+        "tag:zs0a00000024,option:router,10.0.0.1\n"
+        "tag:zs0a00000024,option:classless-static-route,"
+        "169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1\n"
+    )
+    assert netrender.dhcp_ranges(state, netrender.by_l3) == {
+        "l3-a": ("set:zs0a00000024,10.0.0.0,static,255.255.255.0",)
+    }
+    # The L3 network deleted: nothing of it is wanted.
+    assert dhcpns.wanted(netrules.without_l3(state, "l3-a"), "zs-l3-") == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dhcpServerIp": None}, "needs l3NetworkUuid, dhcpServerIp and netmask"),
+        ({"l3NetworkUuid": None}, "needs l3NetworkUuid, dhcpServerIp and netmask"),
+        ({"dhcpServerIp": "10.0.1.2"}, "is not another address of 10.0.0.0/24"),
+        ({"dhcpServerIp": "10.0.0.6"}, "is not another address of 10.0.0.0/24"),
+        ({"mac": "fa:16:3e:00:00:03", "ip": "10.0.0.7", "bridgeName": "br2"}, "is on bridge"),
+        (
+            {"mac": "fa:16:3e:00:00:03", "ip": "10.0.0.7", "dhcpServerIp": "10.0.0.3"},
+            "has DHCP server",
+        ),
+    ],
+)
+def test_a_flat_network_that_cannot_be_served_is_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    entries = [FLAT_ENTRY, {**FLAT_ENTRY, **change}]
+    if "mac" not in change:
+        entries = entries[1:]
+    state = netrules.with_dhcp(NetState(), entries, rebuild=False)
+    with pytest.raises(AgentCommandError, match=message):
+        dhcpns.wanted(state, "zs-l3-")
+
+
+def test_an_l3_uuid_that_could_name_a_path_is_refused() -> None:
+    with pytest.raises(AgentCommandError, match="is not a uuid"):
+        netrules.with_dhcp(NetState(), [{**FLAT_ENTRY, "l3NetworkUuid": "../x"}], rebuild=False)

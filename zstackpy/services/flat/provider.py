@@ -10,10 +10,17 @@ from typing import Any
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
-from zstackpy.core.service import Service
+from zstackpy.core.service import Service, handles
+from zstackpy.core.workqueue import QueueKey
 from zstackpy.services.eip.extensions import EipOnHost
 from zstackpy.services.eip.messages import GetNicEipsMsg, GetNicEipsReply
 from zstackpy.services.flat import eips, port_forwarding, resync, userdata
+from zstackpy.services.flat.dhcp_server import dhcp_server_ips, get_or_allocate
+from zstackpy.services.flat.messages import (
+    FLAT_SERVICE,
+    GetDhcpServerIpMsg,
+    GetDhcpServerIpReply,
+)
 from zstackpy.services.host.extensions import ConnectingHost
 from zstackpy.services.host.messages import HostAgentCallMsg
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
@@ -49,10 +56,16 @@ async def host_call(ctx: NodeContext, host_uuid: str, path: str, command: dict[s
 
 
 class FlatProvider(Service):
-    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend. A service
-    only to get the node's context: it handles no messages."""
+    """Registered as the ``Flat`` NetworkServiceProviderBackend and EipBackend; handles
+    its networks' DHCP server addresses."""
 
-    name = "flatNetworkProvider"
+    name = FLAT_SERVICE
+
+    @handles(GetDhcpServerIpMsg)
+    async def dhcp_server_ip(self, msg: GetDhcpServerIpMsg) -> GetDhcpServerIpReply:
+        l3 = msg.l3_network_uuid
+        ip = await self.ctx.queues.run(QueueKey("flat-dhcp", l3), get_or_allocate, self.ctx, l3)
+        return GetDhcpServerIpReply(ip=ip)
 
     def provider(self) -> ProviderInfo:
         return ProviderInfo(
@@ -82,17 +95,22 @@ class FlatProvider(Service):
                 eipUuids=used,
             )
 
-    async def _dhcp(self, event: VmServicesEvent) -> list[dict[str, Any]]:
+    async def _dhcp(self, event: VmServicesEvent, *, serving: bool = True) -> list[dict[str, Any]]:
+        """The VM's DHCP entries; ``serving``: with their network's DHCP server address
+        (allocated if it has none yet; a release names the MACs only)."""
         nics = [n for n in event.nics if DHCP in event.services.get(n.uuid, ())]
         if not nics:
             return []
+        l3_uuids = sorted({n.l3_network_uuid for n in nics})
         reply = await self.ctx.bus.request(
-            GetL3NetworksMsg(l3_network_uuids=sorted({n.l3_network_uuid for n in nics})),
-            GetL3NetworksReply,
+            GetL3NetworksMsg(l3_network_uuids=l3_uuids), GetL3NetworksReply
         )
         dns = {net.uuid: list(net.dns) for net in reply.networks}
         domains = {net.uuid: net.dns_domain for net in reply.networks}
-        return [_dhcp_entry(event, n, dns.get(n.l3_network_uuid, []), domains) for n in nics]
+        servers = await dhcp_server_ips(self.ctx, l3_uuids) if serving else {}
+        return [
+            _dhcp_entry(event, n, dns.get(n.l3_network_uuid, []), domains, servers) for n in nics
+        ]
 
     async def vm_arriving(self, event: VmServicesEvent) -> None:
         host = event.placement.host.uuid
@@ -124,7 +142,7 @@ class FlatProvider(Service):
         return None
 
     async def vm_left(self, event: VmServicesEvent) -> None:
-        entries = await self._dhcp(event)
+        entries = await self._dhcp(event, serving=False)
         nat = await eips.eips_of(self.ctx, event)
         forwards = await port_forwarding.rules_of(self.ctx, event)
         data = await userdata.userdata_of(self.ctx, event)
@@ -216,7 +234,11 @@ class FlatProvider(Service):
 
 
 def _dhcp_entry(
-    event: VmServicesEvent, nic: VmNicSpec, dns: list[str], domains: dict[str, str | None]
+    event: VmServicesEvent,
+    nic: VmNicSpec,
+    dns: list[str],
+    domains: dict[str, str | None],
+    servers: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "vmUuid": event.placement.vm_uuid,
@@ -230,4 +252,7 @@ def _dhcp_entry(
         "bridgeName": nic.bridge_name,
         "l3NetworkUuid": nic.l3_network_uuid,
         "isDefaultL3Network": nic.is_default,
+        # Where the host's namespace of the network answers DHCP (and routes guests to
+        # the metadata address): agents/kvm/dhcpns.py.
+        "dhcpServerIp": servers.get(nic.l3_network_uuid),
     }

@@ -82,8 +82,14 @@ async def userdata_of(ctx: NodeContext, event: VmServicesEvent) -> list[dict[str
 
 
 def release_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a release names of each entry: the VM, its address and bridge."""
+    """What a release names of each entry: the VM, its address, bridge and L3 network
+    (one address may be served on two networks of a host)."""
     return [
-        {"vmUuid": e["metadata"]["vmUuid"], "vmIp": e["vmIp"], "bridgeName": e["bridgeName"]}
+        {
+            "vmUuid": e["metadata"]["vmUuid"],
+            "vmIp": e["vmIp"],
+            "bridgeName": e["bridgeName"],
+            "l3NetworkUuid": e["l3NetworkUuid"],
+        }
         for e in entries
     ]

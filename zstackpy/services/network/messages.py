@@ -19,6 +19,11 @@ L3_NETWORK_SERVICE = "l3Network"
 IPAM_SERVICE = "ipam"
 
 
+# ``used_for`` of the address a network service holds for itself on an L3 network (the
+# flat provider's DHCP server): it goes with the network and does not keep it in use.
+USED_FOR_DHCP_SERVER = "DhcpServer"
+
+
 class AllocateIpMsg(NeedReplyMessage):
     """Allocate one address of an L3 network (for a VM NIC, a VIP, a DHCP server...).
 

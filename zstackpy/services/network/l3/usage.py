@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.core.errors import ZError
 from zstackpy.services.network.errors import L3Err
+from zstackpy.services.network.messages import USED_FOR_DHCP_SERVER
 from zstackpy.services.network.models import UsedIpVO
 
 _EXAMPLES = 5  # addresses named in the error; the count says how many there are
@@ -25,7 +26,8 @@ async def refuse_if_in_use(
     """Raise L3.1002 when any address of these L3 networks or ranges is allocated;
     ``what`` names the thing being deleted in the message. ``ignore_vm_nics``: addresses
     held by VM NICs do not count (a parent's cascade detaches those NICs first, as ZStack
-    does when a zone or L2 network goes)."""
+    does when a zone or L2 network goes). A network service's own address (the DHCP
+    server's) never counts: it goes with its range or network."""
     where: ColumnElement[bool]
     if l3_uuids:
         where = UsedIpVO.l3_network_uuid.in_(l3_uuids)
@@ -33,6 +35,7 @@ async def refuse_if_in_use(
         where = UsedIpVO.ip_range_uuid.in_(range_uuids)
     else:
         return
+    where = where & UsedIpVO.used_for.is_distinct_from(USED_FOR_DHCP_SERVER)
     if ignore_vm_nics:
         where = where & UsedIpVO.vm_nic_uuid.is_(None)
     count = (
