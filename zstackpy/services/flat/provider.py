@@ -5,8 +5,11 @@ NICs' EIPs are NATed on that host the same way (``eips``, ``userdata``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
+
+from sqlalchemy import select
 
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
@@ -22,7 +25,9 @@ from zstackpy.services.flat.messages import (
     GetDhcpServerIpReply,
 )
 from zstackpy.services.host.extensions import ConnectingHost
-from zstackpy.services.host.messages import HostAgentCallMsg
+from zstackpy.services.host.messages import HostAgentCallMsg, HostStatus
+from zstackpy.services.host.models import HostVO
+from zstackpy.services.kvm.models import KVM_HYPERVISOR
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
 from zstackpy.services.networkservice.errors import NetworkServiceErr
 from zstackpy.services.networkservice.extensions import (
@@ -43,6 +48,7 @@ log = logging.getLogger(__name__)
 FLAT = "Flat"
 DHCP_APPLY = "/flatnetworkprovider/dhcp/apply"
 DHCP_RELEASE = "/flatnetworkprovider/dhcp/release"
+DHCP_DELETE_NAMESPACE = "/flatnetworkprovider/dhcp/deletenamespace"
 AGENT_TIMEOUT_S = 120.0
 
 
@@ -53,6 +59,26 @@ async def host_call(ctx: NodeContext, host_uuid: str, path: str, command: dict[s
         timeout=AGENT_TIMEOUT_S + 30,
     )
     reply.raise_if_error()
+
+
+async def _connected_hosts_of(ctx: NodeContext, l3_uuid: str) -> list[str]:
+    """The Connected KVM hosts of the clusters the network's L2 is attached to: where its
+    namespace may be."""
+    reply = await ctx.bus.request(GetL3NetworksMsg(l3_network_uuids=[l3_uuid]), GetL3NetworksReply)
+    clusters = reply.networks[0].attached_cluster_uuids
+    if not clusters:
+        return []
+    async with ctx.db.read_session() as session:
+        rows = await session.execute(
+            select(HostVO.uuid)
+            .where(
+                HostVO.cluster_uuid.in_(clusters),
+                HostVO.status == HostStatus.CONNECTED,
+                HostVO.hypervisor_type == KVM_HYPERVISOR,
+            )
+            .order_by(HostVO.uuid)
+        )
+        return list(rows.scalars())
 
 
 class FlatProvider(Service):
@@ -94,6 +120,29 @@ class FlatProvider(Service):
                 l3NetworkUuid=change.l3_network_uuid,
                 eipUuids=used,
             )
+
+    async def detached_from_l3(self, change: L3ServiceChange) -> None:
+        """DHCP gone from the network: its namespace (DHCP, DNS and the metadata server)
+        leaves every host at once, running VMs' entries with it; their later departures
+        release nothing, since the network no longer has the service."""
+        if DHCP not in change.service_types:
+            return
+        l3 = change.l3_network_uuid
+        hosts = await _connected_hosts_of(self.ctx, l3)
+        results = await asyncio.gather(
+            *(host_call(self.ctx, h, DHCP_DELETE_NAMESPACE, {"l3NetworkUuid": l3}) for h in hosts),
+            return_exceptions=True,
+        )
+        for host, result in zip(hosts, results, strict=True):
+            if isinstance(result, ZError):
+                log.warning(
+                    "host %s keeps the DHCP namespace of L3 network %s until it reconnects: %s",
+                    host,
+                    l3,
+                    result.description,
+                )
+            elif isinstance(result, BaseException):
+                raise result
 
     async def _dhcp(self, event: VmServicesEvent, *, serving: bool = True) -> list[dict[str, Any]]:
         """The VM's DHCP entries; ``serving``: with their network's DHCP server address

@@ -73,6 +73,12 @@ class NetworkServiceProviderBackend(Protocol):
         """Before the types are removed; refuse while resources still use them."""
         ...
 
+    async def detached_from_l3(self, change: L3ServiceChange) -> None:
+        """After the types were removed: take off the hosts (or appliances) what they held
+        for them. Best effort: a failure is logged, the detach stands (a host that missed
+        it is put right at its next reconnect)."""
+        ...
+
     async def vm_arriving(self, event: VmServicesEvent) -> None:
         """Before the VM starts on (or migrates to) the host: put its services there."""
         ...

@@ -233,6 +233,11 @@ class NetworkServiceService(Service):
                         NetworkServiceL3NetworkRefVO.network_service_type.in_(list(gone)),
                     )
                 )
+        for provider, types in by_provider.items():
+            await _quietly(
+                backends[provider].detached_from_l3,
+                L3ServiceChange(l3_uuid, provider, tuple(types)),
+            )
         return L3NetworkServicesEvent(inventory=await self._answer(l3_uuid, msg))
 
     async def _resolve(self, services: ServiceMap) -> dict[str, list[str]]:

@@ -156,6 +156,9 @@ class SecurityGroupHostService(Service):
                 securityGroupUuids=groups,
             )
 
+    async def detached_from_l3(self, change: L3ServiceChange) -> None:
+        return None
+
     async def vm_arriving(self, event: VmServicesEvent) -> None:
         if not await hosts.has_members(self.ctx, (n.uuid for n in event.nics)):
             return

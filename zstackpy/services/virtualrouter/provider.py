@@ -142,6 +142,9 @@ class VirtualRouterProvider(Service):
             if router is not None:
                 await agent.call(self.ctx, router, agent.REMOVE_SNAT, {"snats": [snat_to(router)]})
 
+    async def detached_from_l3(self, change: L3ServiceChange) -> None:
+        return None
+
     # ----- VMs --------------------------------------------------------------------------
 
     async def _per_router(
