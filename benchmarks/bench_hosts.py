@@ -213,6 +213,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def bare_only(parallel: int, seconds: float) -> dict[str, Any]:
+    """The baseline alone, and what a call costs the calling side (the node's part)."""
+    cpu0 = time.process_time()
+    rate = await baseline(parallel, seconds)
+    cpu = time.process_time() - cpu0
+    return {
+        "loop": eventloop.loop_name(),
+        "bare_post_callback_per_s": round(rate),
+        "caller_cpu_ms_per_call": round(1000 * cpu / (rate * seconds), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=10_000)
@@ -220,10 +232,19 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--baseline-s", type=float, default=10.0)
+    parser.add_argument(
+        "--bare-only",
+        action="store_true",
+        help="only the bare POST + callback baseline, with the caller's CPU per call "
+        "(ZSTACK_EVENT_LOOP picks both sides' loop)",
+    )
     parser.add_argument("--bare-agent", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_agent:
         eventloop.run(bare_agent(args.bare_agent))
+        return
+    if args.bare_only:
+        print(json.dumps(eventloop.run(bare_only(args.parallel, args.baseline_s))))
         return
     print(json.dumps(eventloop.run(run(args))))
 
