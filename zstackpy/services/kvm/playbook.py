@@ -36,6 +36,7 @@ class PlaybookRun:
     secrets: tuple[str, ...] = ()
     ssh_port: int = 22
     username: str = "root"
+    ssh_key_file: Path | None = None  # None: the password in extra_vars (or the node's agent)
     timeout_s: int = 900
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -50,6 +51,7 @@ class PlaybookResult:
     output: str  # scrubbed of the secrets
     failed_task: str | None = None  # the first task that failed or could not reach the host
     failure: str | None = None  # its message, scrubbed
+    changed_tasks: tuple[str, ...] = ()  # what the run changed: none on a machine already right
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -75,6 +77,8 @@ def _run_in(private: Path, run: PlaybookRun) -> PlaybookResult:
         "ansible_port": run.ssh_port,
         "ansible_user": run.username,
     }
+    if run.ssh_key_file is not None:
+        host_vars["ansible_ssh_private_key_file"] = str(run.ssh_key_file)
     extra = dict(run.extra_vars)
     if extra.get("ansible_connection") == "local":
         # A local run uses this Python: the machine's default one may lack what modules need.
@@ -105,7 +109,8 @@ def _run_in(private: Path, run: PlaybookRun) -> PlaybookResult:
     stdout = result.stdout
     with stdout:
         output = redact(stdout.read(), run.secrets)
-    failed_task, failure = _first_failure(result.events, run.secrets)
+    events = list(result.events)
+    failed_task, failure = _first_failure(events, run.secrets)
     ok = result.status == "successful" and result.rc == 0
     return PlaybookResult(
         ok=ok,
@@ -113,6 +118,7 @@ def _run_in(private: Path, run: PlaybookRun) -> PlaybookResult:
         output=output[-MAX_OUTPUT_CHARS:],
         failed_task=failed_task,
         failure=failure,
+        changed_tasks=_changed_tasks(events),
     )
 
 
@@ -132,3 +138,14 @@ def _first_failure(
         task = str(data.get("task") or "?")
         return task, redact(str(message or "no message"), secrets)[:2000]
     return None, None
+
+
+def _changed_tasks(events: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    changed: list[str] = []
+    for event in events:
+        data = event.get("event_data") or {}
+        result = data.get("res")
+        if event.get("event") == "runner_on_ok" and isinstance(result, dict):
+            if result.get("changed"):
+                changed.append(str(data.get("task") or "?"))
+    return tuple(changed)
