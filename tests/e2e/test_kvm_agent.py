@@ -115,7 +115,7 @@ async def test_a_vm_lives_its_whole_life_on_a_real_agent(
     assert host["uuid"] in settings
     # The playbook's output is kept on the host's record, without any secret.
     assert output is not None
-    assert "Install the host token" in output
+    assert "Install the agent's token" in output
     for secret in (token, HOST_PASSWORD):
         assert secret not in output
         assert secret not in caplog.text

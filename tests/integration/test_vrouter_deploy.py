@@ -1,10 +1,16 @@
-"""``ansible/vrouter-agent.yml`` run for real against this machine, the way the node runs
+"""Deploying the virtual-router agent on real machines.
+
+``ansible/vrouter-agent.yml`` run for real against this machine, the way the node runs
 it (ansible-runner, ``ansible_connection=local``, into a temporary prefix): the agent's
 code and virtual environment are installed, the agent is started without systemd
 (``zstack_service=daemon``: no systemd runs here) applying everything in a network
 namespace this test makes, and answers its ping at 127.0.0.1 with the router's token; a
 second run changes nothing; a new token restarts it. The Debian packages are not
 installed (this machine has them; a real appliance gets them from the playbook).
+
+The ``ansible`` driver maps a failing deployment (an appliance that never accepts SSH,
+reached with the configured key) to AGENT.1007 naming the task, and refuses to start one
+without a key.
 
 Under CI=true (or ZSTACK_TEST_REAL=1) missing prerequisites fail the test instead of
 skipping it."""
@@ -27,7 +33,12 @@ import pytest
 from tests.support.agent_caller import AgentCaller
 from tests.support.processes import REPO
 from tests.support.real_server import real_servers_required
+from zstackpy.core.agent import AgentEndpoint
+from zstackpy.core.agent.driver import DeployRequest
+from zstackpy.core.errors import ZError
+from zstackpy.services.kvm.deployer import REPO_ANSIBLE_DIR, AnsibleDriver, ApplianceLogin
 from zstackpy.services.kvm.playbook import PlaybookResult, PlaybookRun, run_playbook
+from zstackpy.services.virtualrouter.messages import VIRTUAL_ROUTER
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -140,7 +151,7 @@ async def test_the_playbook_installs_and_starts_the_agent_idempotently(
     assert answer["uuid"] == "r1"
     etc = prefix / "etc" / "zstackpy"
     assert (etc / "vrouter-agent.token").stat().st_mode & 0o777 == 0o600
-    assert f"netns = \"{netns}\"" in (etc / "vrouter-agent.toml").read_text()
+    assert f'netns = "{netns}"' in (etc / "vrouter-agent.toml").read_text()
     unit = (prefix / "etc" / "systemd" / "system" / "zstackpy-vrouter-agent.service").read_text()
     assert "-m agents.vrouter --config" in unit
     # The agents' code only (the vrouter agent reuses the KVM agent's rule modules).
@@ -172,3 +183,45 @@ async def _post_ping(caller: AgentCaller, port: int, token: str) -> tuple[int, s
     url = f"http://127.0.0.1:{port}/ping"
     async with caller.http.post(url, json={"uuid": "r1"}, headers=headers) as answer:
         return answer.status, await answer.text()
+
+
+def _router_request(ssh_port: int, token: str) -> DeployRequest:
+    return DeployRequest(
+        endpoint=AgentEndpoint(owner_uuid="r1", address="127.0.0.1", port=7272, token=token),
+        kind=VIRTUAL_ROUTER,
+        username="vyos",
+        password="",
+        ssh_port=ssh_port,
+        send_command_url="http://127.0.0.1:1/sendcommand",
+    )
+
+
+async def test_a_failing_router_deployment_is_a_structured_error(tmp_path: Path) -> None:
+    key = tmp_path / "appliance_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    driver = AnsibleDriver(
+        REPO_ANSIBLE_DIR,
+        {"zstack_connect_timeout": 3},
+        ApplianceLogin(username="debian", key_file=key),
+    )
+    token = "router-Secret-token"
+    # Nothing listens there: the appliance "never booted".
+    with pytest.raises(ZError) as failed:
+        await driver.deploy(_router_request(_free_port(), token))
+    error = failed.value
+    assert error.code == "AGENT.1007"
+    assert error.details["task"] == "Wait for the appliance to accept SSH"
+    assert error.details["kind"] == VIRTUAL_ROUTER
+    assert "127.0.0.1" in error.description
+    assert "Wait for the appliance to accept SSH" in error.description
+    assert token not in error.description
+    assert token not in str(error.details["output"])
+
+
+async def test_a_router_deployment_without_an_appliance_key_is_refused() -> None:
+    driver = AnsibleDriver(REPO_ANSIBLE_DIR, {}, ApplianceLogin(username="debian", key_file=None))
+    with pytest.raises(ZError) as refused:
+        await driver.deploy(_router_request(22, "t"))
+    assert refused.value.code == "AGENT.1007"
+    assert refused.value.details["setting"] == "ZSTACK_APPLIANCE_SSH_KEY"
+    assert "ZSTACK_APPLIANCE_SSH_KEY" in refused.value.description

@@ -55,6 +55,14 @@ class NodeSettings(BaseSettings):
         description="extra variables for every agent deployment playbook (JSON), e.g. "
         '{"zstack_install_packages": false}',
     )
+    appliance_ssh_key: Path | None = Field(
+        None,
+        description="private key the node logs in to virtual-router appliances with (their "
+        "image accepts its public key); unset: routers cannot be deployed on real machines",
+    )
+    appliance_ssh_user: str = Field(
+        "root", description="the appliances' SSH user (not root: sudo without a password)"
+    )
     plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="extra plugins as module:attribute, comma-separated"
     )

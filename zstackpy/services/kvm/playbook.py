@@ -37,6 +37,7 @@ class PlaybookRun:
     ssh_port: int = 22
     username: str = "root"
     ssh_key_file: Path | None = None  # None: the password in extra_vars (or the node's agent)
+    become: bool = False  # sudo on the machine (a user other than root)
     timeout_s: int = 900
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -79,6 +80,10 @@ def _run_in(private: Path, run: PlaybookRun) -> PlaybookResult:
     }
     if run.ssh_key_file is not None:
         host_vars["ansible_ssh_private_key_file"] = str(run.ssh_key_file)
+    if run.become:
+        # A host variable, not an extra one: the tasks run on the node (become: false) keep
+        # their word, which an extra variable would override.
+        host_vars["ansible_become"] = True
     extra = dict(run.extra_vars)
     if extra.get("ansible_connection") == "local":
         # A local run uses this Python: the machine's default one may lack what modules need.
@@ -145,7 +150,8 @@ def _changed_tasks(events: Iterable[dict[str, Any]]) -> tuple[str, ...]:
     for event in events:
         data = event.get("event_data") or {}
         result = data.get("res")
-        if event.get("event") == "runner_on_ok" and isinstance(result, dict):
-            if result.get("changed"):
-                changed.append(str(data.get("task") or "?"))
+        if event.get("event") != "runner_on_ok" or not isinstance(result, dict):
+            continue
+        if result.get("changed"):
+            changed.append(str(data.get("task") or "?"))
     return tuple(changed)
