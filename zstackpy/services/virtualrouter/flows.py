@@ -226,8 +226,9 @@ class ConnectVirtualRouter(Flow[RouterCtx]):
 
 
 async def boot_agent(ctx: NodeContext, router: RouterView) -> None:
-    """The appliance's agent started with the router's token (the image's agent reads it
-    at boot; the simulator boots it through the agent driver), then waited for."""
+    """The appliance's agent installed and started with the router's token by the node's
+    agent driver (real appliances: ``ansible/vrouter-agent.yml`` over SSH with the
+    operator's key; simulated ones: the simulator's deploy), then waited for."""
     driver = ctx.agents.driver
     if driver is None:
         raise ZError(SysErr.NOT_READY, "the agent client is not started")
