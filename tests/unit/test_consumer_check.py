@@ -57,3 +57,12 @@ async def test_an_old_answer_of_the_same_connection_is_shown_with_its_age() -> N
     shown, reason = await check.view(0.05)
     assert reason is None
     assert shown.startswith("all present (checked ")
+
+
+async def test_a_primed_check_answers_the_first_request() -> None:
+    broker = Broker(delay=0.3)
+    check = ConsumerCheck(broker.missing_consumers, lambda: broker.generation)
+    check.prime()  # as the node does once it is ready
+    await asyncio.sleep(0.4)
+    assert await check.view(0.05) == ("all present", None)
+    assert broker.queries == 1

@@ -61,6 +61,11 @@ class ConsumerCheck:
         age = time.monotonic() - last.at
         return (shown if age < FRESH_S else f"{shown} (checked {age:.0f} s ago)"), reason
 
+    def prime(self) -> None:
+        """Check now, in the background: the first ``/health`` then finds an answer (on a
+        busy node the first check can take longer than a request waits)."""
+        _ = self._start()
+
     def _start(self) -> asyncio.Task[Checked]:
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._check(), name="bus-consumer-check")

@@ -69,19 +69,32 @@ class NodeHealth:
         """On RabbitMQ, whether the broker sees a consumer on every queue of this node: a
         reconnect that left one out would make the node deaf to that service
         (``consumer_check.py``: a recent check of the same connection is reused)."""
+        consumer_check = self._consumers_of_bus()
+        if consumer_check is None:
+            return
+        checks["consumers"], reason = await consumer_check.view(_DB_PROBE_TIMEOUT_S)
+        if reason is not None:
+            reasons.append(reason)
+
+    def prime(self) -> None:
+        """The node is ready: check its bus consumers now, before anyone asks."""
+        consumer_check = self._consumers_of_bus()
+        if consumer_check is not None:
+            consumer_check.prime()
+
+    def _consumers_of_bus(self) -> ConsumerCheck | None:
+        """The check of the bus's consumers; None on a bus without (in-process)."""
         ctx = self.node.ctx
         assert ctx is not None
         transport = ctx.bus.transport
         missing_consumers = getattr(transport, "missing_consumers", None)
         if missing_consumers is None:
-            return
+            return None
         if self._consumer_check is None:
             self._consumer_check = ConsumerCheck(
                 missing_consumers, lambda: int(getattr(transport, "generation", 0))
             )
-        checks["consumers"], reason = await self._consumer_check.view(_DB_PROBE_TIMEOUT_S)
-        if reason is not None:
-            reasons.append(reason)
+        return self._consumer_check
 
     def _heartbeat(self, checks: dict[str, str], reasons: list[str]) -> None:
         beat = self.node.heartbeat

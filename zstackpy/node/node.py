@@ -189,6 +189,7 @@ class ManagementNode:
         for service in self.services.values():
             await service.node_ready()
         self.state = NodeState.READY
+        self.health.prime()
         log.info(
             "management node %s ready (%s bus, %s, %d services, plugins: %s)",
             self.uuid,
