@@ -7,8 +7,9 @@ event loop took longer than that for fifty round trips, so the node said "bus co
 could not be checked" and was not ready for minutes while it served (seen after a database
 outage under load, where the chaos harness polls ``/health``). A consumer goes missing with
 a reconnect (which the transport counts: a new generation) or a broker-side cancel, so a
-check of the same connection a few seconds old still tells; a check that outlasts one
-request's wait goes on and its answer serves the next.
+check of the same connection still tells: it is answered at once (with its age once
+older than a few seconds, a new check then starting in the background), and a check that
+outlasts one request's wait goes on and its answer serves the next.
 """
 
 from __future__ import annotations
@@ -42,13 +43,17 @@ class ConsumerCheck:
         self._running: asyncio.Task[Checked] | None = None
 
     async def view(self, wait: float) -> tuple[str, str | None]:
-        """(what ``/health`` shows, the reason the node is not ready or None), waiting up
-        to ``wait`` s for a check when no usable result is at hand."""
+        """(what ``/health`` shows, the reason the node is not ready or None). A result of
+        the same connection is answered at once (an old one also starts a new check);
+        without one, this waits up to ``wait`` s for a check."""
         generation = self._generation()
         last = self._last
-        fresh = last is not None and time.monotonic() - last.at < FRESH_S
-        if last is not None and fresh and last.generation == generation:
-            return _shown(last.missing)
+        if last is not None and last.generation == generation:
+            age = time.monotonic() - last.at
+            if age >= FRESH_S:
+                _ = self._start()  # refreshed in the background; this answer does not wait
+            shown, reason = _shown(last.missing)
+            return (shown if age < FRESH_S else f"{shown} (checked {age:.0f} s ago)"), reason
         task = self._start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), wait)
