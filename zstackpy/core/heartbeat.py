@@ -242,6 +242,8 @@ class Heartbeat:
             "it stops serving",
             self.node_uuid,
         )
+        # No more takeovers either: the others own everything now.
+        await self._takeovers.stop()
         await self._on_fenced()
 
     async def _check(self) -> float:
