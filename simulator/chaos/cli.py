@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -39,7 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vm-pool", type=int, default=12, help="VMs kept for lifecycle ops")
     parser.add_argument("--fault-seconds", type=float, default=3.0, help="how long it lasts")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep logs here (default: a temp dir, whose logs are kept only for a run that "
+        "went wrong: its path is printed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
@@ -84,6 +90,17 @@ async def _stoppable(work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
     return await work
 
 
+def _keep_logs(base: Path) -> Path:
+    """Copy every log of the runs (nodes, simulator, private servers) out of the temporary
+    directory before it goes; the servers' data stays behind."""
+    kept = Path(tempfile.mkdtemp(prefix="zstack-chaos-logs-"))
+    for log in base.rglob("*.log"):
+        target = kept / log.relative_to(base)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(log, target)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -92,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="zstack-chaos-") as tmp:
             results = asyncio.run(_stoppable(run_all(args, Path(tmp))))
+            if not all(r.verdict.holds for r in results):
+                kept = _keep_logs(Path(tmp))
+                print(f"chaos: a run went wrong; its logs are kept in {kept}", file=sys.stderr)
     print(table(results), flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps([r.to_dict() for r in results], indent=1))

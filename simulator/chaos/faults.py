@@ -30,6 +30,9 @@ class Fault:
     needs_cluster: bool = False
     # None: only "serves again"; else seconds, given the run's heartbeat window
     bound: Callable[[ChaosRun], float] | None = None
+    # It stops a node for good (the others carry on without it); under any other fault
+    # every node started must still run at the end.
+    stops_a_node: bool = False
 
 
 async def _none(run: ChaosRun) -> float:
@@ -162,8 +165,12 @@ FAULTS = {
         Fault("agent-callbacks", _agent_callbacks),
         Fault("agent-crash", _agent_crash),
         Fault("node-restart", _node_restart, bound=_restart_bound),
-        Fault("node-kill", _node_kill, needs_cluster=True, bound=_takeover_bound),
-        Fault("node-drain", _node_drain, needs_cluster=True, bound=_takeover_bound),
+        Fault(
+            "node-kill", _node_kill, needs_cluster=True, bound=_takeover_bound, stops_a_node=True
+        ),
+        Fault(
+            "node-drain", _node_drain, needs_cluster=True, bound=_takeover_bound, stops_a_node=True
+        ),
         Fault("broker-outage", _broker_outage, needs_cluster=True),
         Fault("db-outage", _db_outage, needs_cluster=True),
         Fault("db-outage-long", _db_outage_long, needs_cluster=True),

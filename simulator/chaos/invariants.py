@@ -62,7 +62,7 @@ class Verdict:
     @property
     def recovered_in_bound(self) -> bool:
         if self.recovery_bound_s is None:
-            return True
+            return self.recovery_s is not None  # within the settle bound, at least
         return self.recovery_s is not None and self.recovery_s <= self.recovery_bound_s
 
     @property
@@ -89,7 +89,9 @@ class Verdict:
         out += [f"stuck: {s}" for s in self.stuck[:10]]
         out += [f"DB vs host: {d}" for d in self.disagreements[:10]]
         out += [f"duplicate: {d}" for d in self.duplicates[:10]]
-        if not self.recovered_in_bound:
+        if not self.recovered_in_bound and self.recovery_s is None:
+            out.append("no recovery within the settle bound")
+        elif not self.recovered_in_bound:
             out.append(f"recovery {self.recovery_s} s past the bound {self.recovery_bound_s} s")
         out += self.fault_violations
         return out

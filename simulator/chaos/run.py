@@ -226,6 +226,11 @@ class ChaosRun:
             dc = await self._build()
             verdict, records = await self._load_and_strike(dc)
             consumers, rings = await self._health()
+            expected = cfg.nodes - (1 if self.fault.stops_a_node else 0)
+            if len(rings) < expected:
+                verdict.fault_violations.append(
+                    f"{expected - len(rings)} of {cfg.nodes} nodes gone (evicted or died)"
+                )
         mode = f"cluster x{cfg.nodes}" if self.sut.servers else "embedded"
         return Result(
             fault=cfg.fault,

@@ -12,7 +12,14 @@ import pytest
 
 from simulator import Simulator
 from tests.e2e.conftest import login_admin
-from tests.e2e.test_vm_lifecycle import create_vm, machine_vms, new_vm, vm_action, vm_ok
+from tests.e2e.test_vm_lifecycle import (
+    create_vm,
+    get_vm,
+    machine_vms,
+    new_vm,
+    vm_action,
+    vm_ok,
+)
 from tests.support.api_client import ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
 from zstackpy.core.db.group_commit import Prepare, Unit
@@ -143,3 +150,58 @@ async def test_a_drain_lets_the_work_it_does_for_other_nodes_end(
     assert finished.status == 200, finished.body
     assert finished.body["inventory"]["state"] == "Running"
     assert machine_vms(shared_sim, ip)[vm_uuid] == "Running"
+
+
+async def test_work_for_other_nodes_still_running_at_the_drain_timeout_is_answered_and_settled(
+    two_nodes: tuple[ManagementNode, ManagementNode],
+    shared_sim: Simulator,
+    http: aiohttp.ClientSession,
+) -> None:
+    """The second node runs a VM start for the first's job and its agent is slow; the drain
+    ends first. The job hears at once (SYS.1012, outcome unknown) instead of waiting for a
+    handler the stop would cut off without a word, and once the drained node has left,
+    the first, the VM's new owner, settles the VM to what its host runs (Running)."""
+    first, second = two_nodes
+    admin = await login_admin(first, http)
+    ip = "10.64.8.4"
+    dc = await add_full_datacenter(admin, "drain-cut", [ip], storage=("nfs",))
+    vm_uuid = new_uuid()
+    while first.context.ring.owner(vm_uuid) != second.uuid:
+        vm_uuid = new_uuid()
+    await new_vm(admin, dc, "cut", resourceUuid=vm_uuid)
+    await vm_ok(admin, vm_uuid, "stopVmInstance")
+    agent_delay = 3.0
+    shared_sim.set_fault(ip, "/vm/start", delay=agent_delay, times=1)
+    starts = (shared_sim.machine(ip).commands or {}).get("/vm/start", 0)
+    start = await admin.request(
+        "PUT", f"/vm-instances/{vm_uuid}/actions", json={"startVmInstance": {}}
+    )
+    assert start.status == 202, start.body
+
+    async def at_work() -> bool:
+        return (shared_sim.machine(ip).commands or {}).get("/vm/start", 0) > starts
+
+    await wait_for(at_work)
+    sent_at = asyncio.get_running_loop().time()
+    assert await second.drain(0.3) == 0
+    failed = await admin.finish(start)
+    answered_in = asyncio.get_running_loop().time() - sent_at
+
+    assert failed.status == 503, failed.body
+    assert failed.body["error"]["code"] == "SYS.1012", failed.body
+    assert "outcome is unknown" in failed.body["error"]["description"]
+    assert answered_in < agent_delay  # not the agent's answer: the drain's
+
+    async def guest_running() -> bool:
+        return machine_vms(shared_sim, ip).get(vm_uuid) == "Running"
+
+    await wait_for(guest_running)  # the host acted on the start anyway
+    await second.stop()
+
+    # The cut-off start rolled back (Stopped) while the host went on to run the guest; the
+    # new owner of the VM and its host brings the database to what the host runs.
+    async def settled() -> bool:
+        vm = await get_vm(admin, vm_uuid)
+        return vm is not None and vm["state"] == machine_vms(shared_sim, ip).get(vm_uuid)
+
+    await wait_for(settled)

@@ -44,6 +44,12 @@ class Ring:
         leaving or fenced) gives nobody anything."""
         return bool(self._nodes) and self.owner(resource_uuid) == node_uuid
 
+    def owner_without(self, node_uuid: str, resource_uuid: str) -> str | None:
+        """The node ``resource_uuid`` will hash to once ``node_uuid`` has left; None when
+        no other node is left. Builds a ring: for rare paths (a node handing work over)."""
+        others = self._nodes - {node_uuid}
+        return Ring(others).owner(resource_uuid) if others else None
+
     def owner(self, resource_uuid: str) -> str:
         if not self._nodes:
             raise LookupError("the ring is empty")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from zstackpy import __version__
 from zstackpy.core.db import db_epoch
 from zstackpy.core.health import HealthReport
+from zstackpy.node.consumer_check import ConsumerCheck
 
 if TYPE_CHECKING:
     from zstackpy.node.node import ManagementNode
@@ -23,6 +24,7 @@ _DB_PROBE_TIMEOUT_S = 2.0
 class NodeHealth:
     def __init__(self, node: ManagementNode) -> None:
         self.node = node
+        self._consumer_check: ConsumerCheck | None = None
 
     async def check(self) -> HealthReport:
         node = self.node
@@ -65,22 +67,34 @@ class NodeHealth:
 
     async def _consumers(self, checks: dict[str, str], reasons: list[str]) -> None:
         """On RabbitMQ, whether the broker sees a consumer on every queue of this node: a
-        reconnect that left one out would make the node deaf to that service."""
+        reconnect that left one out would make the node deaf to that service
+        (``consumer_check.py``: a recent check of the same connection is reused)."""
+        consumer_check = self._consumers_of_bus()
+        if consumer_check is None:
+            return
+        checks["consumers"], reason = await consumer_check.view(_DB_PROBE_TIMEOUT_S)
+        if reason is not None:
+            reasons.append(reason)
+
+    def prime(self) -> None:
+        """The node is ready: check its bus consumers now, before anyone asks."""
+        consumer_check = self._consumers_of_bus()
+        if consumer_check is not None:
+            consumer_check.prime()
+
+    def _consumers_of_bus(self) -> ConsumerCheck | None:
+        """The check of the bus's consumers; None on a bus without (in-process)."""
         ctx = self.node.ctx
         assert ctx is not None
-        missing_consumers = getattr(ctx.bus.transport, "missing_consumers", None)
+        transport = ctx.bus.transport
+        missing_consumers = getattr(transport, "missing_consumers", None)
         if missing_consumers is None:
-            return
-        try:
-            async with asyncio.timeout(_DB_PROBE_TIMEOUT_S):
-                missing: list[str] = await missing_consumers()
-        except Exception as exc:
-            checks["consumers"] = f"unknown: {type(exc).__name__}"
-            reasons.append("bus consumers could not be checked")
-            return
-        checks["consumers"] = "all present" if not missing else f"missing on {missing}"
-        if missing:
-            reasons.append("bus consumers missing")
+            return None
+        if self._consumer_check is None:
+            self._consumer_check = ConsumerCheck(
+                missing_consumers, lambda: int(getattr(transport, "generation", 0))
+            )
+        return self._consumer_check
 
     def _heartbeat(self, checks: dict[str, str], reasons: list[str]) -> None:
         beat = self.node.heartbeat

@@ -190,6 +190,7 @@ class ManagementNode:
         for service in self.services.values():
             await service.node_ready()
         self.state = NodeState.READY
+        self.health.prime()
         log.info(
             "management node %s ready (%s bus, %s, %s loop, %d services, plugins: %s)",
             self.uuid,
@@ -272,24 +273,28 @@ class ManagementNode:
         up to ``timeout`` s to end (a second ``request_stop`` cuts it short). The node
         stays in the ring meanwhile, serving the messages those jobs and other nodes
         send it. Then, within the same ``timeout``, it refuses new calls from other nodes
-        (SYS.1012) and waits for the handlers still at work for them: the bus's stop
-        would cut them off mid-operation. ``stop`` then leaves the ring and the others
-        take its resources over. Answers how many jobs were still running."""
+        (SYS.1012), hands the messages they send without a reply to the next owner of
+        their resource, and waits for the handlers still at work for them. Those still
+        running at the end are cut off with an answer (SYS.1012, outcome unknown) for
+        their callers, rather than dropped by the bus's stop; the resources' next owners
+        settle what they left. ``stop`` then leaves the ring and the others take its
+        resources over. Answers how many jobs were still running."""
         if self.state is not NodeState.READY:
             return 0
         self.state = NodeState.DRAINING
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + timeout
+        bus = self.context.bus
         jobs = next((s for s in self.services.values() if isinstance(s, ApiJobService)), None)
         left = 0 if jobs is None else await self._unless_urgent(jobs.drain(timeout), -1)
-        handlers = await self._unless_urgent(
-            self.context.bus.quiesce("it is draining", ends_at - loop.time()), -1
-        )
+        await self._unless_urgent(bus.quiesce("it is draining", ends_at - loop.time()), -1)
+        cut = await bus.cut_off(f"it drained, and its drain timeout ({timeout:g} s) ended first")
         log.info(
-            "management node %s drained (%s jobs, %s handlers of other nodes' messages left)",
+            "management node %s drained (%s jobs left, %s handlers of other nodes' messages "
+            "cut off)",
             self.uuid,
             left,
-            handlers,
+            cut,
         )
         return left
 

@@ -9,11 +9,10 @@ or a timeout error. Calls in flight to a node that leaves the ring fail at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from random import getrandbits
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ from zstackpy.core.bus import deadline
 from zstackpy.core.bus.carriers import ContextCarrier
 from zstackpy.core.bus.failures import (
     connection_lost_before_reply,
+    cut_off_by_drain,
     no_service,
     node_left_before_reply,
     node_unavailable,
@@ -39,11 +39,18 @@ from zstackpy.core.bus.message import (
     encode,
 )
 from zstackpy.core.bus.observer import HandleObserver
+from zstackpy.core.bus.remote_work import Handling, RemoteWork, for_others, mark_for_others
 from zstackpy.core.bus.transport import API_PORTAL, Envelope, Kind, Transport, Undeliverable
 from zstackpy.core.errors import ErrorInfo, SysErr, ZError, error_info_of
 from zstackpy.core.ring import Ring
 
 log = logging.getLogger(__name__)
+
+# Marks a message a draining node handed over to the node that owns its resource next: a
+# node that is draining too refuses it instead of handing it on again.
+HANDED_OVER_HEADER = "zstack-handed-over-by"
+# How long a drain's cut-off waits for the handlers it cancelled to unwind.
+CUT_OFF_UNWIND_S = 5.0
 
 Handler = Callable[[Message], Awaitable[Reply | None]]
 E = TypeVar("E", bound=Event)
@@ -93,10 +100,9 @@ class CloudBus:
         self._pending_by_node: dict[str, set[str]] = defaultdict(set)
         self._subscribers: dict[str, list[EventHandler]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Handlers of messages other nodes sent: a drain waits for them (``quiesce``).
-        self._remote: set[asyncio.Task[None]] = set()
-        self._remote_idle = asyncio.Event()
-        self._remote_idle.set()
+        # Handlers at work for other nodes: a drain waits for them (``quiesce``), then
+        # cuts off the ones still running (``cut_off``).
+        self._remote = RemoteWork()
         self._turning_away: str | None = None  # why calls from other nodes are refused
         self._started = False
         # Context that crosses nodes with calls (carriers.py); the node adds them.
@@ -392,41 +398,105 @@ class CloudBus:
                 )
             raise
         remote = env.source_node != self.node_uuid
-        if remote and self._turning_away is not None and env.reply_to is not None:
-            await self._send_reply(
-                env, Reply.failure(turned_away(env.type_name, self.node_uuid, self._turning_away))
-            )
+        if remote and self._turning_away is not None:
+            if env.reply_to is not None:
+                reply = Reply.failure(
+                    turned_away(env.type_name, self.node_uuid, self._turning_away)
+                )
+                await self._send_reply(env, reply)
+            else:
+                await self._hand_over(env, msg)
             return
-        task = asyncio.create_task(self._handle(env, msg), name=f"bus:{env.type_name}")
+        # Other nodes' messages, and what their handlers send here, are tracked for a drain.
+        handling = Handling(env, answers=env.reply_to is not None and remote)
+        tracked = remote or for_others()
+        task = asyncio.create_task(
+            self._handle(env, msg, handling if tracked else None), name=f"bus:{env.type_name}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        if remote:
-            self._remote.add(task)
-            self._remote_idle.clear()
-            task.add_done_callback(self._remote_done)
-
-    def _remote_done(self, task: asyncio.Task[None]) -> None:
-        self._remote.discard(task)
-        if not self._remote:
-            self._remote_idle.set()
+        if tracked:
+            self._remote.track(handling, task)
 
     async def quiesce(self, reason: str, timeout: float) -> int:  # noqa: ASYNC109 -- a bound
         """Before a node leaves: refuse new calls from other nodes (SYS.1012, ``reason``;
-        the caller's node sends elsewhere once this one has left the ring), and wait up to
-        ``timeout`` s for the handlers already at work for them, so none is cut off
-        mid-operation when the bus stops. Messages this node sends itself are still
+        the caller's node sends elsewhere once this one has left the ring), hand messages
+        sent without a reply over to the node that owns their resource next, and wait up
+        to ``timeout`` s for the handlers already at work for other nodes, so none is cut
+        off mid-operation when the bus stops. Messages this node sends itself are still
         served (those handlers may need them). Answers how many were still running."""
         self._turning_away = reason
         if self._remote:
             log.info("waiting for %d handlers of other nodes' messages", len(self._remote))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(timeout, 0.0)):
-                    await self._remote_idle.wait()
-        return len(self._remote)
+        return await self._remote.wait(timeout)
 
-    async def _handle(self, env: Envelope, msg: Message) -> None:
+    async def cut_off(self, reason: str) -> int:
+        """The drain's end: cancel every handler still at work for other nodes, and answer
+        each caller that waits for one with SYS.1012 now ("outcome unknown": the resource's
+        next owner settles it when this node has left), instead of letting the bus's stop
+        drop it without a word. Turns other nodes away from here on. Answers how many."""
+        if self._turning_away is None:
+            self._turning_away = reason
+        cut = self._remote.cut_off()
+        for handling in cut:
+            env = handling.env
+            asked_by = (
+                f"management node {env.source_node}"
+                if env.source_node != self.node_uuid
+                else "a handler at work for another node"
+            )
+            log.warning(
+                "cut off the handler of %s asked by %s: %s", env.type_name, asked_by, reason
+            )
+            if handling.answers:
+                info = cut_off_by_drain(env.type_name, self.node_uuid, reason)
+                await self._send_reply(env, Reply.failure(info))
+        unwinding = await self._remote.ended(cut, CUT_OFF_UNWIND_S)
+        if unwinding:
+            log.warning(
+                "%d cut-off handlers had not unwound after %s s", unwinding, CUT_OFF_UNWIND_S
+            )
+        return len(cut)
+
+    async def _hand_over(self, env: Envelope, msg: Message) -> None:
+        """A message sent without a reply while this node turns other nodes away: sent to
+        the node its resource hashes to once this one has left, which would otherwise
+        never hear of it (its sender expects no answer). Refused, with the reason logged,
+        when there is no such node or another draining node handed it here already."""
+        resource = msg.routing_uuid()
+        successor = None if resource is None else self.ring.owner_without(self.node_uuid, resource)
+        if env.headers.get(HANDED_OVER_HEADER):
+            why = f"management node {env.headers[HANDED_OVER_HEADER]} handed it over already"
+        elif successor is None or successor == self.node_uuid:
+            why = "no other node would own its resource" if resource else "it names no resource"
+        else:
+            handed = replace(env, headers={**env.headers, HANDED_OVER_HEADER: self.node_uuid})
+            try:
+                await self.transport.send(successor, handed)
+            except Undeliverable as exc:
+                why = f"management node {successor} could not take it: {exc}"
+            else:
+                log.info(
+                    "%s from management node %s handed over to %s: %s",
+                    env.type_name,
+                    env.source_node,
+                    successor,
+                    self._turning_away,
+                )
+                return
+        log.warning(
+            "%s from management node %s refused (%s; this node %s)",
+            env.type_name,
+            env.source_node,
+            why,
+            self._turning_away,
+        )
+
+    async def _handle(self, env: Envelope, msg: Message, handling: Handling | None) -> None:
         # This task's own context: the deadline is the message's, whoever created the task.
         deadline.enter(env.headers.get(deadline.DEADLINE_HEADER))
+        if handling is not None:
+            mark_for_others()
         after = [
             done for carrier in self.carriers if (done := carrier.handling(env.headers)) is not None
         ]
@@ -450,6 +520,10 @@ class CloudBus:
                 observer.handled(token, env, msg, reply)
         if env.reply_to is None:
             return
+        if handling is not None:
+            if handling.cut:
+                return  # its caller has had the cut-off's answer
+            handling.replying = True
         headers: dict[str, str] = {}
         for done in after:
             headers.update(done())

@@ -40,6 +40,15 @@ def turned_away(type_name: str, node: str, reason: str) -> ErrorInfo:
     )
 
 
+def cut_off_by_drain(type_name: str, node: str, reason: str) -> ErrorInfo:
+    return ErrorInfo(
+        code=SysErr.MANAGEMENT_NODE_UNAVAILABLE,
+        description=f"management node {node} stopped handling {type_name} before it ended "
+        f"({reason}): its outcome is unknown; the new owner of its resource settles it",
+        details={"node": node, "message": type_name, "reason": "drained"},
+    )
+
+
 def undeliverable(msg: Message, service: str, dest: str | None, exc: Exception) -> ErrorInfo:
     return ErrorInfo(
         code=SysErr.UNDELIVERABLE,

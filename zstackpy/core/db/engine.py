@@ -48,6 +48,10 @@ MARIADB_MAX_OVERFLOW = 20
 # The read sessions' own pool (autocommit connections, see read_session).
 MARIADB_READ_POOL_SIZE = 5
 MARIADB_READ_MAX_OVERFLOW = 15
+# The heartbeat's own connection (one, kept open): under load every pooled connection can
+# be busy and an overflow one must first be opened, and a heartbeat that waits a second for
+# either is a second closer to its node's eviction.
+MARIADB_HEARTBEAT_POOL_SIZE = 1
 # Group-commit batches written at once, at most: SQLite has one connection (one writer)
 # anyway; on MariaDB a backlog of more than one batch is written by a few writers at once,
 # whose round trips overlap, leaving most of the pool to reads.
@@ -88,6 +92,15 @@ class Database:
                 max_overflow=MARIADB_READ_MAX_OVERFLOW,
             )
             self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._heartbeat_engine: AsyncEngine | None = None
+        self._heartbeat_sessions = self._sessions
+        if self.dialect in ("mysql", "mariadb"):
+            self._heartbeat_engine = self._mariadb_engine(
+                echo, pool_size=MARIADB_HEARTBEAT_POOL_SIZE, max_overflow=0
+            )
+            self._heartbeat_sessions = async_sessionmaker(
+                self._heartbeat_engine, expire_on_commit=False
+            )
         writers = 1 if self.dialect == "sqlite" else MARIADB_GROUP_WRITERS
         self.group_commit = GroupCommit(
             self._sessions, read_sessions=self._read_sessions, writers=writers
@@ -97,11 +110,18 @@ class Database:
         """A new session; use as ``async with db.session() as s, s.begin(): ...``."""
         return self._sessions()
 
+    def heartbeat_session(self) -> AsyncSession:
+        """A session for the node's heartbeat rounds only: on MariaDB on a connection of
+        their own, never waiting behind the node's other work for one (SQLite: the one
+        writer's, as every write)."""
+        return self._heartbeat_sessions()
+
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
-        """Every engine statements run on (MariaDB: the read sessions' one too), for
-        listeners that must see them all."""
-        return (self.engine,) if self._read_engine is None else (self.engine, self._read_engine)
+        """Every engine statements run on (MariaDB: the read sessions' and the heartbeat's
+        too), for listeners that must see them all."""
+        extra = (e for e in (self._read_engine, self._heartbeat_engine) if e is not None)
+        return (self.engine, *extra)
 
     def read_session(self) -> AsyncSession:
         """A session for statements that only read (``async with db.read_session() as s``).
@@ -135,6 +155,8 @@ class Database:
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()
+        if self._heartbeat_engine is not None:
+            await self._heartbeat_engine.dispose()
 
     # ----- SQLite ----------------------------------------------------------------------
 
