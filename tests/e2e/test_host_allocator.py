@@ -278,10 +278,21 @@ async def test_paginated_placements_spread_over_every_page(
     admin: ApiClient, sim: Simulator, node: ManagementNode, cluster: dict[str, Any]
 ) -> None:
     await set_global_config(admin, "hostAllocator", "paginationLimit", 2)
+    # Evenly spaced uuids: a random start lands before each host's page equally often.
+    # (Random uuids may leave a host a sliver of the uuid space: this test failed so.)
+    step = 2**128 // 8
     hosts = [
-        await _small_host(admin, sim, cluster["uuid"], f"10.26.0.{i + 1}", 64 * GIB)
+        await _small_host(
+            admin,
+            sim,
+            cluster["uuid"],
+            f"10.26.0.{i + 1}",
+            64 * GIB,
+            resourceUuid=f"{i * step + step // 2:032x}",
+        )
         for i in range(8)
     ]
+    assert hosts[0]["uuid"] == f"{step // 2:032x}"
     chosen = set()
     for _ in range(100):  # each host missed by all: (7/8)^100, about 1 in 600,000
         reply = await _allocate(node, cpu_num=1, memory_size=MIB)
