@@ -20,11 +20,38 @@ from tests.e2e.test_vm_lifecycle import (
     vm_action,
     vm_ok,
 )
-from tests.support.api_client import ApiClient
+from tests.support.api_client import Answer, ApiClient
 from tests.support.datacenter import add_full_datacenter, wait_for
 from zstackpy.core.db.group_commit import Prepare, Unit
 from zstackpy.core.ids import new_uuid
 from zstackpy.node.node import ManagementNode
+
+
+def _owned_by(asker: ManagementNode, owner: ManagementNode) -> str:
+    """A fresh uuid the ring (as ``asker`` sees it) gives to ``owner``."""
+    uuid = new_uuid()
+    while asker.context.ring.owner(uuid) != owner.uuid:
+        uuid = new_uuid()
+    return uuid
+
+
+async def _start_on_a_slow_agent(
+    admin: ApiClient, sim: Simulator, ip: str, vm_uuid: str, agent_delay: float
+) -> Answer:
+    """Start the stopped VM with its host's agent ``agent_delay`` s slow; answers the 202
+    once the agent is at work."""
+    sim.set_fault(ip, "/vm/start", delay=agent_delay, times=1)
+    starts = (sim.machine(ip).commands or {}).get("/vm/start", 0)
+    start = await admin.request(
+        "PUT", f"/vm-instances/{vm_uuid}/actions", json={"startVmInstance": {}}
+    )
+    assert start.status == 202, start.body
+
+    async def at_work() -> bool:
+        return (sim.machine(ip).commands or {}).get("/vm/start", 0) > starts
+
+    await wait_for(at_work)
+    return start
 
 
 async def test_a_drain_refuses_new_jobs_and_lets_running_ones_end(
@@ -121,26 +148,12 @@ async def test_a_drain_lets_the_work_it_does_for_other_nodes_end(
     admin = await login_admin(first, http)
     ip = "10.64.8.3"
     dc = await add_full_datacenter(admin, "drain-others", [ip], storage=("nfs",))
-    vm_uuid = new_uuid()
-    while first.context.ring.owner(vm_uuid) != second.uuid:
-        vm_uuid = new_uuid()
-    other = new_uuid()
-    while first.context.ring.owner(other) != second.uuid:
-        other = new_uuid()
+    vm_uuid = _owned_by(first, second)
+    other = _owned_by(first, second)
     await new_vm(admin, dc, "theirs", resourceUuid=vm_uuid)
     await new_vm(admin, dc, "also-theirs", resourceUuid=other)
     await vm_ok(admin, vm_uuid, "stopVmInstance")
-    shared_sim.set_fault(ip, "/vm/start", delay=2.0, times=1)
-    starts = (shared_sim.machine(ip).commands or {}).get("/vm/start", 0)
-    start = await admin.request(
-        "PUT", f"/vm-instances/{vm_uuid}/actions", json={"startVmInstance": {}}
-    )
-    assert start.status == 202, start.body
-
-    async def at_work() -> bool:
-        return (shared_sim.machine(ip).commands or {}).get("/vm/start", 0) > starts
-
-    await wait_for(at_work)
+    start = await _start_on_a_slow_agent(admin, shared_sim, ip, vm_uuid, 2.0)
     assert await second.drain(30) == 0  # none of its own; it waited for the first's
     refused = await vm_action(admin, other, "rebootVmInstance")
     assert refused.status == 503, refused.body
@@ -165,23 +178,11 @@ async def test_work_for_other_nodes_still_running_at_the_drain_timeout_is_answer
     admin = await login_admin(first, http)
     ip = "10.64.8.4"
     dc = await add_full_datacenter(admin, "drain-cut", [ip], storage=("nfs",))
-    vm_uuid = new_uuid()
-    while first.context.ring.owner(vm_uuid) != second.uuid:
-        vm_uuid = new_uuid()
+    vm_uuid = _owned_by(first, second)
     await new_vm(admin, dc, "cut", resourceUuid=vm_uuid)
     await vm_ok(admin, vm_uuid, "stopVmInstance")
     agent_delay = 3.0
-    shared_sim.set_fault(ip, "/vm/start", delay=agent_delay, times=1)
-    starts = (shared_sim.machine(ip).commands or {}).get("/vm/start", 0)
-    start = await admin.request(
-        "PUT", f"/vm-instances/{vm_uuid}/actions", json={"startVmInstance": {}}
-    )
-    assert start.status == 202, start.body
-
-    async def at_work() -> bool:
-        return (shared_sim.machine(ip).commands or {}).get("/vm/start", 0) > starts
-
-    await wait_for(at_work)
+    start = await _start_on_a_slow_agent(admin, shared_sim, ip, vm_uuid, agent_delay)
     sent_at = asyncio.get_running_loop().time()
     assert await second.drain(0.3) == 0
     failed = await admin.finish(start)
