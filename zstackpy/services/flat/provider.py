@@ -9,8 +9,6 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import select
-
 from zstackpy.core.context import NodeContext
 from zstackpy.core.errors import ZError
 from zstackpy.core.service import Service, handles
@@ -25,8 +23,7 @@ from zstackpy.services.flat.messages import (
     GetDhcpServerIpReply,
 )
 from zstackpy.services.host.extensions import ConnectingHost
-from zstackpy.services.host.messages import HostAgentCallMsg, HostStatus
-from zstackpy.services.host.models import HostVO
+from zstackpy.services.host.messages import HostAgentCallMsg, ListHostsMsg, ListHostsReply
 from zstackpy.services.kvm.models import KVM_HYPERVISOR
 from zstackpy.services.network.messages import GetL3NetworksMsg, GetL3NetworksReply
 from zstackpy.services.networkservice.errors import NetworkServiceErr
@@ -68,17 +65,10 @@ async def _connected_hosts_of(ctx: NodeContext, l3_uuid: str) -> list[str]:
     clusters = reply.networks[0].attached_cluster_uuids
     if not clusters:
         return []
-    async with ctx.db.read_session() as session:
-        rows = await session.execute(
-            select(HostVO.uuid)
-            .where(
-                HostVO.cluster_uuid.in_(clusters),
-                HostVO.status == HostStatus.CONNECTED,
-                HostVO.hypervisor_type == KVM_HYPERVISOR,
-            )
-            .order_by(HostVO.uuid)
-        )
-        return list(rows.scalars())
+    hosts = await ctx.bus.request(
+        ListHostsMsg(cluster_uuids=clusters, connected_only=True), ListHostsReply
+    )
+    return [h.uuid for h in hosts.hosts if h.hypervisor_type == KVM_HYPERVISOR]
 
 
 class FlatProvider(Service):
