@@ -95,9 +95,16 @@ async def read_candidates(
         stmt = stmt.where(HostVO.hypervisor_type == hypervisor_type)
     if excluded:
         stmt = stmt.where(HostVO.uuid.not_in(excluded))
-    stmt = pages.narrow(stmt) if pages is not None else stmt.order_by(HostVO.uuid)
     async with node.db.read_session() as session:
-        rows = (await session.execute(stmt)).all()
+        if pages is None:
+            rows = list((await session.execute(stmt.order_by(HostVO.uuid))).all())
+        else:
+            rows = []
+            for segment in pages.segments(stmt):
+                lacking = pages.limit - len(rows)
+                rows += (await session.execute(segment.limit(lacking))).all()
+                if len(rows) == pages.limit:
+                    break
     # The rows are the database's own: validating them again would only cost time.
     return [
         HostCandidate.model_construct(

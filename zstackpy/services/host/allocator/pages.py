@@ -2,16 +2,19 @@
 
 Reading every Enabled and Connected host of a zone for each VM costs O(hosts) per
 placement: with 10,000 hosts the allocator alone would saturate a node. A paginated
-placement reads ``limit`` hosts in uuid order from a random uuid, runs the filters on them,
-and reads the next page only when none of them fits; after the last uuid it wraps to the
-first and stops where it started, so every host is still considered before a placement
-fails. The random start spreads VMs over the whole cloud as the default strategy's shuffle
-does within a page; the other strategies order each page, not the whole cloud.
+placement reads the ``limit`` hosts that follow a random uuid, going round the uuid list
+as a ring (after the last uuid, the first), runs the filters on them, and reads the next
+``limit`` only when none of them fits; it stops when it is back at the start, so every host
+is still considered before a placement fails. A page is always full while hosts remain: in
+a cloud of at most ``limit`` hosts the first page is the whole cloud, so a strategy that
+orders hosts (most free memory first) orders all of them. The random start spreads VMs over
+the whole cloud as the default strategy's shuffle does within a page.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import TypeVarTuple
 
 from sqlalchemy import Select
@@ -22,35 +25,38 @@ Ts = TypeVarTuple("Ts")
 
 
 class CandidatePages:
-    """Where the next page starts. ``narrow`` restricts a candidate query to it;
-    ``advance`` moves past a page read with the rows it returned."""
+    """Where the next page starts on the ring of uuids. ``segments`` are the queries that
+    read it, in order (the rest of the list, then its beginning up to the start); the
+    caller takes rows from them until it has ``limit``. ``advance`` moves past a page read
+    with the rows it returned."""
 
     def __init__(self, limit: int, start: str | None = None) -> None:
         self.limit = limit
         # Placement, not security: a non-cryptographic random start is what is wanted.
         self.start = start if start is not None else f"{random.getrandbits(128):032x}"
-        self._low = self.start
-        self._low_inclusive = True
-        self._high: str | None = None  # set once wrapped: stop before the start
+        self._cursor = self.start
+        self._cursor_inclusive = True
         self.done = False
         self.read = 0  # pages read so far
 
-    def narrow(self, stmt: Select[*Ts]) -> Select[*Ts]:
-        if self._low_inclusive:
-            stmt = stmt.where(HostVO.uuid >= self._low)
+    def segments(self, stmt: Select[*Ts]) -> Iterator[Select[*Ts]]:
+        """``stmt`` narrowed to the uuids after the cursor, in ring order and without a
+        limit (the caller sets it to what the page still lacks)."""
+        if self._cursor_inclusive:
+            after = HostVO.uuid >= self._cursor
         else:
-            stmt = stmt.where(HostVO.uuid > self._low)
-        if self._high is not None:
-            stmt = stmt.where(HostVO.uuid < self._high)
-        return stmt.order_by(HostVO.uuid).limit(self.limit)
+            after = HostVO.uuid > self._cursor
+        if self._cursor >= self.start:
+            # Not wrapped yet: up to the end of the list, then from its beginning.
+            yield stmt.where(after).order_by(HostVO.uuid)
+            yield stmt.where(HostVO.uuid < self.start).order_by(HostVO.uuid)
+        else:
+            yield stmt.where(after, HostVO.uuid < self.start).order_by(HostVO.uuid)
 
     def advance(self, uuids: list[str]) -> None:
-        """``uuids``: the page as read, in order (before any filter)."""
+        """``uuids``: the page as read, in ring order (before any filter)."""
         self.read += 1
-        if len(uuids) == self.limit:
-            self._low, self._low_inclusive = uuids[-1], False
-        elif self._high is None:
-            # The end of the list: wrap to its beginning, up to the start.
-            self._low, self._low_inclusive, self._high = "", True, self.start
-        else:
-            self.done = True
+        if len(uuids) < self.limit:
+            self.done = True  # the page reached the start again: every host was read
+            return
+        self._cursor, self._cursor_inclusive = uuids[-1], False
