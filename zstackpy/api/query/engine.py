@@ -90,9 +90,11 @@ async def run_query(
         if rows_stmt is not None:
             rows = (await session.execute(rows_stmt)).scalars().all()
             to_inventory = queried.to_inventory or _default_to_inventory(queried.inventory)
+            built = (to_inventory(row) for row in rows)
             inventories = [
-                to_inventory(row).model_dump(mode="json", by_alias=True, include=include)
-                for row in rows
+                inventory.model_dump(mode="json", by_alias=True, include=include)
+                for inventory in built
+                if inventory is not None  # deleted while it was read
             ]
     return APIQueryReply(inventories=inventories, total=total)
 

@@ -49,6 +49,9 @@ class QueryableResource:
     ``inventory.model_validate(row, from_attributes=True)`` does not fit; ``load_options``
     (e.g. ``selectinload(VmInstanceVO.vm_nics)``) are applied to the row query so such a
     hook finds nested rows loaded in one extra statement per relation, not one per row.
+    Those statements may see a later commit than the row query's (reads run in autocommit):
+    a hook whose row needs a related row that was deleted meanwhile answers None, and the
+    row, gone by then, is left out of the answer.
     """
 
     name: str
@@ -57,7 +60,7 @@ class QueryableResource:
     expansions: dict[str, Expansion] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     columns: dict[str, ColumnElement[Any]] | None = None
-    to_inventory: Callable[[Any], Inventory] | None = None
+    to_inventory: Callable[[Any], Inventory | None] | None = None
     load_options: Sequence[ORMOption] = ()
 
 

@@ -38,11 +38,15 @@ def offering_inventory(
     )
 
 
-def _offering_row(row: VirtualRouterOfferingVO) -> VirtualRouterOfferingInventory:
+def _offering_row(row: VirtualRouterOfferingVO) -> VirtualRouterOfferingInventory | None:
+    if row.offering is None:
+        return None  # deleted between the query's statements
     return offering_inventory(row, row.offering)
 
 
-def _router_row(row: ApplianceVmVO) -> VirtualRouterVmInventory:
+def _router_row(row: ApplianceVmVO) -> VirtualRouterVmInventory | None:
+    if row.vm is None:
+        return None  # the router was deleted between the query's statements
     base = vm_inventory(row.vm)
     return VirtualRouterVmInventory(
         **{name: getattr(base, name) for name in type(base).model_fields},
@@ -55,8 +59,10 @@ def _router_row(row: ApplianceVmVO) -> VirtualRouterVmInventory:
     )
 
 
-def _appliance_row(row: ApplianceVmVO) -> ApplianceVmInventory:
+def _appliance_row(row: ApplianceVmVO) -> ApplianceVmInventory | None:
     full = _router_row(row)
+    if full is None:
+        return None
     return ApplianceVmInventory(
         **{name: getattr(full, name) for name in ApplianceVmInventory.model_fields}
     )
@@ -139,9 +145,10 @@ async def appliance_inventory(ctx: NodeContext, uuid: str) -> ApplianceVmInvento
                 select(ApplianceVmVO).options(*_VM_LOAD).where(ApplianceVmVO.uuid == uuid)
             )
         ).scalar_one_or_none()
-        if row is None:
+        inventory = _appliance_row(row) if row is not None else None
+        if inventory is None:
             raise ZError(SysErr.RESOURCE_NOT_FOUND, f"no appliance VM with uuid {uuid}", uuid=uuid)
-        return _appliance_row(row)
+        return inventory
 
 
 def register_queries(registry: PluginRegistry) -> None:
