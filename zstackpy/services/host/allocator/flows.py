@@ -99,12 +99,7 @@ async def read_candidates(
         if pages is None:
             rows = list((await session.execute(stmt.order_by(HostVO.uuid))).all())
         else:
-            rows = []
-            for segment in pages.segments(stmt):
-                lacking = pages.limit - len(rows)
-                rows += (await session.execute(segment.limit(lacking))).all()
-                if len(rows) == pages.limit:
-                    break
+            rows = await pages.next_page(session, stmt)
     # The rows are the database's own: validating them again would only cost time.
     return [
         HostCandidate.model_construct(

@@ -17,7 +17,8 @@ import random
 from collections.abc import Iterator
 from typing import TypeVarTuple
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zstackpy.services.host.models import HostVO
 
@@ -25,10 +26,8 @@ Ts = TypeVarTuple("Ts")
 
 
 class CandidatePages:
-    """Where the next page starts on the ring of uuids. ``segments`` are the queries that
-    read it, in order (the rest of the list, then its beginning up to the start); the
-    caller takes rows from them until it has ``limit``. ``advance`` moves past a page read
-    with the rows it returned."""
+    """Where the next page starts on the ring of uuids. ``next_page`` reads it; ``advance``
+    moves past a page read with the rows it returned."""
 
     def __init__(self, limit: int, start: str | None = None) -> None:
         self.limit = limit
@@ -39,9 +38,18 @@ class CandidatePages:
         self.done = False
         self.read = 0  # pages read so far
 
-    def segments(self, stmt: Select[*Ts]) -> Iterator[Select[*Ts]]:
+    async def next_page(self, session: AsyncSession, stmt: Select[*Ts]) -> list[Row[*Ts]]:
+        """The next page of ``stmt``'s rows: up to ``limit``, in ring order."""
+        rows: list[Row[*Ts]] = []
+        for segment in self._segments(stmt):
+            rows += (await session.execute(segment.limit(self.limit - len(rows)))).all()
+            if len(rows) == self.limit:
+                break
+        return rows
+
+    def _segments(self, stmt: Select[*Ts]) -> Iterator[Select[*Ts]]:
         """``stmt`` narrowed to the uuids after the cursor, in ring order and without a
-        limit (the caller sets it to what the page still lacks)."""
+        limit (``next_page`` sets it to what the page still lacks)."""
         if self._cursor_inclusive:
             after = HostVO.uuid >= self._cursor
         else:
